@@ -1,0 +1,1 @@
+"""REST API (FastAPI): thin routes over the service layer."""

@@ -1,0 +1,1 @@
+"""Command line (Typer + Rich): thin, over a local store or a running server."""

@@ -1,0 +1,293 @@
+"""`silonet`: the same operations as the API, plus apply, serve, db and (later) lab."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from silonet import __version__
+from silonet.cli import render
+from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
+from silonet.errors import InvalidInput, SilonetError
+from silonet.model import rules
+
+app = typer.Typer(help="silonet: connect silo VLANs across silos through VXLAN gateways.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+silo_app = typer.Typer(help="Silos: parts of the data center with their own VLANs.", no_args_is_help=True)
+gateway_app = typer.Typer(help="VXLAN gateways at the silo edges.", no_args_is_help=True)
+group_app = typer.Typer(help="Interface groups: ports sharing one VLAN domain.", no_args_is_help=True)
+network_app = typer.Typer(help="Virtual networks (one VNI each).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+for sub, name in ((silo_app, "silo"), (gateway_app, "gateway"), (group_app, "group"), (network_app, "network"),
+                  (db_app, "db")):
+    app.add_typer(sub, name=name)
+
+
+class State:
+    server: str | None = None
+    token: str | None = None
+    json: bool = False
+    _backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = RemoteBackend(self.server, self.token) if self.server else LocalBackend()
+        return self._backend
+
+
+state = State()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of tables")]
+WaitOpt = Annotated[float | None, typer.Option(help="seconds to wait until the gateways realize it")]
+
+
+@app.callback()
+def _main(
+    server: Annotated[str | None, typer.Option(envvar="SILONET_SERVER", help="URL of a running silonet server; "
+                                                "without it the CLI works on the local store")] = None,
+    token: Annotated[str | None, typer.Option(envvar="SILONET_TOKEN", help="bearer token for --server")] = None,
+) -> None:
+    state.server, state.token = server, token
+
+
+def _show(kind: str, data: Any, as_json: bool) -> None:
+    if as_json:
+        render.as_json(data)
+    else:
+        render.RENDER[kind](data if isinstance(data, list) else [data])
+
+
+def _int(value: str, check: Any, field: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(field=field, rule=f"{value!r} is not an integer") from None
+    return check(number, field)
+
+
+def _ref(value: str, field: str) -> dict:
+    gw, sep, port = value.partition(":")
+    if not sep:
+        raise InvalidInput(field=field, rule=f"{value!r} must be GATEWAY:PORT")
+    return {"gateway": gw, "port": port}
+
+
+# -------------------------------------------------------------------------- silos
+@silo_app.command("create")
+def silo_create(name: str, kind: Annotated[str, typer.Option(help="vsphere, kvm, baremetal, paas or other")] = "other",
+                description: str = "", json_: JsonOpt = False) -> None:
+    _show("silo", state.backend.create("silo", {"name": name, "kind": kind, "description": description}), json_)
+
+
+# ----------------------------------------------------------------------- gateways
+@gateway_app.command("create")
+def gateway_create(
+    name: str,
+    vtep_ip: Annotated[str, typer.Option(help="tunnel (VTEP) IPv4 address")],
+    address: Annotated[str, typer.Option(help="management address, e.g. tcp:198.18.1.1:6640")],
+    driver: Annotated[str, typer.Option(help="ovsdb or ssh")] = "ovsdb",
+    silo: str | None = None,
+    capacity: Annotated[str, typer.Option(help="VLAN->VNI entries the device holds")] = "4096",
+    port: Annotated[list[str] | None, typer.Option(help="NAME or NAME:switchback; repeat")] = None,
+    dialect: str | None = None,
+    credentials: Annotated[str | None, typer.Option(help="reference to credentials, never the secret")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    ports = []
+    for p in port or []:
+        pname, _, flag = p.partition(":")
+        if flag not in ("", "switchback"):
+            raise InvalidInput(field="port", rule=f"{p!r} must be NAME or NAME:switchback")
+        ports.append({"name": pname, "switchback": flag == "switchback"})
+    mgmt: dict[str, Any] = {"driver": driver, "address": address}
+    if dialect:
+        mgmt["dialect"] = dialect
+    if credentials:
+        mgmt["credentials"] = credentials
+    body = {"name": name, "silo": silo, "vtep_ip": vtep_ip, "management": mgmt,
+            "capacity": _int(capacity, rules.capacity, "capacity"), "ports": ports}
+    _show("gateway", state.backend.create("gateway", body), json_)
+
+
+# ------------------------------------------------------------------------- groups
+@group_app.command("create")
+def group_create(
+    name: str,
+    member: Annotated[list[str] | None, typer.Option(help="GATEWAY:PORT; repeat")] = None,
+    switchback: Annotated[list[str] | None, typer.Option(help="GATEWAY:PORT, at most one per gateway")] = None,
+    silo: str | None = None,
+    json_: JsonOpt = False,
+) -> None:
+    body = {"name": name, "silo": silo, "members": [_ref(m, "member") for m in member or []],
+            "switchback": [_ref(s, "switchback") for s in switchback or []]}
+    _show("group", state.backend.create("group", body), json_)
+
+
+# ----------------------------------------------------------------------- networks
+@network_app.command("create")
+def network_create(name: str, tenant: Annotated[str, typer.Option()],
+                   vni: Annotated[str | None, typer.Option(help="1..16777215; allocated when absent")] = None,
+                   json_: JsonOpt = False) -> None:
+    body: dict[str, Any] = {"name": name, "tenant": tenant}
+    if vni is not None:
+        body["vni"] = _int(vni, rules.vni, "vni")
+    _show("network", state.backend.create("network", body), json_)
+
+
+def _crud(kind: str, sub: typer.Typer) -> None:
+    """list/show/delete are the same for every collection."""
+
+    @sub.command("list")
+    def _list(json_: JsonOpt = False) -> None:
+        _show(kind, state.backend.list(kind), json_)
+
+    @sub.command("show")
+    def _get(name: str, json_: JsonOpt = False) -> None:
+        data = state.backend.get(kind, name)
+        _show(kind, data, json_)
+        if kind == "network" and not json_ and data["attachments"]:
+            render.attachments(data["attachments"])
+
+    if kind == "network":
+        @sub.command("delete")
+        def _delete_net(name: str, cascade: Annotated[bool, typer.Option(help="detach its attachments")] = False
+                        ) -> None:
+            state.backend.delete(kind, name, cascade=cascade)
+            render.out.print(f"deleted {kind} {name}")
+    else:
+        @sub.command("delete")
+        def _delete(name: str) -> None:
+            state.backend.delete(kind, name)
+            render.out.print(f"deleted {kind} {name}")
+
+
+for _kind, _sub in (("silo", silo_app), ("gateway", gateway_app), ("group", group_app), ("network", network_app)):
+    _crud(_kind, _sub)
+
+
+# -------------------------------------------------------------------- attachments
+@app.command()
+def attach(network: str, group: str, vlan: str, wait: WaitOpt = None, json_: JsonOpt = False) -> None:
+    """Attach VLAN of an interface group to a virtual network."""
+    data = state.backend.attach(network, group, _int(vlan, rules.vlan, "vlan"), wait)
+    if json_:
+        render.as_json(data)
+    else:
+        render.attachments([data])
+
+
+@app.command()
+def detach(network: str, group: str, vlan: str, wait: WaitOpt = None) -> None:
+    """Detach VLAN of an interface group from a virtual network."""
+    state.backend.detach(network, group, _int(vlan, rules.vlan, "vlan"), wait)
+    render.out.print(f"detached {group} VLAN {vlan} from {network}")
+
+
+# ------------------------------------------------------------- plan, status, audit
+@app.command()
+def plan(gateway: Annotated[str | None, typer.Option(help="only this gateway")] = None,
+         json_: JsonOpt = False) -> None:
+    """Dry run: what the next reconcile would change on each gateway."""
+    data = state.backend.plan(gateway)
+    render.as_json(data) if json_ else render.plan(data)
+
+
+@app.command()
+def status(gateway: Annotated[str | None, typer.Argument()] = None, json_: JsonOpt = False) -> None:
+    """Realization state of every gateway, or desired/actual/drift of one."""
+    data = state.backend.status(gateway)
+    if json_:
+        render.as_json(data)
+    elif gateway:
+        render.gateway_status(data)
+    else:
+        render.statuses(data)
+
+
+@app.command()
+def audit(limit: int = 50, json_: JsonOpt = False) -> None:
+    """The newest entries of the audit log."""
+    data = state.backend.audit(limit)
+    render.as_json(data) if json_ else render.audit(data)
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="topology YAML (or JSON); - for stdin")],
+    prune: Annotated[bool, typer.Option(help="remove what the file no longer has")] = False,
+    dry_run: Annotated[bool, typer.Option(help="check and show the changes, write nothing")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Make the inventory and networks match a topology file (idempotent)."""
+    from silonet.service.topology import parse_topology
+
+    if str(file) == "-":
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        try:
+            text, source = file.read_text(), str(file)
+        except (OSError, UnicodeDecodeError) as err:
+            raise InvalidInput(field="file", rule=f"cannot read {file}: {getattr(err, 'strerror', None) or err}"
+                               ) from None
+    data = state.backend.apply(parse_topology(text, source), prune, dry_run)
+    render.as_json(data) if json_ else render.changes(data)
+
+
+# ------------------------------------------------------------------ serve, db, misc
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the REST API (migrates the database first)."""
+    import uvicorn
+
+    from silonet.api.app import create_app
+    from silonet.config import Settings
+    from silonet.service import Manager
+    from silonet.store.db import Database
+
+    settings = Settings()
+    db = Database(settings.database_url)
+    db.upgrade()
+    render.err.print(f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})")
+    uvicorn.run(create_app(Manager(db, settings)), host=host, port=port, log_level="info")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    from silonet.config import Settings
+    from silonet.store.db import Database
+
+    url = Settings().database_url
+    Database(url).upgrade()
+    render.out.print(f"database at newest schema: {_safe_url(url)}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    render.out.print(__version__)
+
+
+def main() -> None:
+    """Entry point: every SilonetError is one red line and exit code 1."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    try:
+        app()
+    except SilonetError as err:
+        render.err.print(f"[red]error:[/red] {err.message}", markup=True, highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

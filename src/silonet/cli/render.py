@@ -1,0 +1,107 @@
+"""Rich tables for what people look at; ``--json`` prints the API shapes instead."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STATE_STYLE = {"realized": "green", "pending": "yellow", "failed": "red"}
+
+
+def as_json(data: Any) -> None:
+    out.print_json(json.dumps(data))
+
+
+def _state(s: str) -> str:
+    return f"[{STATE_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    out.print(t)
+
+
+def _refs(refs: list[dict]) -> str:
+    return ", ".join(f"{r['gateway']}:{r['port']}" for r in refs)
+
+
+def silos(items: list[dict]) -> None:
+    table("Silos", ["name", "kind", "description"], [[s["name"], s["kind"], s["description"]] for s in items])
+
+
+def gateways(items: list[dict]) -> None:
+    rows = [
+        [g["name"], g["silo"], g["vtep_ip"], f"{g['management']['driver']} {g['management']['address']}",
+         f"{g['used']}/{g['capacity']}",
+         ", ".join(p["name"] + (" (switch-back)" if p["switchback"] else "") for p in g["ports"])]
+        for g in items
+    ]
+    table("Gateways", ["name", "silo", "vtep_ip", "management", "entries", "ports"], rows)
+
+
+def groups(items: list[dict]) -> None:
+    rows = [[g["name"], g["silo"], _refs(g["members"]), _refs(g["switchback"])] for g in items]
+    table("Interface groups", ["name", "silo", "members", "switch-back"], rows)
+
+
+def attachments(items: list[dict], title: str = "Attachments") -> None:
+    rows = [[a["network"], a["vni"], a["interface_group"], a["vlan"], _state(a["status"]), a.get("reason")]
+            for a in items]
+    table(title, ["network", "vni", "group", "vlan", "status", "reason"], rows)
+
+
+def networks(items: list[dict]) -> None:
+    rows = [[n["name"], n["tenant"], n["vni"],
+             ", ".join(f"{a['interface_group']}/{a['vlan']}" for a in n["attachments"])] for n in items]
+    table("Virtual networks", ["name", "tenant", "vni", "attachments"], rows)
+
+
+def plan(data: dict) -> None:
+    if not data["gateways"]:
+        out.print("no gateways")
+    for gw in data["gateways"]:
+        known = "" if gw["actual_known"] else " (actual state not read yet: diff against empty)"
+        n = len(gw['operations'])
+        title = f"{gw['gateway']}: {n} operation(s), {gw['entries']}/{gw['capacity']} entries{known}"
+        table(title, ["#", "operation"], [[i + 1, op["description"]] for i, op in enumerate(gw["operations"])])
+
+
+def statuses(items: list[dict]) -> None:
+    rows = [[s["gateway"], _state(s["state"]), s["desired_generation"], s["realized_generation"],
+             s["last_contact"], s["last_error"]] for s in items]
+    table("Gateways", ["gateway", "state", "desired gen", "realized gen", "last contact", "last error"], rows)
+
+
+def gateway_status(s: dict) -> None:
+    statuses([s])
+    binds = [[b["port"], b["vlan"], b["vni"]] for b in s["desired"]["bindings"]]
+    table("Desired bindings", ["port", "vlan", "vni"], binds)
+    if s.get("drift"):
+        table("Drift", ["operation"], [[d["description"]] for d in s["drift"]])
+
+
+def audit(items: list[dict]) -> None:
+    rows = [[a["id"], a["time"], a["actor"], a["action"], a["object"]] for a in items]
+    table("Audit log", ["id", "time", "actor", "action", "object"], rows)
+
+
+def changes(data: dict) -> None:
+    if not data["changes"]:
+        out.print("no changes")
+        return
+    verb = "would apply" if data["dry_run"] else "applied"
+    rows = [[c["action"], c["kind"], c["name"]] for c in data["changes"]]
+    table(f"{verb} {len(rows)} change(s)", ["action", "kind", "name"], rows)
+
+
+RENDER = {"silo": silos, "gateway": gateways, "group": groups, "network": networks}

@@ -1,0 +1,72 @@
+"""One error root for the whole manager.
+
+Every error carries keyword fields and builds its message from them, so the API, the CLI
+and the logs say the same thing. The HTTP status mapping lives in ``api/errors.py`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SilonetError(Exception):
+    """Root of every error silonet raises on purpose."""
+
+    code: ClassVar[str] = "error"
+    template: ClassVar[str] = "{message}"
+
+    def __init__(self, field: str | None = None, **fields: Any) -> None:
+        self.field = field
+        self.fields = fields
+        super().__init__(self.template.format(field=field, **fields))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidInput(SilonetError, ValueError):
+    """A value breaks a rule of its field (malformed input).
+
+    A ValueError too, so pydantic reports it with the full location of the field."""
+
+    code = "invalid"
+    template = "{field}: {rule}"
+
+
+class NotFound(SilonetError):
+    """A name refers to nothing."""
+
+    code = "not_found"
+    template = "{kind} '{name}' does not exist"
+
+
+class Conflict(SilonetError):
+    """The request is well formed but breaks an invariant against stored state."""
+
+    code = "conflict"
+    template = "{rule}"
+
+
+class InUse(Conflict):
+    """An object cannot be removed or changed while others refer to it."""
+
+    code = "in_use"
+    template = "{kind} '{name}' is still used by {users}"
+
+
+class OverCapacity(Conflict):
+    """A gateway would need more VLAN->VNI entries than its ASIC holds."""
+
+    code = "over_capacity"
+    template = (
+        "gateway '{gateway}' over capacity: the request needs {needed} VLAN->VNI entries "
+        "but only {free} of {capacity} are free{hint}"
+    )
+
+
+class DeviceError(SilonetError):
+    """A gateway refused or failed an operation."""
+
+    code = "device_error"
+    template = "gateway '{gateway}': {reason}"

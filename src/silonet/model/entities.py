@@ -1,0 +1,190 @@
+"""Domain entities: immutable values named in the domain's own words.
+
+Constructors validate their fields, so an entity that exists is well formed; rules that
+need other entities (disjoint ports, capacity...) live in ``Inventory``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from silonet.errors import InvalidInput
+from silonet.model import rules
+
+
+class SiloKind(StrEnum):
+    VSPHERE = "vsphere"
+    KVM = "kvm"
+    BAREMETAL = "baremetal"
+    PAAS = "paas"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Silo:
+    name: str
+    kind: SiloKind = SiloKind.OTHER
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        rules.name(self.name)
+        try:
+            object.__setattr__(self, "kind", SiloKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in SiloKind)
+            raise InvalidInput(field="kind", rule=f"{self.kind!r} is not one of {kinds}") from None
+        rules.text(self.description, "description")
+
+
+@dataclass(frozen=True, slots=True)
+class Management:
+    """How silonet reaches a gateway. ``credentials`` is a reference, never a secret."""
+
+    driver: str
+    address: str
+    dialect: str | None = None
+    credentials: str | None = None
+
+    def __post_init__(self) -> None:
+        rules.driver(self.driver)
+        if not isinstance(self.address, str) or not self.address.strip():
+            raise InvalidInput(field="management.address", rule="must not be empty")
+        rules.text(self.address, "management.address", 256)
+        if self.dialect is not None:
+            rules.name(self.dialect, "management.dialect")
+        if self.credentials is not None:
+            rules.text(self.credentials, "management.credentials", 256)
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    name: str
+    switchback: bool = False
+
+    def __post_init__(self) -> None:
+        rules.name(self.name, "ports.name")
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    name: str
+    vtep_ip: str
+    management: Management
+    capacity: int = 4096
+    ports: tuple[Port, ...] = ()
+    silo: str | None = None
+
+    def __post_init__(self) -> None:
+        rules.name(self.name)
+        object.__setattr__(self, "vtep_ip", rules.ipv4(self.vtep_ip))
+        rules.capacity(self.capacity)
+        if self.silo is not None:
+            rules.name(self.silo, "silo")
+        seen: set[str] = set()
+        for port in self.ports:
+            if port.name in seen:
+                raise InvalidInput(field="ports", rule=f"port '{port.name}' is listed twice")
+            seen.add(port.name)
+
+    def port(self, name: str) -> Port | None:
+        return next((p for p in self.ports if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortRef:
+    """A port of a gateway, as interface groups name it."""
+
+    gateway: str
+    port: str
+
+    def __str__(self) -> str:
+        return f"{self.gateway}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceGroup:
+    """Ports across gateways that share one VLAN domain (one 4k VLAN space)."""
+
+    name: str
+    members: tuple[PortRef, ...] = ()
+    switchback: tuple[PortRef, ...] = ()
+    silo: str | None = None
+
+    def __post_init__(self) -> None:
+        rules.name(self.name)
+        if self.silo is not None:
+            rules.name(self.silo, "silo")
+        if not self.members and not self.switchback:
+            raise InvalidInput(field="members", rule="an interface group needs at least one port")
+        seen: set[PortRef] = set()
+        for fld, refs in (("members", self.members), ("switchback", self.switchback)):
+            for ref in refs:
+                rules.name(ref.gateway, f"{fld}.gateway")
+                rules.name(ref.port, f"{fld}.port")
+                if ref in seen:
+                    raise InvalidInput(field=fld, rule=f"port {ref} is listed twice in the group")
+                seen.add(ref)
+        sb_gateways = [ref.gateway for ref in self.switchback]
+        for gw in sb_gateways:
+            if sb_gateways.count(gw) > 1:
+                raise InvalidInput(
+                    field="switchback",
+                    rule=f"at most one switch-back port per gateway; gateway '{gw}' has "
+                    f"{sb_gateways.count(gw)} in this group",
+                )
+
+    @property
+    def ports(self) -> tuple[PortRef, ...]:
+        return self.members + self.switchback
+
+    @property
+    def gateways(self) -> frozenset[str]:
+        return frozenset(ref.gateway for ref in self.ports)
+
+    def switchback_on(self, gateway: str) -> PortRef | None:
+        return next((r for r in self.switchback if r.gateway == gateway), None)
+
+    def bound_ports(self, gateway: str) -> tuple[str, ...]:
+        """Ports that carry the group's VLAN->VNI entries on ``gateway``.
+
+        With a switch-back port there, only it does; otherwise every member port there.
+        """
+        sb = self.switchback_on(gateway)
+        if sb is not None:
+            return (sb.port,)
+        return tuple(sorted(r.port for r in self.members if r.gateway == gateway))
+
+    def entries_per_vlan(self, gateway: str) -> int:
+        return len(self.bound_ports(gateway))
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualNetwork:
+    name: str
+    tenant: str
+    vni: int
+
+    def __post_init__(self) -> None:
+        rules.name(self.name)
+        rules.name(self.tenant, "tenant")
+        rules.vni(self.vni)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """(interface group, VLAN) -> virtual network."""
+
+    group: str
+    vlan: int
+    network: str
+    generation: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        rules.name(self.group, "interface_group")
+        rules.vlan(self.vlan)
+        rules.name(self.network, "network")
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.group, self.vlan)

@@ -1,0 +1,299 @@
+"""The whole intent as one aggregate, with the invariants of design.md.
+
+Every mutating method checks all it needs *before* it changes anything, so a rejected
+request leaves the inventory as it was. Indexes keep each check proportional to the
+change, not to the fleet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from silonet.errors import Conflict, InUse, InvalidInput, NotFound, OverCapacity
+from silonet.model.entities import (
+    Attachment,
+    Gateway,
+    InterfaceGroup,
+    PortRef,
+    Silo,
+    VirtualNetwork,
+)
+
+
+def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
+    names = sorted(names)
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"{kind} {shown}{more}"
+
+
+class Inventory:
+    """Silos, gateways, interface groups, virtual networks and attachments."""
+
+    def __init__(self) -> None:
+        self.silos: dict[str, Silo] = {}
+        self.gateways: dict[str, Gateway] = {}
+        self.groups: dict[str, InterfaceGroup] = {}
+        self.networks: dict[str, VirtualNetwork] = {}
+        self.attachments: dict[tuple[str, int], Attachment] = {}
+        self._ip_owner: dict[str, str] = {}
+        self._port_owner: dict[PortRef, str] = {}
+        self._groups_on: dict[str, set[str]] = defaultdict(set)
+        self._vlans: dict[str, dict[int, str]] = defaultdict(dict)
+        self._net_atts: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        self._vni_owner: dict[int, str] = {}
+
+    # ----------------------------------------------------------------- lookups
+    def silo(self, name: str) -> Silo:
+        return self._get(self.silos, "silo", name)
+
+    def gateway(self, name: str) -> Gateway:
+        return self._get(self.gateways, "gateway", name)
+
+    def group(self, name: str) -> InterfaceGroup:
+        return self._get(self.groups, "interface group", name)
+
+    def network(self, name: str) -> VirtualNetwork:
+        return self._get(self.networks, "network", name)
+
+    def attachment(self, network: str, group: str, vlan: int) -> Attachment:
+        att = self.attachments.get((group, vlan))
+        if att is None or att.network != network:
+            raise NotFound(field="vlan", kind="attachment", name=f"{network}/{group}/{vlan}")
+        return att
+
+    @staticmethod
+    def _get(table: dict, kind: str, name: str):  # type: ignore[no-untyped-def]
+        try:
+            return table[name]
+        except KeyError:
+            raise NotFound(field="name", kind=kind, name=name) from None
+
+    def _ref(self, table: dict, kind: str, name: str, field: str) -> None:
+        """A name given in a body: unknown is a 404 that names the body field."""
+        if name not in table:
+            raise NotFound(field=field, kind=kind, name=name)
+
+    def vlans_of(self, group: str) -> dict[int, str]:
+        """VLAN -> network name for a group's attachments."""
+        return dict(self._vlans.get(group, {}))
+
+    def attachments_of(self, network: str) -> list[Attachment]:
+        return sorted((self.attachments[k] for k in self._net_atts.get(network, ())), key=lambda a: a.key)
+
+    def groups_on(self, gateway: str) -> set[str]:
+        return set(self._groups_on.get(gateway, ()))
+
+    def vni_holder(self, vni: int) -> str | None:
+        return self._vni_owner.get(vni)
+
+    # ---------------------------------------------------------------- capacity
+    def usage(self, gateway: str) -> int:
+        """VLAN->VNI entries the gateway needs for the current intent."""
+        return sum(
+            self.groups[g].entries_per_vlan(gateway) * len(self._vlans.get(g, ()))
+            for g in self._groups_on.get(gateway, ())
+        )
+
+    def _check_capacity(
+        self, gateway: str, needed: int, free: int, group: InterfaceGroup | None
+    ) -> None:
+        if needed <= free:
+            return
+        gw = self.gateways[gateway]
+        if group is not None and group.switchback_on(gateway) is None and group.entries_per_vlan(gateway) > 1:
+            hint = (
+                f"; a switch-back port on '{gateway}' would bring group '{group.name}' down to "
+                f"1 entry per VLAN instead of {group.entries_per_vlan(gateway)}"
+            )
+        else:
+            hint = (
+                "; a switch-back port aggregating the member ports would bring each group "
+                "down to 1 entry per VLAN"
+            )
+        raise OverCapacity(
+            field="capacity", gateway=gateway, needed=needed, free=max(free, 0),
+            capacity=gw.capacity, hint=hint,
+        )
+
+    # ------------------------------------------------------------------- silos
+    def put_silo(self, silo: Silo) -> Silo | None:
+        before = self.silos.get(silo.name)
+        self.silos[silo.name] = silo
+        return before
+
+    def remove_silo(self, name: str) -> Silo:
+        silo = self.silo(name)
+        users = [g.name for g in self.gateways.values() if g.silo == name]
+        users += [g.name for g in self.groups.values() if g.silo == name]
+        if users:
+            raise InUse(field="name", kind="silo", name=name, users=_users("gateways/groups", users))
+        del self.silos[name]
+        return silo
+
+    # ---------------------------------------------------------------- gateways
+    def put_gateway(self, gw: Gateway) -> Gateway | None:
+        before = self.gateways.get(gw.name)
+        if gw.silo is not None:
+            self._ref(self.silos, "silo", gw.silo, "silo")
+        owner = self._ip_owner.get(gw.vtep_ip)
+        if owner is not None and owner != gw.name:
+            raise Conflict(field="vtep_ip", rule=f"vtep_ip {gw.vtep_ip} already belongs to gateway '{owner}'")
+        if before is not None:
+            for port in before.ports:
+                ref = PortRef(gw.name, port.name)
+                grp = self._port_owner.get(ref)
+                new = gw.port(port.name)
+                if grp is None:
+                    continue
+                if new is None:
+                    raise InUse(field="ports", kind="port", name=str(ref), users=_users("interface group", [grp]))
+                if new.switchback != port.switchback:
+                    raise InUse(
+                        field="ports.switchback", kind="port", name=str(ref),
+                        users=_users("interface group", [grp]) + " (its switch-back flag cannot change while in use)",
+                    )
+            used = self.usage(gw.name)
+            if used > gw.capacity:
+                self._check_capacity(gw.name, used, gw.capacity, None)
+            self._ip_owner.pop(before.vtep_ip, None)
+        self.gateways[gw.name] = gw
+        self._ip_owner[gw.vtep_ip] = gw.name
+        return before
+
+    def remove_gateway(self, name: str) -> Gateway:
+        gw = self.gateway(name)
+        if self._groups_on.get(name):
+            raise InUse(field="name", kind="gateway", name=name, users=_users("interface group", self._groups_on[name]))
+        del self.gateways[name]
+        self._ip_owner.pop(gw.vtep_ip, None)
+        self._groups_on.pop(name, None)
+        return gw
+
+    # ------------------------------------------------------------------ groups
+    def put_group(self, group: InterfaceGroup) -> InterfaceGroup | None:
+        before = self.groups.get(group.name)
+        if group.silo is not None:
+            self._ref(self.silos, "silo", group.silo, "silo")
+        for fld, refs, want_sb in (("members", group.members, False), ("switchback", group.switchback, True)):
+            for ref in refs:
+                self._ref(self.gateways, "gateway", ref.gateway, f"{fld}.gateway")
+                port = self.gateways[ref.gateway].port(ref.port)
+                if port is None:
+                    raise NotFound(field=f"{fld}.port", kind="port", name=str(ref))
+                if port.switchback != want_sb:
+                    rule = (
+                        f"port {ref} is not marked as a switch-back port on its gateway"
+                        if want_sb
+                        else f"port {ref} is a switch-back port; list it under switchback, not members"
+                    )
+                    raise InvalidInput(field=fld, rule=rule)
+                owner = self._port_owner.get(ref)
+                if owner is not None and owner != group.name:
+                    raise Conflict(field=fld, rule=f"port {ref} already belongs to interface group '{owner}'")
+        nvlans = len(self._vlans.get(group.name, ()))
+        if nvlans:
+            for gw in sorted(group.gateways):
+                old = before.entries_per_vlan(gw) * nvlans if before else 0
+                new = group.entries_per_vlan(gw) * nvlans
+                if new > old:
+                    free = self.gateways[gw].capacity - (self.usage(gw) - old)
+                    self._check_capacity(gw, new, free, group)
+        if before is not None:
+            self._unindex_group(before)
+        self.groups[group.name] = group
+        for ref in group.ports:
+            self._port_owner[ref] = group.name
+        for gw in group.gateways:
+            self._groups_on[gw].add(group.name)
+        return before
+
+    def _unindex_group(self, group: InterfaceGroup) -> None:
+        for ref in group.ports:
+            self._port_owner.pop(ref, None)
+        for gw in group.gateways:
+            self._groups_on[gw].discard(group.name)
+
+    def remove_group(self, name: str) -> InterfaceGroup:
+        group = self.group(name)
+        vlans = self._vlans.get(name)
+        if vlans:
+            nets = sorted(set(vlans.values()))
+            raise InUse(field="name", kind="interface group", name=name, users=_users("attachments of network", nets))
+        self._unindex_group(group)
+        del self.groups[name]
+        self._vlans.pop(name, None)
+        return group
+
+    # ---------------------------------------------------------------- networks
+    def put_network(self, net: VirtualNetwork) -> VirtualNetwork | None:
+        before = self.networks.get(net.name)
+        holder = self._vni_owner.get(net.vni)
+        if holder is not None and holder != net.name:
+            raise Conflict(field="vni", rule=f"VNI {net.vni} already belongs to network '{holder}'")
+        if before is not None:
+            self._vni_owner.pop(before.vni, None)
+        self.networks[net.name] = net
+        self._vni_owner[net.vni] = net.name
+        return before
+
+    def allocate_vni(self, pool: range) -> int:
+        """The lowest VNI of the pool that no network holds."""
+        for vni in pool:
+            if vni not in self._vni_owner:
+                return vni
+        raise Conflict(field="vni", rule=f"the VNI pool {pool.start}-{pool.stop - 1} is exhausted")
+
+    def remove_network(self, name: str, cascade: bool = False) -> tuple[VirtualNetwork, list[Attachment]]:
+        net = self.network(name)
+        atts = self.attachments_of(name)
+        if atts and not cascade:
+            raise InUse(
+                field="cascade", kind="network", name=name,
+                users=f"{len(atts)} attachment(s); detach them first or pass cascade=true",
+            )
+        for att in atts:
+            self.detach(att.network, att.group, att.vlan)
+        del self.networks[name]
+        self._vni_owner.pop(net.vni, None)
+        return net, atts
+
+    # ------------------------------------------------------------- attachments
+    def attach(self, att: Attachment) -> Attachment:
+        self._ref(self.networks, "network", att.network, "network")
+        self._ref(self.groups, "interface group", att.group, "interface_group")
+        holder = self._vlans.get(att.group, {}).get(att.vlan)
+        if holder is not None:
+            raise Conflict(
+                field="vlan",
+                rule=f"VLAN {att.vlan} of interface group '{att.group}' is already attached to network '{holder}'",
+            )
+        group = self.groups[att.group]
+        for gw in sorted(group.gateways):
+            needed = group.entries_per_vlan(gw)
+            self._check_capacity(gw, needed, self.gateways[gw].capacity - self.usage(gw), group)
+        self.attachments[att.key] = att
+        self._vlans[att.group][att.vlan] = att.network
+        self._net_atts[att.network].add(att.key)
+        return att
+
+    def detach(self, network: str, group: str, vlan: int) -> Attachment:
+        att = self.attachment(network, group, vlan)
+        del self.attachments[att.key]
+        del self._vlans[group][vlan]
+        self._net_atts[network].discard(att.key)
+        return att
+
+    # -------------------------------------------------------- affected gateways
+    def gateways_of_network(self, network: str) -> set[str]:
+        out: set[str] = set()
+        for group in {g for g, _ in self._net_atts.get(network, ())}:
+            out |= self.groups[group].gateways
+        return out
+
+    def gateways_of_group_networks(self, group: str) -> set[str]:
+        out: set[str] = set()
+        for net in set(self._vlans.get(group, {}).values()):
+            out |= self.gateways_of_network(net)
+        return out

@@ -1,0 +1,79 @@
+"""Field rules shared by the model, the API schemas and the YAML loader.
+
+Each check returns the value or raises ``InvalidInput`` naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from silonet.errors import InvalidInput
+
+NAME_MAX = 64
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+NAME_RULE = f"must be 1..{NAME_MAX} characters of [A-Za-z0-9._-]"
+VLAN_MIN, VLAN_MAX = 0, 4094
+VLAN_RULE = f"VLAN must be an integer {VLAN_MIN}..{VLAN_MAX} (0 = untagged)"
+VNI_MIN, VNI_MAX = 1, 16_777_215
+VNI_RULE = f"VNI must be an integer {VNI_MIN}..{VNI_MAX}"
+CAPACITY_MAX = 10_000_000
+CAPACITY_RULE = f"capacity must be an integer 1..{CAPACITY_MAX}"
+DRIVERS = ("ovsdb", "ssh")
+
+
+def name(value: str, field: str = "name") -> str:
+    if not isinstance(value, str) or not value or len(value) > NAME_MAX or not NAME_RE.match(value):
+        raise InvalidInput(field=field, rule=f"{value!r} {NAME_RULE}")
+    return value
+
+
+def _integer(value: object, field: str, lo: int, hi: int, rule: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidInput(field=field, rule=f"{value!r}: {rule}")
+    return value
+
+
+def vlan(value: object, field: str = "vlan") -> int:
+    return _integer(value, field, VLAN_MIN, VLAN_MAX, VLAN_RULE)
+
+
+def vni(value: object, field: str = "vni") -> int:
+    return _integer(value, field, VNI_MIN, VNI_MAX, VNI_RULE)
+
+
+def capacity(value: object, field: str = "capacity") -> int:
+    return _integer(value, field, 1, CAPACITY_MAX, CAPACITY_RULE)
+
+
+def ipv4(value: str, field: str = "vtep_ip") -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except (ipaddress.AddressValueError, ValueError, TypeError):
+        raise InvalidInput(field=field, rule=f"{value!r} is not an IPv4 address") from None
+
+
+def driver(value: str, field: str = "management.driver") -> str:
+    if value not in DRIVERS:
+        raise InvalidInput(field=field, rule=f"{value!r} is not one of {', '.join(DRIVERS)}")
+    return value
+
+
+def text(value: str, field: str, limit: int = 1024) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput(field=field, rule=f"must be text of at most {limit} characters")
+    return value
+
+
+def parse_pool(spec: str, field: str = "SILONET_VNI_POOL") -> range:
+    """Parse a VNI pool like ``10000-19999`` into an inclusive range."""
+    try:
+        lo_s, hi_s = spec.split("-", 1)
+        lo, hi = int(lo_s), int(hi_s)
+    except ValueError:
+        raise InvalidInput(field=field, rule=f"{spec!r} is not of the form LOW-HIGH") from None
+    vni(lo, field)
+    vni(hi, field)
+    if lo > hi:
+        raise InvalidInput(field=field, rule=f"{spec!r}: LOW must not exceed HIGH")
+    return range(lo, hi + 1)

@@ -1,0 +1,62 @@
+"""diff(desired, actual) -> ordered operations, and their pure application."""
+
+from __future__ import annotations
+
+from silonet.plan.ops import (
+    Bind,
+    EnsureLogicalSwitch,
+    Operation,
+    RemoveLogicalSwitch,
+    SetFloodList,
+    Unbind,
+)
+from silonet.plan.state import GatewayState, LogicalSwitch
+
+
+def diff(desired: GatewayState, actual: GatewayState) -> list[Operation]:
+    """The smallest ordered batch that turns ``actual`` into ``desired``.
+
+    Order: logical switches exist before anything binds to them, flood lists are set before
+    traffic can arrive, rebinds happen in place, and a logical switch goes only after every
+    binding to it is gone.
+    """
+    ops: list[Operation] = []
+    want, have = desired.logical_switches, actual.logical_switches
+    for vni, ls in sorted(want.items()):
+        cur = have.get(vni)
+        if cur is None or cur.network != ls.network:
+            ops.append(EnsureLogicalSwitch(vni, ls.network))
+        if cur is None or cur.flood != ls.flood:
+            ops.append(SetFloodList(vni, ls.flood))
+    for key, vni in sorted(desired.bindings.items()):
+        if actual.bindings.get(key) != vni:
+            ops.append(Bind(key[0], key[1], vni))
+    for key in sorted(actual.bindings.keys() - desired.bindings.keys()):
+        ops.append(Unbind(*key))
+    for vni in sorted(have.keys() - want.keys()):
+        ops.append(RemoveLogicalSwitch(vni))
+    return sorted(ops, key=lambda op: op.phase)
+
+
+def apply_ops(state: GatewayState, ops: list[Operation]) -> GatewayState:
+    """What a device holds after ``ops``: the model every driver must honour."""
+    switches = dict(state.logical_switches)
+    bindings = dict(state.bindings)
+    for op in ops:
+        match op:
+            case EnsureLogicalSwitch(vni=vni, network=network):
+                old = switches.get(vni)
+                switches[vni] = LogicalSwitch(vni, network, old.flood if old else frozenset())
+            case SetFloodList(vni=vni, flood=flood):
+                switches[vni] = LogicalSwitch(vni, switches[vni].network, flood)
+            case Bind(port=port, vlan=vlan, vni=vni):
+                if vni not in switches:
+                    raise ValueError(f"bind to VNI {vni} before its logical switch exists")
+                bindings[(port, vlan)] = vni
+            case Unbind(port=port, vlan=vlan):
+                bindings.pop((port, vlan), None)
+            case RemoveLogicalSwitch(vni=vni):
+                if vni in bindings.values():
+                    raise ValueError(f"remove VNI {vni} while ports are still bound to it")
+                switches.pop(vni, None)
+    return GatewayState(logical_switches=switches, bindings=dict(sorted(bindings.items())))

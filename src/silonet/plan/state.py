@@ -1,0 +1,39 @@
+"""The configuration one gateway should hold (desired) or holds (actual)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalSwitch:
+    """A VNI on a gateway with its flood list (tunnel IPs of the other gateways)."""
+
+    vni: int
+    network: str
+    flood: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    """Logical switches by VNI and bindings {(port, VLAN) -> VNI}."""
+
+    logical_switches: dict[int, LogicalSwitch] = field(default_factory=dict)
+    bindings: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    @property
+    def entries(self) -> int:
+        """VLAN->VNI mapping entries this state uses on the device."""
+        return len(self.bindings)
+
+    def to_dict(self) -> dict:
+        return {
+            "logical_switches": [
+                {"vni": ls.vni, "network": ls.network, "flood": sorted(ls.flood)}
+                for ls in sorted(self.logical_switches.values(), key=lambda s: s.vni)
+            ],
+            "bindings": [
+                {"port": port, "vlan": vlan, "vni": vni}
+                for (port, vlan), vni in sorted(self.bindings.items())
+            ],
+        }

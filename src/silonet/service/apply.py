@@ -1,0 +1,178 @@
+"""Declarative apply: make the stored intent match a topology file, in one transaction.
+
+Idempotent: applying the same file twice changes nothing the second time. Steps are
+ordered so that things can move (a port from one group to another, a VLAN from one
+network to another with ``prune``) within one apply; updates that wait on each other are
+retried until no further progress, and then the last error is the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from silonet.errors import Conflict, InvalidInput
+from silonet.model import Attachment, Gateway, Inventory
+from silonet.plan import compile_intent
+from silonet.service import schemas as S
+from silonet.store.repo import Repository
+
+if TYPE_CHECKING:
+    from silonet.service.manager import Manager
+
+
+class _DryRun(Exception):
+    """Raised to roll back a dry run after everything was checked."""
+
+
+class _Applier:
+    def __init__(self, repo: Repository, inv: Inventory, actor: str, generation: int) -> None:
+        self.repo, self.inv, self.actor, self.gen = repo, inv, actor, generation
+        self.changes: list[S.ChangeOut] = []
+
+    def record(self, action: str, kind: str, name: str, before: Any, after: Any) -> None:
+        self.changes.append(S.ChangeOut(action=action, kind=kind, name=name))
+        dump = lambda m: None if m is None else m.model_dump(mode="json")  # noqa: E731
+        self.repo.audit(self.actor, f"apply.{action}", f"{kind}/{name}", dump(before), dump(after))
+
+    def until_stable(self, items: list, step: Callable[[Any], None]) -> None:
+        """Apply ``step`` to every item, retrying conflicts while others make progress."""
+        pending = list(items)
+        while pending:
+            failed, last = [], None
+            for item in pending:
+                try:
+                    step(item)
+                except Conflict as err:
+                    failed.append(item)
+                    last = err
+            if len(failed) == len(pending):
+                assert last is not None
+                raise last
+            pending = failed
+
+
+def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, actor: str) -> S.ApplyOut:
+    _check_unique(topo)
+    try:
+        with mgr.db.write() as (session, gen):
+            repo = Repository(session)
+            before = compile_intent(repo.load_inventory())
+            inv = repo.load_inventory()
+            a = _Applier(repo, inv, actor, gen)
+            _run(a, topo, prune, mgr.settings.vni_pool)
+            after = compile_intent(inv)
+            repo.bump([gw for gw in after if before.get(gw) != after[gw] or gw not in before], gen)
+            result = S.ApplyOut(dry_run=dry_run, generation=gen, changes=a.changes)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return result
+
+
+def _check_unique(topo: S.Topology) -> None:
+    for section in ("silos", "gateways", "interface_groups", "networks"):
+        names = [item.name for item in getattr(topo, section)]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InvalidInput(field=section, rule=f"names must be unique; listed twice: {', '.join(dup)}")
+    seen: set[tuple[str, int]] = set()
+    for net in topo.networks:
+        for att in net.attachments:
+            key = (att.interface_group, att.vlan)
+            if key in seen:
+                raise InvalidInput(
+                    field=f"networks.{net.name}.attachments",
+                    rule=f"({att.interface_group}, VLAN {att.vlan}) is listed twice in the file",
+                )
+            seen.add(key)
+
+
+def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
+    inv, repo = a.inv, a.repo
+    wanted_atts = {(att.interface_group, att.vlan): net.name for net in topo.networks for att in net.attachments}
+    names = {sec: {i.name for i in getattr(topo, sec)} for sec in ("silos", "gateways", "interface_groups", "networks")}
+
+    if prune:
+        for key, att in sorted(inv.attachments.items()):
+            if wanted_atts.get(key) != att.network:
+                inv.detach(att.network, att.group, att.vlan)
+                repo.delete_attachment(att)
+                a.record("detach", "attachment", f"{att.network}/{att.group}/{att.vlan}", None, None)
+        for name in sorted(set(inv.networks) - names["networks"]):
+            net = inv.networks[name]
+            inv.remove_network(name)
+            repo.delete_network(name)
+            a.record("delete", "network", name, S.NetworkOut(name=name, tenant=net.tenant, vni=net.vni,
+                                                             attachments=[]), None)
+        for name in sorted(set(inv.groups) - names["interface_groups"]):
+            a.record("delete", "interface-group", name, S.group_out(inv.remove_group(name)), None)
+            repo.delete_group(name)
+
+    for body in topo.silos:
+        silo, old = body.entity(), inv.silos.get(body.name)
+        if old != silo:
+            inv.put_silo(silo)
+            repo.save_silo(silo)
+            a.record("update" if old else "create", "silo", silo.name, old and S.silo_out(old), S.silo_out(silo))
+
+    # Gateways first keep the ports they lose, so groups can let go of them.
+    final: dict[str, Gateway] = {}
+    for body in topo.gateways:
+        gw, old = body.entity(), inv.gateways.get(body.name)
+        if old == gw:
+            continue
+        keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()
+        interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo)
+        inv.put_gateway(interim)
+        repo.save_gateway(interim)
+        final[gw.name] = gw
+        a.record("update" if old else "create", "gateway", gw.name, old and S.gateway_out(old, 0),
+                 S.gateway_out(gw, 0))
+
+    def put_group(body: S.GroupIn) -> None:
+        group, old = body.entity(), inv.groups.get(body.name)
+        if old == group:
+            return
+        inv.put_group(group)
+        repo.save_group(group)
+        a.record("update" if old else "create", "interface-group", group.name,
+                 old and S.group_out(old), S.group_out(group))
+
+    a.until_stable(list(topo.interface_groups), put_group)
+
+    for gw in final.values():
+        if inv.gateways[gw.name] != gw:
+            inv.put_gateway(gw)
+            repo.save_gateway(gw)
+
+    if prune:
+        for name in sorted(set(inv.gateways) - names["gateways"]):
+            a.record("delete", "gateway", name, S.gateway_out(inv.remove_gateway(name), 0), None)
+            repo.delete_gateway(name)
+        for name in sorted(set(inv.silos) - names["silos"]):
+            a.record("delete", "silo", name, S.silo_out(inv.remove_silo(name)), None)
+            repo.delete_silo(name)
+
+    def put_network(body: S.TopologyNetworkIn) -> None:
+        old = inv.networks.get(body.name)
+        vni = body.vni if body.vni is not None else (old.vni if old else inv.allocate_vni(pool))
+        net = S.network_entity(body, vni)
+        if old == net:
+            return
+        inv.put_network(net)
+        repo.save_network(net)
+        out = lambda n: S.NetworkOut(name=n.name, tenant=n.tenant, vni=n.vni, attachments=[])  # noqa: E731
+        a.record("update" if old else "create", "network", net.name, old and out(old), out(net))
+
+    a.until_stable(list(topo.networks), put_network)
+
+    for net in topo.networks:
+        for body in net.attachments:
+            cur = inv.attachments.get((body.interface_group, body.vlan))
+            if cur is not None and cur.network == net.name:
+                continue
+            att = inv.attach(Attachment(body.interface_group, body.vlan, net.name, a.gen))
+            repo.add_attachment(att, a.gen)
+            a.record("attach", "attachment", f"{net.name}/{att.group}/{att.vlan}", None, None)

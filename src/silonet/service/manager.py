@@ -1,0 +1,296 @@
+"""The manager's use cases.
+
+Each write is one transaction: load the intent, let the pure model check and change it,
+write the rows, bump the generation of every gateway whose desired state changed, audit.
+Anything raised inside rolls the whole transaction back, so a rejected request writes
+nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from silonet.config import Settings
+from silonet.errors import Conflict
+from silonet.model import Attachment, Inventory
+from silonet.plan import GatewayState, compile_gateway, diff
+from silonet.plan.ops import op_to_dict
+from silonet.service import schemas as S
+from silonet.store.db import Database
+from silonet.store.repo import Realization, Repository
+
+ADMIN = "admin"
+WAIT_MAX_S = 300.0
+ActualReader = Callable[[str], GatewayState | None]
+
+
+def _dump(model: S.BaseModel | None) -> dict | None:
+    return None if model is None else model.model_dump(mode="json")
+
+
+class Manager:
+    """Use cases over one database. ``actual`` reads a gateway's last known actual state."""
+
+    def __init__(self, db: Database, settings: Settings | None = None, actual: ActualReader | None = None) -> None:
+        self.db = db
+        self.settings = settings or Settings(database_url=db.url)
+        self.actual = actual or (lambda _gw: None)
+
+    # ------------------------------------------------------------------- reads
+    def inventory(self) -> Inventory:
+        with self.db.read() as s:
+            return Repository(s).load_inventory()
+
+    def list_silos(self) -> list[S.SiloOut]:
+        inv = self.inventory()
+        return [S.silo_out(inv.silos[n]) for n in sorted(inv.silos)]
+
+    def get_silo(self, name: str) -> S.SiloOut:
+        return S.silo_out(self.inventory().silo(name))
+
+    def list_gateways(self) -> list[S.GatewayOut]:
+        inv = self.inventory()
+        return [S.gateway_out(inv.gateways[n], inv.usage(n)) for n in sorted(inv.gateways)]
+
+    def get_gateway(self, name: str) -> S.GatewayOut:
+        inv = self.inventory()
+        return S.gateway_out(inv.gateway(name), inv.usage(name))
+
+    def list_groups(self) -> list[S.GroupOut]:
+        inv = self.inventory()
+        return [S.group_out(inv.groups[n]) for n in sorted(inv.groups)]
+
+    def get_group(self, name: str) -> S.GroupOut:
+        return S.group_out(self.inventory().group(name))
+
+    def _network_out(self, inv: Inventory, name: str, real: dict[str, Realization]) -> S.NetworkOut:
+        net = inv.network(name)
+        return S.NetworkOut(
+            name=net.name, tenant=net.tenant, vni=net.vni,
+            attachments=[self._attachment_out(inv, a, real) for a in inv.attachments_of(name)],
+        )
+
+    def _attachment_out(self, inv: Inventory, att: Attachment, real: dict[str, Realization]) -> S.AttachmentOut:
+        status, reason = "realized", None
+        carriers = sorted(inv.gateways_of_network(att.network) | inv.groups[att.group].gateways)
+        for gw in carriers:
+            r = real.get(gw)
+            if r is None or r.realized_generation < att.generation:
+                if r is not None and r.last_error:
+                    status, reason = "failed", f"gateway '{gw}': {r.last_error}"
+                    break
+                status = "pending"
+        return S.AttachmentOut(
+            network=att.network, interface_group=att.group, vlan=att.vlan,
+            vni=inv.networks[att.network].vni, generation=att.generation, status=status, reason=reason,
+            gateways=carriers,
+        )
+
+    def list_networks(self) -> list[S.NetworkOut]:
+        with self.db.read() as s:
+            repo = Repository(s)
+            inv, real = repo.load_inventory(), repo.realizations()
+        return [self._network_out(inv, n, real) for n in sorted(inv.networks)]
+
+    def get_network(self, name: str) -> S.NetworkOut:
+        with self.db.read() as s:
+            repo = Repository(s)
+            inv, real = repo.load_inventory(), repo.realizations()
+        return self._network_out(inv, name, real)
+
+    def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
+        with self.db.read() as s:
+            entries = Repository(s).audit_entries(limit, before_id)
+        return [S.AuditOut(**e.__dict__) for e in entries]
+
+    def statuses(self) -> list[S.RealizationOut]:
+        with self.db.read() as s:
+            real = Repository(s).realizations()
+        return [self._realization_out(real[n]) for n in sorted(real)]
+
+    @staticmethod
+    def _realization_out(r: Realization) -> S.RealizationOut:
+        return S.RealizationOut(
+            gateway=r.gateway, state=r.state, desired_generation=r.desired_generation,
+            realized_generation=r.realized_generation, last_error=r.last_error, last_contact=r.last_contact,
+        )
+
+    def gateway_status(self, name: str) -> S.GatewayStatusOut:
+        with self.db.read() as s:
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            inv.gateway(name)
+            real = repo.realizations([name])[name]
+        desired = compile_gateway(inv, name)
+        actual = self.actual(name)
+        drift = None if actual is None else [op_to_dict(op) for op in diff(desired, actual)]
+        base = self._realization_out(real).model_dump()
+        return S.GatewayStatusOut(
+            **base, desired=desired.to_dict(), actual=None if actual is None else actual.to_dict(), drift=drift
+        )
+
+    def plan(self, gateway: str | None = None) -> S.PlanOut:
+        """Dry run: what the next reconcile would change on each gateway."""
+        with self.db.read() as s:
+            repo = Repository(s)
+            inv, generation = repo.load_inventory(), repo.generation()
+        names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
+        out = []
+        for name in names:
+            desired = compile_gateway(inv, name)
+            actual = self.actual(name)
+            ops = diff(desired, actual or GatewayState())
+            out.append(S.GatewayPlanOut(
+                gateway=name, actual_known=actual is not None, entries=desired.entries,
+                capacity=inv.gateways[name].capacity, operations=[op_to_dict(op) for op in ops],
+            ))
+        return S.PlanOut(generation=generation, gateways=out)
+
+    # ------------------------------------------------------------------ writes
+    def create_silo(self, body: S.SiloIn, actor: str = ADMIN) -> S.SiloOut:
+        silo = body.entity()
+        with self.db.write() as (s, _gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            self._must_be_new(inv.silos, "silo", silo.name)
+            inv.put_silo(silo)
+            repo.save_silo(silo)
+            out = S.silo_out(silo)
+            repo.audit(actor, "create", f"silo/{silo.name}", None, _dump(out))
+        return out
+
+    def delete_silo(self, name: str, actor: str = ADMIN) -> None:
+        with self.db.write() as (s, _gen):
+            repo = Repository(s)
+            silo = repo.load_inventory().remove_silo(name)
+            repo.delete_silo(name)
+            repo.audit(actor, "delete", f"silo/{name}", _dump(S.silo_out(silo)), None)
+
+    def create_gateway(self, body: S.GatewayIn, actor: str = ADMIN) -> S.GatewayOut:
+        gw = body.entity()
+        with self.db.write() as (s, gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            self._must_be_new(inv.gateways, "gateway", gw.name)
+            inv.put_gateway(gw)
+            repo.save_gateway(gw)
+            repo.bump([gw.name], gen)
+            out = S.gateway_out(gw, 0)
+            repo.audit(actor, "create", f"gateway/{gw.name}", None, _dump(out))
+        return out
+
+    def delete_gateway(self, name: str, actor: str = ADMIN) -> None:
+        with self.db.write() as (s, _gen):
+            repo = Repository(s)
+            gw = repo.load_inventory().remove_gateway(name)
+            repo.delete_gateway(name)
+            repo.audit(actor, "delete", f"gateway/{name}", _dump(S.gateway_out(gw, 0)), None)
+
+    def create_group(self, body: S.GroupIn, actor: str = ADMIN) -> S.GroupOut:
+        group = body.entity()
+        with self.db.write() as (s, _gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            self._must_be_new(inv.groups, "interface group", group.name)
+            inv.put_group(group)
+            repo.save_group(group)
+            out = S.group_out(group)
+            repo.audit(actor, "create", f"interface-group/{group.name}", None, _dump(out))
+        return out
+
+    def delete_group(self, name: str, actor: str = ADMIN) -> None:
+        with self.db.write() as (s, _gen):
+            repo = Repository(s)
+            group = repo.load_inventory().remove_group(name)
+            repo.delete_group(name)
+            repo.audit(actor, "delete", f"interface-group/{name}", _dump(S.group_out(group)), None)
+
+    def create_network(self, body: S.NetworkIn, actor: str = ADMIN) -> S.NetworkOut:
+        with self.db.write() as (s, _gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            self._must_be_new(inv.networks, "network", body.name)
+            vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
+            net = S.network_entity(body, vni)
+            inv.put_network(net)
+            repo.save_network(net)
+            out = S.NetworkOut(name=net.name, tenant=net.tenant, vni=net.vni, attachments=[])
+            repo.audit(actor, "create", f"network/{net.name}", None, _dump(out))
+        return out
+
+    def delete_network(self, name: str, cascade: bool = False, actor: str = ADMIN) -> tuple[set[str], int]:
+        """Returns the affected gateways and the generation that realizes the change."""
+        with self.db.write() as (s, gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            before = self._network_out(inv, name, {})
+            affected = inv.gateways_of_network(name)
+            inv.remove_network(name, cascade)
+            repo.delete_network(name)
+            repo.bump(affected, gen)
+            repo.audit(actor, "delete", f"network/{name}", _dump(before), None)
+        return affected, gen
+
+    def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN) -> S.AttachmentOut:
+        with self.db.write() as (s, gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            inv.network(network)
+            att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
+            repo.add_attachment(att, gen)
+            affected = inv.gateways_of_network(network)
+            repo.bump(affected, gen)
+            out = self._attachment_out(inv, att, repo.realizations(affected))
+            repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, _dump(out))
+        return out
+
+    def detach(self, network: str, group: str, vlan: int, actor: str = ADMIN) -> tuple[set[str], int]:
+        """Returns the affected gateways and the generation that realizes the change."""
+        with self.db.write() as (s, gen):
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            inv.network(network)
+            affected = inv.gateways_of_network(network)
+            before = self._attachment_out(inv, inv.attachment(network, group, vlan), repo.realizations(affected))
+            att = inv.detach(network, group, vlan)
+            repo.delete_attachment(att)
+            repo.bump(affected, gen)
+            repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", _dump(before), None)
+        return affected, gen
+
+    def apply(self, topology: S.Topology, prune: bool = False, dry_run: bool = False, actor: str = ADMIN) -> S.ApplyOut:
+        from silonet.service.apply import apply_topology
+
+        return apply_topology(self, topology, prune=prune, dry_run=dry_run, actor=actor)
+
+    def get_attachment(self, network: str, group: str, vlan: int) -> S.AttachmentOut:
+        with self.db.read() as s:
+            repo = Repository(s)
+            inv = repo.load_inventory()
+            inv.network(network)
+            att = inv.attachment(network, group, vlan)
+            return self._attachment_out(inv, att, repo.realizations())
+
+    # -------------------------------------------------------------------- wait
+    def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
+        """Block up to ``timeout`` s until every gateway realized ``generation`` (or one failed)."""
+        names = sorted(set(gateways))
+        deadline = time.monotonic() + min(max(timeout, 0.0), WAIT_MAX_S)
+        while True:
+            with self.db.read() as s:
+                real = Repository(s).realizations(names)
+            states = [
+                "realized" if (r := real.get(n)) and r.realized_generation >= generation
+                else "failed" if r and r.last_error else "pending"
+                for n in names
+            ]
+            state = "failed" if "failed" in states else "pending" if "pending" in states else "realized"
+            if state != "pending" or time.monotonic() >= deadline:
+                return state
+            time.sleep(0.1)
+
+    @staticmethod
+    def _must_be_new(table: dict, kind: str, name: str) -> None:
+        if name in table:
+            raise Conflict(field="name", rule=f"{kind} '{name}' already exists")

@@ -1,0 +1,289 @@
+"""Request and response shapes shared by the API, the CLI and the YAML loader.
+
+Field names are the contract of design.md. Value rules come from ``model.rules`` so the
+API, the CLI and the model say the same thing about the same bad value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from silonet.errors import InvalidInput, SilonetError
+from silonet.model import (
+    Gateway,
+    InterfaceGroup,
+    Management,
+    Port,
+    PortRef,
+    Silo,
+    SiloKind,
+    VirtualNetwork,
+    rules,
+)
+
+Name = Annotated[StrictStr, AfterValidator(lambda v: rules.name(v))]
+Vlan = Annotated[StrictInt, AfterValidator(lambda v: rules.vlan(v))]
+Vni = Annotated[StrictInt, AfterValidator(lambda v: rules.vni(v))]
+Capacity = Annotated[StrictInt, AfterValidator(lambda v: rules.capacity(v))]
+IPv4 = Annotated[StrictStr, AfterValidator(lambda v: rules.ipv4(v))]
+Text = Annotated[StrictStr, Field(max_length=1024)]
+Ref = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiloIn(_In):
+    name: Name
+    kind: SiloKind = SiloKind.OTHER
+    description: Text = ""
+
+    def entity(self) -> Silo:
+        return Silo(self.name, self.kind, self.description)
+
+
+class ManagementIn(_In):
+    driver: Literal["ovsdb", "ssh"]
+    address: Ref
+    dialect: Name | None = None
+    credentials: Ref | None = Field(
+        default=None, description="A reference to credentials (file path, env:VAR), never a secret itself"
+    )
+
+
+class PortIn(_In):
+    name: Name
+    switchback: StrictBool = False
+
+
+class GatewayIn(_In):
+    name: Name
+    silo: Name | None = None
+    vtep_ip: IPv4
+    management: ManagementIn
+    capacity: Capacity = 4096
+    ports: list[PortIn] = Field(default_factory=list, max_length=4096)
+
+    def entity(self) -> Gateway:
+        m = self.management
+        return Gateway(
+            name=self.name,
+            vtep_ip=self.vtep_ip,
+            management=Management(m.driver, m.address, m.dialect, m.credentials),
+            capacity=self.capacity,
+            ports=tuple(Port(p.name, p.switchback) for p in self.ports),
+            silo=self.silo,
+        )
+
+
+class PortRefIn(_In):
+    gateway: Name
+    port: Name
+
+
+class GroupIn(_In):
+    name: Name
+    silo: Name | None = None
+    members: list[PortRefIn] = Field(default_factory=list, max_length=4096)
+    switchback: list[PortRefIn] = Field(default_factory=list, max_length=4096)
+
+    def entity(self) -> InterfaceGroup:
+        return InterfaceGroup(
+            name=self.name,
+            members=tuple(PortRef(r.gateway, r.port) for r in self.members),
+            switchback=tuple(PortRef(r.gateway, r.port) for r in self.switchback),
+            silo=self.silo,
+        )
+
+
+class NetworkIn(_In):
+    name: Name
+    tenant: Name
+    vni: Vni | None = Field(default=None, description="1..16777215; allocated from the pool when absent")
+
+
+class AttachmentIn(_In):
+    interface_group: Name
+    vlan: Vlan
+
+
+class TopologyNetworkIn(NetworkIn):
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+
+
+class Topology(_In):
+    """What `silonet apply -f` reads: the declarative inventory and networks."""
+
+    silos: list[SiloIn] = Field(default_factory=list)
+    gateways: list[GatewayIn] = Field(default_factory=list)
+    interface_groups: list[GroupIn] = Field(default_factory=list)
+    networks: list[TopologyNetworkIn] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------- outputs
+class SiloOut(BaseModel):
+    name: str
+    kind: str
+    description: str
+
+
+class ManagementOut(BaseModel):
+    driver: str
+    address: str
+    dialect: str | None
+    credentials: str | None
+
+
+class PortOut(BaseModel):
+    name: str
+    switchback: bool
+
+
+class GatewayOut(BaseModel):
+    name: str
+    silo: str | None
+    vtep_ip: str
+    management: ManagementOut
+    capacity: int
+    used: int = Field(description="VLAN->VNI entries the current intent needs on this gateway")
+    ports: list[PortOut]
+
+
+class PortRefOut(BaseModel):
+    gateway: str
+    port: str
+
+
+class GroupOut(BaseModel):
+    name: str
+    silo: str | None
+    members: list[PortRefOut]
+    switchback: list[PortRefOut]
+
+
+AttachmentStatus = Literal["pending", "realized", "failed"]
+
+
+class AttachmentOut(BaseModel):
+    network: str
+    interface_group: str
+    vlan: int
+    vni: int
+    generation: int
+    status: AttachmentStatus
+    reason: str | None = None
+    gateways: list[str] = Field(
+        default_factory=list, description="gateways that carry the VNI: all must realize the attachment")
+
+
+class NetworkOut(BaseModel):
+    name: str
+    tenant: str
+    vni: int
+    attachments: list[AttachmentOut]
+
+
+class RealizationOut(BaseModel):
+    gateway: str
+    state: Literal["pending", "realized", "failed"]
+    desired_generation: int
+    realized_generation: int
+    last_error: str | None
+    last_contact: datetime | None
+
+
+class GatewayStatusOut(RealizationOut):
+    desired: dict[str, Any]
+    actual: dict[str, Any] | None = Field(description="as last read from the device; null until read")
+    drift: list[dict[str, Any]] | None = Field(description="operations that would repair the device; null if unknown")
+
+
+class GatewayPlanOut(BaseModel):
+    gateway: str
+    actual_known: bool
+    entries: int
+    capacity: int
+    operations: list[dict[str, Any]]
+
+
+class PlanOut(BaseModel):
+    generation: int
+    gateways: list[GatewayPlanOut]
+
+
+class AuditOut(BaseModel):
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    object: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class ChangeOut(BaseModel):
+    action: Literal["create", "update", "delete", "attach", "detach"]
+    kind: str
+    name: str
+
+
+class ApplyOut(BaseModel):
+    dry_run: bool
+    generation: int
+    changes: list[ChangeOut]
+
+
+def silo_out(s: Silo) -> SiloOut:
+    return SiloOut(name=s.name, kind=s.kind.value, description=s.description)
+
+
+def gateway_out(g: Gateway, used: int) -> GatewayOut:
+    m = g.management
+    return GatewayOut(
+        name=g.name, silo=g.silo, vtep_ip=g.vtep_ip, capacity=g.capacity, used=used,
+        management=ManagementOut(driver=m.driver, address=m.address, dialect=m.dialect, credentials=m.credentials),
+        ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports],
+    )
+
+
+def group_out(g: InterfaceGroup) -> GroupOut:
+    return GroupOut(
+        name=g.name, silo=g.silo,
+        members=[PortRefOut(gateway=r.gateway, port=r.port) for r in g.members],
+        switchback=[PortRefOut(gateway=r.gateway, port=r.port) for r in g.switchback],
+    )
+
+
+def network_entity(n: NetworkIn, vni: int) -> VirtualNetwork:
+    return VirtualNetwork(n.name, n.tenant, vni)
+
+
+def describe_errors(errors: list[Any], prefix: str = "") -> InvalidInput:
+    """Pydantic's error list as one InvalidInput naming the first field and its rule."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
+    parts = [str(p) for p in first.get("loc", ())]
+    if parts and parts[0] in ("body", "query", "path"):
+        parts = parts[1:]
+    field = prefix + (".".join(parts) or "body")
+    ctx_err = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_err, SilonetError):
+        rule = str(ctx_err.fields.get("rule", ctx_err))
+    elif first.get("type") == "extra_forbidden":
+        rule = "unknown field"
+    else:
+        rule = str(first.get("msg", "invalid"))
+    if len(errors) > 1:
+        rule += f" (and {len(errors) - 1} more problem(s))"
+    return InvalidInput(field=field, rule=rule)
+
+
+def validate(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
+    """``model.model_validate`` with silonet's error instead of pydantic's."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise describe_errors(err.errors(), prefix) from None

@@ -1,0 +1,73 @@
+"""Engine, sessions and migrations for one database URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from silonet.store.tables import Meta
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Database:
+    """One database: SQLite file (default) or PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self) -> None:
+        """Migrate to the newest schema (idempotent)."""
+        command.upgrade(self.alembic_config(), "head")
+
+    def is_current(self) -> bool:
+        return inspect(self.engine).has_table("meta")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[tuple[Session, int]]:
+        """One write transaction. Bumping the generation first takes the write lock on
+        SQLite and a row lock on PostgreSQL, so writers are serialized and invariant
+        checks made inside see a state nobody else is changing."""
+        with self.sessions() as session, session.begin():
+            meta = session.execute(select(Meta).where(Meta.id == 1).with_for_update()).scalar_one()
+            meta.generation += 1
+            session.flush()
+            yield session, meta.generation
+
+    def dispose(self) -> None:
+        self.engine.dispose()

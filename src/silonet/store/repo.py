@@ -1,0 +1,256 @@
+"""Row-level reads and writes for the service layer, inside the caller's transaction.
+
+The repository maps domain names to row ids; it never decides what is allowed (the model
+does) and never commits (the unit of work does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from silonet.model import (
+    Attachment,
+    Gateway,
+    InterfaceGroup,
+    Inventory,
+    Management,
+    Port,
+    PortRef,
+    Silo,
+    VirtualNetwork,
+)
+from silonet.store.tables import (
+    AttachmentRow,
+    AuditRow,
+    GatewayRow,
+    GatewayStatusRow,
+    GroupPortRow,
+    GroupRow,
+    Meta,
+    NetworkRow,
+    PortRow,
+    SiloRow,
+)
+
+
+def utc(t: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time silonet shows is UTC."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+
+
+@dataclass(frozen=True)
+class Realization:
+    """Per-gateway realization record."""
+
+    gateway: str
+    desired_generation: int
+    realized_generation: int
+    last_error: str | None
+    last_contact: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.realized_generation >= self.desired_generation:
+            return "realized"
+        return "failed" if self.last_error else "pending"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    object: str
+    before: dict | None
+    after: dict | None
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    # ------------------------------------------------------------------- reads
+    def generation(self) -> int:
+        return self.s.execute(select(Meta.generation).where(Meta.id == 1)).scalar_one()
+
+    def load_inventory(self) -> Inventory:
+        s = self.s
+        inv = Inventory()
+        silo_names = dict(s.execute(select(SiloRow.id, SiloRow.name)).all())
+        for row in s.execute(select(SiloRow)).scalars():
+            inv.put_silo(Silo(row.name, row.kind, row.description))
+        ports: dict[int, list[Port]] = {}
+        port_ref: dict[int, PortRef] = {}
+        gw_names = dict(s.execute(select(GatewayRow.id, GatewayRow.name)).all())
+        for p in s.execute(select(PortRow).order_by(PortRow.id)).scalars():
+            ports.setdefault(p.gateway_id, []).append(Port(p.name, p.switchback))
+            port_ref[p.id] = PortRef(gw_names[p.gateway_id], p.name)
+        for g in s.execute(select(GatewayRow).order_by(GatewayRow.id)).scalars():
+            inv.put_gateway(
+                Gateway(
+                    name=g.name,
+                    vtep_ip=g.vtep_ip,
+                    management=Management(g.driver, g.address, g.dialect, g.credentials_ref),
+                    capacity=g.capacity,
+                    ports=tuple(ports.get(g.id, ())),
+                    silo=silo_names.get(g.silo_id) if g.silo_id else None,
+                )
+            )
+        members: dict[int, list[PortRef]] = {}
+        sbs: dict[int, list[PortRef]] = {}
+        for gp in s.execute(select(GroupPortRow).order_by(GroupPortRow.id)).scalars():
+            target = sbs if gp.sb_gateway_id is not None else members
+            target.setdefault(gp.group_id, []).append(port_ref[gp.port_id])
+        group_names: dict[int, str] = {}
+        for grp in s.execute(select(GroupRow).order_by(GroupRow.id)).scalars():
+            group_names[grp.id] = grp.name
+            inv.put_group(
+                InterfaceGroup(
+                    name=grp.name,
+                    members=tuple(members.get(grp.id, ())),
+                    switchback=tuple(sbs.get(grp.id, ())),
+                    silo=silo_names.get(grp.silo_id) if grp.silo_id else None,
+                )
+            )
+        net_names: dict[int, str] = {}
+        for n in s.execute(select(NetworkRow).order_by(NetworkRow.id)).scalars():
+            net_names[n.id] = n.name
+            inv.put_network(VirtualNetwork(n.name, n.tenant, n.vni))
+        for a in s.execute(select(AttachmentRow).order_by(AttachmentRow.id)).scalars():
+            inv.attach(Attachment(group_names[a.group_id], a.vlan, net_names[a.network_id], a.generation))
+        return inv
+
+    def realizations(self, gateways: Iterable[str] | None = None) -> dict[str, Realization]:
+        q = select(GatewayRow.name, GatewayStatusRow).join(
+            GatewayStatusRow, GatewayStatusRow.gateway_id == GatewayRow.id
+        )
+        if gateways is not None:
+            q = q.where(GatewayRow.name.in_(list(gateways)))
+        return {
+            name: Realization(name, st.desired_generation, st.realized_generation, st.last_error, utc(st.last_contact))
+            for name, st in self.s.execute(q).all()
+        }
+
+    def audit_entries(self, limit: int = 100, before_id: int | None = None) -> list[AuditEntry]:
+        q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if before_id is not None:
+            q = q.where(AuditRow.id < before_id)
+        return [
+            AuditEntry(r.id, utc(r.time), r.actor, r.action, r.object, r.before, r.after)
+            for r in self.s.execute(q).scalars()
+        ]
+
+    # ------------------------------------------------------------------ helpers
+    def _id(self, table: Any, name: str) -> int:
+        return self.s.execute(select(table.id).where(table.name == name)).scalar_one()
+
+    def _opt_id(self, table: Any, name: str | None) -> int | None:
+        return None if name is None else self._id(table, name)
+
+    def _port_id(self, ref: PortRef) -> int:
+        return self.s.execute(
+            select(PortRow.id).join(GatewayRow, GatewayRow.id == PortRow.gateway_id)
+            .where(GatewayRow.name == ref.gateway, PortRow.name == ref.port)
+        ).scalar_one()
+
+    def _upsert(self, table: Any, name: str, values: dict) -> int:
+        row_id = self.s.execute(select(table.id).where(table.name == name)).scalar_one_or_none()
+        if row_id is None:
+            return self.s.execute(insert(table).values(name=name, **values).returning(table.id)).scalar_one()
+        self.s.execute(update(table).where(table.id == row_id).values(**values))
+        return row_id
+
+    # ------------------------------------------------------------------ writes
+    def save_silo(self, silo: Silo) -> None:
+        self._upsert(SiloRow, silo.name, {"kind": silo.kind.value, "description": silo.description})
+
+    def delete_silo(self, name: str) -> None:
+        self.s.execute(delete(SiloRow).where(SiloRow.name == name))
+
+    def save_gateway(self, gw: Gateway) -> None:
+        m = gw.management
+        gid = self._upsert(GatewayRow, gw.name, {
+            "silo_id": self._opt_id(SiloRow, gw.silo), "vtep_ip": gw.vtep_ip, "driver": m.driver,
+            "address": m.address, "dialect": m.dialect, "credentials_ref": m.credentials, "capacity": gw.capacity,
+        })
+        have = dict(self.s.execute(select(PortRow.name, PortRow.id).where(PortRow.gateway_id == gid)).all())
+        want = {p.name: p for p in gw.ports}
+        gone = [have[n] for n in have.keys() - want.keys()]
+        if gone:
+            self.s.execute(delete(PortRow).where(PortRow.id.in_(gone)))
+        for port in gw.ports:
+            if port.name in have:
+                self.s.execute(update(PortRow).where(PortRow.id == have[port.name]).values(switchback=port.switchback))
+            else:
+                self.s.execute(insert(PortRow).values(gateway_id=gid, name=port.name, switchback=port.switchback))
+        exists = self.s.execute(select(GatewayStatusRow.gateway_id).where(GatewayStatusRow.gateway_id == gid)).first()
+        if exists is None:
+            self.s.execute(insert(GatewayStatusRow).values(gateway_id=gid, desired_generation=0, realized_generation=0))
+
+    def delete_gateway(self, name: str) -> None:
+        gid = self._id(GatewayRow, name)
+        self.s.execute(delete(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid))
+        self.s.execute(delete(PortRow).where(PortRow.gateway_id == gid))
+        self.s.execute(delete(GatewayRow).where(GatewayRow.id == gid))
+
+    def save_group(self, group: InterfaceGroup) -> None:
+        gid = self._upsert(GroupRow, group.name, {"silo_id": self._opt_id(SiloRow, group.silo)})
+        self.s.execute(delete(GroupPortRow).where(GroupPortRow.group_id == gid))
+        for ref in group.members:
+            self.s.execute(insert(GroupPortRow).values(group_id=gid, port_id=self._port_id(ref)))
+        for ref in group.switchback:
+            self.s.execute(insert(GroupPortRow).values(
+                group_id=gid, port_id=self._port_id(ref), sb_gateway_id=self._id(GatewayRow, ref.gateway)))
+
+    def delete_group(self, name: str) -> None:
+        gid = self._id(GroupRow, name)
+        self.s.execute(delete(GroupPortRow).where(GroupPortRow.group_id == gid))
+        self.s.execute(delete(GroupRow).where(GroupRow.id == gid))
+
+    def save_network(self, net: VirtualNetwork) -> None:
+        self._upsert(NetworkRow, net.name, {"tenant": net.tenant, "vni": net.vni})
+
+    def delete_network(self, name: str) -> None:
+        nid = self._id(NetworkRow, name)
+        self.s.execute(delete(AttachmentRow).where(AttachmentRow.network_id == nid))
+        self.s.execute(delete(NetworkRow).where(NetworkRow.id == nid))
+
+    def add_attachment(self, att: Attachment, generation: int) -> None:
+        self.s.execute(insert(AttachmentRow).values(
+            group_id=self._id(GroupRow, att.group), vlan=att.vlan,
+            network_id=self._id(NetworkRow, att.network), generation=generation))
+
+    def delete_attachment(self, att: Attachment) -> None:
+        self.s.execute(delete(AttachmentRow).where(
+            AttachmentRow.group_id == self._id(GroupRow, att.group), AttachmentRow.vlan == att.vlan))
+
+    def bump(self, gateways: Iterable[str], generation: int) -> None:
+        """Mark the gateways' desired state as changed at ``generation``."""
+        names = sorted(set(gateways))
+        if not names:
+            return
+        ids = select(GatewayRow.id).where(GatewayRow.name.in_(names)).scalar_subquery()
+        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id.in_(ids))
+                       .values(desired_generation=generation))
+
+    def record_realized(self, gateway: str, generation: int, error: str | None) -> None:
+        """What a reconcile pass reached (used by the reconciler)."""
+        values: dict[str, Any] = {"last_error": error, "last_contact": datetime.now(UTC)}
+        if error is None:
+            values["realized_generation"] = generation
+        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == self._id(GatewayRow, gateway))
+                       .values(**values))
+
+    def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> None:
+        self.s.execute(insert(AuditRow).values(
+            time=datetime.now(UTC), actor=actor, action=action, object=obj, before=before, after=after))
+
+    def count(self, table: Any) -> int:
+        return self.s.execute(select(func.count()).select_from(table)).scalar_one()

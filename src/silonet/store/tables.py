@@ -1,0 +1,119 @@
+"""Tables. Unique constraints are the last line behind the model's invariants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """One row. Every write bumps ``generation`` first, which serializes writers."""
+
+    __tablename__ = "meta"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class SiloRow(Base):
+    __tablename__ = "silos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class GatewayRow(Base):
+    __tablename__ = "gateways"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    silo_id: Mapped[int | None] = mapped_column(ForeignKey("silos.id"), nullable=True)
+    vtep_ip: Mapped[str] = mapped_column(String(45), unique=True, nullable=False)
+    driver: Mapped[str] = mapped_column(String(16), nullable=False)
+    address: Mapped[str] = mapped_column(String(256), nullable=False)
+    dialect: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    credentials_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class PortRow(Base):
+    __tablename__ = "ports"
+    __table_args__ = (UniqueConstraint("gateway_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    switchback: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class GroupRow(Base):
+    __tablename__ = "interface_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    silo_id: Mapped[int | None] = mapped_column(ForeignKey("silos.id"), nullable=True)
+
+
+class GroupPortRow(Base):
+    """A port in a group. ``port_id`` unique: groups are disjoint. ``sb_gateway_id`` is set
+    only for switch-back rows, so (group, sb_gateway) unique allows one per gateway."""
+
+    __tablename__ = "group_ports"
+    __table_args__ = (UniqueConstraint("group_id", "sb_gateway_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("interface_groups.id", ondelete="CASCADE"), nullable=False)
+    port_id: Mapped[int] = mapped_column(ForeignKey("ports.id"), unique=True, nullable=False)
+    sb_gateway_id: Mapped[int | None] = mapped_column(ForeignKey("gateways.id"), nullable=True)
+
+
+class NetworkRow(Base):
+    __tablename__ = "networks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    tenant: Mapped[str] = mapped_column(String(64), nullable=False)
+    vni: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("group_id", "vlan"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("interface_groups.id"), nullable=False)
+    vlan: Mapped[int] = mapped_column(Integer, nullable=False)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), nullable=False, index=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    object: Mapped[str] = mapped_column(String(256), nullable=False)
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class GatewayStatusRow(Base):
+    """Realization record: what the gateway should be at, what it reached, what went wrong."""
+
+    __tablename__ = "gateway_status"
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True)
+    desired_generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    realized_generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_contact: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
