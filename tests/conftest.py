@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh migrated SQLite database per test, the API client, a seeded
+inventory (examples/topology.yaml) and a snapshot of every row for 'nothing written' checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from silonet.config import Settings
+from silonet.service import Manager
+from silonet.service.topology import parse_topology
+from silonet.store.db import Database
+from silonet.store.tables import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "topology.yaml"
+
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'silonet.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def manager(db: Database) -> Manager:
+    return Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=None))
+
+
+@pytest.fixture
+def client(manager: Manager):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from silonet.api.app import create_app
+
+    with TestClient(create_app(manager)) as c:
+        yield c
+
+
+@pytest.fixture
+def seeded(manager: Manager) -> Manager:
+    """The example topology: four silos, four gateways, two networks."""
+    manager.apply(parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
+    return manager
+
+
+Snapshot = Callable[[], dict[str, list[tuple]]]
+
+
+@pytest.fixture
+def snapshot(db: Database) -> Snapshot:
+    """Every row of every table (audit and generation included): equal before and after a
+    rejected request proves it wrote nothing."""
+
+    def take() -> dict[str, list[tuple]]:
+        with db.engine.connect() as conn:
+            return {
+                t.name: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t.name} ORDER BY 1"))]
+                for t in Base.metadata.sorted_tables
+            }
+
+    return take
