@@ -8,7 +8,8 @@ from tests.conftest import EXAMPLE
 
 
 def test_contract_example_bodies(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.post("/v1/silos", json={"name": "vsphere-a", "kind": "vsphere", "description": "..."}).status_code == 201
+    r = client.post("/v1/silos", json={"name": "vsphere-a", "kind": "vsphere", "description": "..."})
+    assert r.status_code == 201
     r = client.post("/v1/gateways", json={
         "name": "gw-a", "silo": "vsphere-a", "vtep_ip": "198.18.0.1",
         "management": {"driver": "ovsdb", "address": "tcp:198.18.1.1:6640"}, "capacity": 4096,

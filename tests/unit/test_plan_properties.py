@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -32,10 +33,8 @@ def inventories(draw: st.DrawFn) -> Inventory:
         sbs = tuple(PortRef(gw, "sb") for gw in sorted({m.gateway for m in members})
                     if inv.gateways[gw].port("sb") and draw(st.booleans()))
         if members or sbs:
-            try:
+            with contextlib.suppress(Conflict):
                 inv.put_group(InterfaceGroup(f"g{k}", members=members, switchback=sbs))
-            except Conflict:
-                pass
     for n in range(draw(st.integers(1, 4))):
         inv.put_network(VirtualNetwork(f"n{n}", "t", 5000 + n))
     groups, nets = sorted(inv.groups), sorted(inv.networks)
@@ -43,10 +42,8 @@ def inventories(draw: st.DrawFn) -> Inventory:
         if not groups:
             break
         att = Attachment(draw(st.sampled_from(groups)), draw(VLANS), draw(st.sampled_from(nets)))
-        try:
+        with contextlib.suppress(Conflict):
             inv.attach(att)
-        except Conflict:
-            pass
     return inv
 
 
@@ -59,7 +56,8 @@ def states(draw: st.DrawFn) -> GatewayState:
     bindings = {}
     if vnis:
         for _ in range(draw(st.integers(0, 6))):
-            bindings[(draw(st.sampled_from(["p0", "p1", "sb", "x"])), draw(VLANS))] = draw(st.sampled_from(sorted(vnis)))
+            port = draw(st.sampled_from(["p0", "p1", "sb", "x"]))
+            bindings[(port, draw(VLANS))] = draw(st.sampled_from(sorted(vnis)))
     return GatewayState(switches, bindings)
 
 
