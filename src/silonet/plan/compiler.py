@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Set
 
 from silonet.model.inventory import Inventory
 from silonet.plan.state import GatewayState, LogicalSwitch
@@ -15,12 +16,19 @@ def _vni_gateways(inv: Inventory) -> dict[int, set[str]]:
     return carriers
 
 
-def compile_gateway(inv: Inventory, gateway: str, carriers: dict[int, set[str]] | None = None) -> GatewayState:
+Learned = Mapping[str, Mapping[int, Set[str]]]
+"""MACs each gateway learned locally, by gateway name and VNI (read from the devices)."""
+
+
+def compile_gateway(
+    inv: Inventory, gateway: str, carriers: dict[int, set[str]] | None = None, learned: Learned | None = None
+) -> GatewayState:
     """Desired state of one gateway.
 
     Bindings go on the group's switch-back port where it has one on this gateway, else on
     every member port there. The flood list of a VNI holds the tunnel IPs of every *other*
-    gateway that carries it.
+    gateway that carries it, and every MAC those gateways learned on the VNI becomes a
+    remote MAC here, so known destinations are unicast instead of flooded.
     """
     bindings: dict[tuple[str, int], int] = {}
     vnis: dict[int, str] = {}
@@ -35,15 +43,17 @@ def compile_gateway(inv: Inventory, gateway: str, carriers: dict[int, set[str]] 
     if carriers is None:
         carriers = {vni: inv.gateways_of_network(name) for vni, name in vnis.items()}
     switches = {}
+    macs: dict[tuple[int, str], str] = {}
     for vni, name in sorted(vnis.items()):
-        flood = frozenset(
-            inv.gateways[gw].vtep_ip for gw in carriers.get(vni, ()) if gw != gateway
-        )
-        switches[vni] = LogicalSwitch(vni=vni, network=name, flood=flood)
-    return GatewayState(logical_switches=switches, bindings=dict(sorted(bindings.items())))
+        peers = sorted(gw for gw in carriers.get(vni, ()) if gw != gateway)
+        switches[vni] = LogicalSwitch(vni, name, frozenset(inv.gateways[gw].vtep_ip for gw in peers))
+        for peer in peers if learned else ():
+            for mac in sorted(learned.get(peer, {}).get(vni, ())):  # type: ignore[union-attr]
+                macs.setdefault((vni, mac), inv.gateways[peer].vtep_ip)
+    return GatewayState(switches, dict(sorted(bindings.items())), dict(sorted(macs.items())))
 
 
-def compile_intent(inv: Inventory) -> dict[str, GatewayState]:
+def compile_intent(inv: Inventory, learned: Learned | None = None) -> dict[str, GatewayState]:
     """Desired state of every gateway, by gateway name (gateways with nothing get empty state)."""
     carriers = _vni_gateways(inv)
-    return {gw: compile_gateway(inv, gw, carriers) for gw in sorted(inv.gateways)}
+    return {gw: compile_gateway(inv, gw, carriers, learned) for gw in sorted(inv.gateways)}

@@ -7,7 +7,9 @@ from silonet.plan.ops import (
     EnsureLogicalSwitch,
     Operation,
     RemoveLogicalSwitch,
+    RemoveRemoteMac,
     SetFloodList,
+    SetRemoteMac,
     Unbind,
 )
 from silonet.plan.state import GatewayState, LogicalSwitch
@@ -28,11 +30,17 @@ def diff(desired: GatewayState, actual: GatewayState) -> list[Operation]:
             ops.append(EnsureLogicalSwitch(vni, ls.network))
         if cur is None or cur.flood != ls.flood:
             ops.append(SetFloodList(vni, ls.flood))
+    for (vni, mac), ip in sorted(desired.remote_macs.items()):
+        if actual.remote_macs.get((vni, mac)) != ip:
+            ops.append(SetRemoteMac(vni, mac, ip))
     for key, vni in sorted(desired.bindings.items()):
         if actual.bindings.get(key) != vni:
             ops.append(Bind(key[0], key[1], vni))
     for key in sorted(actual.bindings.keys() - desired.bindings.keys()):
         ops.append(Unbind(*key))
+    for vni, mac in sorted(actual.remote_macs.keys() - desired.remote_macs.keys()):
+        if vni in want:  # removing the logical switch takes its MACs with it
+            ops.append(RemoveRemoteMac(vni, mac))
     for vni in sorted(have.keys() - want.keys()):
         ops.append(RemoveLogicalSwitch(vni))
     return sorted(ops, key=lambda op: op.phase)
@@ -42,6 +50,7 @@ def apply_ops(state: GatewayState, ops: list[Operation]) -> GatewayState:
     """What a device holds after ``ops``: the model every driver must honour."""
     switches = dict(state.logical_switches)
     bindings = dict(state.bindings)
+    macs = dict(state.remote_macs)
     for op in ops:
         match op:
             case EnsureLogicalSwitch(vni=vni, network=network):
@@ -49,6 +58,12 @@ def apply_ops(state: GatewayState, ops: list[Operation]) -> GatewayState:
                 switches[vni] = LogicalSwitch(vni, network, old.flood if old else frozenset())
             case SetFloodList(vni=vni, flood=flood):
                 switches[vni] = LogicalSwitch(vni, switches[vni].network, flood)
+            case SetRemoteMac(vni=vni, mac=mac, vtep_ip=ip):
+                if vni not in switches:
+                    raise ValueError(f"remote MAC on VNI {vni} before its logical switch exists")
+                macs[(vni, mac)] = ip
+            case RemoveRemoteMac(vni=vni, mac=mac):
+                macs.pop((vni, mac), None)
             case Bind(port=port, vlan=vlan, vni=vni):
                 if vni not in switches:
                     raise ValueError(f"bind to VNI {vni} before its logical switch exists")
@@ -59,4 +74,5 @@ def apply_ops(state: GatewayState, ops: list[Operation]) -> GatewayState:
                 if vni in bindings.values():
                     raise ValueError(f"remove VNI {vni} while ports are still bound to it")
                 switches.pop(vni, None)
-    return GatewayState(logical_switches=switches, bindings=dict(sorted(bindings.items())))
+                macs = {k: v for k, v in macs.items() if k[0] != vni}
+    return GatewayState(switches, dict(sorted(bindings.items())), dict(sorted(macs.items())))

@@ -32,6 +32,19 @@ class SetFloodList:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRemoteMac:
+    """A MAC learned behind another gateway: unicast it there instead of flooding."""
+
+    vni: int
+    mac: str
+    vtep_ip: str
+    phase: ClassVar[int] = 1
+
+    def describe(self) -> str:
+        return f"remote MAC {self.mac} on VNI {self.vni} via {self.vtep_ip}"
+
+
+@dataclass(frozen=True, slots=True)
 class Bind:
     """Map (port, VLAN) to a VNI; replaces any earlier binding of that (port, VLAN)."""
 
@@ -55,6 +68,16 @@ class Unbind:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoveRemoteMac:
+    vni: int
+    mac: str
+    phase: ClassVar[int] = 3
+
+    def describe(self) -> str:
+        return f"forget remote MAC {self.mac} on VNI {self.vni}"
+
+
+@dataclass(frozen=True, slots=True)
 class RemoveLogicalSwitch:
     """Remove the VNI's logical switch and its flood list (after every unbind)."""
 
@@ -65,7 +88,7 @@ class RemoveLogicalSwitch:
         return f"remove logical switch VNI {self.vni}"
 
 
-Operation = EnsureLogicalSwitch | SetFloodList | Bind | Unbind | RemoveLogicalSwitch
+Operation = EnsureLogicalSwitch | SetFloodList | SetRemoteMac | Bind | Unbind | RemoveRemoteMac | RemoveLogicalSwitch
 
 
 def op_to_dict(op: Operation) -> dict:

@@ -16,10 +16,12 @@ class LogicalSwitch:
 
 @dataclass(frozen=True, slots=True)
 class GatewayState:
-    """Logical switches by VNI and bindings {(port, VLAN) -> VNI}."""
+    """Logical switches by VNI, bindings {(port, VLAN) -> VNI} and remote MACs
+    {(VNI, MAC) -> tunnel IP of the gateway that learned it}."""
 
     logical_switches: dict[int, LogicalSwitch] = field(default_factory=dict)
     bindings: dict[tuple[str, int], int] = field(default_factory=dict)
+    remote_macs: dict[tuple[int, str], str] = field(default_factory=dict)
 
     @property
     def entries(self) -> int:
@@ -36,4 +38,19 @@ class GatewayState:
                 {"port": port, "vlan": vlan, "vni": vni}
                 for (port, vlan), vni in sorted(self.bindings.items())
             ],
+            "remote_macs": [
+                {"vni": vni, "mac": mac, "vtep_ip": ip} for (vni, mac), ip in sorted(self.remote_macs.items())
+            ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GatewayState:
+        """Inverse of ``to_dict`` (the store keeps the last actual state as JSON)."""
+        return cls(
+            logical_switches={
+                ls["vni"]: LogicalSwitch(ls["vni"], ls["network"], frozenset(ls["flood"]))
+                for ls in data.get("logical_switches", [])
+            },
+            bindings={(b["port"], b["vlan"]): b["vni"] for b in data.get("bindings", [])},
+            remote_macs={(m["vni"], m["mac"]): m["vtep_ip"] for m in data.get("remote_macs", [])},
+        )

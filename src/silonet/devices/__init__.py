@@ -1,0 +1,1 @@
+"""Stand-alone device processes silonet starts for tests and benchmarks."""

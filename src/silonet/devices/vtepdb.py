@@ -1,0 +1,101 @@
+"""A stand-alone ``ovsdb-server`` serving the hardware_vtep schema, without ovs-vtep.
+
+The real OVSDB server with the real schema, for functional tests and control-plane
+benchmarks where no data plane is needed. Stopped by its pid file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+SCHEMA = Path("/usr/share/openvswitch/vtep.ovsschema")
+
+
+def available() -> str | None:
+    """None when the binaries and schema are here, else what is missing."""
+    missing = [b for b in ("ovsdb-server", "ovsdb-tool", "vtep-ctl") if shutil.which(b) is None]
+    if not SCHEMA.exists():
+        missing.append(str(SCHEMA))
+    return ", ".join(missing) or None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VtepDb:
+    """One ovsdb-server with a vtep database, a physical switch and its ports."""
+
+    def __init__(self, workdir: Path, name: str = "ps1", tunnel_ip: str = "198.18.0.1",
+                 ports: tuple[str, ...] = ("p1", "p2", "p48"), port: int | None = None) -> None:
+        self.dir = workdir
+        self.name = name
+        self.tunnel_ip = tunnel_ip
+        self.ports = ports
+        self.tcp_port = port or free_port()
+        self.sock = workdir / "db.sock"
+        self.pidfile = workdir / "ovsdb-server.pid"
+
+    @property
+    def remote(self) -> str:
+        return f"tcp:127.0.0.1:{self.tcp_port}"
+
+    @property
+    def unix(self) -> str:
+        return f"unix:{self.sock}"
+
+    def start(self, fresh: bool = True) -> VtepDb:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        db = self.dir / "vtep.db"
+        if fresh or not db.exists():
+            db.unlink(missing_ok=True)
+            subprocess.run(["ovsdb-tool", "create", str(db), str(SCHEMA)], check=True)
+        subprocess.run(
+            ["ovsdb-server", str(db), f"--remote=punix:{self.sock}", f"--remote=ptcp:{self.tcp_port}:127.0.0.1",
+             f"--pidfile={self.pidfile}", "--detach", f"--log-file={self.dir / 'ovsdb-server.log'}",
+             f"--unixctl={self.dir / 'ovsdb-server.ctl'}"],
+            check=True,
+        )
+        if fresh:
+            args = ["add-ps", self.name, "--", "set", "Physical_Switch", self.name, f"tunnel_ips={self.tunnel_ip}"]
+            for p in self.ports:
+                args += ["--", "add-port", self.name, p]
+            self.ctl(*args)
+        return self
+
+    def ctl(self, *args: str) -> str:
+        """vtep-ctl against this database: the independent reader and writer for tests."""
+        out = subprocess.run(["vtep-ctl", f"--db={self.unix}", "--timeout=10", *args], check=True,
+                             capture_output=True, text=True)
+        return out.stdout
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        self.pidfile.unlink(missing_ok=True)

@@ -1,0 +1,95 @@
+"""The driver interface every gateway implementation honours.
+
+A driver reads the device's actual state, applies an ordered batch of operations in one
+device transaction (or one CLI session), and reports health and faults. It never decides
+what should be there: the compiler did, and ``plan.apply_ops`` is the model of what each
+operation means.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from silonet.errors import InvalidInput
+from silonet.model import Gateway
+from silonet.plan.ops import Operation
+from silonet.plan.ownership import DeviceFacts
+from silonet.plan.state import GatewayState
+
+
+@dataclass(frozen=True)
+class ActualState:
+    """What a read found: silonet's own state, the facts about everyone else's, what the
+    gateway learned locally and the faults it reports."""
+
+    owned: GatewayState
+    facts: DeviceFacts = field(default_factory=DeviceFacts)
+    local_macs: dict[int, frozenset[str]] = field(default_factory=dict)  # VNI -> MACs learned here
+    faults: dict[str, list[str]] = field(default_factory=dict)  # "switch" or "port <name>" -> faults
+
+    def foreign(self) -> list[dict]:
+        f = self.facts
+        return (
+            [{"kind": "binding", "port": p, "vlan": v, "logical_switch": ls}
+             for (p, v), ls in sorted(f.foreign_bindings.items())]
+            + [{"kind": "logical_switch", "vni": vni, "name": name} for vni, name in sorted(f.foreign_vnis.items())]
+        )
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """``retry``: the device changed under us (OVSDB TRY_AGAIN): read again and re-plan."""
+
+    applied: int
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class Health:
+    connected: bool
+    detail: str = ""
+
+
+class Driver(ABC):
+    """One instance per gateway; lives as long as the reconciler's worker for it."""
+
+    name: ClassVar[str]
+
+    def __init__(self, gateway: Gateway, on_change: Callable[[], None]) -> None:
+        self.gateway = gateway
+        self.on_change = on_change
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Begin connecting; returns at once. The driver reconnects by itself and calls
+        ``on_change`` whenever the device state (or the connection) changed."""
+
+    @abstractmethod
+    def health(self) -> Health: ...
+
+    @abstractmethod
+    async def read(self) -> ActualState:
+        """The device's current state (raises DeviceError when unreachable)."""
+
+    @abstractmethod
+    async def apply(self, ops: list[Operation]) -> ApplyResult:
+        """Apply ``ops`` in order, all or nothing where the device allows."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+_MODULES = {"ovsdb": "silonet.drivers.ovsdb"}
+
+
+def registry(name: str) -> type[Driver]:
+    """The driver class for ``management.driver`` (modules load on first use)."""
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except KeyError:
+        raise InvalidInput(field="management.driver", rule=f"no driver named {name!r}") from None
+    return module.DRIVER

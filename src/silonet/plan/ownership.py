@@ -1,0 +1,45 @@
+"""silonet changes only what it owns: what the device holds that someone else made limits
+what silonet may do, and each such limit becomes a reason on the attachments it blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from silonet.plan.state import GatewayState
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFacts:
+    """What a driver read besides silonet's own state: the ports that exist and what others own."""
+
+    ports: frozenset[str] | None = None  # None: the driver cannot tell
+    foreign_bindings: dict[tuple[str, int], str] = field(default_factory=dict)  # (port, VLAN) -> their switch
+    foreign_vnis: dict[int, str] = field(default_factory=dict)  # tunnel key -> their logical switch
+    foreign_names: frozenset[str] = frozenset()  # logical switch names taken by others
+
+
+def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, dict[tuple[str, int], str]]:
+    """The part of ``desired`` the device can take without touching foreign state, and why
+    each binding left out was left out."""
+    blocked_vnis: dict[int, str] = {}
+    for vni, ls in desired.logical_switches.items():
+        if vni in facts.foreign_vnis:
+            blocked_vnis[vni] = f"VNI {vni} is held by foreign logical switch '{facts.foreign_vnis[vni]}'"
+        elif ls.network in facts.foreign_names:
+            blocked_vnis[vni] = f"logical switch name '{ls.network}' is taken by a foreign logical switch"
+    failures: dict[tuple[str, int], str] = {}
+    bindings: dict[tuple[str, int], int] = {}
+    for (port, vlan), vni in desired.bindings.items():
+        if vni in blocked_vnis:
+            failures[(port, vlan)] = blocked_vnis[vni]
+        elif facts.ports is not None and port not in facts.ports:
+            failures[(port, vlan)] = f"port '{port}' does not exist on the device"
+        elif (port, vlan) in facts.foreign_bindings:
+            failures[(port, vlan)] = (
+                f"port '{port}' VLAN {vlan} is bound to foreign logical switch '{facts.foreign_bindings[(port, vlan)]}'"
+            )
+        else:
+            bindings[(port, vlan)] = vni
+    switches = {v: ls for v, ls in desired.logical_switches.items() if v not in blocked_vnis}
+    macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] not in blocked_vnis}
+    return GatewayState(switches, bindings, macs), failures

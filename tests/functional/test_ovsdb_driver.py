@@ -1,0 +1,171 @@
+"""The ovsdb driver against a real ovsdb-server, checked with vtep-ctl as the independent reader."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from silonet.devices.vtepdb import VtepDb, free_port
+from silonet.drivers import registry
+from silonet.errors import DeviceError
+from silonet.model import Gateway, Management, Port
+from silonet.plan import GatewayState, LogicalSwitch, apply_ops, diff
+
+pytestmark = pytest.mark.ovs
+
+
+def gateway(remote: str, name: str = "ps1") -> Gateway:
+    return Gateway(name, "198.18.0.1", Management("ovsdb", remote), 4096, (Port("p1"), Port("p2"), Port("p48")))
+
+
+async def connected(driver, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not driver.health().connected:
+        assert time.monotonic() < deadline, driver.health().detail
+        await asyncio.sleep(0.05)
+
+
+def run(fn: Callable) -> None:
+    asyncio.run(fn())
+
+
+DESIRED = GatewayState(
+    {5000: LogicalSwitch(5000, "cust-42", frozenset({"198.18.0.2", "198.18.0.3"})),
+     5001: LogicalSwitch(5001, "cust-43", frozenset({"198.18.0.2"}))},
+    {("p1", 100): 5000, ("p1", 101): 5001, ("p48", 0): 5000},
+    {(5000, "02:00:00:00:00:0b"): "198.18.0.2"},
+)
+
+
+def test_apply_then_read_back_equals_desired(vtepdb: VtepDb) -> None:
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await connected(drv)
+        empty = await drv.read()
+        assert empty.owned == GatewayState() and empty.facts.ports == {"p1", "p2", "p48"}
+        ops = diff(DESIRED, empty.owned)
+        assert (await drv.apply(ops)).applied == len(ops)
+        back = await drv.read()
+        assert back.owned == DESIRED
+        assert diff(DESIRED, back.owned) == []
+        await drv.close()
+
+    run(main)
+    # The independent reader agrees.
+    assert vtepdb.ctl("list-ls").split() == ["cust-42", "cust-43"]
+    assert vtepdb.ctl("list-bindings", "ps1", "p1").split() == ["0100", "cust-42", "0101", "cust-43"]
+    assert "unknown-dst -> vxlan_over_ipv4/198.18.0.2" in vtepdb.ctl("list-remote-macs", "cust-42")
+    assert "02:00:00:00:00:0b -> vxlan_over_ipv4/198.18.0.2" in vtepdb.ctl("list-remote-macs", "cust-42")
+    assert vtepdb.ctl("get", "Logical_Switch", "cust-42", "tunnel_key", "replication_mode").split() == [
+        "5000", "source_node"]
+
+
+def test_flood_change_reuses_locators_and_removal_leaves_nothing(vtepdb: VtepDb) -> None:
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await connected(drv)
+        await drv.apply(diff(DESIRED, GatewayState()))
+        changed = GatewayState(
+            {5000: LogicalSwitch(5000, "cust-42", frozenset({"198.18.0.3", "198.18.0.4"})),
+             5001: DESIRED.logical_switches[5001]}, DESIRED.bindings, {})
+        await drv.apply(diff(changed, (await drv.read()).owned))
+        assert (await drv.read()).owned == changed
+        locs = vtepdb.ctl("--columns=dst_ip", "list", "Physical_Locator").split()
+        assert sorted(locs[2::3]) == ['"198.18.0.2"', '"198.18.0.3"', '"198.18.0.4"']  # unique by dst_ip
+        await drv.apply(diff(GatewayState(), (await drv.read()).owned))
+        assert (await drv.read()).owned == GatewayState()
+        await drv.close()
+
+    run(main)
+    assert vtepdb.ctl("list-ls").strip() == ""
+    assert vtepdb.ctl("list-bindings", "ps1", "p1").strip() == ""
+    assert vtepdb.ctl("list", "Mcast_Macs_Remote").strip() == ""
+
+
+def test_foreign_state_is_reported_and_never_touched(vtepdb: VtepDb) -> None:
+    vtepdb.ctl("add-ls", "theirs", "--", "set", "Logical_Switch", "theirs", "tunnel_key=7000")
+    vtepdb.ctl("bind-ls", "ps1", "p2", "200", "theirs")
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await connected(drv)
+        actual = await drv.read()
+        assert actual.owned == GatewayState()
+        assert actual.facts.foreign_bindings == {("p2", 200): "theirs"}
+        assert actual.facts.foreign_vnis == {7000: "theirs"}
+        # Our own changes on the same port leave their binding alone, removal included.
+        mine = GatewayState({5000: LogicalSwitch(5000, "cust-42")}, {("p2", 201): 5000})
+        await drv.apply(diff(mine, actual.owned))
+        await drv.apply(diff(GatewayState(), (await drv.read()).owned))
+        await drv.close()
+
+    run(main)
+    assert vtepdb.ctl("list-ls").split() == ["theirs"]
+    assert vtepdb.ctl("list-bindings", "ps1", "p2").split() == ["0200", "theirs"]
+
+
+def test_unreachable_then_reconnects_and_sees_state(vtepdb: VtepDb) -> None:
+    changes: list[int] = []
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: changes.append(1))
+        await drv.start()
+        await connected(drv)
+        await drv.apply(diff(DESIRED, GatewayState()))
+        vtepdb.stop()
+        deadline = time.monotonic() + 10
+        while drv.health().connected:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        with pytest.raises(DeviceError, match="ps1"):
+            await drv.read()
+        before = len(changes)
+        vtepdb.start(fresh=False)
+        await connected(drv, timeout=15)
+        assert len(changes) > before  # the reconnect woke the owner
+        assert (await drv.read()).owned == DESIRED
+        await drv.close()
+
+    run(main)
+
+
+def test_nothing_listening_is_a_clear_device_error() -> None:
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(f"tcp:127.0.0.1:{free_port()}"), lambda: None)
+        await drv.start()
+        await asyncio.sleep(0.3)
+        assert not drv.health().connected and "connect" in drv.health().detail
+        with pytest.raises(DeviceError, match="gateway 'ps1'"):
+            await drv.read()
+        await drv.close()
+
+    run(main)
+
+
+def test_ops_model_matches_device(vtepdb: VtepDb) -> None:
+    """Every op sequence the diff produces does on the device what apply_ops says it does."""
+    states = [
+        DESIRED,
+        GatewayState({5001: LogicalSwitch(5001, "renamed", frozenset())}, {("p1", 100): 5001, ("p2", 7): 5001}),
+        GatewayState(),
+        DESIRED,
+    ]
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await connected(drv)
+        for want in states:
+            have = (await drv.read()).owned
+            ops = diff(want, have)
+            await drv.apply(ops)
+            assert (await drv.read()).owned == apply_ops(have, ops) == want
+        await drv.close()
+
+    run(main)
