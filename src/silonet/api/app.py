@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Response
@@ -10,22 +12,36 @@ from fastapi.responses import RedirectResponse
 from silonet import __version__
 from silonet.api import errors
 from silonet.model import rules
+from silonet.reconcile import Reconciler
 from silonet.service import Manager
 from silonet.service import schemas as S
 
-NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=rules.NAME_RE.pattern)]
+NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
 Wait = Annotated[float | None, Query(ge=0, le=300, description="seconds to wait until every affected gateway "
                                                               "is realized (or one failed)")]
 ERRORS = {code: {"model": errors.ErrorBody} for code in (404, 409, 422)}
 
 
-def create_app(manager: Manager) -> FastAPI:
+def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAPI:
+    """The API; with a ``reconciler`` it also drives the gateways for as long as it serves."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if reconciler is not None:
+            await reconciler.start()
+        try:
+            yield
+        finally:
+            if reconciler is not None:
+                await reconciler.stop()
+
     app = FastAPI(
         title="silonet",
         version=__version__,
         description="Connect silo VLANs across silos through hardware VXLAN gateways.",
         responses=ERRORS,
+        lifespan=lifespan,
     )
     errors.install(app)
     app.state.manager = manager
@@ -126,7 +142,7 @@ def create_app(manager: Manager) -> FastAPI:
     def attach(name: NamePath, body: S.AttachmentIn, wait: Wait = None) -> S.AttachmentOut:
         out = m.attach(name, body)
         if wait:
-            m.wait(out.gateways, out.generation, wait)
+            m.wait([g.gateway for g in out.gateways], out.generation, wait)
             out = m.get_attachment(name, out.interface_group, out.vlan)
         return out
 

@@ -85,7 +85,7 @@ class LocalBackend:
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any:
         out = self.m.attach(network, S.validate(S.AttachmentIn, {"interface_group": group, "vlan": vlan}))
         if wait:
-            self.m.wait(out.gateways, out.generation, wait)
+            self.m.wait([g.gateway for g in out.gateways], out.generation, wait)
             out = self.m.get_attachment(network, group, vlan)
         return _json(out)
 
@@ -120,11 +120,13 @@ class RemoteBackend:
         except httpx.HTTPError as err:
             raise RemoteError(message=f"cannot reach the server at {self.http.base_url}: {err}") from None
         if r.status_code >= 400:
+            field = None
             try:
-                msg = r.json().get("message") or r.text
-            except ValueError:
+                body = r.json()
+                msg, field = body.get("message") or r.text, body.get("field")
+            except (ValueError, AttributeError):
                 msg = r.text or r.reason_phrase
-            raise RemoteError(field=None, message=f"{msg} (HTTP {r.status_code})")
+            raise RemoteError(field=field, message=f"{msg} (HTTP {r.status_code})")
         return None if r.status_code == 204 else r.json()
 
     def create(self, kind: str, body: dict) -> Any:

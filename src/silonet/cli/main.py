@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+try:  # newer Typer carries its own copy of click
+    from typer._click import exceptions as _click
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click  # type: ignore[no-redef]
 
 from silonet import __version__
 from silonet.cli import render
@@ -63,11 +69,9 @@ def _show(kind: str, data: Any, as_json: bool) -> None:
 
 
 def _int(value: str, check: Any, field: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(field=field, rule=f"{value!r} is not an integer") from None
-    return check(number, field)
+    if not re.fullmatch(r"-?[0-9]+", value):
+        raise InvalidInput(field=field, rule=f"{value!r} is not an integer")
+    return check(int(value), field)
 
 
 def _ref(value: str, field: str) -> dict:
@@ -171,7 +175,10 @@ for _kind, _sub in (("silo", silo_app), ("gateway", gateway_app), ("group", grou
 
 
 # -------------------------------------------------------------------- attachments
-@app.command()
+NEGATIVE_OK = {"ignore_unknown_options": True}  # so that a VLAN of -1 reaches our own check
+
+
+@app.command(context_settings=NEGATIVE_OK)
 def attach(network: str, group: str, vlan: str, wait: WaitOpt = None, json_: JsonOpt = False) -> None:
     """Attach VLAN of an interface group to a virtual network."""
     data = state.backend.attach(network, group, _int(vlan, rules.vlan, "vlan"), wait)
@@ -181,7 +188,7 @@ def attach(network: str, group: str, vlan: str, wait: WaitOpt = None, json_: Jso
         render.attachments([data])
 
 
-@app.command()
+@app.command(context_settings=NEGATIVE_OK)
 def detach(network: str, group: str, vlan: str, wait: WaitOpt = None) -> None:
     """Detach VLAN of an interface group from a virtual network."""
     state.backend.detach(network, group, _int(vlan, rules.vlan, "vlan"), wait)
@@ -240,20 +247,30 @@ def apply(
 
 # ------------------------------------------------------------------ serve, db, misc
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the REST API (migrates the database first)."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    reconcile: Annotated[bool, typer.Option(help="drive the gateways (off: API only)")] = True,
+    period: Annotated[float, typer.Option(help="seconds between periodic passes per gateway")] = 10.0,
+) -> None:
+    """Run the REST API and the reconciler (migrates the database first)."""
+    import logging
+
     import uvicorn
 
     from silonet.api.app import create_app
     from silonet.config import Settings
+    from silonet.reconcile import Reconciler
     from silonet.service import Manager
     from silonet.store.db import Database
 
     settings = Settings()
     db = Database(settings.database_url)
     db.upgrade()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     render.err.print(f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})")
-    uvicorn.run(create_app(Manager(db, settings)), host=host, port=port, log_level="info")
+    rec = Reconciler(db, period=period) if reconcile else None
+    uvicorn.run(create_app(Manager(db, settings), rec), host=host, port=port, log_level="info")
 
 
 def _safe_url(url: str) -> str:
@@ -279,14 +296,35 @@ def version() -> None:
     render.out.print(__version__)
 
 
+def error_line(err: SilonetError) -> str:
+    """One line that names the field and the rule."""
+    msg = err.message
+    if err.field and not msg.startswith(f"{err.field}:"):
+        msg = f"{err.field}: {msg}"
+    return msg
+
+
 def main() -> None:
-    """Entry point: every SilonetError is one red line and exit code 1."""
+    """Entry point: every error is one red line; exit 1 for a refused request, 2 for usage."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     try:
-        app()
+        code = typer.main.get_command(app).main(standalone_mode=False)
     except SilonetError as err:
-        render.err.print(f"[red]error:[/red] {err.message}", markup=True, highlight=False)
+        render.err.print(f"[red]error:[/red] {error_line(err)}", markup=True, highlight=False)
         sys.exit(1)
+    except _click.UsageError as err:
+        if isinstance(err, getattr(_click, "NoArgsIsHelpError", ())):
+            sys.exit(0)  # the help was printed
+        hint = f" (see: {err.ctx.command_path} --help)" if err.ctx else ""
+        render.err.print(f"[red]error:[/red] {err.format_message()}{hint}", markup=True, highlight=False)
+        sys.exit(2)
+    except _click.ClickException as err:
+        render.err.print(f"[red]error:[/red] {err.format_message()}", markup=True, highlight=False)
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        render.err.print("[red]aborted[/red]")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -76,18 +76,32 @@ def plan(data: dict) -> None:
         table(title, ["#", "operation"], [[i + 1, op["description"]] for i, op in enumerate(gw["operations"])])
 
 
+def _reachable(value: bool | None) -> str:
+    return "[dim]unknown[/]" if value is None else "[green]yes[/]" if value else "[red]no[/]"
+
+
+def _faults(s: dict) -> str:
+    parts = [f"{where}: {', '.join(f)}" for where, f in (s.get("faults") or {}).items()]
+    parts += [f"{pv}: {why}" for pv, why in (s.get("binding_errors") or {}).items()]
+    return "; ".join(parts)
+
+
 def statuses(items: list[dict]) -> None:
-    rows = [[s["gateway"], _state(s["state"]), s["desired_generation"], s["realized_generation"],
-             s["last_contact"], s["last_error"]] for s in items]
-    table("Gateways", ["gateway", "state", "desired gen", "realized gen", "last contact", "last error"], rows)
+    rows = [[s["gateway"], _reachable(s.get("reachable")), _state(s["state"]),
+             f"{s['desired_generation']}/{s['realized_generation']}",
+             "" if s.get("drift") is None else s["drift"], _faults(s), s["last_error"]] for s in items]
+    table("Gateways", ["gateway", "reachable", "state", "desired/realized gen", "drift", "faults", "last error"],
+          rows)
 
 
 def gateway_status(s: dict) -> None:
     statuses([s])
     binds = [[b["port"], b["vlan"], b["vni"]] for b in s["desired"]["bindings"]]
     table("Desired bindings", ["port", "vlan", "vni"], binds)
-    if s.get("drift"):
-        table("Drift", ["operation"], [[d["description"]] for d in s["drift"]])
+    if s.get("repair"):
+        table("Repair (actual -> desired)", ["operation"], [[d["description"]] for d in s["repair"]])
+    if s.get("foreign"):
+        table("Foreign state (left alone)", ["what"], [[str(f)] for f in s["foreign"]])
 
 
 def audit(items: list[dict]) -> None:

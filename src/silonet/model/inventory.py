@@ -58,6 +58,7 @@ class Inventory:
         return self._get(self.networks, "network", name)
 
     def attachment(self, network: str, group: str, vlan: int) -> Attachment:
+        self._ref(self.groups, "interface group", group, "group")
         att = self.attachments.get((group, vlan))
         if att is None or att.network != network:
             raise NotFound(field="vlan", kind="attachment", name=f"{network}/{group}/{vlan}")

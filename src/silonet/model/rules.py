@@ -11,7 +11,7 @@ import re
 from silonet.errors import InvalidInput
 
 NAME_MAX = 64
-NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 NAME_RULE = f"must be 1..{NAME_MAX} characters of [A-Za-z0-9._-]"
 VLAN_MIN, VLAN_MAX = 0, 4094
 VLAN_RULE = f"VLAN must be an integer {VLAN_MIN}..{VLAN_MAX} (0 = untagged)"
@@ -23,7 +23,7 @@ DRIVERS = ("ovsdb", "ssh")
 
 
 def name(value: str, field: str = "name") -> str:
-    if not isinstance(value, str) or not value or len(value) > NAME_MAX or not NAME_RE.match(value):
+    if not isinstance(value, str) or not value or len(value) > NAME_MAX or not NAME_RE.fullmatch(value):
         raise InvalidInput(field=field, rule=f"{value!r} {NAME_RULE}")
     return value
 
@@ -47,10 +47,15 @@ def capacity(value: object, field: str = "capacity") -> int:
 
 
 def ipv4(value: str, field: str = "vtep_ip") -> str:
+    """A unicast IPv4 address another device can send tunnel traffic to."""
     try:
-        return str(ipaddress.IPv4Address(value))
+        addr = ipaddress.IPv4Address(value)
     except (ipaddress.AddressValueError, ValueError, TypeError):
         raise InvalidInput(field=field, rule=f"{value!r} is not an IPv4 address") from None
+    if addr.is_unspecified or addr.is_multicast or addr.is_loopback or addr.is_reserved or addr.is_link_local \
+            or addr == ipaddress.IPv4Address("255.255.255.255"):
+        raise InvalidInput(field=field, rule=f"{value!r} must be a unicast address reachable from other gateways")
+    return str(addr)
 
 
 def driver(value: str, field: str = "management.driver") -> str:

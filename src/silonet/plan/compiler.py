@@ -9,7 +9,8 @@ from silonet.model.inventory import Inventory
 from silonet.plan.state import GatewayState, LogicalSwitch
 
 
-def _vni_gateways(inv: Inventory) -> dict[int, set[str]]:
+def vni_carriers(inv: Inventory) -> dict[int, set[str]]:
+    """Gateways that carry each VNI: computed once, shared by every gateway's compile."""
     carriers: dict[int, set[str]] = defaultdict(set)
     for (group, _vlan), att in inv.attachments.items():
         carriers[inv.networks[att.network].vni] |= inv.groups[group].gateways
@@ -55,5 +56,5 @@ def compile_gateway(
 
 def compile_intent(inv: Inventory, learned: Learned | None = None) -> dict[str, GatewayState]:
     """Desired state of every gateway, by gateway name (gateways with nothing get empty state)."""
-    carriers = _vni_gateways(inv)
+    carriers = vni_carriers(inv)
     return {gw: compile_gateway(inv, gw, carriers, learned) for gw in sorted(inv.gateways)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from silonet.errors import Conflict, InvalidInput
+from silonet.errors import Conflict
 from silonet.model import Attachment, Gateway, Inventory
 from silonet.plan import compile_intent
 from silonet.service import schemas as S
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class _DryRun(Exception):
-    """Raised to roll back a dry run after everything was checked."""
+    """Raised to roll back a dry run (or a no-op) after everything was checked."""
 
 
 class _Applier:
@@ -53,7 +53,6 @@ class _Applier:
 
 
 def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, actor: str) -> S.ApplyOut:
-    _check_unique(topo)
     try:
         with mgr.db.write() as (session, gen):
             repo = Repository(session)
@@ -63,30 +62,13 @@ def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, a
             _run(a, topo, prune, mgr.settings.vni_pool)
             after = compile_intent(inv)
             repo.bump([gw for gw in after if before.get(gw) != after[gw] or gw not in before], gen)
-            result = S.ApplyOut(dry_run=dry_run, generation=gen, changes=a.changes)
-            if dry_run:
-                raise _DryRun
+            kept = a.changes and not dry_run
+            result = S.ApplyOut(dry_run=dry_run, generation=gen if kept else gen - 1, changes=a.changes)
+            if dry_run or not a.changes:
+                raise _DryRun  # nothing to keep: not even the generation moves
     except _DryRun:
         pass
     return result
-
-
-def _check_unique(topo: S.Topology) -> None:
-    for section in ("silos", "gateways", "interface_groups", "networks"):
-        names = [item.name for item in getattr(topo, section)]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise InvalidInput(field=section, rule=f"names must be unique; listed twice: {', '.join(dup)}")
-    seen: set[tuple[str, int]] = set()
-    for net in topo.networks:
-        for att in net.attachments:
-            key = (att.interface_group, att.vlan)
-            if key in seen:
-                raise InvalidInput(
-                    field=f"networks.{net.name}.attachments",
-                    rule=f"({att.interface_group}, VLAN {att.vlan}) is listed twice in the file",
-                )
-            seen.add(key)
 
 
 def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:

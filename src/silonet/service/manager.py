@@ -9,7 +9,7 @@ nothing anywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from silonet.config import Settings
 from silonet.errors import Conflict
@@ -22,7 +22,6 @@ from silonet.store.repo import Realization, Repository
 
 ADMIN = "admin"
 WAIT_MAX_S = 300.0
-ActualReader = Callable[[str], GatewayState | None]
 
 
 def _dump(model: S.BaseModel | None) -> dict | None:
@@ -30,12 +29,11 @@ def _dump(model: S.BaseModel | None) -> dict | None:
 
 
 class Manager:
-    """Use cases over one database. ``actual`` reads a gateway's last known actual state."""
+    """Use cases over one database."""
 
-    def __init__(self, db: Database, settings: Settings | None = None, actual: ActualReader | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings | None = None) -> None:
         self.db = db
         self.settings = settings or Settings(database_url=db.url)
-        self.actual = actual or (lambda _gw: None)
 
     # ------------------------------------------------------------------- reads
     def inventory(self) -> Inventory:
@@ -72,19 +70,25 @@ class Manager:
         )
 
     def _attachment_out(self, inv: Inventory, att: Attachment, real: dict[str, Realization]) -> S.AttachmentOut:
-        status, reason = "realized", None
-        carriers = sorted(inv.gateways_of_network(att.network) | inv.groups[att.group].gateways)
-        for gw in carriers:
+        group = inv.groups[att.group]
+        per_gw = []
+        for gw in sorted(inv.gateways_of_network(att.network) | group.gateways):
             r = real.get(gw)
-            if r is None or r.realized_generation < att.generation:
-                if r is not None and r.last_error:
-                    status, reason = "failed", f"gateway '{gw}': {r.last_error}"
-                    break
-                status = "pending"
+            errors = [e for p in group.bound_ports(gw) if r and (e := r.binding_error(p, att.vlan))]
+            if errors:
+                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="failed", reason=errors[0]))
+            elif r is not None and r.realized_generation >= att.generation:
+                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="realized"))
+            elif r is not None and r.last_error:
+                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="failed", reason=r.last_error))
+            else:
+                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="pending"))
+        failed = [g for g in per_gw if g.status == "failed"]
+        status = "failed" if failed else "pending" if any(g.status == "pending" for g in per_gw) else "realized"
         return S.AttachmentOut(
             network=att.network, interface_group=att.group, vlan=att.vlan,
-            vni=inv.networks[att.network].vni, generation=att.generation, status=status, reason=reason,
-            gateways=carriers,
+            vni=inv.networks[att.network].vni, generation=att.generation, status=status,
+            reason=f"gateway '{failed[0].gateway}': {failed[0].reason}" if failed else None, gateways=per_gw,
         )
 
     def list_networks(self) -> list[S.NetworkOut]:
@@ -112,8 +116,9 @@ class Manager:
     @staticmethod
     def _realization_out(r: Realization) -> S.RealizationOut:
         return S.RealizationOut(
-            gateway=r.gateway, state=r.state, desired_generation=r.desired_generation,
-            realized_generation=r.realized_generation, last_error=r.last_error, last_contact=r.last_contact,
+            gateway=r.gateway, state=r.state, reachable=r.reachable, desired_generation=r.desired_generation,
+            realized_generation=r.realized_generation, drift=r.drift, faults=r.faults or {},
+            binding_errors=r.binding_errors or {}, last_error=r.last_error, last_contact=r.last_contact,
         )
 
     def gateway_status(self, name: str) -> S.GatewayStatusOut:
@@ -123,23 +128,25 @@ class Manager:
             inv.gateway(name)
             real = repo.realizations([name])[name]
         desired = compile_gateway(inv, name)
-        actual = self.actual(name)
-        drift = None if actual is None else [op_to_dict(op) for op in diff(desired, actual)]
+        actual = None if real.actual is None else GatewayState.from_dict(real.actual)
+        repair = None if actual is None else [op_to_dict(op) for op in diff(desired, actual)]
         base = self._realization_out(real).model_dump()
         return S.GatewayStatusOut(
-            **base, desired=desired.to_dict(), actual=None if actual is None else actual.to_dict(), drift=drift
+            **base, foreign=real.foreign or [], desired=desired.to_dict(),
+            actual=None if actual is None else actual.to_dict(), repair=repair,
         )
 
     def plan(self, gateway: str | None = None) -> S.PlanOut:
         """Dry run: what the next reconcile would change on each gateway."""
         with self.db.read() as s:
             repo = Repository(s)
-            inv, generation = repo.load_inventory(), repo.generation()
+            inv, generation, real = repo.load_inventory(), repo.generation(), repo.realizations()
         names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
         out = []
         for name in names:
             desired = compile_gateway(inv, name)
-            actual = self.actual(name)
+            seen = real[name].actual if name in real else None
+            actual = None if seen is None else GatewayState.from_dict(seen)
             ops = diff(desired, actual or GatewayState())
             out.append(S.GatewayPlanOut(
                 gateway=name, actual_known=actual is not None, entries=desired.entries,

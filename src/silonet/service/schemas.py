@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from silonet.errors import InvalidInput, SilonetError
 from silonet.model import (
@@ -123,6 +133,22 @@ class Topology(_In):
     interface_groups: list[GroupIn] = Field(default_factory=list)
     networks: list[TopologyNetworkIn] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _unique(self) -> Topology:
+        for section in ("silos", "gateways", "interface_groups", "networks"):
+            names = [item.name for item in getattr(self, section)]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise InvalidInput(field=section, rule=f"names must be unique; listed twice: {', '.join(dup)}")
+        seen: set[tuple[str, int]] = set()
+        for net in self.networks:
+            for att in net.attachments:
+                if (att.interface_group, att.vlan) in seen:
+                    raise InvalidInput(field=f"networks.{net.name}.attachments",
+                                       rule=f"({att.interface_group}, VLAN {att.vlan}) is listed twice")
+                seen.add((att.interface_group, att.vlan))
+        return self
+
 
 # ----------------------------------------------------------------------- outputs
 class SiloOut(BaseModel):
@@ -168,16 +194,22 @@ class GroupOut(BaseModel):
 AttachmentStatus = Literal["pending", "realized", "failed"]
 
 
+class AttachmentGatewayOut(BaseModel):
+    gateway: str
+    status: AttachmentStatus
+    reason: str | None = None
+
+
 class AttachmentOut(BaseModel):
     network: str
     interface_group: str
     vlan: int
     vni: int
     generation: int
-    status: AttachmentStatus
+    status: AttachmentStatus = Field(description="failed if any gateway failed, pending if any is pending")
     reason: str | None = None
-    gateways: list[str] = Field(
-        default_factory=list, description="gateways that carry the VNI: all must realize the attachment")
+    gateways: list[AttachmentGatewayOut] = Field(
+        default_factory=list, description="per gateway that carries the VNI: all must realize the attachment")
 
 
 class NetworkOut(BaseModel):
@@ -190,16 +222,22 @@ class NetworkOut(BaseModel):
 class RealizationOut(BaseModel):
     gateway: str
     state: Literal["pending", "realized", "failed"]
+    reachable: bool | None = Field(description="null until the reconciler tried")
     desired_generation: int
     realized_generation: int
+    drift: int | None = Field(description="operations the device lacks (null until read)")
+    faults: dict[str, list[str]] = Field(default_factory=dict)
+    binding_errors: dict[str, str] = Field(default_factory=dict, description="'port/vlan' -> why it is not bound")
     last_error: str | None
     last_contact: datetime | None
 
 
 class GatewayStatusOut(RealizationOut):
+    foreign: list[dict[str, Any]] = Field(default_factory=list, description="state on the device silonet does not own")
     desired: dict[str, Any]
     actual: dict[str, Any] | None = Field(description="as last read from the device; null until read")
-    drift: list[dict[str, Any]] | None = Field(description="operations that would repair the device; null if unknown")
+    repair: list[dict[str, Any]] | None = Field(
+        description="operations that would bring the device from actual to desired; null until read")
 
 
 class GatewayPlanOut(BaseModel):
@@ -268,8 +306,12 @@ def describe_errors(errors: list[Any], prefix: str = "") -> InvalidInput:
     parts = [str(p) for p in first.get("loc", ())]
     if parts and parts[0] in ("body", "query", "path"):
         parts = parts[1:]
-    field = prefix + (".".join(parts) or "body")
     ctx_err = (first.get("ctx") or {}).get("error")
+    if first.get("type") == "json_invalid":
+        parts = []
+    elif not parts and isinstance(ctx_err, SilonetError) and ctx_err.field:
+        parts = [ctx_err.field]
+    field = prefix + (".".join(parts) or "body")
     if isinstance(ctx_err, SilonetError):
         rule = str(ctx_err.fields.get("rule", ctx_err))
     elif first.get("type") == "extra_forbidden":

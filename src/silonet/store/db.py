@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +39,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.on_commit: list[Callable[[int], None]] = []  # called with the generation after each write
 
     def alembic_config(self) -> Config:
         cfg = Config()
@@ -63,11 +64,15 @@ class Database:
         """One write transaction. Bumping the generation first takes the write lock on
         SQLite and a row lock on PostgreSQL, so writers are serialized and invariant
         checks made inside see a state nobody else is changing."""
-        with self.sessions() as session, session.begin():
-            meta = session.execute(select(Meta).where(Meta.id == 1).with_for_update()).scalar_one()
-            meta.generation += 1
-            session.flush()
-            yield session, meta.generation
+        with self.sessions() as session:
+            with session.begin():
+                meta = session.execute(select(Meta).where(Meta.id == 1).with_for_update()).scalar_one()
+                meta.generation += 1
+                session.flush()
+                generation = meta.generation
+                yield session, generation
+            for listener in self.on_commit:
+                listener(generation)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -46,19 +46,42 @@ def utc(t: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Realization:
-    """Per-gateway realization record."""
+    """Per-gateway realization record, with what the last reconcile pass observed."""
 
     gateway: str
     desired_generation: int
     realized_generation: int
     last_error: str | None
     last_contact: datetime | None
+    reachable: bool | None = None
+    actual: dict | None = None
+    faults: dict | None = None
+    binding_errors: dict | None = None
+    foreign: list | None = None
+    drift: int | None = None
+
+    def binding_error(self, port: str, vlan: int) -> str | None:
+        return (self.binding_errors or {}).get(f"{port}/{vlan}")
 
     @property
     def state(self) -> str:
         if self.realized_generation >= self.desired_generation:
             return "realized"
         return "failed" if self.last_error else "pending"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one reconcile pass of a gateway saw and did."""
+
+    reachable: bool
+    realized_generation: int | None
+    error: str | None
+    actual: dict | None = None
+    faults: dict | None = None
+    binding_errors: dict | None = None
+    foreign: list | None = None
+    drift: int | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +157,10 @@ class Repository:
         if gateways is not None:
             q = q.where(GatewayRow.name.in_(list(gateways)))
         return {
-            name: Realization(name, st.desired_generation, st.realized_generation, st.last_error, utc(st.last_contact))
+            name: Realization(
+                name, st.desired_generation, st.realized_generation, st.last_error, utc(st.last_contact),
+                st.reachable, st.actual, st.faults, st.binding_errors, st.foreign, st.drift,
+            )
             for name, st in self.s.execute(q).all()
         }
 
@@ -241,10 +267,19 @@ class Repository:
                        .values(desired_generation=generation))
 
     def record_realized(self, gateway: str, generation: int, error: str | None) -> None:
-        """What a reconcile pass reached (used by the reconciler)."""
-        values: dict[str, Any] = {"last_error": error, "last_contact": datetime.now(UTC)}
-        if error is None:
-            values["realized_generation"] = generation
+        """Shorthand for a pass that reached ``generation`` (no error) or failed with ``error``."""
+        self.record(gateway, Observation(reachable=error is None, realized_generation=None if error else generation,
+                                         error=error))
+
+    def record(self, gateway: str, obs: Observation) -> None:
+        """What a reconcile pass saw and reached."""
+        values: dict[str, Any] = {"last_error": obs.error, "reachable": obs.reachable}
+        if obs.reachable:
+            values["last_contact"] = datetime.now(UTC)
+            values.update(actual=obs.actual, faults=obs.faults, binding_errors=obs.binding_errors,
+                          foreign=obs.foreign, drift=obs.drift)
+        if obs.realized_generation is not None:
+            values["realized_generation"] = obs.realized_generation
         self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == self._id(GatewayRow, gateway))
                        .values(**values))
 

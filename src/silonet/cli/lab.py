@@ -1,0 +1,109 @@
+"""`silonet lab up|down|status|inventory`: the emulated data center in network namespaces."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from silonet.cli import render
+from silonet.lab import Lab, LabError, LabTopology, load_topology, paper_topology
+
+lab_app = typer.Typer(help="The lab: silos, ToRs, hosts and emulated VXLAN gateways in network namespaces.",
+                      no_args_is_help=True)
+
+PrefixOpt = Annotated[str, typer.Option(envvar="SILONET_LAB_PREFIX",
+                                        help="1..4 characters prefixing the lab's namespaces and interfaces")]
+IndexOpt = Annotated[int, typer.Option(envvar="SILONET_LAB_INDEX",
+                                       help="0..127: lab k uses 198.18.2k.0/24 (underlay), 198.18.2k+1.0/24 (mgmt)")]
+DirOpt = Annotated[Path, typer.Option("--dir", envvar="SILONET_LAB_DIR", help="state, daemon sockets and logs")]
+TopologyOpt = Annotated[str, typer.Option(help="'paper' or a lab topology YAML file")]
+
+
+def _topology(spec: str) -> LabTopology:
+    return paper_topology() if spec == "paper" else load_topology(spec)
+
+
+@lab_app.command("up")
+def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOpt = 0,
+       dir_: DirOpt = Path(".lab")) -> None:
+    """Build the lab: namespaces, OVS gateways with ovs-vtep, ToRs and hosts."""
+    lab = Lab(prefix, index, dir_)
+    topo = _topology(topology)
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=render.err) as bar:
+        task = bar.add_task(f"lab '{prefix}'", total=None)
+
+        def show(label: str, done: int, total: int) -> None:
+            bar.update(task, description=f"lab '{prefix}': {label}", completed=done, total=total)
+
+        lab.up(topo, progress=show)
+    _summary(lab.status())
+    render.out.print(f"lab '{prefix}' is up in {time.monotonic() - started:.1f} s; "
+                     f"`silonet lab inventory > lab.yaml` gives its topology for `silonet apply -f`")
+
+
+@lab_app.command("down")
+def down(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab")) -> None:
+    """Remove everything the lab made (daemons, namespaces, interfaces, its directory)."""
+    lab = Lab(prefix, 0, dir_)
+    if not lab.exists():
+        render.out.print(f"lab '{prefix}' is not up (no state under {lab.dir}); nothing to do")
+        return
+    started = time.monotonic()
+    for note in lab.down():
+        render.err.print(f"[yellow]warning:[/yellow] {note}", markup=True, highlight=False)
+    render.out.print(f"lab '{prefix}' is down in {time.monotonic() - started:.1f} s")
+
+
+@lab_app.command("status")
+def status(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab"),
+           json_: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False) -> None:
+    """Hosts (namespace, VLAN, address, group) and gateways (namespace, ovsdb address, daemons)."""
+    lab = Lab(prefix, 0, dir_)
+    if not lab.exists():
+        raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up`")
+    data = lab.status()
+    if json_:
+        render.as_json(data)
+        return
+    _summary(data)
+    if data["phase"] != "up":
+        render.err.print(f"[red]lab '{prefix}' is {data['phase']}:[/red] {data['error']}", markup=True,
+                         highlight=False)
+
+
+@lab_app.command("inventory")
+def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = Path(".lab"),
+              topology: Annotated[str | None, typer.Option(help="'paper' or a file: lay it out at --index "
+                                                                 "without the lab being up")] = None) -> None:
+    """Print the lab's inventory as topology YAML for `silonet apply -f` (no networks)."""
+    lab = Lab(prefix, index, dir_)
+    if topology is None and not lab.exists():
+        raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up` or pass --topology")
+    data = lab.inventory(_topology(topology) if topology else None)
+    render.out.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
+
+
+def _summary(data: dict[str, Any]) -> None:
+    def daemons(d: dict[str, int | None]) -> str:
+        up = sum(1 for pid in d.values() if pid)
+        down = ", ".join(n for n, pid in d.items() if not pid)
+        return f"[green]{up}/{len(d)}[/]" if not down else f"[red]{up}/{len(d)} ({down} down)[/]"
+
+    p = data["prefix"]
+    render.table(
+        f"Lab '{p}' gateways: namespaces {p}-<gateway>, underlay {data['underlay']}, management {data['management']}",
+        ["gateway", "silo", "vtep ip", "ovsdb", "vtep ports", "daemons"],
+        [[g["name"], g["silo"], g["vtep_ip"], g["ovsdb"], " ".join(g["vtep_ports"]), daemons(g["daemons"])]
+         for g in data["gateways"]])
+    render.table(
+        f"Lab '{p}' hosts: namespaces {p}-<host>, interface eth0",
+        ["silo", "group", "host", "vlan", "ip", "ToR uplink"],
+        [[s["name"], h["interface_group"], h["name"], h["vlan"] or "untagged", h["ip"], f"{h['gateway']}:{h['port']}"]
+         for s in data["silos"] for h in s["hosts"]])
