@@ -39,7 +39,8 @@ def fabric(tmp_path: Path, manager: Manager) -> Iterator[tuple[TestClient, dict[
                       "gc": {"members": [{"gateway": "gw-c", "port": "p1"}]}}
             for name, body in groups.items():
                 assert client.post("/v1/interface-groups", json={"name": name, **body}).status_code == 201
-            assert client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000}).status_code == 201
+            r = client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000})
+            assert r.status_code == 201
             yield client, dbs
     finally:
         for db in dbs.values():

@@ -58,7 +58,18 @@ def states(draw: st.DrawFn) -> GatewayState:
         for _ in range(draw(st.integers(0, 6))):
             port = draw(st.sampled_from(["p0", "p1", "sb", "x"]))
             bindings[(port, draw(VLANS))] = draw(st.sampled_from(sorted(vnis)))
-    return GatewayState(switches, bindings)
+    macs = {}
+    if vnis:
+        for _ in range(draw(st.integers(0, 3))):
+            mac = draw(st.sampled_from(["02:00:00:00:00:01", "02:00:00:00:00:02"]))
+            macs[(draw(st.sampled_from(sorted(vnis))), mac)] = draw(st.sampled_from(["198.18.0.1", "198.18.0.2"]))
+    return GatewayState(switches, bindings, macs)
+
+
+@st.composite
+def learned(draw: st.DrawFn) -> dict[str, dict[int, frozenset[str]]]:
+    macs = st.frozensets(st.sampled_from(["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]))
+    return {f"gw{g}": {5000 + n: draw(macs) for n in range(4)} for g in range(5)}
 
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,9 +114,20 @@ def test_switchback_takes_all_bindings_of_its_group(inv: Inventory) -> None:
 
 
 @FAST
-@given(inventories(), states())
-def test_applying_the_diff_yields_desired(inv: Inventory, actual: GatewayState) -> None:
-    for desired in compile_intent(inv).values():
+@given(inventories(), learned())
+def test_remote_macs_come_from_peers_only(inv: Inventory, seen: dict) -> None:
+    desired = compile_intent(inv, seen)
+    owner = {gw.vtep_ip: name for name, gw in inv.gateways.items()}
+    for state in desired.values():
+        for (vni, mac), ip in state.remote_macs.items():
+            assert ip in state.logical_switches[vni].flood  # a peer that carries the VNI, never self
+            assert mac in seen[owner[ip]][vni]
+
+
+@FAST
+@given(inventories(), states(), learned())
+def test_applying_the_diff_yields_desired(inv: Inventory, actual: GatewayState, seen: dict) -> None:
+    for desired in compile_intent(inv, seen).values():
         ops = diff(desired, actual)
         assert apply_ops(actual, ops) == desired  # apply_ops also checks the order
         assert diff(desired, desired) == []

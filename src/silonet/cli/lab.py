@@ -35,14 +35,11 @@ def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOp
     lab = Lab(prefix, index, dir_)
     topo = _topology(topology)
     started = time.monotonic()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=render.err) as bar:
-        task = bar.add_task(f"lab '{prefix}'", total=None)
-
-        def show(label: str, done: int, total: int) -> None:
-            bar.update(task, description=f"lab '{prefix}': {label}", completed=done, total=total)
-
-        lab.up(topo, progress=show)
+    bar = _LazyBar(f"lab '{prefix}'")
+    try:
+        lab.up(topo, progress=bar.show)
+    finally:
+        bar.close()
     _summary(lab.status())
     render.out.print(f"lab '{prefix}' is up in {time.monotonic() - started:.1f} s; "
                      f"`silonet lab inventory > lab.yaml` gives its topology for `silonet apply -f`")
@@ -88,6 +85,27 @@ def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = Path
         raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up` or pass --topology")
     data = lab.inventory(_topology(topology) if topology else None)
     render.out.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
+
+
+class _LazyBar:
+    """A progress bar that appears with the first build step, not for errors found before it."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def show(self, label: str, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=render.err)
+            self.bar.start()
+            self.task = self.bar.add_task(self.title, total=total)
+        self.bar.update(self.task, description=f"{self.title}: {label}", completed=done, total=total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _summary(data: dict[str, Any]) -> None:

@@ -1,0 +1,108 @@
+"""The paper's lab with real ovs-vtep gateways and silonet driving them (root, namespaces, OVS).
+
+Prefix ``se`` and index 5: never the demo's ``sn``/0, so a demo lab left running is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from silonet.api.app import create_app
+from silonet.config import Settings
+from silonet.lab import Lab, paper_topology
+from silonet.reconcile import Reconciler
+from silonet.service import Manager
+from silonet.service import schemas as S
+from silonet.store.db import Database
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    tools = [t for t in ("ip", "ovsdb-server", "ovs-vswitchd", "vtep-ctl", "ping") if shutil.which(t) is None]
+    if not Path("/usr/share/openvswitch/scripts/ovs-vtep").exists():
+        tools.append("ovs-vtep")
+    return f"missing: {', '.join(tools)} (./run test installs them)" if tools else None
+
+
+@dataclass
+class Fabric:
+    lab: Lab
+    client: TestClient
+    hosts: dict[str, dict]  # name -> status entry (netns, vlan, ip, interface_group, ...)
+
+    def host(self, group: str, vlan: int, n: int = 0) -> dict:
+        return [h for h in self.hosts.values() if h["interface_group"] == group and h["vlan"] == vlan][n]
+
+    def ping(self, src: dict, dst: dict, timeout: float = 20.0) -> bool:
+        """Bounded: ovs-vtep polls about once a second, so allow it a few rounds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.lab.ping(src["name"], dst["ip"], count=1, timeout=1):
+                return True
+        return False
+
+    def no_ping(self, src: dict, dst: dict) -> bool:
+        return not self.lab.ping(src["name"], dst["ip"], count=3, timeout=1)
+
+    def network(self, name: str, vni: int) -> None:
+        r = self.client.post("/v1/networks", json={"name": name, "tenant": "e2e", "vni": vni})
+        assert r.status_code == 201, r.text
+
+    def attach(self, net: str, group: str, vlan: int) -> dict:
+        r = self.client.post(f"/v1/networks/{net}/attachments?wait=30", json={"interface_group": group, "vlan": vlan})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def detach(self, net: str, group: str, vlan: int) -> None:
+        r = self.client.delete(f"/v1/networks/{net}/attachments/{group}/{vlan}?wait=30")
+        assert r.status_code == 204, r.text
+
+    def clear(self) -> None:
+        for net in self.client.get("/v1/networks").json():
+            assert self.client.delete(f"/v1/networks/{net['name']}?cascade=true&wait=30").status_code == 204
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
+    if why := _missing():
+        pytest.skip(why)
+    base = tmp_path_factory.mktemp("lab")
+    lab = Lab(prefix="se", index=5, base_dir=base)
+    if lab.exists():
+        lab.down()
+    try:
+        lab.up(paper_topology())
+        db = Database(f"sqlite:///{base / 'silonet.db'}")
+        db.upgrade()
+        manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=None))
+        manager.apply(S.validate(S.Topology, lab.inventory()))
+        rec = Reconciler(db, period=5.0, poll=0.5)
+        with TestClient(create_app(manager, rec)) as client:
+            hosts = {h["name"]: h for s in lab.status()["silos"] for h in s["hosts"]}
+            yield Fabric(lab, client, hosts)
+        db.dispose()
+    finally:
+        lab.down()
+
+
+@pytest.fixture
+def fab(fabric: Fabric) -> Iterator[Fabric]:
+    """Each test starts and ends with no networks."""
+    yield fabric
+    fabric.clear()
