@@ -70,6 +70,9 @@ def status(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab"),
         render.as_json(data)
         return
     _summary(data)
+    if data["missing"]:
+        render.err.print(f"[red]missing (deleted by hand? rebooted?):[/red] {' '.join(data['missing'])}; "
+                         "run `silonet lab down` and `silonet lab up`", markup=True, highlight=False)
     if data["phase"] != "up":
         render.err.print(f"[red]lab '{prefix}' is {data['phase']}:[/red] {data['error']}", markup=True,
                          highlight=False)
@@ -85,6 +88,13 @@ def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = Path
         raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up` or pass --topology")
     data = lab.inventory(_topology(topology) if topology else None)
     render.out.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
+
+
+@lab_app.command("topology")
+def topology_(topology: TopologyOpt = "paper") -> None:
+    """Print a lab topology as YAML: a starting point for `silonet lab up --topology FILE`."""
+    render.out.print(yaml.safe_dump(_topology(topology).to_dict(), sort_keys=False), end="", markup=False,
+                     highlight=False)
 
 
 class _LazyBar:

@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
 from silonet import __version__
 from silonet.cli import render
 from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
+from silonet.cli.lab import lab_app
 from silonet.errors import InvalidInput, SilonetError
 from silonet.model import rules
 
@@ -29,7 +30,7 @@ group_app = typer.Typer(help="Interface groups: ports sharing one VLAN domain.",
 network_app = typer.Typer(help="Virtual networks (one VNI each).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 for sub, name in ((silo_app, "silo"), (gateway_app, "gateway"), (group_app, "group"), (network_app, "network"),
-                  (db_app, "db")):
+                  (db_app, "db"), (lab_app, "lab")):
     app.add_typer(sub, name=name)
 
 
@@ -310,16 +311,16 @@ def main() -> None:
     try:
         code = typer.main.get_command(app).main(standalone_mode=False)
     except SilonetError as err:
-        render.err.print(f"[red]error:[/red] {error_line(err)}", markup=True, highlight=False)
+        render.error(error_line(err))
         sys.exit(1)
     except _click.UsageError as err:
         if isinstance(err, getattr(_click, "NoArgsIsHelpError", ())):
             sys.exit(0)  # the help was printed
         hint = f" (see: {err.ctx.command_path} --help)" if err.ctx else ""
-        render.err.print(f"[red]error:[/red] {err.format_message()}{hint}", markup=True, highlight=False)
+        render.error(f"{err.format_message()}{hint}")
         sys.exit(2)
     except _click.ClickException as err:
-        render.err.print(f"[red]error:[/red] {err.format_message()}", markup=True, highlight=False)
+        render.error(err.format_message())
         sys.exit(err.exit_code)
     except typer.Abort:
         render.err.print("[red]aborted[/red]")

@@ -7,11 +7,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 STATE_STYLE = {"realized": "green", "pending": "yellow", "failed": "red"}
+
+
+def error(message: str) -> None:
+    """One red line; the message is plain text (a rule like [A-Za-z0-9._-] must survive)."""
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
 
 
 def as_json(data: Any) -> None:

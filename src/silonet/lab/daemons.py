@@ -1,0 +1,128 @@
+"""A gateway's three OVS daemons: start them in its namespace, stop them by their pid files.
+
+A pid is signalled only when /proc says that process is the daemon started with that very
+pid file, so a stale pid file can never hit an unrelated process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from silonet.lab.errors import LabError
+from silonet.lab.layout import GatewayLayout
+from silonet.lab.netns import ns_argv, run
+
+DAEMONS = ("ovsdb-server", "ovs-vswitchd", "ovs-vtep")
+OVS_VTEP = "/usr/share/openvswitch/scripts/ovs-vtep"
+VSWITCH_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+VTEP_SCHEMA = "/usr/share/openvswitch/vtep.ovsschema"
+
+
+# ovs-vsctl, vtep-ctl and ovs-ofctl give up after this many seconds unless told otherwise. Without
+# it, a call ovs-vtep makes while its ovsdb-server is being restarted can wait forever, wedging
+# ovs-vtep and keeping the gateway's namespace alive after `down`.
+CTL_TIMEOUT = 10
+
+
+def ovs_env(gw: GatewayLayout) -> dict[str, str]:
+    d = str(gw.dir)
+    return {"OVS_RUNDIR": d, "OVS_LOGDIR": d, "OVS_DBDIR": d, "OVS_CTL_TIMEOUT": str(CTL_TIMEOUT)}
+
+
+def pidfile(gw: GatewayLayout, daemon: str) -> Path:
+    return gw.dir / f"{daemon}.pid"
+
+
+def daemon_argv(gw: GatewayLayout, daemon: str) -> list[str]:
+    d, pid, log = gw.dir, pidfile(gw, daemon), gw.dir / f"{daemon}.log"
+    common = [f"--pidfile={pid}", f"--log-file={log}", "--detach"]
+    if daemon == "ovsdb-server":
+        return ["ovsdb-server", str(d / "conf.db"), str(d / "vtep.db"), f"--remote=punix:{gw.db_sock}",
+                f"--remote=ptcp:6640:{gw.mgmt_ip}", *common]
+    if daemon == "ovs-vswitchd":
+        return ["ovs-vswitchd", f"unix:{gw.db_sock}", *common]
+    if daemon == "ovs-vtep":
+        return [OVS_VTEP, *common, gw.ps_bridge]
+    raise LabError(f"unknown daemon {daemon!r}; one of {', '.join(DAEMONS)}")
+
+
+def create_dbs(gw: GatewayLayout) -> None:
+    """Fresh conf.db (vswitch schema) and vtep.db (hardware_vtep schema) for one gateway."""
+    gw.dir.mkdir(parents=True, exist_ok=True)
+    for name, schema in (("conf.db", VSWITCH_SCHEMA), ("vtep.db", VTEP_SCHEMA)):
+        db = gw.dir / name
+        db.unlink(missing_ok=True)
+        run(["ovsdb-tool", "create", str(db), schema])
+
+
+def start(gw: GatewayLayout, daemon: str) -> int:
+    """Start one daemon (it detaches once ready) and return its pid."""
+    if (pid := running_pid(gw, daemon)) is not None:
+        raise LabError(f"{daemon} of gateway {gw.name!r} is already running (pid {pid})")
+    run(ns_argv(gw.netns, daemon_argv(gw, daemon), ovs_env(gw)), timeout=60)
+    pid = running_pid(gw, daemon)
+    if pid is None:
+        raise LabError(f"{daemon} of gateway {gw.name!r} did not stay up; see {gw.dir / (daemon + '.log')}")
+    return pid
+
+
+def running_pid(gw: GatewayLayout, daemon: str) -> int | None:
+    """The pid in the daemon's pid file, if that process is alive and is this very daemon."""
+    path = pidfile(gw, daemon)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    args = [a.decode(errors="replace") for a in cmdline]
+    ours = any(a.endswith(daemon) for a in args[:2]) and f"--pidfile={path}" in args
+    return pid if ours else None
+
+
+def stop(gw: GatewayLayout, daemon: str, timeout: float = 5.0) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout``; True if it was running. Removes the pid file.
+
+    ovs-vtep is asked to exit first (``ovs-appctl exit``): it then finishes the ovs-vsctl or
+    ovs-ofctl call it is in, instead of leaving it orphaned in the namespace."""
+    pid = running_pid(gw, daemon)
+    if pid is None:
+        pidfile(gw, daemon).unlink(missing_ok=True)
+        return False
+    if daemon == "ovs-vtep":
+        ctl = gw.dir / f"ovs-vtep.{pid}.ctl"
+        run(ns_argv(gw.netns, ["ovs-appctl", "--timeout=5", "-t", str(ctl), "exit"], ovs_env(gw)), check=False,
+            timeout=10)
+        _wait_gone(pid, 3.0)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        if not _alive(pid):
+            break
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        _wait_gone(pid, wait)
+    if _alive(pid):
+        raise LabError(f"{daemon} of gateway {gw.name!r} (pid {pid}) did not exit")
+    pidfile(gw, daemon).unlink(missing_ok=True)
+    return True
+
+
+def _wait_gone(pid: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    """Alive and not a zombie (a detached daemon is not our child, but be exact anyway)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

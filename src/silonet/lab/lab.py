@@ -1,0 +1,268 @@
+"""``Lab``: build, inspect, poke and tear down one emulated data center in namespaces.
+
+Everything ``down``, ``status`` and the exec helpers need comes from the state file, so a
+new process (the CLI, a test, the reconciler) can operate a lab another process built.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from silonet.lab import build, daemons
+from silonet.lab.errors import LabError
+from silonet.lab.layout import GatewayLayout, LabLayout, build_layout, check_prefix_index
+from silonet.lab.netns import del_link, del_netns, link_exists, netns_exists, netns_pids, ns_argv, run
+from silonet.lab.state import StateFile, now
+from silonet.lab.topology import LabTopology, paper_topology
+
+Progress = Callable[[str, int, int], None]  # (what is being done, steps done, steps in all)
+
+
+class Lab:
+    """One lab: namespaces ``<prefix>-*``, root interfaces ``<prefix>mgmt``/``<prefix>m<i>``,
+    daemons and state under ``<base_dir>/<prefix>``. ``index`` picks its 198.18.x subnets."""
+
+    def __init__(self, prefix: str = "sn", index: int = 0, base_dir: Path | str = Path(".lab")) -> None:
+        check_prefix_index(prefix, index)
+        self.prefix = prefix
+        self.index = index
+        self.base_dir = Path(base_dir).absolute()
+        self.dir = self.base_dir / prefix
+        self._state = StateFile(self.dir / "lab.json")
+        self._layout: LabLayout | None = None
+
+    def __repr__(self) -> str:
+        return f"Lab(prefix={self.prefix!r}, index={self.index}, base_dir={str(self.base_dir)!r})"
+
+    # ------------------------------------------------------------------ state
+    @classmethod
+    def is_up(cls, prefix: str = "sn", base_dir: Path | str = Path(".lab")) -> bool:
+        """Whether the state file of lab ``prefix`` under ``base_dir`` says it is completely up."""
+        lab = cls(prefix, 0, base_dir)
+        return lab.exists() and lab._state.load().get("phase") == "up"
+
+    def exists(self) -> bool:
+        """Whether a state file exists (the lab is up, or half-built and needs ``down``)."""
+        return self._state.exists()
+
+    def layout(self) -> LabLayout:
+        """Names and addresses, from the state file (its index wins over the constructor's)."""
+        if self._layout is None:
+            data = self._state.load()
+            self.index = int(data["index"])
+            topo = LabTopology.from_dict(data["topology"], str(self._state.path))
+            self._layout = build_layout(self.prefix, self.index, self.base_dir, topo)
+        return self._layout
+
+    # ------------------------------------------------------------------ up / down
+    def up(self, topology: LabTopology | None = None, progress: Progress | None = None) -> None:
+        """Build the lab (the paper topology by default). On failure the state file stays, so
+        ``down`` removes exactly what was made; the error says so."""
+        if self.exists():
+            phase = self._state.load().get("phase")
+            if phase == "up":
+                raise LabError(f"lab '{self.prefix}' is already up; run `silonet lab down` first")
+            raise LabError(f"lab '{self.prefix}' was left half-built (phase {phase}); run `silonet lab down` first")
+        topo = (topology or paper_topology()).resolved()
+        layout = build_layout(self.prefix, self.index, self.base_dir, topo)
+        build.check_host()
+        build.check_free(layout)
+        if self.dir.exists() and any(self.dir.iterdir()):
+            # down removes the whole directory, so it must hold nothing but what up puts there
+            raise LabError(f"{self.dir} is not empty and holds no lab state; remove it or pick another --dir/--prefix")
+        self._state.create(self.prefix, self.index, topo.to_dict())
+        self._layout = layout
+        todo = build.steps(layout, self._state)
+        try:
+            for i, (label, step) in enumerate(todo):
+                if progress:
+                    progress(label, i, len(todo))
+                step()
+        except (LabError, OSError) as err:
+            self._state.set(phase="failed", error=str(err))
+            raise LabError(f"lab '{self.prefix}' failed while building ({label}): {err}; "
+                           f"logs in {self.dir}; run `silonet lab down` to remove what was made") from None
+        except BaseException as err:  # Ctrl-C included: leave a state that down understands
+            self._state.set(phase="failed", error=repr(err))
+            raise
+        self._state.set(phase="up", error=None, finished=now())
+        if progress:
+            progress("up", len(todo), len(todo))
+
+    def down(self) -> list[str]:
+        """Stop the daemons (by pid file), delete the namespaces and root interfaces the state
+        file lists, then the lab directory. Safe to repeat; returns warnings for leftovers
+        it did not make (processes someone else started inside a lab namespace)."""
+        if not self.exists():
+            return []
+        data = self._state.load()
+        layout = self.layout()
+        notes: list[str] = []
+        for entry in reversed(data.get("daemons", [])):
+            gw_name, _, daemon = entry.partition("/")
+            try:
+                daemons.stop(layout.gateway(gw_name), daemon)
+            except LabError as err:
+                notes.append(str(err))
+        namespaces = list(reversed(data.get("netns", [])))
+        deadline = time.monotonic() + 2.0  # helpers of a just-stopped daemon may take a moment to exit
+        while time.monotonic() < deadline and any(netns_pids(ns) for ns in namespaces):
+            time.sleep(0.05)
+        for ns in namespaces:
+            pids = netns_pids(ns)
+            if pids:
+                notes.append(f"namespace {ns} still holds processes the lab did not start "
+                             f"({_describe(pids)}); they keep it alive until they exit")
+            del_netns(ns)
+        for link in reversed(data.get("links", [])):
+            del_link(link)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self._layout = None
+        return notes
+
+    # ------------------------------------------------------------------ views
+    def status(self) -> dict[str, Any]:
+        """Hosts per silo and gateways with their management address (JSON-ready)."""
+        data = self._state.load()
+        layout = self.layout()
+        topo = layout.topology
+        hosts = {h.name: h for h in layout.hosts()}
+        silos = [
+            {"name": s.name, "kind": s.kind, "description": s.description, "hosts": [
+                {"name": h.name, "netns": hosts[h.name].netns, "vlan": h.vlan, "ip": h.ip, "interface_group": g.name,
+                 "mac": hosts[h.name].mac, "gateway": t.gateway, "port": t.port, "tor": hosts[h.name].tor_bridge}
+                for g in s.groups for t in g.tors for h in t.hosts]}
+            for s in topo.silos
+        ]
+        gateways = [
+            {"name": g.name, "netns": g.netns, "ovsdb": g.ovsdb, "silo": g.silo, "vtep_ip": g.vtep_ip,
+             "mgmt_ip": g.mgmt_ip, "dir": str(g.dir), "vtep_ports": g.vtep_ports,
+             "daemons": {d: daemons.running_pid(g, d) for d in daemons.DAEMONS}}
+            for g in layout.gateways
+        ]
+        missing = [ns for ns in data.get("netns", []) if not netns_exists(ns)]
+        missing += [link for link in data.get("links", []) if not link_exists(link)]
+        return {"prefix": self.prefix, "index": layout.index, "phase": data.get("phase"), "error": data.get("error"),
+                "topology": topo.name, "dir": str(self.dir), "underlay": str(layout.underlay_net),
+                "management": str(layout.mgmt_net), "missing": missing, "silos": silos, "gateways": gateways}
+
+    def inventory(self, topology: LabTopology | None = None) -> dict[str, Any]:
+        """The topology for ``silonet apply -f``: silos, gateways (ports, vtep_ip, ovsdb address),
+        interface groups; no networks. Of the running lab, or of ``topology`` laid out at this index."""
+        if topology is None:
+            layout = self.layout()
+        else:
+            layout = build_layout(self.prefix, self.index, self.base_dir, topology.resolved())
+        topo = layout.topology
+        return {
+            "silos": [{"name": s.name, "kind": s.kind, "description": s.description} for s in topo.silos],
+            "gateways": [
+                {"name": g.name, "silo": g.silo, "vtep_ip": g.vtep_ip,
+                 "management": {"driver": "ovsdb", "address": g.ovsdb}, "capacity": g.capacity,
+                 "ports": g.inventory_ports}
+                for g in layout.gateways
+            ],
+            "interface_groups": [
+                {"name": grp.name, "silo": s.name,
+                 "members": [{"gateway": t.gateway, "port": t.port} for t in grp.tors],
+                 "switchback": [{"gateway": r.gateway, "port": r.port} for r in grp.switchback]}
+                for s in topo.silos for grp in s.groups
+            ],
+        }
+
+    # ------------------------------------------------------------------ poking
+    def host_argv(self, host: str, argv: Sequence[str]) -> list[str]:
+        """``argv`` wrapped to run in a host's namespace: for ``subprocess.Popen`` (iperf3 -s...)."""
+        return ns_argv(self.layout().host(host).netns, argv)
+
+    def gateway_argv(self, gateway: str, argv: Sequence[str]) -> list[str]:
+        """``argv`` wrapped to run in a gateway's namespace with OVS_RUNDIR set."""
+        gw = self.layout().gateway(gateway)
+        return ns_argv(gw.netns, argv, daemons.ovs_env(gw))
+
+    def host_exec(self, host: str, argv: Sequence[str], timeout: float = 30.0, check: bool = False,
+                  input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside a host's namespace (text output captured)."""
+        return run(self.host_argv(host, argv), check=check, timeout=timeout, input=input)
+
+    def gateway_exec(self, gateway: str, argv: Sequence[str], timeout: float = 30.0, check: bool = False
+                     ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside a gateway's namespace with OVS_RUNDIR set, so ovs-vsctl,
+        ovs-appctl and vtep-ctl find that gateway's daemons without flags."""
+        return run(self.gateway_argv(gateway, argv), check=check, timeout=timeout)
+
+    def vtep_ctl(self, gateway: str, *args: str, timeout: float = 10.0) -> str:
+        """``vtep-ctl`` against the gateway's hardware_vtep database; stdout, LabError on failure."""
+        gw = self.layout().gateway(gateway)
+        argv = ["vtep-ctl", f"--db=unix:{gw.db_sock}", f"--timeout={max(1, int(timeout))}", *args]
+        return self.gateway_exec(gateway, argv, timeout=timeout + 5, check=True).stdout
+
+    def ovs_vsctl(self, gateway: str, *args: str, timeout: float = 10.0) -> str:
+        """``ovs-vsctl`` against the gateway's switch database; stdout, LabError on failure."""
+        gw = self.layout().gateway(gateway)
+        argv = ["ovs-vsctl", f"--db=unix:{gw.db_sock}", f"--timeout={max(1, int(timeout))}", *args]
+        return self.gateway_exec(gateway, argv, timeout=timeout + 5, check=True).stdout
+
+    def ping(self, src_host: str, dst_ip: str, count: int = 1, timeout: float = 1.0) -> bool:
+        """Whether ``count`` pings from a host get answered (each waits at most ``timeout`` s)."""
+        argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", f"{timeout:g}", dst_ip]
+        return self.host_exec(src_host, argv, timeout=count * (timeout + 0.2) + 5).returncode == 0
+
+    def kill_daemon(self, gateway: str, daemon: str) -> bool:
+        """Stop one of a gateway's daemons by its pid file (fault injection); True if it ran.
+
+        ovs-vtep corrupts its own state when its database or switch vanishes under it (stale
+        flows, wedged helper calls), so stopping ovsdb-server or ovs-vswitchd first stops a
+        running ovs-vtep too; ``start_daemon`` brings it back once both run again. Note: while
+        ovsdb-server is down, ovs-vswitchd forwards nothing at all, the ToRs in it included
+        (an OVS userspace property); with only ovs-vtep down, installed flows keep forwarding."""
+        _check_daemon(daemon)
+        gw = self.layout().gateway(gateway)
+        if daemon != "ovs-vtep" and daemons.running_pid(gw, daemon) and daemons.stop(gw, "ovs-vtep"):
+            _held(gw).touch()
+        return daemons.stop(gw, daemon)
+
+    def start_daemon(self, gateway: str, daemon: str) -> int:
+        """Start it again with the same arguments (ovsdb-server reopens the same db files); its pid.
+        An ovs-vtep that ``kill_daemon`` stopped along restarts when both its daemons run again,
+        and reprograms the flows from the database, as a switch's agent would."""
+        _check_daemon(daemon)
+        gw = self.layout().gateway(gateway)
+        pid = daemons.start(gw, daemon)
+        deps_up = all(daemons.running_pid(gw, d) for d in ("ovsdb-server", "ovs-vswitchd"))
+        if daemon != "ovs-vtep" and deps_up:
+            # ovs-vswitchd forwards nothing (its ToRs included) until it is back on its database,
+            # and reconnects with a backoff of up to 8 s: wait for it, so the gateway is whole.
+            # A changed value makes ovs-vsctl wait until ovs-vswitchd has applied it.
+            self.ovs_vsctl(gateway, "set", "Open_vSwitch", ".", f"external_ids:silonet-lab-sync={time.time_ns()}",
+                           timeout=30)
+            if _held(gw).exists():
+                daemons.start(gw, "ovs-vtep")
+        if daemon == "ovs-vtep" or deps_up:
+            _held(gw).unlink(missing_ok=True)
+        return pid
+
+
+def _describe(pids: list[int]) -> str:
+    def cmd(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:60].strip()
+        except OSError:
+            return "exited"
+
+    return ", ".join(f"pid {p}: {cmd(p)}" for p in pids)
+
+
+def _held(gw: GatewayLayout) -> Path:
+    """Marker: ovs-vtep was stopped because a daemon it needs was, and comes back with it."""
+    return gw.dir / "ovs-vtep.held"
+
+
+def _check_daemon(daemon: str) -> None:
+    if daemon not in daemons.DAEMONS:
+        raise LabError(f"unknown daemon {daemon!r}; one of {', '.join(daemons.DAEMONS)}")

@@ -1,0 +1,225 @@
+"""Names and addresses of everything a lab creates, derived from (prefix, index, topology).
+
+Pure and deterministic: ``up``, ``down``, ``status`` and a restarted daemon in another
+process all compute the same names from the state file, so nothing has to be guessed.
+Lab index k owns 198.18.(2k).0/24 (underlay) and 198.18.(2k+1).0/24 (management).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from silonet.lab.errors import LabError
+from silonet.lab.topology import LabTopology
+
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,3}$")
+MAX_INDEX = 127
+OVSDB_PORT = 6640
+HOST_MTU = 9000
+# VXLAN adds 50 bytes: the underlay carries 9000-byte tenant frames whole (userspace OVS never fragments).
+UNDERLAY_MTU = 9100
+MGMT_MTU = 1500
+UL_BRIDGE = "br0"  # the underlay "routed network": a Linux bridge in <prefix>-ul
+GW_UL_IF, GW_MGMT_IF, GW_UL_BRIDGE = "ul0", "mgmt0", "br-ul"
+HOST_IF = "eth0"
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    name: str
+    silo: str
+    group: str
+    vlan: int
+    ip: str
+    mac: str
+    netns: str
+    gateway: str
+    tor_bridge: str
+    tor_port: str  # the host veth's end on the ToR, inside the gateway namespace
+
+
+@dataclass(frozen=True)
+class TorLayout:
+    name: str
+    group: str
+    bridge: str  # OVS bridge in the gateway's vswitchd
+    uplink_if: str  # trunk veth end on the ToR bridge
+    port: str  # front-panel port: the trunk's other end
+    port_bridge: str  # where the front-panel port sits: the physical switch, or a switch-back bridge
+    hosts: tuple[HostLayout, ...]
+
+
+@dataclass(frozen=True)
+class SwitchbackLayout:
+    group: str
+    bridge: str  # plain L2 bridge holding the group's member ports
+    loop_if: str  # loop cable end on that bridge
+    port: str  # loop cable end in the physical switch: the only vtep port of the group here
+
+
+@dataclass(frozen=True)
+class GatewayLayout:
+    name: str
+    index: int
+    silo: str | None
+    capacity: int
+    netns: str
+    dir: Path
+    vtep_ip: str
+    mgmt_ip: str
+    mgmt_root_if: str  # root-namespace end of the management veth
+    ul_peer_if: str  # underlay-namespace end of the underlay veth
+    tors: tuple[TorLayout, ...]
+    switchbacks: tuple[SwitchbackLayout, ...]
+
+    @property
+    def ps_bridge(self) -> str:
+        return self.name
+
+    @property
+    def ovsdb(self) -> str:
+        return f"tcp:{self.mgmt_ip}:{OVSDB_PORT}"
+
+    @property
+    def db_sock(self) -> Path:
+        return self.dir / "db.sock"
+
+    @property
+    def vtep_ports(self) -> list[str]:
+        """Ports inside the physical switch, each declared with ``vtep-ctl add-port``."""
+        return [t.port for t in self.tors if t.port_bridge == self.ps_bridge] + [s.port for s in self.switchbacks]
+
+    @property
+    def inventory_ports(self) -> list[dict[str, Any]]:
+        return [{"name": t.port, "switchback": False} for t in self.tors] + [
+            {"name": s.port, "switchback": True} for s in self.switchbacks]
+
+    def interface_names(self) -> list[str]:
+        """Every kernel interface in the gateway namespace (bridges' own ports included)."""
+        names = [GW_UL_IF, GW_MGMT_IF, GW_UL_BRIDGE, self.ps_bridge, "vtep_bfd"]
+        for t in self.tors:
+            names += [t.bridge, t.uplink_if, t.port, *(h.tor_port for h in t.hosts)]
+        for s in self.switchbacks:
+            names += [s.bridge, s.loop_if, s.port]
+        return names
+
+
+@dataclass(frozen=True)
+class LabLayout:
+    prefix: str
+    index: int
+    dir: Path
+    topology: LabTopology
+    gateways: tuple[GatewayLayout, ...]
+
+    @property
+    def ul_netns(self) -> str:
+        return f"{self.prefix}-ul"
+
+    @property
+    def mgmt_bridge(self) -> str:
+        return f"{self.prefix}mgmt"
+
+    @property
+    def mgmt_net(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(f"198.18.{2 * self.index + 1}.0/24")
+
+    @property
+    def underlay_net(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(f"198.18.{2 * self.index}.0/24")
+
+    @property
+    def mgmt_bridge_ip(self) -> str:
+        return f"198.18.{2 * self.index + 1}.254"
+
+    def gateway(self, name: str) -> GatewayLayout:
+        for g in self.gateways:
+            if g.name == name:
+                return g
+        raise LabError(f"no gateway {name!r} in lab '{self.prefix}' (gateways: {', '.join(self.gateway_names)})")
+
+    @property
+    def gateway_names(self) -> list[str]:
+        return [g.name for g in self.gateways]
+
+    def hosts(self) -> list[HostLayout]:
+        return [h for g in self.gateways for t in g.tors for h in t.hosts]
+
+    def host(self, name: str) -> HostLayout:
+        for h in self.hosts():
+            if h.name == name:
+                return h
+        raise LabError(f"no host {name!r} in lab '{self.prefix}'")
+
+    def netns(self) -> list[str]:
+        """Every namespace of the lab, in creation order."""
+        return [self.ul_netns, *(g.netns for g in self.gateways), *(h.netns for h in self.hosts())]
+
+    def root_links(self) -> list[str]:
+        return [self.mgmt_bridge, *(g.mgmt_root_if for g in self.gateways)]
+
+
+def check_prefix_index(prefix: str, index: int) -> None:
+    if not PREFIX_RE.match(prefix):
+        raise LabError(f"lab prefix {prefix!r} must be 1..4 lowercase letters or digits, starting with a letter "
+                       "(it prefixes namespace and interface names)")
+    if not 0 <= index <= MAX_INDEX:
+        raise LabError(f"lab index {index} must be 0..{MAX_INDEX} (index k uses 198.18.2k.0/24 and 198.18.2k+1.0/24)")
+
+
+def host_mac(ip: str) -> str:
+    """A locally administered MAC derived from the host address: readable in OVS tables."""
+    a, b, c, d = (int(x) for x in ip.split("."))
+    return f"02:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}"
+
+
+def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology) -> LabLayout:
+    """Lay out a resolved topology; fails if two interfaces of one gateway namespace would share a name."""
+    check_prefix_index(prefix, index)
+    lab_dir = base_dir / prefix
+    sb_by_gw: dict[str, list[SwitchbackLayout]] = {g.name: [] for g in topology.gateways}
+    sb_of: dict[tuple[str, str], SwitchbackLayout] = {}
+    for s in topology.silos:
+        for grp in s.groups:
+            for ref in grp.switchback:
+                n = len(sb_by_gw[ref.gateway]) + 1
+                sb = SwitchbackLayout(grp.name, f"sb{n}", f"sb{n}out", ref.port)
+                sb_by_gw[ref.gateway].append(sb)
+                sb_of[(grp.name, ref.gateway)] = sb
+    tors_by_gw: dict[str, list[TorLayout]] = {g.name: [] for g in topology.gateways}
+    for s in topology.silos:
+        for grp in s.groups:
+            for t in grp.tors:
+                n = len(tors_by_gw[t.gateway]) + 1
+                bridge = f"tor{n}"
+                sb = sb_of.get((grp.name, t.gateway))
+                hosts = tuple(
+                    HostLayout(name=h.name, silo=s.name, group=grp.name, vlan=h.vlan, ip=str(h.ip),
+                               mac=host_mac(str(h.ip)), netns=f"{prefix}-{h.name}", gateway=t.gateway,
+                               tor_bridge=bridge, tor_port=h.name)
+                    for h in t.hosts)
+                tors_by_gw[t.gateway].append(TorLayout(
+                    name=t.name or f"{grp.name}-tor{n}", group=grp.name, bridge=bridge, uplink_if=f"t{n}up",
+                    port=t.port, port_bridge=sb.bridge if sb else t.gateway, hosts=hosts))
+    gateways = tuple(
+        GatewayLayout(
+            name=g.name, index=i, silo=g.silo, capacity=g.capacity, netns=f"{prefix}-{g.name}",
+            dir=lab_dir / g.name, vtep_ip=f"198.18.{2 * index}.{i + 1}", mgmt_ip=f"198.18.{2 * index + 1}.{i + 1}",
+            mgmt_root_if=f"{prefix}m{i}", ul_peer_if=f"u{i}",
+            tors=tuple(tors_by_gw[g.name]), switchbacks=tuple(sb_by_gw[g.name]))
+        for i, g in enumerate(topology.gateways)
+    )
+    for g in gateways:
+        names = g.interface_names()
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise LabError(f"gateway {g.name!r}: interface name(s) {', '.join(dup)} used twice in its namespace "
+                           "(a host or port is named like a lab-internal interface)")
+        sock = len(str(g.dir / "db.sock"))
+        if sock > 100:
+            raise LabError(f"lab directory {lab_dir} is too long for a unix socket path ({sock} > 100 characters)")
+    return LabLayout(prefix, index, lab_dir, topology, gateways)
