@@ -166,7 +166,8 @@ class _IdlThread(threading.Thread):
     def _fail_jobs(self) -> None:
         while not self._jobs.empty():
             _fn, fut = self._jobs.get_nowait()
-            fut.set_exception(ConnectionError(self.error or "connection closed"))
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(ConnectionError(self.error or "connection closed"))
 
     def _run_jobs(self) -> None:
         while not self._jobs.empty():

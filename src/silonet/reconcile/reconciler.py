@@ -199,10 +199,12 @@ class Worker:
             if ops:
                 log.info("gateway %s: applied %d operation(s) for generation %d", self.name, len(ops),
                          snap.generation)
+            local = {str(v): sorted(m) for v, m in actual.local_macs.items()}
             await self._record(Observation(
-                reachable=True, realized_generation=snap.generation, error=None, actual=actual.owned.to_dict(),
+                reachable=True, realized_generation=snap.generation, error=None,
+                actual={**actual.owned.to_dict(), "local_macs": local},
                 faults=actual.faults, binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
-                foreign=actual.foreign(), drift=len(ops)))
+                foreign=actual.foreign(), drift=0))
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
 

@@ -15,6 +15,7 @@ from silonet.config import Settings
 from silonet.errors import Conflict
 from silonet.model import Attachment, Inventory
 from silonet.plan import GatewayState, compile_gateway, diff
+from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -22,6 +23,12 @@ from silonet.store.repo import Realization, Repository
 
 ADMIN = "admin"
 WAIT_MAX_S = 300.0
+
+
+def _learned(real: dict[str, Realization]) -> Learned:
+    """MACs each gateway learned, as its last reconcile pass read them."""
+    return {gw: {int(v): frozenset(m) for v, m in (r.actual or {}).get("local_macs", {}).items()}
+            for gw, r in real.items()}
 
 
 def _dump(model: S.BaseModel | None) -> dict | None:
@@ -126,8 +133,9 @@ class Manager:
             repo = Repository(s)
             inv = repo.load_inventory()
             inv.gateway(name)
-            real = repo.realizations([name])[name]
-        desired = compile_gateway(inv, name)
+            everyone = repo.realizations()
+        real = everyone[name]
+        desired = compile_gateway(inv, name, learned=_learned(everyone))
         actual = None if real.actual is None else GatewayState.from_dict(real.actual)
         repair = None if actual is None else [op_to_dict(op) for op in diff(desired, actual)]
         base = self._realization_out(real).model_dump()
@@ -142,9 +150,10 @@ class Manager:
             repo = Repository(s)
             inv, generation, real = repo.load_inventory(), repo.generation(), repo.realizations()
         names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
+        carriers, learned = vni_carriers(inv), _learned(real)
         out = []
         for name in names:
-            desired = compile_gateway(inv, name)
+            desired = compile_gateway(inv, name, carriers, learned)
             seen = real[name].actual if name in real else None
             actual = None if seen is None else GatewayState.from_dict(seen)
             ops = diff(desired, actual or GatewayState())
