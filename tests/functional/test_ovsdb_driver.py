@@ -169,3 +169,31 @@ def test_ops_model_matches_device(vtepdb: VtepDb) -> None:
         await drv.close()
 
     run(main)
+
+
+def test_ssl_remote_with_a_client_certificate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from silonet.devices import pki
+    from tests.functional.conftest import MISSING
+
+    if MISSING:
+        pytest.skip(f"Open vSwitch is not installed here (missing: {MISSING})")
+    pki.make_ca(tmp_path / "ca")
+    pki.issue(tmp_path / "ca", tmp_path / "server", "gateway")
+    pki.issue(tmp_path / "ca", tmp_path / "client", "silonet")
+    db = VtepDb(tmp_path / "gw", ssl_dir=tmp_path / "server").start()
+    try:
+        async def main() -> None:
+            gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", db.remote, credentials=str(tmp_path / "client")),
+                         4096, (Port("p1"),))
+            assert db.remote.startswith("ssl:")
+            drv = registry("ovsdb")(gw, lambda: None)
+            await drv.start()
+            await connected(drv)
+            await drv.apply(diff(DESIRED, GatewayState()))
+            assert (await drv.read()).owned == DESIRED
+            await drv.close()
+
+        run(main)
+        assert db.ctl("list-ls").split() == ["cust-42", "cust-43"]
+    finally:
+        db.stop()

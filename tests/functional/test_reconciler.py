@@ -130,3 +130,13 @@ def test_learned_macs_become_remote_macs_at_the_peers(fabric) -> None:  # type: 
     assert "02:00:00:00:0a:01" not in dbs["gw-a"].ctl("list-remote-macs", "cust-42")
     dbs["gw-a"].ctl("del-ucast-local", "cust-42", "02:00:00:00:0a:01")
     eventually(lambda: "02:00:00:00:0a:01" not in dbs["gw-b"].ctl("list-remote-macs", "cust-42"))
+
+
+def test_device_faults_show_in_status(fabric) -> None:  # type: ignore[no-untyped-def]
+    client, dbs = fabric
+    attach(client, "gb", 2100)
+    dbs["gw-b"].ctl("set", "Physical_Port", "p1", "port_fault_status=invalid_vlan_map")
+    dbs["gw-b"].ctl("set", "Physical_Switch", "gw-b", "switch_fault_status=unspecified_fault")
+    eventually(lambda: client.get("/v1/gateways/gw-b/status").json()["faults"] == {
+        "switch": ["unspecified_fault"], "port p1": ["invalid_vlan_map"]})
+    assert client.get("/v1/gateways/gw-a/status").json()["faults"] == {}  # the others are unaffected

@@ -35,7 +35,8 @@ class VtepDb:
     """One ovsdb-server with a vtep database, a physical switch and its ports."""
 
     def __init__(self, workdir: Path, name: str = "ps1", tunnel_ip: str = "198.18.0.1",
-                 ports: tuple[str, ...] = ("p1", "p2", "p48"), port: int | None = None) -> None:
+                 ports: tuple[str, ...] = ("p1", "p2", "p48"), port: int | None = None,
+                 ssl_dir: Path | None = None) -> None:
         self.dir = workdir
         self.name = name
         self.tunnel_ip = tunnel_ip
@@ -43,10 +44,11 @@ class VtepDb:
         self.tcp_port = port or free_port()
         self.sock = workdir / "db.sock"
         self.pidfile = workdir / "ovsdb-server.pid"
+        self.ssl_dir = ssl_dir  # key.pem, cert.pem, cacert.pem: serve pssl: instead of ptcp:
 
     @property
     def remote(self) -> str:
-        return f"tcp:127.0.0.1:{self.tcp_port}"
+        return f"{'ssl' if self.ssl_dir else 'tcp'}:127.0.0.1:{self.tcp_port}"
 
     @property
     def unix(self) -> str:
@@ -58,8 +60,12 @@ class VtepDb:
         if fresh or not db.exists():
             db.unlink(missing_ok=True)
             subprocess.run(["ovsdb-tool", "create", str(db), str(SCHEMA)], check=True)
+        listen = [f"--remote=ptcp:{self.tcp_port}:127.0.0.1"]
+        if self.ssl_dir:
+            listen = [f"--remote=pssl:{self.tcp_port}:127.0.0.1", f"--private-key={self.ssl_dir / 'key.pem'}",
+                      f"--certificate={self.ssl_dir / 'cert.pem'}", f"--ca-cert={self.ssl_dir / 'cacert.pem'}"]
         subprocess.run(
-            ["ovsdb-server", str(db), f"--remote=punix:{self.sock}", f"--remote=ptcp:{self.tcp_port}:127.0.0.1",
+            ["ovsdb-server", str(db), f"--remote=punix:{self.sock}", *listen,
              f"--pidfile={self.pidfile}", "--detach", f"--log-file={self.dir / 'ovsdb-server.log'}",
              f"--unixctl={self.dir / 'ovsdb-server.ctl'}"],
             check=True,

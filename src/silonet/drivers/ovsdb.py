@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ovs.db.idl
@@ -55,14 +56,32 @@ def _quiet_vlog() -> None:
     ovs.vlog.Vlog.set_levels_from_string("any:console:off")
 
 
-def configure_ssl(key: str | None, cert: str | None, ca: str | None) -> None:
-    """``ssl:`` remotes: the OVS library keeps one client key, certificate and CA per process."""
-    if key:
-        ovs.stream.Stream.ssl_set_private_key_file(key)
-    if cert:
-        ovs.stream.Stream.ssl_set_certificate_file(cert)
-    if ca:
-        ovs.stream.Stream.ssl_set_ca_cert_file(ca)
+_ssl_dir: str | None = None
+
+
+def configure_ssl(gateway: Any) -> None:
+    """``ssl:`` remotes: ``management.credentials`` (or SILONET_OVSDB_SSL_DIR) names a directory
+    with key.pem, cert.pem and cacert.pem. The OVS library keeps one client identity per
+    process, so every ssl: gateway of one manager must name the same directory."""
+    global _ssl_dir
+    ref = gateway.management.credentials or os.environ.get("SILONET_OVSDB_SSL_DIR")
+    if not ref:
+        raise DeviceError(gateway=gateway.name, reason="ssl: needs management.credentials = a directory with "
+                                                       "key.pem, cert.pem and cacert.pem (or SILONET_OVSDB_SSL_DIR)")
+    path = Path(ref.removeprefix("file:")).expanduser()
+    missing = [f for f in ("key.pem", "cert.pem", "cacert.pem") if not (path / f).is_file()]
+    if missing:
+        raise DeviceError(gateway=gateway.name, reason=f"ssl: {path} lacks {', '.join(missing)}")
+    if (path / "key.pem").stat().st_mode & 0o077:
+        raise DeviceError(gateway=gateway.name, reason=f"ssl: {path / 'key.pem'} must not be readable by others "
+                                                       "(chmod 600)")
+    if _ssl_dir not in (None, str(path)):
+        raise DeviceError(gateway=gateway.name, reason=f"ssl: this manager already uses {_ssl_dir}; "
+                                                       "one client identity per process")
+    ovs.stream.Stream.ssl_set_private_key_file(str(path / "key.pem"))
+    ovs.stream.Stream.ssl_set_certificate_file(str(path / "cert.pem"))
+    ovs.stream.Stream.ssl_set_ca_cert_file(str(path / "cacert.pem"))
+    _ssl_dir = str(path)
 
 
 def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.idl.SchemaHelper:
@@ -189,17 +208,26 @@ class OvsdbDriver(Driver):
         super().__init__(gateway, on_change)
         _quiet_vlog()
         self._thread = _IdlThread(gateway.management.address, on_change)
+        self._config_error: str | None = None
 
     async def start(self) -> None:
+        if self.gateway.management.address.startswith("ssl:"):
+            try:
+                configure_ssl(self.gateway)
+            except DeviceError as err:
+                self._config_error = err.fields["reason"]
+                return
         self._thread.start()
 
     def health(self) -> Health:
         t = self._thread
+        if self._config_error:
+            return Health(connected=False, detail=self._config_error)
         return Health(connected=t.connected, detail="" if t.connected else t.error or "connecting")
 
     async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> Any:
         if not self._thread.connected:
-            raise DeviceError(gateway=self.gateway.name, reason=self._thread.error or "not connected")
+            raise DeviceError(gateway=self.gateway.name, reason=self.health().detail or "not connected")
         try:
             return await asyncio.wrap_future(self._thread.submit(fn))
         except ConnectionError as err:
@@ -214,8 +242,9 @@ class OvsdbDriver(Driver):
         return await self._call(lambda idl: self._apply(idl, ops))
 
     async def close(self) -> None:
-        self._thread.stop()
-        await asyncio.to_thread(self._thread.join, 5)
+        if self._thread.is_alive():
+            self._thread.stop()
+            await asyncio.to_thread(self._thread.join, 5)
 
     # ------------------------------------------------------------ in the IDL thread
     def _switch(self, idl: ovs.db.idl.Idl) -> Any:
