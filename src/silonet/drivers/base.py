@@ -83,7 +83,7 @@ class Driver(ABC):
     async def close(self) -> None: ...
 
 
-_MODULES = {"ovsdb": "silonet.drivers.ovsdb"}
+_MODULES = {"ovsdb": "silonet.drivers.ovsdb", "ssh": "silonet.drivers.ssh.driver"}
 
 
 def registry(name: str) -> type[Driver]:

@@ -45,6 +45,7 @@ class Management:
     address: str
     dialect: str | None = None
     credentials: str | None = None
+    trust_on_first_use: bool = False
 
     def __post_init__(self) -> None:
         rules.driver(self.driver)
@@ -54,7 +55,10 @@ class Management:
         if self.dialect is not None:
             rules.name(self.dialect, "management.dialect")
         if self.credentials is not None:
-            rules.text(self.credentials, "management.credentials", 256)
+            rules.credentials(self.credentials)
+        if self.driver == "ssh" and not self.dialect:
+            raise InvalidInput(field="management.dialect",
+                               rule="the ssh driver needs a dialect (see `silonet dialects`)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,3 +82,15 @@ def parse_pool(spec: str, field: str = "SILONET_VNI_POOL") -> range:
     if lo > hi:
         raise InvalidInput(field=field, rule=f"{spec!r}: LOW must not exceed HIGH")
     return range(lo, hi + 1)
+
+
+def credentials(value: str, field: str = "management.credentials") -> str:
+    """A reference to a secret (``file:/path``, ``/path`` or ``env:VAR``), never the secret."""
+    text(value, field, 256)
+    if value.startswith("env:"):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]):
+            raise InvalidInput(field=field, rule=f"{value!r}: env: needs a variable name")
+        return value
+    if not value.removeprefix("file:").startswith(("/", "~")):
+        raise InvalidInput(field=field, rule="must be a reference (file:/path or env:VAR), never the secret itself")
+    return value

@@ -16,6 +16,7 @@ class DeviceFacts:
     foreign_bindings: dict[tuple[str, int], str] = field(default_factory=dict)  # (port, VLAN) -> their switch
     foreign_vnis: dict[int, str] = field(default_factory=dict)  # tunnel key -> their logical switch
     foreign_names: frozenset[str] = frozenset()  # logical switch names taken by others
+    remote_macs: bool = True  # False: the device (dialect) cannot hold static remote MACs
 
 
 def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, dict[tuple[str, int], str]]:
@@ -41,5 +42,5 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
         else:
             bindings[(port, vlan)] = vni
     switches = {v: ls for v, ls in desired.logical_switches.items() if v not in blocked_vnis}
-    macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] not in blocked_vnis}
+    macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] not in blocked_vnis} if facts.remote_macs else {}
     return GatewayState(switches, bindings, macs), failures

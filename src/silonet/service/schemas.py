@@ -61,8 +61,10 @@ class ManagementIn(_In):
     address: Ref
     dialect: Name | None = None
     credentials: Ref | None = Field(
-        default=None, description="A reference to credentials (file path, env:VAR), never a secret itself"
+        default=None, description="A reference to credentials (file:/path or env:VAR), never the secret itself"
     )
+    trust_on_first_use: StrictBool = Field(
+        default=False, description="ssh: accept and record an unknown host key once (off: known_hosts only)")
 
 
 class PortIn(_In):
@@ -83,7 +85,7 @@ class GatewayIn(_In):
         return Gateway(
             name=self.name,
             vtep_ip=self.vtep_ip,
-            management=Management(m.driver, m.address, m.dialect, m.credentials),
+            management=Management(m.driver, m.address, m.dialect, m.credentials, m.trust_on_first_use),
             capacity=self.capacity,
             ports=tuple(Port(p.name, p.switchback) for p in self.ports),
             silo=self.silo,
@@ -161,7 +163,8 @@ class ManagementOut(BaseModel):
     driver: str
     address: str
     dialect: str | None
-    credentials: str | None
+    credentials: str | None = Field(description="the reference, never the secret")
+    trust_on_first_use: bool = False
 
 
 class PortOut(BaseModel):
@@ -283,7 +286,8 @@ def gateway_out(g: Gateway, used: int) -> GatewayOut:
     m = g.management
     return GatewayOut(
         name=g.name, silo=g.silo, vtep_ip=g.vtep_ip, capacity=g.capacity, used=used,
-        management=ManagementOut(driver=m.driver, address=m.address, dialect=m.dialect, credentials=m.credentials),
+        management=ManagementOut(driver=m.driver, address=m.address, dialect=m.dialect, credentials=m.credentials,
+                                 trust_on_first_use=m.trust_on_first_use),
         ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports],
     )
 

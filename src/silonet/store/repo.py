@@ -120,7 +120,7 @@ class Repository:
                 Gateway(
                     name=g.name,
                     vtep_ip=g.vtep_ip,
-                    management=Management(g.driver, g.address, g.dialect, g.credentials_ref),
+                    management=Management(g.driver, g.address, g.dialect, g.credentials_ref, g.trust_on_first_use),
                     capacity=g.capacity,
                     ports=tuple(ports.get(g.id, ())),
                     silo=silo_names.get(g.silo_id) if g.silo_id else None,
@@ -204,7 +204,8 @@ class Repository:
         m = gw.management
         gid = self._upsert(GatewayRow, gw.name, {
             "silo_id": self._opt_id(SiloRow, gw.silo), "vtep_ip": gw.vtep_ip, "driver": m.driver,
-            "address": m.address, "dialect": m.dialect, "credentials_ref": m.credentials, "capacity": gw.capacity,
+            "address": m.address, "dialect": m.dialect, "credentials_ref": m.credentials,
+            "trust_on_first_use": m.trust_on_first_use, "capacity": gw.capacity,
         })
         have = dict(self.s.execute(select(PortRow.name, PortRow.id).where(PortRow.gateway_id == gid)).all())
         want = {p.name: p for p in gw.ports}

@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false as sa_false
 
 
 class Base(DeclarativeBase):
@@ -48,6 +49,8 @@ class GatewayRow(Base):
     address: Mapped[str] = mapped_column(String(256), nullable=False)
     dialect: Mapped[str | None] = mapped_column(String(64), nullable=True)
     credentials_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    trust_on_first_use: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
+                                                     server_default=sa_false())
     capacity: Mapped[int] = mapped_column(Integer, nullable=False)
 
 

@@ -1,0 +1,170 @@
+"""What a dialect is, how its templates render a batch, and the registry.
+
+A dialect is data: a folder of Jinja2 templates (one per operation, plus the session
+framing) and a module that declares its show commands, parser, failure strings, prompt
+and limits. ``render_batch`` is pure, so golden files pin every dialect's output.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from silonet.errors import InvalidInput
+from silonet.plan.ops import Operation
+from silonet.plan.ownership import DeviceFacts
+from silonet.plan.state import GatewayState
+
+OP_TEMPLATES = {
+    "EnsureLogicalSwitch": "ensure_logical_switch.j2",
+    "SetFloodList": "set_flood_list.j2",
+    "SetRemoteMac": "set_remote_mac.j2",
+    "Bind": "bind.j2",
+    "Unbind": "unbind.j2",
+    "RemoveRemoteMac": "remove_remote_mac.j2",
+    "RemoveLogicalSwitch": "remove_logical_switch.j2",
+}
+FRAMING = ("begin.j2", "commit.j2", "abort.j2")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A dialect parser's reading of the show outputs."""
+
+    owned: GatewayState
+    facts: DeviceFacts = field(default_factory=DeviceFacts)
+    local_macs: dict[int, frozenset[str]] = field(default_factory=dict)
+    faults: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What templates and parsers may know about the gateway they talk to."""
+
+    name: str
+    vtep_ip: str
+    ports: tuple[str, ...] = ()
+    switchbacks: tuple[str, ...] = ()
+
+
+Parser = Callable[[Mapping[str, str], Target], Parsed]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One vendor CLI.
+
+    ``scope``: ``port`` when the platform maps VLAN->VNI per (port, VLAN); ``switch`` when one
+    VLAN ID means one VNI on the whole switch (then two interface groups on one gateway
+    cannot use the same VLAN for different networks, and silonet refuses such a plan).
+    ``style``: ``exec`` sends a batch as one remote command (joined with ``join``);
+    ``shell`` types it line by line into an interactive CLI, checking each answer for
+    ``failures`` and waiting for ``prompt``.
+    """
+
+    name: str
+    platform: str
+    verified: str  # "lab": run against the real thing here; "documentation": from vendor docs only
+    scope: Literal["port", "switch"]
+    style: Literal["exec", "shell"]
+    show: tuple[str, ...]
+    parse: Parser
+    failures: tuple[str, ...]
+    folder: Path
+    prompt: str = r"[>#$%]\s*$"
+    join: str = "\n"
+    remote_macs: bool = False
+    default_capacity: int | None = None
+    notes: str = ""
+
+    @cached_property
+    def env(self) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.folder / "templates"),
+            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+            autoescape=False,
+        )
+        env.filters["q"] = lambda v: shlex.quote(str(v))
+        env.filters["ovs_str"] = lambda v: '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return env
+
+    def template(self, name: str) -> jinja2.Template | None:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            return None
+
+    def supports(self, op: Operation) -> bool:
+        return self.template(OP_TEMPLATES[type(op).__name__]) is not None
+
+
+def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
+    """VLANs that would map to more than one VNI on one switch: fine per port, impossible on a
+    platform that maps VLAN->VNI per switch."""
+    vnis: dict[int, set[int]] = {}
+    for (_port, vlan), vni in state.bindings.items():
+        vnis.setdefault(vlan, set()).add(vni)
+    return [(vlan, sorted(v)) for vlan, v in sorted(vnis.items()) if len(v) > 1]
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual: GatewayState,
+                 desired: GatewayState, generation: int = 0) -> list[str]:
+    """The commands for ``ops``, framed by the dialect's begin/commit templates.
+
+    Templates see ``op`` (with ``kind``), ``gw`` (the Target), ``actual``, ``desired`` and
+    ``generation``; an operation the dialect has no template for is a programming error
+    (the driver drops unsupported remote MACs before it diffs)."""
+    ctx: dict[str, Any] = {"gw": target, "actual": actual, "desired": desired, "generation": generation,
+                           "ops": ops}
+    out: list[str] = []
+    if (begin := dialect.template("begin.j2")) is not None:
+        out += _lines(begin.render(**ctx))
+    for op in ops:
+        tpl = dialect.template(OP_TEMPLATES[type(op).__name__])
+        if tpl is None:
+            raise InvalidInput(field="management.dialect",
+                               rule=f"dialect {dialect.name} cannot {op.describe()}")
+        out += _lines(tpl.render(op=op, kind=type(op).__name__, **ctx))
+    if (commit := dialect.template("commit.j2")) is not None:
+        out += _lines(commit.render(**ctx))
+    return out
+
+
+def render_abort(dialect: Dialect, target: Target, generation: int = 0) -> list[str]:
+    tpl = dialect.template("abort.j2")
+    return [] if tpl is None else _lines(tpl.render(gw=target, generation=generation))
+
+
+@cache
+def dialects() -> dict[str, Dialect]:
+    """The one registry: every package under ``dialects/`` that defines ``DIALECT``, by name.
+    Adding a vendor is adding its folder; nothing else changes."""
+    from silonet.drivers.ssh import dialects as package
+
+    out = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        dialect = getattr(module, "DIALECT", None)
+        if isinstance(dialect, Dialect):
+            out[dialect.name] = dialect
+    return dict(sorted(out.items()))
+
+
+def get(name: str | None) -> Dialect:
+    table = dialects()
+    if name not in table:
+        raise InvalidInput(field="management.dialect",
+                           rule=f"{name!r} is not one of {', '.join(sorted(table))}")
+    return table[name]

@@ -1,0 +1,1 @@
+"""One folder per vendor CLI; ``dialect.dialects()`` finds them."""

@@ -1,0 +1,223 @@
+"""The ``ssh`` driver: one persistent SSH connection per gateway (asyncssh), reconnecting
+with backoff; every reconcile pass is one batch inside the dialect's config session.
+
+Host keys are checked against a known_hosts file the operator manages
+(``SILONET_SSH_KNOWN_HOSTS``, default ``<data dir>/known_hosts``); trust on first use only
+when the gateway enables it, and then the key is recorded there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from silonet.config import data_dir
+from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
+from silonet.drivers.ssh import credentials
+from silonet.drivers.ssh.dialect import Dialect, Target, get, render_abort, render_batch
+from silonet.errors import DeviceError
+from silonet.model import Gateway
+from silonet.plan import apply_ops
+from silonet.plan.ops import Operation
+from silonet.plan.state import GatewayState
+
+log = logging.getLogger("silonet.ssh")
+CONNECT_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 60.0
+BACKOFF_MAX_S = 30.0
+ADDRESS_RE = re.compile(r"^(?:ssh://)?(?:(?P<user>[^@/:]+)@)?(?P<host>[^:/@]+)(?::(?P<port>\d+))?/?$")
+
+
+def known_hosts_path() -> Path:
+    return Path(os.environ.get("SILONET_SSH_KNOWN_HOSTS") or data_dir() / "known_hosts")
+
+
+def parse_address(address: str) -> tuple[str | None, str, int]:
+    m = ADDRESS_RE.match(address)
+    if not m:
+        raise DeviceError(gateway="?", reason=f"ssh address {address!r} is not [user@]host[:port]")
+    return m["user"], m["host"], int(m["port"] or 22)
+
+
+class SshDriver(Driver):
+    name = "ssh"
+
+    def __init__(self, gateway: Gateway, on_change: Callable[[], None]) -> None:
+        super().__init__(gateway, on_change)
+        self.dialect: Dialect = get(gateway.management.dialect)
+        self.target = Target(gateway.name, gateway.vtep_ip, tuple(p.name for p in gateway.ports),
+                             tuple(p.name for p in gateway.ports if p.switchback))
+        self.user, self.host, self.port = parse_address(gateway.management.address)
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.shell: asyncssh.SSHClientProcess | None = None
+        self.error = "connecting"
+        self.last: ActualState | None = None
+        self.generation = 0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self._closed = asyncio.Event()
+
+    # ------------------------------------------------------------ connection
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_connected(), name=f"ssh {self.gateway.name}")
+
+    def health(self) -> Health:
+        up = self.conn is not None
+        return Health(connected=up, detail="" if up else self.error)
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        secret = credentials.resolve(self.gateway.management.credentials, self.gateway.name)
+        known = known_hosts_path()
+        options: dict[str, Any] = {
+            "username": self.user or os.environ.get("USER", "root"),
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "keepalive_interval": 15,
+            "client_keys": [str(secret.key_file)] if secret.key_file else None,
+            "password": secret.password,
+            "agent_path": None,
+        }
+        tofu = self.gateway.management.trust_on_first_use
+        if known.exists():
+            options["known_hosts"] = str(known)
+        elif not tofu:
+            raise DeviceError(gateway=self.gateway.name, reason=f"no known_hosts file at {known}; add the gateway's "
+                                                                "host key there (or enable trust on first use)")
+        try:
+            return await asyncssh.connect(self.host, self.port, **options)
+        except asyncssh.HostKeyNotVerifiable:
+            if not tofu:
+                raise
+        conn = await asyncssh.connect(self.host, self.port, **{**options, "known_hosts": None})
+        key = conn.get_server_host_key()
+        if key is not None:
+            entry = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+            known.parent.mkdir(parents=True, exist_ok=True)
+            with known.open("a") as f:
+                f.write(f"{entry} {key.export_public_key().decode().strip()}\n")
+            log.warning("gateway %s: trusted host key of %s on first use", self.gateway.name, entry)
+        return conn
+
+    async def _keep_connected(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                conn = await self._connect()
+            except (OSError, asyncssh.Error, DeviceError) as err:
+                self.error = f"ssh {self.host}:{self.port}: {getattr(err, 'reason', None) or err}"
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            backoff = 0.5
+            self.conn, self.error = conn, ""
+            self.on_change()
+            await conn.wait_closed()
+            self.conn, self.shell = None, None
+            self.error = f"ssh {self.host}:{self.port}: connection lost"
+            self.on_change()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.conn is not None:
+            self.conn.close()
+            with contextlib.suppress(Exception):
+                await self.conn.wait_closed()
+        self.conn = None
+
+    # ------------------------------------------------------------ commands
+    def _fail(self, reason: str) -> DeviceError:
+        return DeviceError(gateway=self.gateway.name, reason=reason)
+
+    async def _exec(self, command: str) -> str:
+        conn = self.conn
+        if conn is None:
+            raise self._fail(self.error or "not connected")
+        try:
+            result = await asyncio.wait_for(conn.run(command, check=False), COMMAND_TIMEOUT_S)
+        except (OSError, asyncssh.Error, TimeoutError) as err:
+            raise self._fail(f"ssh command failed: {err}") from None
+        out, err_text = str(result.stdout or ""), str(result.stderr or "")
+        if result.exit_status != 0 or any(f in out or f in err_text for f in self.dialect.failures):
+            raise self._fail(f"device refused: {(err_text or out).strip().splitlines()[-1:] or result.exit_status}")
+        return out
+
+    async def _shell(self, lines: list[str], abort: list[str] | None = None) -> list[str]:
+        """Type ``lines`` into the interactive CLI; each answer is checked for failures."""
+        if self.conn is None:
+            raise self._fail(self.error or "not connected")
+        if self.shell is None:
+            self.shell = await self.conn.create_process(term_type="vt100", term_size=(512, 24))
+            await self._until_prompt()
+        answers = []
+        for line in lines:
+            self.shell.stdin.write(line + "\n")
+            answer = await self._until_prompt()
+            if any(f in answer for f in self.dialect.failures):
+                if abort:
+                    for a in abort:
+                        self.shell.stdin.write(a + "\n")
+                        with contextlib.suppress(Exception):
+                            await self._until_prompt()
+                last = answer.strip().splitlines()[-1] if answer.strip() else ""
+                raise self._fail(f"device refused {line!r}: {last}")
+            answers.append(answer)
+        return answers
+
+    async def _until_prompt(self) -> str:
+        assert self.shell is not None
+        prompt = re.compile(self.dialect.prompt)
+        buf = ""
+        while not prompt.search(buf.rstrip("\n").splitlines()[-1] if buf.strip() else ""):
+            try:
+                chunk = await asyncio.wait_for(self.shell.stdout.read(65536), COMMAND_TIMEOUT_S)
+            except TimeoutError:
+                raise self._fail(f"no prompt after {COMMAND_TIMEOUT_S:.0f} s") from None
+            if not chunk:
+                raise self._fail("the CLI session closed")
+            buf += chunk
+        return buf
+
+    # ------------------------------------------------------------ interface
+    async def read(self) -> ActualState:
+        async with self._lock:
+            outputs = {}
+            for cmd in self.dialect.show:
+                if self.dialect.style == "exec":
+                    outputs[cmd] = await self._exec(cmd)
+                else:
+                    answer = (await self._shell([cmd]))[0]
+                    outputs[cmd] = answer.split("\n", 1)[1] if "\n" in answer else ""  # drop the echo
+            try:
+                parsed = self.dialect.parse(outputs, self.target)
+            except (ValueError, KeyError) as err:
+                raise self._fail(f"cannot parse the show output: {err}") from None
+            facts = parsed.facts if self.dialect.remote_macs else replace(parsed.facts, remote_macs=False)
+            self.last = ActualState(parsed.owned, facts, parsed.local_macs, parsed.faults)
+            return self.last
+
+    async def apply(self, ops: list[Operation]) -> ApplyResult:
+        if not ops:
+            return ApplyResult(0)
+        async with self._lock:
+            actual = self.last.owned if self.last else GatewayState()
+            self.generation += 1
+            lines = render_batch(self.dialect, ops, self.target, actual, apply_ops(actual, ops), self.generation)
+            if self.dialect.style == "exec":
+                await self._exec(self.dialect.join.join(lines))
+            else:
+                await self._shell(lines, abort=render_abort(self.dialect, self.target, self.generation))
+            return ApplyResult(len(ops))
+
+
+DRIVER = SshDriver
