@@ -156,3 +156,30 @@ def test_vlan_range(vlan: int, ok: bool) -> None:
 def test_duplicate_vtep_ip_is_refused(inv: Inventory) -> None:
     with pytest.raises(Conflict, match=r"vtep_ip 198\.18\.0\.1 already belongs to gateway 'gw-a'"):
         inv.put_gateway(gw("gw-c", "198.18.0.1"))
+
+
+class PerSwitch:
+    """A device policy under which gw-a maps VLAN->VNI per switch (like EOS)."""
+
+    def check(self, gateway: Gateway) -> None:
+        return None
+
+    def switch_scoped(self, gateway: Gateway) -> str | None:
+        return "eos" if gateway.name == "gw-a" else None
+
+
+def test_per_switch_platform_refuses_one_vlan_for_two_vnis(inv: Inventory) -> None:
+    inv.policy = PerSwitch()
+    inv.put_group(InterfaceGroup("g1", members=(PortRef("gw-a", "p1"),)))
+    inv.put_group(InterfaceGroup("g2", members=(PortRef("gw-a", "p2"),)))
+    inv.put_group(InterfaceGroup("h1", members=(PortRef("gw-b", "p1"),)))
+    inv.put_group(InterfaceGroup("h2", members=(PortRef("gw-b", "p2"),)))
+    inv.attach(Attachment("g1", 300, "n1"))
+    inv.attach(Attachment("g2", 300, "n1"))  # same VNI: fine
+    inv.attach(Attachment("g1", 301, "n2"))
+    with pytest.raises(Conflict, match=r"gateway 'gw-a' \(eos dialect\) maps VLAN->VNI per switch"):
+        inv.attach(Attachment("g2", 301, "n1"))
+    assert ("g2", 301) not in inv.attachments
+    # Per-port gateways take it.
+    inv.attach(Attachment("h1", 300, "n1"))
+    inv.attach(Attachment("h2", 300, "n2"))

@@ -292,6 +292,21 @@ def db_upgrade() -> None:
 
 
 @app.command()
+def dialects(json_: JsonOpt = False) -> None:
+    """The SSH dialects (vendor CLIs) silonet speaks."""
+    from silonet.drivers.ssh.dialect import dialects as registry
+
+    rows = [{"name": d.name, "platform": d.platform, "scope": d.scope, "style": d.style, "verified": d.verified,
+             "remote_macs": d.remote_macs, "default_capacity": d.default_capacity} for d in registry().values()]
+    if json_:
+        render.as_json(rows)
+        return
+    render.table("SSH dialects", ["name", "platform", "VLAN->VNI", "session", "verified against", "remote MACs"],
+                 [[r["name"], r["platform"], f"per {r['scope']}", r["style"], r["verified"],
+                   "yes" if r["remote_macs"] else "no"] for r in rows])
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     render.out.print(__version__)

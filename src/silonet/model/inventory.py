@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Protocol
 
 from silonet.errors import Conflict, InUse, InvalidInput, NotFound, OverCapacity
 from silonet.model.entities import (
@@ -28,10 +29,31 @@ def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
     return f"{kind} {shown}{more}"
 
 
+class DevicePolicy(Protocol):
+    """What the device layer says about a gateway, without the model knowing vendors."""
+
+    def check(self, gateway: Gateway) -> None:
+        """Raise InvalidInput when the gateway's management cannot work (unknown dialect...)."""
+
+    def switch_scoped(self, gateway: Gateway) -> str | None:
+        """The dialect's name when it maps VLAN->VNI per switch (not per port), else None."""
+
+
+class AnyDevice:
+    """The policy when no device layer is consulted: every gateway maps per port."""
+
+    def check(self, gateway: Gateway) -> None:
+        return None
+
+    def switch_scoped(self, gateway: Gateway) -> str | None:
+        return None
+
+
 class Inventory:
     """Silos, gateways, interface groups, virtual networks and attachments."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: DevicePolicy | None = None) -> None:
+        self.policy: DevicePolicy = policy or AnyDevice()
         self.silos: dict[str, Silo] = {}
         self.gateways: dict[str, Gateway] = {}
         self.groups: dict[str, InterfaceGroup] = {}
@@ -118,6 +140,22 @@ class Inventory:
             capacity=gw.capacity, hint=hint,
         )
 
+    def _check_scope(self, gateway: str, group: str, vlan: int, network: str) -> None:
+        """On a switch that maps VLAN->VNI per switch, one VLAN ID carries one VNI."""
+        dialect = self.policy.switch_scoped(self.gateways[gateway])
+        if dialect is None:
+            return
+        vni = self.networks[network].vni
+        for other in sorted(self._groups_on.get(gateway, ())):
+            held = self._vlans.get(other, {}).get(vlan) if other != group else None
+            if held is not None and self.networks[held].vni != vni:
+                raise Conflict(
+                    field="vlan",
+                    rule=f"gateway '{gateway}' ({dialect} dialect) maps VLAN->VNI per switch, not per port: VLAN "
+                    f"{vlan} there already carries VNI {self.networks[held].vni} for interface group '{other}'; "
+                    f"use another VLAN ID or a platform with per-port VLAN mapping",
+                )
+
     # ------------------------------------------------------------------- silos
     def put_silo(self, silo: Silo) -> Silo | None:
         before = self.silos.get(silo.name)
@@ -136,6 +174,7 @@ class Inventory:
     # ---------------------------------------------------------------- gateways
     def put_gateway(self, gw: Gateway) -> Gateway | None:
         before = self.gateways.get(gw.name)
+        self.policy.check(gw)
         if gw.silo is not None:
             self._ref(self.silos, "silo", gw.silo, "silo")
         owner = self._ip_owner.get(gw.vtep_ip)
@@ -193,6 +232,9 @@ class Inventory:
                 owner = self._port_owner.get(ref)
                 if owner is not None and owner != group.name:
                     raise Conflict(field=fld, rule=f"port {ref} already belongs to interface group '{owner}'")
+        for gw in sorted(group.gateways - (before.gateways if before else frozenset())):
+            for vlan, net in sorted(self._vlans.get(group.name, {}).items()):
+                self._check_scope(gw, group.name, vlan, net)
         nvlans = len(self._vlans.get(group.name, ()))
         if nvlans:
             for gw in sorted(group.gateways):
@@ -271,6 +313,8 @@ class Inventory:
                 rule=f"VLAN {att.vlan} of interface group '{att.group}' is already attached to network '{holder}'",
             )
         group = self.groups[att.group]
+        for gw in sorted(group.gateways):
+            self._check_scope(gw, att.group, att.vlan, att.network)
         for gw in sorted(group.gateways):
             needed = group.entries_per_vlan(gw)
             self._check_capacity(gw, needed, self.gateways[gw].capacity - self.usage(gw), group)

@@ -56,8 +56,8 @@ def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, a
     try:
         with mgr.db.write() as (session, gen):
             repo = Repository(session)
-            before = compile_intent(repo.load_inventory())
-            inv = repo.load_inventory()
+            before = compile_intent(repo.load_inventory(mgr.policy))
+            inv = repo.load_inventory(mgr.policy)
             a = _Applier(repo, inv, actor, gen)
             _run(a, topo, prune, mgr.settings.vni_pool)
             after = compile_intent(inv)

@@ -18,6 +18,7 @@ from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.service import schemas as S
+from silonet.service.policy import DriverPolicy
 from silonet.store.db import Database
 from silonet.store.repo import Realization, Repository
 
@@ -41,11 +42,12 @@ class Manager:
     def __init__(self, db: Database, settings: Settings | None = None) -> None:
         self.db = db
         self.settings = settings or Settings(database_url=db.url)
+        self.policy = DriverPolicy()
 
     # ------------------------------------------------------------------- reads
     def inventory(self) -> Inventory:
         with self.db.read() as s:
-            return Repository(s).load_inventory()
+            return Repository(s).load_inventory(self.policy)
 
     def list_silos(self) -> list[S.SiloOut]:
         inv = self.inventory()
@@ -101,13 +103,13 @@ class Manager:
     def list_networks(self) -> list[S.NetworkOut]:
         with self.db.read() as s:
             repo = Repository(s)
-            inv, real = repo.load_inventory(), repo.realizations()
+            inv, real = repo.load_inventory(self.policy), repo.realizations()
         return [self._network_out(inv, n, real) for n in sorted(inv.networks)]
 
     def get_network(self, name: str) -> S.NetworkOut:
         with self.db.read() as s:
             repo = Repository(s)
-            inv, real = repo.load_inventory(), repo.realizations()
+            inv, real = repo.load_inventory(self.policy), repo.realizations()
         return self._network_out(inv, name, real)
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
@@ -131,7 +133,7 @@ class Manager:
     def gateway_status(self, name: str) -> S.GatewayStatusOut:
         with self.db.read() as s:
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             inv.gateway(name)
             everyone = repo.realizations()
         real = everyone[name]
@@ -148,7 +150,7 @@ class Manager:
         """Dry run: what the next reconcile would change on each gateway."""
         with self.db.read() as s:
             repo = Repository(s)
-            inv, generation, real = repo.load_inventory(), repo.generation(), repo.realizations()
+            inv, generation, real = repo.load_inventory(self.policy), repo.generation(), repo.realizations()
         names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
         carriers, learned = vni_carriers(inv), _learned(real)
         out = []
@@ -168,7 +170,7 @@ class Manager:
         silo = body.entity()
         with self.db.write() as (s, _gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             self._must_be_new(inv.silos, "silo", silo.name)
             inv.put_silo(silo)
             repo.save_silo(silo)
@@ -179,7 +181,7 @@ class Manager:
     def delete_silo(self, name: str, actor: str = ADMIN) -> None:
         with self.db.write() as (s, _gen):
             repo = Repository(s)
-            silo = repo.load_inventory().remove_silo(name)
+            silo = repo.load_inventory(self.policy).remove_silo(name)
             repo.delete_silo(name)
             repo.audit(actor, "delete", f"silo/{name}", _dump(S.silo_out(silo)), None)
 
@@ -187,7 +189,7 @@ class Manager:
         gw = body.entity()
         with self.db.write() as (s, gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             self._must_be_new(inv.gateways, "gateway", gw.name)
             inv.put_gateway(gw)
             repo.save_gateway(gw)
@@ -199,7 +201,7 @@ class Manager:
     def delete_gateway(self, name: str, actor: str = ADMIN) -> None:
         with self.db.write() as (s, _gen):
             repo = Repository(s)
-            gw = repo.load_inventory().remove_gateway(name)
+            gw = repo.load_inventory(self.policy).remove_gateway(name)
             repo.delete_gateway(name)
             repo.audit(actor, "delete", f"gateway/{name}", _dump(S.gateway_out(gw, 0)), None)
 
@@ -207,7 +209,7 @@ class Manager:
         group = body.entity()
         with self.db.write() as (s, _gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             self._must_be_new(inv.groups, "interface group", group.name)
             inv.put_group(group)
             repo.save_group(group)
@@ -218,14 +220,14 @@ class Manager:
     def delete_group(self, name: str, actor: str = ADMIN) -> None:
         with self.db.write() as (s, _gen):
             repo = Repository(s)
-            group = repo.load_inventory().remove_group(name)
+            group = repo.load_inventory(self.policy).remove_group(name)
             repo.delete_group(name)
             repo.audit(actor, "delete", f"interface-group/{name}", _dump(S.group_out(group)), None)
 
     def create_network(self, body: S.NetworkIn, actor: str = ADMIN) -> S.NetworkOut:
         with self.db.write() as (s, _gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             self._must_be_new(inv.networks, "network", body.name)
             vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
             net = S.network_entity(body, vni)
@@ -239,7 +241,7 @@ class Manager:
         """Returns the affected gateways and the generation that realizes the change."""
         with self.db.write() as (s, gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             before = self._network_out(inv, name, {})
             affected = inv.gateways_of_network(name)
             inv.remove_network(name, cascade)
@@ -251,7 +253,7 @@ class Manager:
     def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN) -> S.AttachmentOut:
         with self.db.write() as (s, gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             inv.network(network)
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
             repo.add_attachment(att, gen)
@@ -265,7 +267,7 @@ class Manager:
         """Returns the affected gateways and the generation that realizes the change."""
         with self.db.write() as (s, gen):
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             inv.network(network)
             affected = inv.gateways_of_network(network)
             before = self._attachment_out(inv, inv.attachment(network, group, vlan), repo.realizations(affected))
@@ -283,7 +285,7 @@ class Manager:
     def get_attachment(self, network: str, group: str, vlan: int) -> S.AttachmentOut:
         with self.db.read() as s:
             repo = Repository(s)
-            inv = repo.load_inventory()
+            inv = repo.load_inventory(self.policy)
             inv.network(network)
             att = inv.attachment(network, group, vlan)
             return self._attachment_out(inv, att, repo.realizations())

@@ -25,6 +25,7 @@ from silonet.model import (
     Silo,
     VirtualNetwork,
 )
+from silonet.model.inventory import DevicePolicy
 from silonet.store.tables import (
     AttachmentRow,
     AuditRow,
@@ -103,7 +104,8 @@ class Repository:
     def generation(self) -> int:
         return self.s.execute(select(Meta.generation).where(Meta.id == 1)).scalar_one()
 
-    def load_inventory(self) -> Inventory:
+    def load_inventory(self, policy: DevicePolicy | None = None) -> Inventory:
+        """The stored intent (trusted: it was checked when written); ``policy`` judges changes."""
         s = self.s
         inv = Inventory()
         silo_names = dict(s.execute(select(SiloRow.id, SiloRow.name)).all())
@@ -148,6 +150,8 @@ class Repository:
             inv.put_network(VirtualNetwork(n.name, n.tenant, n.vni))
         for a in s.execute(select(AttachmentRow).order_by(AttachmentRow.id)).scalars():
             inv.attach(Attachment(group_names[a.group_id], a.vlan, net_names[a.network_id], a.generation))
+        if policy is not None:
+            inv.policy = policy
         return inv
 
     def realizations(self, gateways: Iterable[str] | None = None) -> dict[str, Realization]:

@@ -1,0 +1,26 @@
+"""The device layer's word on a gateway, for the model's invariants: does its driver and
+dialect exist, and does the platform map VLAN->VNI per switch (so one VLAN ID, one VNI)."""
+
+from __future__ import annotations
+
+from silonet.errors import InvalidInput
+from silonet.model import Gateway
+
+
+class DriverPolicy:
+    def check(self, gateway: Gateway) -> None:
+        if gateway.management.driver == "ssh":
+            from silonet.drivers.ssh.dialect import get
+
+            get(gateway.management.dialect)
+        elif gateway.management.dialect is not None:
+            raise InvalidInput(field="management.dialect",
+                               rule=f"a dialect is for the ssh driver, not {gateway.management.driver}")
+
+    def switch_scoped(self, gateway: Gateway) -> str | None:
+        if gateway.management.driver != "ssh":
+            return None
+        from silonet.drivers.ssh.dialect import get
+
+        dialect = get(gateway.management.dialect)
+        return dialect.name if dialect.scope == "switch" else None
