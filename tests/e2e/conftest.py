@@ -5,6 +5,7 @@ Prefix ``se`` and index 5: never the demo's ``sn``/0, so a demo lab left running
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -38,6 +39,11 @@ class Fabric:
     lab: Lab
     client: TestClient
     hosts: dict[str, dict]  # name -> status entry (netns, vlan, ip, interface_group, ...)
+    driver: str  # "ovsdb", "ssh" or "mixed"
+    logs: list[str]
+
+    def gateway_driver(self, name: str) -> str:
+        return self.client.get(f"/v1/gateways/{name}").json()["management"]["driver"]
 
     def host(self, group: str, vlan: int, n: int = 0) -> dict:
         return [h for h in self.hosts.values() if h["interface_group"] == group and h["vlan"] == vlan][n]
@@ -78,16 +84,39 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str = "co
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
+class _Capture(logging.Handler):
+    """Every log record of the run, formatted: the secrets test reads them all."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module", params=["ovsdb", "ssh", "mixed"])
+def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
+    """The lab with every gateway on OVSDB, every gateway over SSH (vtepctl dialect on real
+    OpenSSH), or a mixed fleet carrying the same VNIs."""
     if why := _missing():
         pytest.skip(why)
-    base = tmp_path_factory.mktemp("lab")
+    driver = request.param
+    if driver != "ovsdb" and shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+        pytest.skip("missing: sshd (openssh-server; ./run test installs it)")
+    base = tmp_path_factory.mktemp(f"lab-{driver}")
     lab = Lab(prefix="se", index=5, base_dir=base)
     if lab.exists():
         lab.down()
+    capture = _Capture()
+    root = logging.getLogger()
+    old_level, old_known = root.level, os.environ.get("SILONET_SSH_KNOWN_HOSTS")
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
     try:
-        lab.up(paper_topology())
+        lab.up(paper_topology(), driver=driver)
+        if driver != "ovsdb":
+            os.environ["SILONET_SSH_KNOWN_HOSTS"] = lab.status()["known_hosts"]
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
         manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=None))
@@ -95,9 +124,15 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
         rec = Reconciler(db, period=5.0, poll=0.5)
         with TestClient(create_app(manager, rec)) as client:
             hosts = {h["name"]: h for s in lab.status()["silos"] for h in s["hosts"]}
-            yield Fabric(lab, client, hosts)
+            yield Fabric(lab, client, hosts, driver, capture.lines)
         db.dispose()
     finally:
+        root.removeHandler(capture)
+        root.setLevel(old_level)
+        if old_known is None:
+            os.environ.pop("SILONET_SSH_KNOWN_HOSTS", None)
+        else:
+            os.environ["SILONET_SSH_KNOWN_HOSTS"] = old_known
         lab.down()
 
 

@@ -4,6 +4,8 @@ Every device check also goes through OVS's own vtep-ctl, not only through silone
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.conftest import Fabric, eventually
@@ -113,6 +115,9 @@ def test_gateway_daemons_restart_and_resync_without_duplicates(fab: Fabric) -> N
     fab.attach("n9", "kvm1", 300)
     va, kvm = fab.host("vsa", 100), fab.host("kvm1", 300)
     assert fab.ping(va, kvm)
+    over_ssh = fab.gateway_driver("gw-kvm") == "ssh"
+    if over_ssh:
+        assert fab.lab.kill_daemon("gw-kvm", "sshd")
     assert fab.lab.kill_daemon("gw-kvm", "ovs-vtep")
     assert fab.lab.kill_daemon("gw-kvm", "ovsdb-server")
     eventually(lambda: fab.client.get("/v1/gateways/gw-kvm/status").json()["reachable"] is False,
@@ -123,6 +128,8 @@ def test_gateway_daemons_restart_and_resync_without_duplicates(fab: Fabric) -> N
     assert "gw-kvm" in r.json()["reason"]
     fab.lab.start_daemon("gw-kvm", "ovsdb-server")
     fab.lab.start_daemon("gw-kvm", "ovs-vtep")
+    if over_ssh:
+        fab.lab.start_daemon("gw-kvm", "sshd")
     eventually(lambda: fab.client.get("/v1/gateways/gw-kvm/status").json()["reachable"] is True, timeout=30,
                what="gw-kvm to be reachable again")
     assert fab.ping(va, kvm, timeout=30)
@@ -134,3 +141,33 @@ def test_gateway_daemons_restart_and_resync_without_duplicates(fab: Fabric) -> N
     locators = fab.lab.vtep_ctl("gw-kvm", "--columns=dst_ip", "list", "Physical_Locator").split()
     ips = [x for x in locators if x.startswith('"')]
     assert len(ips) == len(set(ips)), f"duplicate locators: {ips}"
+
+
+def test_gateways_use_the_driver_of_the_fleet(fab: Fabric) -> None:
+    drivers = {g["name"]: g["management"]["driver"] for g in fab.client.get("/v1/gateways").json()}
+    if fab.driver == "mixed":
+        assert set(drivers.values()) == {"ovsdb", "ssh"}
+    else:
+        assert set(drivers.values()) == {fab.driver}
+    for name, driver in drivers.items():
+        if driver == "ssh":
+            mgmt = fab.client.get(f"/v1/gateways/{name}").json()["management"]
+            assert mgmt["dialect"] == "vtepctl" and mgmt["credentials"].startswith("file:")
+
+
+def test_no_secret_in_logs_api_or_audit(fab: Fabric) -> None:
+    """The private key's material appears nowhere: not in logs, API answers or the audit log."""
+    if fab.driver == "ovsdb":  # nothing secret to leak: no gateway holds a credentials reference
+        assert all(g["management"]["credentials"] is None for g in fab.client.get("/v1/gateways").json())
+        return
+    key_file = Path(fab.lab.status()["known_hosts"]).parent / "id_ed25519"
+    body = [line for line in Path(key_file).read_text().splitlines() if line and not line.startswith("-----")]
+    assert body, "the key file has material"
+    fab.network("s1", 5010)
+    fab.attach("s1", "vsa", 100)
+    fab.attach("s1", "kvm1", 300)
+    seen = "\n".join(fab.logs) + fab.client.get("/v1/audit?limit=1000").text + fab.client.get("/v1/gateways").text
+    for gw in fab.client.get("/v1/gateways").json():
+        seen += fab.client.get(f"/v1/gateways/{gw['name']}/status").text
+    for chunk in body:
+        assert chunk not in seen

@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
 from silonet import __version__
 from silonet.cli import render
 from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
+from silonet.cli.bench import bench_app
 from silonet.cli.lab import lab_app
 from silonet.errors import InvalidInput, SilonetError
 from silonet.model import rules
@@ -30,7 +31,7 @@ group_app = typer.Typer(help="Interface groups: ports sharing one VLAN domain.",
 network_app = typer.Typer(help="Virtual networks (one VNI each).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 for sub, name in ((silo_app, "silo"), (gateway_app, "gateway"), (group_app, "group"), (network_app, "network"),
-                  (db_app, "db"), (lab_app, "lab")):
+                  (db_app, "db"), (lab_app, "lab"), (bench_app, "bench")):
     app.add_typer(sub, name=name)
 
 

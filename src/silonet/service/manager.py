@@ -9,7 +9,8 @@ nothing anywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from silonet.config import Settings
 from silonet.errors import Conflict
@@ -166,11 +167,16 @@ class Manager:
         return S.PlanOut(generation=generation, gateways=out)
 
     # ------------------------------------------------------------------ writes
+    @contextmanager
+    def _tx(self) -> Iterator[tuple[Repository, Inventory, int]]:
+        """One write: the repository, the intent to check and change, the new generation."""
+        with self.db.write() as (session, generation):
+            repo = Repository(session)
+            yield repo, repo.load_inventory(self.policy), generation
+
     def create_silo(self, body: S.SiloIn, actor: str = ADMIN) -> S.SiloOut:
         silo = body.entity()
-        with self.db.write() as (s, _gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, _gen):
             self._must_be_new(inv.silos, "silo", silo.name)
             inv.put_silo(silo)
             repo.save_silo(silo)
@@ -179,17 +185,14 @@ class Manager:
         return out
 
     def delete_silo(self, name: str, actor: str = ADMIN) -> None:
-        with self.db.write() as (s, _gen):
-            repo = Repository(s)
-            silo = repo.load_inventory(self.policy).remove_silo(name)
+        with self._tx() as (repo, inv, _gen):
+            silo = inv.remove_silo(name)
             repo.delete_silo(name)
             repo.audit(actor, "delete", f"silo/{name}", _dump(S.silo_out(silo)), None)
 
     def create_gateway(self, body: S.GatewayIn, actor: str = ADMIN) -> S.GatewayOut:
         gw = body.entity()
-        with self.db.write() as (s, gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, gen):
             self._must_be_new(inv.gateways, "gateway", gw.name)
             inv.put_gateway(gw)
             repo.save_gateway(gw)
@@ -199,17 +202,14 @@ class Manager:
         return out
 
     def delete_gateway(self, name: str, actor: str = ADMIN) -> None:
-        with self.db.write() as (s, _gen):
-            repo = Repository(s)
-            gw = repo.load_inventory(self.policy).remove_gateway(name)
+        with self._tx() as (repo, inv, _gen):
+            gw = inv.remove_gateway(name)
             repo.delete_gateway(name)
             repo.audit(actor, "delete", f"gateway/{name}", _dump(S.gateway_out(gw, 0)), None)
 
     def create_group(self, body: S.GroupIn, actor: str = ADMIN) -> S.GroupOut:
         group = body.entity()
-        with self.db.write() as (s, _gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, _gen):
             self._must_be_new(inv.groups, "interface group", group.name)
             inv.put_group(group)
             repo.save_group(group)
@@ -218,16 +218,13 @@ class Manager:
         return out
 
     def delete_group(self, name: str, actor: str = ADMIN) -> None:
-        with self.db.write() as (s, _gen):
-            repo = Repository(s)
-            group = repo.load_inventory(self.policy).remove_group(name)
+        with self._tx() as (repo, inv, _gen):
+            group = inv.remove_group(name)
             repo.delete_group(name)
             repo.audit(actor, "delete", f"interface-group/{name}", _dump(S.group_out(group)), None)
 
     def create_network(self, body: S.NetworkIn, actor: str = ADMIN) -> S.NetworkOut:
-        with self.db.write() as (s, _gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, _gen):
             self._must_be_new(inv.networks, "network", body.name)
             vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
             net = S.network_entity(body, vni)
@@ -239,9 +236,7 @@ class Manager:
 
     def delete_network(self, name: str, cascade: bool = False, actor: str = ADMIN) -> tuple[set[str], int]:
         """Returns the affected gateways and the generation that realizes the change."""
-        with self.db.write() as (s, gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, gen):
             before = self._network_out(inv, name, {})
             affected = inv.gateways_of_network(name)
             inv.remove_network(name, cascade)
@@ -251,9 +246,7 @@ class Manager:
         return affected, gen
 
     def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN) -> S.AttachmentOut:
-        with self.db.write() as (s, gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, gen):
             inv.network(network)
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
             repo.add_attachment(att, gen)
@@ -265,9 +258,7 @@ class Manager:
 
     def detach(self, network: str, group: str, vlan: int, actor: str = ADMIN) -> tuple[set[str], int]:
         """Returns the affected gateways and the generation that realizes the change."""
-        with self.db.write() as (s, gen):
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._tx() as (repo, inv, gen):
             inv.network(network)
             affected = inv.gateways_of_network(network)
             before = self._attachment_out(inv, inv.attachment(network, group, vlan), repo.realizations(affected))
