@@ -31,11 +31,12 @@ DEMO_DIR = Path(os.environ.get("SILONET_DEMO_DIR", ROOT / ".demo"))
 LAB_DIR = ROOT / ".lab"
 NETWORK = {"name": "demo", "tenant": "acme", "vni": 5000}
 JOINED = [("vsa", 100), ("kvm1", 300), ("bm", 0)]
-console = Console()
+console = Console(width=None if os.isatty(1) else 120)
 
 
 def free_port(preferred: int = 8080) -> int:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a just-stopped server's TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", preferred))
             return preferred
@@ -104,7 +105,7 @@ def build_lab() -> Lab:
 
 
 def ping_all(lab: Lab, hosts: list[dict]) -> tuple[Table, bool]:
-    table = Table(title="ping across silos (every pair of hosts in network 'demo')", title_justify="left")
+    table = Table(title="ping: every pair of hosts in network 'demo'", title_justify="left")
     for col in ("from", "silo", "VLAN", "to", "silo", "VLAN", "result"):
         table.add_column(col)
     ok_all = True
@@ -155,7 +156,8 @@ def main() -> None:
         timing.add_column(col)
     for group, vlan, ms, st in realized:
         timing.add_row(f"{group} VLAN {vlan}", f"{ms:.0f} ms", st)
-    timing.add_row("first attach -> first ping across silos", f"{first_ping_ms:.0f} ms", "")
+    timing.add_row("first attach -> first ping across silos", f"{first_ping_ms:.0f} ms",
+                   "ovs-vtep polls its database about once a second")
     console.print(timing)
     console.print(f"""
 [bold]Explore[/] (the lab and the manager keep running):

@@ -57,7 +57,7 @@ def _free_port() -> int:
 def test_curl_examples(tmp_path: Path) -> None:
     script = next(b for b in blocks("sh") if "curl" in b and "serve" in b)
     port = _free_port()
-    script = script.replace("8080", str(port)).replace("/tmp/silonet-api", str(tmp_path / "data"))
+    script = script.replace("8081", str(port)).replace("/tmp/silonet-api", str(tmp_path / "data"))
     result = run(script, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"vni":5000' in result.stdout

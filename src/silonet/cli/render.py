@@ -76,6 +76,9 @@ def plan(data: dict) -> None:
     if not data["gateways"]:
         out.print("no gateways")
     for gw in data["gateways"]:
+        if not gw["operations"]:
+            out.print(f"{gw['gateway']}: nothing to do ({gw['entries']}/{gw['capacity']} entries)")
+            continue
         known = "" if gw["actual_known"] else " (actual state not read yet: diff against empty)"
         n = len(gw['operations'])
         title = f"{gw['gateway']}: {n} operation(s), {gw['entries']}/{gw['capacity']} entries{known}"
@@ -93,21 +96,33 @@ def _faults(s: dict) -> str:
 
 
 def statuses(items: list[dict]) -> None:
-    rows = [[s["gateway"], _reachable(s.get("reachable")), _state(s["state"]),
-             f"{s['desired_generation']}/{s['realized_generation']}",
+    rows = [[s["gateway"], _reachable(s.get("reachable")), _state(s["state"]), s["realized_generation"],
+             max(0, s["desired_generation"] - s["realized_generation"]) or "",
              "" if s.get("drift") is None else s["drift"], _faults(s), s["last_error"]] for s in items]
-    table("Gateways", ["gateway", "reachable", "state", "desired/realized gen", "drift", "faults", "last error"],
-          rows)
+    table("Gateways", ["gateway", "reachable", "state", "realized gen", "behind by", "drift", "faults",
+                       "last error"], rows)
 
 
 def gateway_status(s: dict) -> None:
     statuses([s])
-    binds = [[b["port"], b["vlan"], b["vni"]] for b in s["desired"]["bindings"]]
-    table("Desired bindings", ["port", "vlan", "vni"], binds)
+    want = {(b["port"], b["vlan"]): b["vni"] for b in s["desired"]["bindings"]}
+    have = None if s["actual"] is None else {(b["port"], b["vlan"]): b["vni"] for b in s["actual"]["bindings"]}
+    rows = [[p, v, want.get((p, v), ""), "?" if have is None else have.get((p, v), ""),
+             (s.get("binding_errors") or {}).get(f"{p}/{v}", "")]
+            for p, v in sorted(set(want) | set(have or {}))]
+    table("Bindings (desired vs actual on the device)", ["port", "vlan", "desired vni", "actual vni", "problem"],
+          rows)
+    flood_want = {ls["vni"]: ls for ls in s["desired"]["logical_switches"]}
+    flood_have = {} if s["actual"] is None else {ls["vni"]: ls for ls in s["actual"]["logical_switches"]}
+    table("Logical switches and flood lists", ["vni", "network", "desired flood", "actual flood"],
+          [[v, (flood_want.get(v) or flood_have[v])["network"], ", ".join(flood_want[v]["flood"]) if v in flood_want
+            else "", ", ".join(flood_have[v]["flood"]) if v in flood_have else ""]
+           for v in sorted(set(flood_want) | set(flood_have))])
     if s.get("repair"):
         table("Repair (actual -> desired)", ["operation"], [[d["description"]] for d in s["repair"]])
     if s.get("foreign"):
-        table("Foreign state (left alone)", ["what"], [[str(f)] for f in s["foreign"]])
+        table("Foreign state (left alone)", ["what"],
+              [[", ".join(f"{k}={v}" for k, v in f.items())] for f in s["foreign"]])
 
 
 def audit(items: list[dict]) -> None:

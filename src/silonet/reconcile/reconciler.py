@@ -98,8 +98,16 @@ class Reconciler:
                 await self.workers.pop(name).stop()
         for name, gw in inv.gateways.items():
             if name not in self.workers:
-                self.workers[name] = Worker(self, gw)
-                await self.workers[name].start()
+                try:
+                    worker = Worker(self, gw)
+                    await worker.start()
+                except Exception as err:  # one bad gateway must not stall the others
+                    log.exception("gateway %s: cannot start its driver", name)
+                    reason = getattr(err, "fields", {}).get("rule") or str(err)
+                    await asyncio.to_thread(self.record, name, Observation(
+                        reachable=False, realized_generation=None, error=f"cannot start the driver: {reason}"))
+                    continue
+                self.workers[name] = worker
         for w in self.workers.values():
             w.wake()
 
