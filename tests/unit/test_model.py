@@ -177,9 +177,11 @@ def test_per_switch_platform_refuses_one_vlan_for_two_vnis(inv: Inventory) -> No
     inv.attach(Attachment("g1", 300, "n1"))
     inv.attach(Attachment("g2", 300, "n1"))  # same VNI: fine
     inv.attach(Attachment("g1", 301, "n2"))
-    with pytest.raises(Conflict, match=r"gateway 'gw-a' \(eos dialect\) maps VLAN->VNI per switch"):
+    with pytest.raises(Conflict, match=r"gateway 'gw-a' \(eos dialect\) maps VLAN<->VNI one to one per switch"):
         inv.attach(Attachment("g2", 301, "n1"))
     assert ("g2", 301) not in inv.attachments
+    with pytest.raises(Conflict, match="VNI 5000 there is already on VLAN 300"):
+        inv.attach(Attachment("g2", 302, "n1"))  # one VNI on two VLANs of one switch
     # Per-port gateways take it.
     inv.attach(Attachment("h1", 300, "n1"))
     inv.attach(Attachment("h2", 300, "n2"))

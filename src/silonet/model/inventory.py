@@ -147,13 +147,17 @@ class Inventory:
             return
         vni = self.networks[network].vni
         for other in sorted(self._groups_on.get(gateway, ())):
-            held = self._vlans.get(other, {}).get(vlan) if other != group else None
-            if held is not None and self.networks[held].vni != vni:
+            for v2, held in sorted(self._vlans.get(other, {}).items()):
+                vni2 = self.networks[held].vni
+                if (v2 == vlan) == (vni2 == vni):
+                    continue  # the same pair again, or unrelated
+                what = (f"VLAN {vlan} there already carries VNI {vni2}" if v2 == vlan
+                        else f"VNI {vni} there is already on VLAN {v2}")
                 raise Conflict(
                     field="vlan",
-                    rule=f"gateway '{gateway}' ({dialect} dialect) maps VLAN->VNI per switch, not per port: VLAN "
-                    f"{vlan} there already carries VNI {self.networks[held].vni} for interface group '{other}'; "
-                    f"use another VLAN ID or a platform with per-port VLAN mapping",
+                    rule=f"gateway '{gateway}' ({dialect} dialect) maps VLAN<->VNI one to one per switch, not per "
+                    f"port: {what} for interface group '{other}'; use the same VLAN ID everywhere on that switch "
+                    f"or a platform with per-port VLAN mapping",
                 )
 
     # ------------------------------------------------------------------- silos

@@ -79,7 +79,8 @@ class Dialect:
     parse: Parser
     failures: tuple[str, ...]
     folder: Path
-    prompt: str = r"[>#$%]\s*$"
+    prompt: str = r"^[\w.@:/()!~ -]*[>#$]\s?$"
+    setup: tuple[str, ...] = ()  # sent once when the CLI session opens (paging off...)
     join: str = "\n"
     remote_macs: bool = False
     default_capacity: int | None = None

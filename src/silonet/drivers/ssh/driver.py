@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,15 @@ CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 60.0
 BACKOFF_MAX_S = 30.0
 ADDRESS_RE = re.compile(r"^(?:ssh://)?(?:(?P<user>[^@/:]+)@)?(?P<host>[^:/@]+)(?::(?P<port>\d+))?/?$")
+
+
+def _refusal(text: str, failures: tuple[str, ...]) -> str | None:
+    """The device's own words for a refusal: the failing line and the two after it."""
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    for i, line in enumerate(lines):
+        if any(f in line for f in failures):
+            return " / ".join(lines[i:i + 3])
+    return None
 
 
 def known_hosts_path() -> Path:
@@ -61,7 +71,7 @@ class SshDriver(Driver):
         self.shell: asyncssh.SSHClientProcess | None = None
         self.error = "connecting"
         self.last: ActualState | None = None
-        self.generation = 0
+        self.generation = int(time.time())  # session names stay unique across manager restarts
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._closed = asyncio.Event()
@@ -86,16 +96,12 @@ class SshDriver(Driver):
             "agent_path": None,
         }
         tofu = self.gateway.management.trust_on_first_use
-        if known.exists():
-            options["known_hosts"] = str(known)
-        elif not tofu:
+        if known.exists() and (not tofu or self._listed(known)):
+            options["known_hosts"] = str(known)  # a listed host must match: a changed key is refused
+            return await asyncssh.connect(self.host, self.port, **options)
+        if not tofu:
             raise DeviceError(gateway=self.gateway.name, reason=f"no known_hosts file at {known}; add the gateway's "
                                                                 "host key there (or enable trust on first use)")
-        try:
-            return await asyncssh.connect(self.host, self.port, **options)
-        except asyncssh.HostKeyNotVerifiable:
-            if not tofu:
-                raise
         conn = await asyncssh.connect(self.host, self.port, **{**options, "known_hosts": None})
         key = conn.get_server_host_key()
         if key is not None:
@@ -105,6 +111,11 @@ class SshDriver(Driver):
                 f.write(f"{entry} {key.export_public_key().decode().strip()}\n")
             log.warning("gateway %s: trusted host key of %s on first use", self.gateway.name, entry)
         return conn
+
+    def _listed(self, known: Path) -> bool:
+        """Whether known_hosts has any key for this host (then trust on first use is over)."""
+        keys = asyncssh.read_known_hosts(str(known)).match(self.host, "", self.port)
+        return any(keys[:3])
 
     async def _keep_connected(self) -> None:
         backoff = 0.5
@@ -148,29 +159,54 @@ class SshDriver(Driver):
         except (OSError, asyncssh.Error, TimeoutError) as err:
             raise self._fail(f"ssh command failed: {err}") from None
         out, err_text = str(result.stdout or ""), str(result.stderr or "")
-        if result.exit_status != 0 or any(f in out or f in err_text for f in self.dialect.failures):
-            raise self._fail(f"device refused: {(err_text or out).strip().splitlines()[-1:] or result.exit_status}")
+        refused = _refusal(err_text + "\n" + out, self.dialect.failures)
+        if result.exit_status != 0 or refused is not None:
+            why = refused or (err_text or out).strip().rsplit("\n", 1)[-1] or f"exit status {result.exit_status}"
+            raise self._fail(f"device refused: {why}")
         return out
 
-    async def _shell(self, lines: list[str], abort: list[str] | None = None) -> list[str]:
-        """Type ``lines`` into the interactive CLI; each answer is checked for failures."""
+    async def _open_shell(self) -> asyncssh.SSHClientProcess:
         if self.conn is None:
             raise self._fail(self.error or "not connected")
         if self.shell is None:
-            self.shell = await self.conn.create_process(term_type="vt100", term_size=(512, 24))
-            await self._until_prompt()
+            try:
+                self.shell = await self.conn.create_process(term_type="vt100", term_size=(512, 10000))
+                await self._until_prompt()
+                for line in self.dialect.setup:
+                    await self._send(line)
+            except BaseException:
+                self.shell = None
+                raise
+        return self.shell
+
+    async def _send(self, line: str) -> str:
+        """One line; the device's answer without the echo and without the next prompt."""
+        assert self.shell is not None
+        try:
+            self.shell.stdin.write(line + "\n")
+        except (OSError, asyncssh.Error) as err:
+            self.shell = None
+            raise self._fail(f"the CLI session closed: {err}") from None
+        raw = (await self._until_prompt()).replace("\r", "")
+        lines = raw.split("\n")
+        if lines and lines[0].strip() == line.strip():
+            lines = lines[1:]  # the echo
+        return "\n".join(lines[:-1])  # the last line is the prompt
+
+    async def _shell(self, lines: list[str], abort: list[str] | None = None) -> list[str]:
+        """Type ``lines`` into the interactive CLI; each answer is checked for failures."""
+        await self._open_shell()
         answers = []
         for line in lines:
-            self.shell.stdin.write(line + "\n")
-            answer = await self._until_prompt()
-            if any(f in answer for f in self.dialect.failures):
-                if abort:
-                    for a in abort:
-                        self.shell.stdin.write(a + "\n")
-                        with contextlib.suppress(Exception):
-                            await self._until_prompt()
-                last = answer.strip().splitlines()[-1] if answer.strip() else ""
-                raise self._fail(f"device refused {line!r}: {last}")
+            answer = await self._send(line)
+            refused = _refusal(answer, self.dialect.failures)
+            if refused is not None:
+                for a in abort or ():
+                    try:
+                        await self._send(a)
+                    except DeviceError as err:
+                        log.warning("gateway %s: abort line %r failed: %s", self.gateway.name, a, err)
+                raise self._fail(f"device refused {line.strip()!r}: {refused}")
             answers.append(answer)
         return answers
 
@@ -178,12 +214,17 @@ class SshDriver(Driver):
         assert self.shell is not None
         prompt = re.compile(self.dialect.prompt)
         buf = ""
-        while not prompt.search(buf.rstrip("\n").splitlines()[-1] if buf.strip() else ""):
+        while not prompt.search(buf.replace("\r", "").rstrip("\n").rsplit("\n", 1)[-1] if buf.strip() else ""):
             try:
                 chunk = await asyncio.wait_for(self.shell.stdout.read(65536), COMMAND_TIMEOUT_S)
             except TimeoutError:
+                self.shell = None
                 raise self._fail(f"no prompt after {COMMAND_TIMEOUT_S:.0f} s") from None
+            except (OSError, asyncssh.Error) as err:
+                self.shell = None
+                raise self._fail(f"the CLI session closed: {err}") from None
             if not chunk:
+                self.shell = None
                 raise self._fail("the CLI session closed")
             buf += chunk
         return buf
@@ -196,8 +237,7 @@ class SshDriver(Driver):
                 if self.dialect.style == "exec":
                     outputs[cmd] = await self._exec(cmd)
                 else:
-                    answer = (await self._shell([cmd]))[0]
-                    outputs[cmd] = answer.split("\n", 1)[1] if "\n" in answer else ""  # drop the echo
+                    outputs[cmd] = (await self._shell([cmd]))[0]
             try:
                 parsed = self.dialect.parse(outputs, self.target)
             except (ValueError, KeyError) as err:
