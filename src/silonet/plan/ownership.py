@@ -3,7 +3,7 @@ what silonet may do, and each such limit becomes a reason on the attachments it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from silonet.plan.state import GatewayState
 
@@ -17,6 +17,8 @@ class DeviceFacts:
     foreign_vnis: dict[int, str] = field(default_factory=dict)  # tunnel key -> their logical switch
     foreign_names: frozenset[str] = frozenset()  # logical switch names taken by others
     remote_macs: bool = True  # False: the device (dialect) cannot hold static remote MACs
+    flood_lists: bool = True  # False: the device builds its flood lists itself (EVPN)
+    bare_vnis: bool = True  # False: a VNI exists only through a binding (VLAN->VNI per switch)
 
 
 def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, dict[tuple[str, int], str]]:
@@ -42,5 +44,9 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
         else:
             bindings[(port, vlan)] = vni
     switches = {v: ls for v, ls in desired.logical_switches.items() if v not in blocked_vnis}
-    macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] not in blocked_vnis} if facts.remote_macs else {}
+    if not facts.bare_vnis:
+        switches = {v: ls for v, ls in switches.items() if v in bindings.values()}
+    if not facts.flood_lists:
+        switches = {v: replace(ls, flood=frozenset()) for v, ls in switches.items()}
+    macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] in switches} if facts.remote_macs else {}
     return GatewayState(switches, bindings, macs), failures

@@ -106,6 +106,8 @@ class FakeCli:
         process.exit(0)
 
     async def _exec(self, process: asyncssh.SSHServerProcess, command: str) -> None:
+        if command == "sh -s":  # a batch arrives as a script on stdin: record the script itself
+            command = (await process.stdin.read()).rstrip("\n")
         self.execs.append(command)
         if command in self.fail:
             process.stderr.write(self.fail[command] + "\n")

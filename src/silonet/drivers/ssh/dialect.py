@@ -83,6 +83,7 @@ class Dialect:
     setup: tuple[str, ...] = ()  # sent once when the CLI session opens (paging off...)
     join: str = "\n"
     remote_macs: bool = False
+    flood_lists: bool = True  # False: the platform builds them (EVPN); silonet does not compare them
     default_capacity: int | None = None
     notes: str = ""
 
@@ -108,12 +109,16 @@ class Dialect:
 
 
 def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
-    """VLANs that would map to more than one VNI on one switch: fine per port, impossible on a
-    platform that maps VLAN->VNI per switch."""
+    """VLANs that would map to more than one VNI on one switch (or VNIs to more than one VLAN,
+    reported with the VLANs' first): fine per port, impossible where the mapping is per switch."""
     vnis: dict[int, set[int]] = {}
+    vlans: dict[int, set[int]] = {}
     for (_port, vlan), vni in state.bindings.items():
         vnis.setdefault(vlan, set()).add(vni)
-    return [(vlan, sorted(v)) for vlan, v in sorted(vnis.items()) if len(v) > 1]
+        vlans.setdefault(vni, set()).add(vlan)
+    out = [(vlan, sorted(v)) for vlan, v in sorted(vnis.items()) if len(v) > 1]
+    out += [(min(v), [vni]) for vni, v in sorted(vlans.items()) if len(v) > 1]
+    return out
 
 
 def _lines(text: str) -> list[str]:
@@ -121,7 +126,7 @@ def _lines(text: str) -> list[str]:
 
 
 def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual: GatewayState,
-                 desired: GatewayState, generation: int = 0) -> list[str]:
+                 desired: GatewayState, generation: int = 0, framed: bool = True) -> list[str]:
     """The commands for ``ops``, framed by the dialect's begin/commit templates.
 
     Templates see ``op`` (with ``kind``), ``gw`` (the Target), ``actual``, ``desired`` and
@@ -130,7 +135,7 @@ def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual:
     ctx: dict[str, Any] = {"gw": target, "actual": actual, "desired": desired, "generation": generation,
                            "ops": ops}
     out: list[str] = []
-    if (begin := dialect.template("begin.j2")) is not None:
+    if framed and (begin := dialect.template("begin.j2")) is not None:
         out += _lines(begin.render(**ctx))
     for op in ops:
         tpl = dialect.template(OP_TEMPLATES[type(op).__name__])
@@ -138,7 +143,7 @@ def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual:
             raise InvalidInput(field="management.dialect",
                                rule=f"dialect {dialect.name} cannot {op.describe()}")
         out += _lines(tpl.render(op=op, kind=type(op).__name__, **ctx))
-    if (commit := dialect.template("commit.j2")) is not None:
+    if framed and (commit := dialect.template("commit.j2")) is not None:
         out += _lines(commit.render(**ctx))
     return out
 
