@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,25 +25,40 @@ DirOpt = Annotated[Path, typer.Option("--dir", envvar="SILONET_LAB_DIR", help="s
 TopologyOpt = Annotated[str, typer.Option(help="'paper' or a lab topology YAML file")]
 
 
+class LabDriver(StrEnum):
+    ovsdb = "ovsdb"
+    ssh = "ssh"
+    mixed = "mixed"
+
+
+DRIVER_HELP = ("how the inventory manages the gateways: ovsdb (OVSDB over TCP), ssh (vtep-ctl over OpenSSH) or "
+               "mixed (alternating, the first one ovsdb); ssh and mixed run sshd in every gateway")
+
+
 def _topology(spec: str) -> LabTopology:
     return paper_topology() if spec == "paper" else load_topology(spec)
 
 
 @lab_app.command("up")
 def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOpt = 0,
-       dir_: DirOpt = Path(".lab")) -> None:
-    """Build the lab: namespaces, OVS gateways with ovs-vtep, ToRs and hosts."""
+       dir_: DirOpt = Path(".lab"),
+       driver: Annotated[LabDriver, typer.Option(help=DRIVER_HELP)] = LabDriver.ovsdb) -> None:
+    """Build the lab: namespaces, OVS gateways with ovs-vtep (and sshd), ToRs and hosts."""
     lab = Lab(prefix, index, dir_)
     topo = _topology(topology)
     started = time.monotonic()
     bar = _LazyBar(f"lab '{prefix}'")
     try:
-        lab.up(topo, progress=bar.show)
+        lab.up(topo, progress=bar.show, driver=driver.value)
     finally:
         bar.close()
-    _summary(lab.status())
+    data = lab.status()
+    _summary(data)
     render.out.print(f"lab '{prefix}' is up in {time.monotonic() - started:.1f} s; "
                      f"`silonet lab inventory > lab.yaml` gives its topology for `silonet apply -f`")
+    if data.get("known_hosts"):
+        render.out.print(f"ssh gateways: export SILONET_SSH_KNOWN_HOSTS={data['known_hosts']}", markup=False,
+                         highlight=False)
 
 
 @lab_app.command("down")
@@ -61,7 +77,7 @@ def down(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab")) -> None:
 @lab_app.command("status")
 def status(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab"),
            json_: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False) -> None:
-    """Hosts (namespace, VLAN, address, group) and gateways (namespace, ovsdb address, daemons)."""
+    """Hosts (namespace, VLAN, address, group) and gateways (namespace, management, daemons)."""
     lab = Lab(prefix, 0, dir_)
     if not lab.exists():
         raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up`")
@@ -81,12 +97,15 @@ def status(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab"),
 @lab_app.command("inventory")
 def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = Path(".lab"),
               topology: Annotated[str | None, typer.Option(help="'paper' or a file: lay it out at --index "
-                                                                 "without the lab being up")] = None) -> None:
+                                                                 "without the lab being up")] = None,
+              driver: Annotated[LabDriver | None, typer.Option(help="with --topology: " + DRIVER_HELP + "; "
+                                                               "default: the running lab's (or ovsdb)")] = None,
+              ) -> None:
     """Print the lab's inventory as topology YAML for `silonet apply -f` (no networks)."""
     lab = Lab(prefix, index, dir_)
     if topology is None and not lab.exists():
         raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up` or pass --topology")
-    data = lab.inventory(_topology(topology) if topology else None)
+    data = lab.inventory(_topology(topology) if topology else None, driver.value if driver else None)
     render.out.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
 
 
@@ -124,11 +143,18 @@ def _summary(data: dict[str, Any]) -> None:
         down = ", ".join(n for n, pid in d.items() if not pid)
         return f"[green]{up}/{len(d)}[/]" if not down else f"[red]{up}/{len(d)} ({down} down)[/]"
 
+    def managed(g: dict[str, Any]) -> str:
+        return f"{g['driver']} {g['ssh'] if g.get('driver') == 'ssh' else g['ovsdb']}"
+
     p = data["prefix"]
+    driver = data.get("driver") or "ovsdb"
     render.table(
-        f"Lab '{p}' gateways: namespaces {p}-<gateway>, underlay {data['underlay']}, management {data['management']}",
-        ["gateway", "silo", "vtep ip", "ovsdb", "vtep ports", "daemons"],
-        [[g["name"], g["silo"], g["vtep_ip"], g["ovsdb"], " ".join(g["vtep_ports"]), daemons(g["daemons"])]
+        f"Lab '{p}' gateways: namespaces {p}-<gateway>, underlay {data['underlay']}, management {data['management']}, "
+        f"driver {driver}" + (f", known_hosts {data['known_hosts']}" if data.get("known_hosts") else ""),
+        ["gateway", "silo", "vtep ip", "managed by", *(["ssh"] if driver != "ovsdb" else []), "vtep ports",
+         "daemons"],
+        [[g["name"], g["silo"], g["vtep_ip"], managed(g), *([g["ssh"]] if driver != "ovsdb" else []),
+          " ".join(g["vtep_ports"]), daemons(g["daemons"])]
          for g in data["gateways"]])
     render.table(
         f"Lab '{p}' hosts: namespaces {p}-<host>, interface eth0",

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from silonet.lab import daemons
+from silonet.lab import daemons, ssh
 from silonet.lab.errors import LabError
 from silonet.lab.layout import (
     GW_MGMT_IF,
@@ -49,14 +49,20 @@ BINARIES = {
 }
 FILES = {daemons.OVS_VTEP: "openvswitch-vtep", daemons.VSWITCH_SCHEMA: "openvswitch-switch",
          daemons.VTEP_SCHEMA: "openvswitch-vtep"}
+SSH_BINARIES = {"ssh-keygen": "openssh-client"}
+SSH_FILES = {daemons.SSHD_BIN: "openssh-server"}
 
 
-def check_host() -> None:
-    """Root, ``ip netns`` and the OVS binaries: say exactly what is missing."""
+def check_host(driver: str = "ovsdb") -> None:
+    """Root, ``ip netns`` and the OVS binaries (and OpenSSH for ssh/mixed): say exactly what is missing."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (it creates network namespaces, veths and OVS daemons); run it as root")
-    missing = [f"{b} (apt-get install {pkg})" for b, pkg in BINARIES.items() if which(b) is None]
-    missing += [f"{f} (apt-get install {pkg})" for f, pkg in FILES.items() if not Path(f).exists()]
+    binaries, files = dict(BINARIES), dict(FILES)
+    if driver != "ovsdb":
+        binaries.update(SSH_BINARIES)
+        files.update(SSH_FILES)
+    missing = [f"{b} (apt-get install {pkg})" for b, pkg in binaries.items() if which(b) is None]
+    missing += [f"{f} (apt-get install {pkg})" for f, pkg in files.items() if not Path(f).exists()]
     if missing:
         raise LabError(f"the lab needs these programs/files, missing here: {'; '.join(missing)}")
     proc = run(["ip", "netns", "list"], check=False)
@@ -82,12 +88,17 @@ def check_free(layout: LabLayout) -> None:
 
 def steps(layout: LabLayout, state: StateFile) -> list[Step]:
     out: list[Step] = [("underlay and management bridges", lambda: _fabric(layout, state))]
+    if layout.ssh:
+        out.append(("ssh keys and known_hosts", lambda: ssh.make_keys(layout)))
     for gw in layout.gateways:
         out.append((f"{gw.name}: namespace and ovsdb-server", lambda gw=gw: _gateway_base(layout, gw, state)))
     for gw in layout.gateways:
         out.append((f"{gw.name}: ToRs and hosts", lambda gw=gw: _gateway_links(gw, state)))
     for gw in layout.gateways:
         out.append((f"{gw.name}: ovs-vswitchd, bridges, ovs-vtep", lambda gw=gw: _gateway_ovs(gw, state)))
+    for gw in layout.gateways:
+        if gw.sshd:
+            out.append((f"{gw.name}: sshd", lambda gw=gw: _gateway_sshd(layout, gw, state)))
     return out
 
 
@@ -163,6 +174,13 @@ def _gateway_ovs(gw: GatewayLayout, state: StateFile) -> None:
     run(ns_argv(gw.netns, ["vtep-ctl", f"--db=unix:{gw.db_sock}", "--timeout=30", *vtep], daemons.ovs_env(gw)))
     state.record("daemons", f"{gw.name}/ovs-vtep")
     daemons.start(gw, "ovs-vtep")
+
+
+def _gateway_sshd(layout: LabLayout, gw: GatewayLayout, state: StateFile) -> None:
+    """OpenSSH on the management IP: ``ssh root@<mgmt ip> vtep-ctl ...`` reaches this gateway's database."""
+    ssh.write_sshd_config(gw, layout.authorized_keys)
+    state.record("daemons", f"{gw.name}/{daemons.SSHD}")
+    daemons.start(gw, daemons.SSHD)
 
 
 def bridge_commands(gw: GatewayLayout) -> list[str]:

@@ -1,11 +1,14 @@
-"""A gateway's three OVS daemons: start them in its namespace, stop them by their pid files.
+"""A gateway's daemons: the three OVS ones, plus OpenSSH's sshd in an ssh or mixed lab.
+Start them in its namespace, stop them by their pid files.
 
 A pid is signalled only when /proc says that process is the daemon started with that very
-pid file, so a stale pid file can never hit an unrelated process.
+pid file (sshd: with that very config file, which names the pid file), so a stale pid file
+can never hit an unrelated process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -16,6 +19,9 @@ from silonet.lab.layout import GatewayLayout
 from silonet.lab.netns import ns_argv, run
 
 DAEMONS = ("ovsdb-server", "ovs-vswitchd", "ovs-vtep")
+SSHD = "sshd"
+SSHD_BIN = "/usr/sbin/sshd"
+SSHD_PRIVSEP_DIR = Path("/run/sshd")  # Debian's sshd chroots its pre-auth child here; only boot creates it
 OVS_VTEP = "/usr/share/openvswitch/scripts/ovs-vtep"
 VSWITCH_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 VTEP_SCHEMA = "/usr/share/openvswitch/vtep.ovsschema"
@@ -32,6 +38,11 @@ def ovs_env(gw: GatewayLayout) -> dict[str, str]:
     return {"OVS_RUNDIR": d, "OVS_LOGDIR": d, "OVS_DBDIR": d, "OVS_CTL_TIMEOUT": str(CTL_TIMEOUT)}
 
 
+def gateway_daemons(gw: GatewayLayout) -> tuple[str, ...]:
+    """The daemons this gateway runs (sshd only in an ssh or mixed lab)."""
+    return (*DAEMONS, SSHD) if gw.sshd else DAEMONS
+
+
 def pidfile(gw: GatewayLayout, daemon: str) -> Path:
     return gw.dir / f"{daemon}.pid"
 
@@ -46,6 +57,8 @@ def daemon_argv(gw: GatewayLayout, daemon: str) -> list[str]:
         return ["ovs-vswitchd", f"unix:{gw.db_sock}", *common]
     if daemon == "ovs-vtep":
         return [OVS_VTEP, *common, gw.ps_bridge]
+    if daemon == SSHD:  # it forks into the background and writes its PidFile (named in the config) itself
+        return [SSHD_BIN, "-f", str(gw.sshd_config), "-E", str(log)]
     raise LabError(f"unknown daemon {daemon!r}; one of {', '.join(DAEMONS)}")
 
 
@@ -62,11 +75,22 @@ def start(gw: GatewayLayout, daemon: str) -> int:
     """Start one daemon (it detaches once ready) and return its pid."""
     if (pid := running_pid(gw, daemon)) is not None:
         raise LabError(f"{daemon} of gateway {gw.name!r} is already running (pid {pid})")
+    if daemon == SSHD:
+        ensure_privsep_dir()
     run(ns_argv(gw.netns, daemon_argv(gw, daemon), ovs_env(gw)), timeout=60)
     pid = running_pid(gw, daemon)
+    deadline = time.monotonic() + 5.0  # sshd writes its pid file just after its parent returned
+    while pid is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        pid = running_pid(gw, daemon)
     if pid is None:
         raise LabError(f"{daemon} of gateway {gw.name!r} did not stay up; see {gw.dir / (daemon + '.log')}")
     return pid
+
+
+def ensure_privsep_dir() -> None:
+    """sshd (and ``sshd -t``) refuse to run without it; root-owned, not group/world-writable."""
+    SSHD_PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
 
 
 def running_pid(gw: GatewayLayout, daemon: str) -> int | None:
@@ -81,6 +105,11 @@ def running_pid(gw: GatewayLayout, daemon: str) -> int | None:
     except OSError:
         return None
     args = [a.decode(errors="replace") for a in cmdline]
+    if daemon == SSHD:
+        # sshd rewrites its title: "sshd: /usr/sbin/sshd -f <config> -E <log> [listener] ..." (one string)
+        line = " ".join(a for a in args if a)
+        ours = line.startswith(("sshd: ", SSHD_BIN + " ")) and f" -f {gw.sshd_config} " in f" {line} "
+        return pid if ours else None
     ours = any(a.endswith(daemon) for a in args[:2]) and f"--pidfile={path}" in args
     return pid if ours else None
 
@@ -89,11 +118,14 @@ def stop(gw: GatewayLayout, daemon: str, timeout: float = 5.0) -> bool:
     """SIGTERM, then SIGKILL after ``timeout``; True if it was running. Removes the pid file.
 
     ovs-vtep is asked to exit first (``ovs-appctl exit``): it then finishes the ovs-vsctl or
-    ovs-ofctl call it is in, instead of leaving it orphaned in the namespace."""
+    ovs-ofctl call it is in, instead of leaving it orphaned in the namespace. sshd's open
+    sessions (its descendants: nothing else forks from it) end with it, as on a switch that
+    reboots: otherwise a connected manager would keep the namespace alive."""
     pid = running_pid(gw, daemon)
     if pid is None:
         pidfile(gw, daemon).unlink(missing_ok=True)
         return False
+    sessions = _descendants(pid) if daemon == SSHD else []
     if daemon == "ovs-vtep":
         ctl = gw.dir / f"ovs-vtep.{pid}.ctl"
         run(ns_argv(gw.netns, ["ovs-appctl", "--timeout=5", "-t", str(ctl), "exit"], ovs_env(gw)), check=False,
@@ -107,10 +139,35 @@ def stop(gw: GatewayLayout, daemon: str, timeout: float = 5.0) -> bool:
         except ProcessLookupError:
             break
         _wait_gone(pid, wait)
+    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+        sessions = [p for p in sessions if _alive(p)]
+        for p in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+        for p in sessions:
+            _wait_gone(p, wait)
     if _alive(pid):
         raise LabError(f"{daemon} of gateway {gw.name!r} (pid {pid}) did not exit")
     pidfile(gw, daemon).unlink(missing_ok=True)
     return True
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first), from /proc; taken before ``pid`` is stopped."""
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[-1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        kids = [p for p, pp in parent.items() if pp == todo[0]]
+        out += kids
+        todo = todo[1:] + kids
+    return out
 
 
 def _wait_gone(pid: int, seconds: float) -> None:

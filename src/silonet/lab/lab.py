@@ -15,7 +15,14 @@ from typing import Any
 
 from silonet.lab import build, daemons
 from silonet.lab.errors import LabError
-from silonet.lab.layout import GatewayLayout, LabLayout, build_layout, check_prefix_index
+from silonet.lab.layout import (
+    SSH_DIALECT,
+    GatewayLayout,
+    LabLayout,
+    build_layout,
+    check_driver,
+    check_prefix_index,
+)
 from silonet.lab.netns import del_link, del_netns, link_exists, netns_exists, netns_pids, ns_argv, run
 from silonet.lab.state import StateFile, now
 from silonet.lab.topology import LabTopology, paper_topology
@@ -56,26 +63,39 @@ class Lab:
             data = self._state.load()
             self.index = int(data["index"])
             topo = LabTopology.from_dict(data["topology"], str(self._state.path))
-            self._layout = build_layout(self.prefix, self.index, self.base_dir, topo)
+            self._layout = build_layout(self.prefix, self.index, self.base_dir, topo, data.get("driver") or "ovsdb")
         return self._layout
 
+    @property
+    def driver(self) -> str:
+        """How the inventory manages the gateways: ovsdb, ssh or mixed (from the state file)."""
+        return self.layout().driver
+
     # ------------------------------------------------------------------ up / down
-    def up(self, topology: LabTopology | None = None, progress: Progress | None = None) -> None:
+    def up(self, topology: LabTopology | None = None, progress: Progress | None = None,
+           driver: str = "ovsdb") -> None:
         """Build the lab (the paper topology by default). On failure the state file stays, so
-        ``down`` removes exactly what was made; the error says so."""
+        ``down`` removes exactly what was made; the error says so.
+
+        ``driver``: how ``inventory`` tells silonet to manage the gateways. ``ovsdb``: OVSDB over
+        TCP on the management IP. ``ssh``: the ``vtepctl`` dialect over OpenSSH (``root@<mgmt
+        ip>:22``, the lab's client key and known_hosts under ``<lab dir>/ssh``). ``mixed``: the
+        gateways alternate, the first one ovsdb. With ssh or mixed every gateway runs sshd, so
+        each can be reached both ways."""
+        check_driver(driver)
         if self.exists():
             phase = self._state.load().get("phase")
             if phase == "up":
                 raise LabError(f"lab '{self.prefix}' is already up; run `silonet lab down` first")
             raise LabError(f"lab '{self.prefix}' was left half-built (phase {phase}); run `silonet lab down` first")
         topo = (topology or paper_topology()).resolved()
-        layout = build_layout(self.prefix, self.index, self.base_dir, topo)
-        build.check_host()
+        layout = build_layout(self.prefix, self.index, self.base_dir, topo, driver)
+        build.check_host(driver)
         build.check_free(layout)
         if self.dir.exists() and any(self.dir.iterdir()):
             # down removes the whole directory, so it must hold nothing but what up puts there
             raise LabError(f"{self.dir} is not empty and holds no lab state; remove it or pick another --dir/--prefix")
-        self._state.create(self.prefix, self.index, topo.to_dict())
+        self._state.create(self.prefix, self.index, topo.to_dict(), driver)
         self._layout = layout
         todo = build.steps(layout, self._state)
         try:
@@ -127,7 +147,9 @@ class Lab:
 
     # ------------------------------------------------------------------ views
     def status(self) -> dict[str, Any]:
-        """Hosts per silo and gateways with their management address (JSON-ready)."""
+        """Hosts per silo and gateways with their management addresses (JSON-ready). ``driver`` is
+        the lab's; per gateway ``driver`` is what its inventory entry uses, ``ssh`` its sshd
+        address (None without sshd); ``known_hosts`` is the file to point SILONET_SSH_KNOWN_HOSTS at."""
         data = self._state.load()
         layout = self.layout()
         topo = layout.topology
@@ -140,31 +162,40 @@ class Lab:
             for s in topo.silos
         ]
         gateways = [
-            {"name": g.name, "netns": g.netns, "ovsdb": g.ovsdb, "silo": g.silo, "vtep_ip": g.vtep_ip,
+            {"name": g.name, "netns": g.netns, "ovsdb": g.ovsdb, "ssh": g.ssh_address if g.sshd else None,
+             "driver": g.driver, "silo": g.silo, "vtep_ip": g.vtep_ip,
              "mgmt_ip": g.mgmt_ip, "dir": str(g.dir), "vtep_ports": g.vtep_ports,
-             "daemons": {d: daemons.running_pid(g, d) for d in daemons.DAEMONS}}
+             "daemons": {d: daemons.running_pid(g, d) for d in daemons.gateway_daemons(g)}}
             for g in layout.gateways
         ]
         missing = [ns for ns in data.get("netns", []) if not netns_exists(ns)]
         missing += [link for link in data.get("links", []) if not link_exists(link)]
         return {"prefix": self.prefix, "index": layout.index, "phase": data.get("phase"), "error": data.get("error"),
-                "topology": topo.name, "dir": str(self.dir), "underlay": str(layout.underlay_net),
-                "management": str(layout.mgmt_net), "missing": missing, "silos": silos, "gateways": gateways}
+                "topology": topo.name, "driver": layout.driver, "dir": str(self.dir),
+                "underlay": str(layout.underlay_net), "management": str(layout.mgmt_net),
+                "known_hosts": str(layout.known_hosts) if layout.ssh else None,
+                "client_key": str(layout.client_key) if layout.ssh else None,
+                "missing": missing, "silos": silos, "gateways": gateways}
 
-    def inventory(self, topology: LabTopology | None = None) -> dict[str, Any]:
-        """The topology for ``silonet apply -f``: silos, gateways (ports, vtep_ip, ovsdb address),
-        interface groups; no networks. Of the running lab, or of ``topology`` laid out at this index."""
+    def inventory(self, topology: LabTopology | None = None, driver: str | None = None) -> dict[str, Any]:
+        """The topology for ``silonet apply -f``: silos, gateways (ports, vtep_ip, management),
+        interface groups; no networks. Of the running lab, or of ``topology`` laid out at this index
+        with ``driver`` (default ovsdb). Management per gateway: ``{driver: ovsdb, address:
+        tcp:<mgmt ip>:6640}`` or ``{driver: ssh, dialect: vtepctl, address: root@<mgmt ip>:22,
+        credentials: file:<lab dir>/ssh/id_ed25519}``; a mixed lab alternates, the first one ovsdb."""
         if topology is None:
             layout = self.layout()
+            if driver is not None and driver != layout.driver:
+                raise LabError(f"lab '{self.prefix}' runs with driver {layout.driver}, not {driver}; "
+                               f"rebuild it with `silonet lab up --driver {driver}`")
         else:
-            layout = build_layout(self.prefix, self.index, self.base_dir, topology.resolved())
+            layout = build_layout(self.prefix, self.index, self.base_dir, topology.resolved(), driver or "ovsdb")
         topo = layout.topology
         return {
             "silos": [{"name": s.name, "kind": s.kind, "description": s.description} for s in topo.silos],
             "gateways": [
                 {"name": g.name, "silo": g.silo, "vtep_ip": g.vtep_ip,
-                 "management": {"driver": "ovsdb", "address": g.ovsdb}, "capacity": g.capacity,
-                 "ports": g.inventory_ports}
+                 "management": _management(layout, g), "capacity": g.capacity, "ports": g.inventory_ports}
                 for g in layout.gateways
             ],
             "interface_groups": [
@@ -220,9 +251,12 @@ class Lab:
         flows, wedged helper calls), so stopping ovsdb-server or ovs-vswitchd first stops a
         running ovs-vtep too; ``start_daemon`` brings it back once both run again. Note: while
         ovsdb-server is down, ovs-vswitchd forwards nothing at all, the ToRs in it included
-        (an OVS userspace property); with only ovs-vtep down, installed flows keep forwarding."""
-        _check_daemon(daemon)
+        (an OVS userspace property); with only ovs-vtep down, installed flows keep forwarding.
+        Stopping sshd (ssh and mixed labs) ends its open sessions too and touches nothing else."""
         gw = self.layout().gateway(gateway)
+        _check_daemon(gw, daemon)
+        if daemon == daemons.SSHD:
+            return daemons.stop(gw, daemon)
         if daemon != "ovs-vtep" and daemons.running_pid(gw, daemon) and daemons.stop(gw, "ovs-vtep"):
             _held(gw).touch()
         return daemons.stop(gw, daemon)
@@ -231,9 +265,11 @@ class Lab:
         """Start it again with the same arguments (ovsdb-server reopens the same db files); its pid.
         An ovs-vtep that ``kill_daemon`` stopped along restarts when both its daemons run again,
         and reprograms the flows from the database, as a switch's agent would."""
-        _check_daemon(daemon)
         gw = self.layout().gateway(gateway)
+        _check_daemon(gw, daemon)
         pid = daemons.start(gw, daemon)
+        if daemon == daemons.SSHD:
+            return pid
         deps_up = all(daemons.running_pid(gw, d) for d in ("ovsdb-server", "ovs-vswitchd"))
         if daemon != "ovs-vtep" and deps_up:
             # ovs-vswitchd forwards nothing (its ToRs included) until it is back on its database,
@@ -263,6 +299,15 @@ def _held(gw: GatewayLayout) -> Path:
     return gw.dir / "ovs-vtep.held"
 
 
-def _check_daemon(daemon: str) -> None:
-    if daemon not in daemons.DAEMONS:
-        raise LabError(f"unknown daemon {daemon!r}; one of {', '.join(daemons.DAEMONS)}")
+def _check_daemon(gw: GatewayLayout, daemon: str) -> None:
+    known = daemons.gateway_daemons(gw)
+    if daemon not in known:
+        extra = " (sshd runs only in labs built with --driver ssh or mixed)" if daemon == daemons.SSHD else ""
+        raise LabError(f"unknown daemon {daemon!r} for gateway {gw.name!r}; one of {', '.join(known)}{extra}")
+
+
+def _management(layout: LabLayout, gw: GatewayLayout) -> dict[str, Any]:
+    if gw.driver == "ssh":
+        return {"driver": "ssh", "dialect": SSH_DIALECT, "address": gw.ssh_address,
+                "credentials": f"file:{layout.client_key}"}
+    return {"driver": "ovsdb", "address": gw.ovsdb}

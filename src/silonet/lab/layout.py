@@ -1,4 +1,4 @@
-"""Names and addresses of everything a lab creates, derived from (prefix, index, topology).
+"""Names and addresses of everything a lab creates, derived from (prefix, index, topology, driver).
 
 Pure and deterministic: ``up``, ``down``, ``status`` and a restarted daemon in another
 process all compute the same names from the state file, so nothing has to be guessed.
@@ -26,6 +26,13 @@ MGMT_MTU = 1500
 UL_BRIDGE = "br0"  # the underlay "routed network": a Linux bridge in <prefix>-ul
 GW_UL_IF, GW_MGMT_IF, GW_UL_BRIDGE = "ul0", "mgmt0", "br-ul"
 HOST_IF = "eth0"
+# How the inventory tells silonet to manage the gateways: "ovsdb" (OVSDB over TCP), "ssh" (the vtepctl
+# dialect over OpenSSH) or "mixed" (alternating by gateway order). With ssh or mixed every gateway runs
+# sshd, so each can be reached both ways.
+DRIVERS = ("ovsdb", "ssh", "mixed")
+SSH_DIR = "ssh"  # <lab dir>/ssh: client key pair, host keys, authorized_keys, known_hosts
+SSH_USER, SSH_PORT = "root", 22
+SSH_DIALECT = "vtepctl"
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,28 @@ class GatewayLayout:
     ul_peer_if: str  # underlay-namespace end of the underlay veth
     tors: tuple[TorLayout, ...]
     switchbacks: tuple[SwitchbackLayout, ...]
+    driver: str = "ovsdb"  # how the inventory manages it: "ovsdb" or "ssh"
+    sshd: bool = False  # whether it runs sshd (every gateway of an ssh or mixed lab)
 
     @property
     def ps_bridge(self) -> str:
         return self.name
+
+    @property
+    def ssh_address(self) -> str:
+        return f"{SSH_USER}@{self.mgmt_ip}:{SSH_PORT}"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.dir.parent / SSH_DIR  # gw.dir is always <lab dir>/<gateway>
+
+    @property
+    def host_key(self) -> Path:
+        return self.ssh_dir / f"ssh_host_{self.name}_ed25519"
+
+    @property
+    def sshd_config(self) -> Path:
+        return self.dir / "sshd_config"
 
     @property
     def ovsdb(self) -> str:
@@ -115,6 +140,28 @@ class LabLayout:
     dir: Path
     topology: LabTopology
     gateways: tuple[GatewayLayout, ...]
+    driver: str = "ovsdb"
+
+    @property
+    def ssh(self) -> bool:
+        """Whether the gateways run sshd (driver ssh or mixed)."""
+        return self.driver != "ovsdb"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.dir / SSH_DIR
+
+    @property
+    def client_key(self) -> Path:
+        return self.ssh_dir / "id_ed25519"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.ssh_dir / "authorized_keys"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
 
     @property
     def ul_netns(self) -> str:
@@ -163,6 +210,19 @@ class LabLayout:
         return [self.mgmt_bridge, *(g.mgmt_root_if for g in self.gateways)]
 
 
+def check_driver(driver: str) -> None:
+    if driver not in DRIVERS:
+        raise LabError(f"lab driver {driver!r} must be one of {', '.join(DRIVERS)} "
+                       "(ssh and mixed run sshd in every gateway)")
+
+
+def gateway_driver(driver: str, i: int) -> str:
+    """The management driver of the i-th gateway: mixed alternates, the first one ovsdb."""
+    if driver == "mixed":
+        return "ovsdb" if i % 2 == 0 else "ssh"
+    return driver
+
+
 def check_prefix_index(prefix: str, index: int) -> None:
     if not PREFIX_RE.match(prefix):
         raise LabError(f"lab prefix {prefix!r} must be 1..4 lowercase letters or digits, starting with a letter "
@@ -177,9 +237,14 @@ def host_mac(ip: str) -> str:
     return f"02:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}"
 
 
-def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology) -> LabLayout:
+def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology, driver: str = "ovsdb"
+                 ) -> LabLayout:
     """Lay out a resolved topology; fails if two interfaces of one gateway namespace would share a name."""
     check_prefix_index(prefix, index)
+    check_driver(driver)
+    if driver != "ovsdb" and any(g.name == SSH_DIR for g in topology.gateways):
+        raise LabError(f"gateway name {SSH_DIR!r} is taken by the lab's ssh directory with driver {driver}; "
+                       "rename the gateway")
     lab_dir = base_dir / prefix
     sb_by_gw: dict[str, list[SwitchbackLayout]] = {g.name: [] for g in topology.gateways}
     sb_of: dict[tuple[str, str], SwitchbackLayout] = {}
@@ -210,7 +275,8 @@ def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology)
             name=g.name, index=i, silo=g.silo, capacity=g.capacity, netns=f"{prefix}-{g.name}",
             dir=lab_dir / g.name, vtep_ip=f"198.18.{2 * index}.{i + 1}", mgmt_ip=f"198.18.{2 * index + 1}.{i + 1}",
             mgmt_root_if=f"{prefix}m{i}", ul_peer_if=f"u{i}",
-            tors=tuple(tors_by_gw[g.name]), switchbacks=tuple(sb_by_gw[g.name]))
+            tors=tuple(tors_by_gw[g.name]), switchbacks=tuple(sb_by_gw[g.name]),
+            driver=gateway_driver(driver, i), sshd=driver != "ovsdb")
         for i, g in enumerate(topology.gateways)
     )
     for g in gateways:
@@ -222,4 +288,4 @@ def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology)
         sock = len(str(g.dir / "db.sock"))
         if sock > 100:
             raise LabError(f"lab directory {lab_dir} is too long for a unix socket path ({sock} > 100 characters)")
-    return LabLayout(prefix, index, lab_dir, topology, gateways)
+    return LabLayout(prefix, index, lab_dir, topology, gateways, driver)

@@ -36,9 +36,9 @@ class StateFile:
             raise LabError(f"lab state {self.path} has version {self.data.get('version')!r}, expected {VERSION}")
         return self.data
 
-    def create(self, prefix: str, index: int, topology: dict[str, Any]) -> None:
-        self.data = {"version": VERSION, "prefix": prefix, "index": index, "phase": "building", "error": None,
-                     "started": now(), "finished": None, "topology": topology,
+    def create(self, prefix: str, index: int, topology: dict[str, Any], driver: str = "ovsdb") -> None:
+        self.data = {"version": VERSION, "prefix": prefix, "index": index, "driver": driver, "phase": "building",
+                     "error": None, "started": now(), "finished": None, "topology": topology,
                      "netns": [], "links": [], "daemons": []}
         self.save()
 

@@ -27,6 +27,7 @@ log = logging.getLogger("silonet.reconcile")
 MAX_ATTEMPTS = 5
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
+CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed
 
 
 @dataclass
@@ -146,6 +147,8 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self.task: asyncio.Task | None = None
         self.passes = 0
+        self.started = time.monotonic()
+        self._ever_connected = False
         self._last: tuple | None = None
         self._last_write = 0.0
 
@@ -177,6 +180,9 @@ class Worker:
                 backoff = 0.0
             except DeviceError as err:
                 backoff = min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
+                if not self._ever_connected and time.monotonic() - self.started < CONNECT_GRACE_S:
+                    backoff = 0.5  # still connecting for the first time: wait for it, say nothing yet
+                    continue
                 await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
                                                error=err.fields.get("reason", str(err))))
             except Exception as err:
@@ -187,6 +193,7 @@ class Worker:
 
     async def reconcile(self) -> None:
         """One pass: read, diff, apply, read back, record."""
+        self._ever_connected |= self.driver.health().connected
         for _attempt in range(MAX_ATTEMPTS):
             snap = self.rec.snapshot
             assert snap is not None
