@@ -1,9 +1,10 @@
 """`silonet bench ssh`: N changes over one persistent, batched SSH session vs one new SSH
 connection per change (networking-generic-switch's default), on a real sshd lab gateway.
 
-Three ways, same gateway, same run: ``reconnect`` (connect, one change, disconnect: the
-baseline), ``persistent`` (one connection, one command per change) and ``batched`` (one
-connection, all changes in one command = one device transaction: what silonet does).
+Three ways, same gateway, same run: ``reconnect`` (connect, read, one change, disconnect:
+the baseline; the read is what any driver needs to know what to change), ``persistent``
+(one connection, one command per change) and ``batched`` (one connection, all changes in
+one command = one device transaction: what silonet does).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def main(changes: int = 100, out: Path = Path("bench-results"), lab_dir: Path = 
     if lab.exists():
         lab.down()
     lab.up(paper_topology(), driver="ssh")
+    old_known = os.environ.get("SILONET_SSH_KNOWN_HOSTS")
     try:
         status = lab.status()
         os.environ["SILONET_SSH_KNOWN_HOSTS"] = status["known_hosts"]
@@ -150,6 +152,10 @@ def main(changes: int = 100, out: Path = Path("bench-results"), lab_dir: Path = 
             results = asyncio.run(run_modes(gw, spec["ports"][0]["name"], changes, progress))
     finally:
         lab.down()
+        if old_known is None:
+            os.environ.pop("SILONET_SSH_KNOWN_HOSTS", None)
+        else:
+            os.environ["SILONET_SSH_KNOWN_HOSTS"] = old_known
     by = {r.mode: r for r in results}
     report = {
         "changes": changes,

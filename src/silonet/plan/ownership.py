@@ -19,6 +19,7 @@ class DeviceFacts:
     remote_macs: bool = True  # False: the device (dialect) cannot hold static remote MACs
     flood_lists: bool = True  # False: the device builds its flood lists itself (EVPN)
     bare_vnis: bool = True  # False: a VNI exists only through a binding (VLAN->VNI per switch)
+    flood_per_vtep: bool = False  # True: one remote-VTEP list for every VNI of the device (ALAXALA AX)
 
 
 def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, dict[tuple[str, int], str]]:
@@ -48,5 +49,8 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
         switches = {v: ls for v, ls in switches.items() if v in bindings.values()}
     if not facts.flood_lists:
         switches = {v: replace(ls, flood=frozenset()) for v, ls in switches.items()}
+    elif facts.flood_per_vtep:
+        union = frozenset().union(*(ls.flood for ls in switches.values()))
+        switches = {v: replace(ls, flood=union) for v, ls in switches.items()}
     macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] in switches} if facts.remote_macs else {}
     return GatewayState(switches, bindings, macs), failures

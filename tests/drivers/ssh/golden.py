@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, render_batch, scope_conflicts
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, device_facts, render_batch, scope_conflicts
 from silonet.plan import GatewayState, diff
-from silonet.plan.ownership import DeviceFacts, restrict
+from silonet.plan.ownership import restrict
 
 HERE = Path(__file__).parent
 CASES = sorted(p.stem for p in (HERE / "cases").glob("*.yaml"))
@@ -32,7 +32,7 @@ def render_case(dialect: Dialect, case: str) -> str:
     if dialect.scope == "switch" and (conflicts := scope_conflicts(desired)):
         vlan, vnis = conflicts[0]
         return f"refused: VLAN {vlan} would map to VNIs {', '.join(map(str, vnis))} on one {dialect.name} switch\n"
-    effective, _ = restrict(desired, DeviceFacts(remote_macs=dialect.remote_macs))
+    effective, _ = restrict(desired, device_facts(dialect))
     ops = diff(effective, actual)
     return "\n".join(render_batch(dialect, ops, target, actual, effective, generation=1)) + "\n"
 

@@ -86,7 +86,11 @@ def test_read_apply_and_refusals_as_single_execs(name: str, tmp_path: Path, monk
                 # the documented show output parses as parsed.json says
                 cli.exec_answers.update({cmd: (doc / f"show-{i}.txt").read_text()
                                          for i, cmd in enumerate(dialect.show)})
-                assert parsed_dict(await driver.read()) == parse_fixture(dialect, doc, TARGET)
+                expected = parse_fixture(dialect, doc, TARGET)
+                if not dialect.flood_lists:  # the driver leaves EVPN-built flood lists out of the comparison
+                    for ls in expected["owned"]["logical_switches"]:
+                        ls["flood"] = []
+                assert parsed_dict(await driver.read()) == expected
                 # back to the empty switch; the device refuses the batch (exit status != 0)
                 cli.exec_answers.update(EMPTY[name])
                 await driver.read()

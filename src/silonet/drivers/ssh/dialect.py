@@ -84,6 +84,7 @@ class Dialect:
     join: str = "\n"
     remote_macs: bool = False
     flood_lists: bool = True  # False: the platform builds them (EVPN); silonet does not compare them
+    flood_per_vtep: bool = False  # True: one remote-VTEP list serves every VNI (the union is configured)
     default_capacity: int | None = None
     notes: str = ""
 
@@ -119,6 +120,14 @@ def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
     out = [(vlan, sorted(v)) for vlan, v in sorted(vnis.items()) if len(v) > 1]
     out += [(min(v), [vni]) for vni, v in sorted(vlans.items()) if len(v) > 1]
     return out
+
+
+def device_facts(dialect: Dialect, facts: DeviceFacts | None = None) -> DeviceFacts:
+    """What the dialect says about every device of its kind, laid over what was read."""
+    from dataclasses import replace
+
+    return replace(facts or DeviceFacts(), remote_macs=dialect.remote_macs, flood_lists=dialect.flood_lists,
+                   bare_vnis=dialect.scope == "port", flood_per_vtep=dialect.flood_per_vtep)
 
 
 def _lines(text: str) -> list[str]:

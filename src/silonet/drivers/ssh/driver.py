@@ -24,7 +24,7 @@ import asyncssh
 from silonet.config import data_dir
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
 from silonet.drivers.ssh import credentials
-from silonet.drivers.ssh.dialect import Dialect, Target, get, render_abort, render_batch
+from silonet.drivers.ssh.dialect import Dialect, Target, device_facts, get, render_abort, render_batch
 from silonet.errors import DeviceError
 from silonet.model import Gateway
 from silonet.plan import apply_ops
@@ -178,7 +178,8 @@ class SshDriver(Driver):
                 self.shell = await self.conn.create_process(term_type="vt100", term_size=(512, 10000))
                 await self._until_prompt()
                 for line in self.dialect.setup:
-                    await self._send(line)
+                    if (refused := _refusal(await self._send(line), self.dialect.failures)) is not None:
+                        raise self._fail(f"device refused session setup {line!r}: {refused}")
             except BaseException:
                 self.shell = None
                 raise
@@ -248,8 +249,7 @@ class SshDriver(Driver):
             except (ValueError, KeyError) as err:
                 raise self._fail(f"cannot parse the show output: {err}") from None
             d = self.dialect
-            facts = replace(parsed.facts, remote_macs=d.remote_macs, flood_lists=d.flood_lists,
-                            bare_vnis=d.scope == "port")
+            facts = device_facts(d, parsed.facts)
             owned = parsed.owned
             if not d.flood_lists:  # the platform builds them itself (EVPN): not ours to compare
                 owned = replace(owned, logical_switches={v: replace(ls, flood=frozenset())

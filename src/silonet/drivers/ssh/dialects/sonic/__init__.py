@@ -187,6 +187,7 @@ DIALECT = SwitchScopedDialect(
     folder=Path(__file__).parent,
     join=" && ",
     remote_macs=False,
+    flood_lists=False,
     notes="no static flood list (EVPN builds it); ownership = VLAN description 'silonet:<network>'; "
           "VLAN 0 = untagged member of the VNI's VLAN; needs password-less sudo",
 )
