@@ -18,6 +18,13 @@ def data_dir() -> Path:
     return Path(base) / "silonet"
 
 
+def lab_dir() -> Path:
+    """Where labs keep their state, sockets and logs: the same from any working directory."""
+    if env := os.environ.get("SILONET_LAB_DIR"):
+        return Path(env)
+    return data_dir() / "lab"
+
+
 def database_url() -> str:
     if env := os.environ.get("SILONET_DATABASE_URL"):
         return env

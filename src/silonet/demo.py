@@ -24,11 +24,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from silonet.config import lab_dir
 from silonet.lab import Lab, paper_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = Path(os.environ.get("SILONET_DEMO_DIR", ROOT / ".demo"))
-LAB_DIR = ROOT / ".lab"
+LAB_DIR = lab_dir()
 NETWORK = {"name": "demo", "tenant": "acme", "vni": 5000}
 JOINED = [("vsa", 100), ("kvm1", 300), ("bm", 0)]
 console = Console(width=None if os.isatty(1) else 120)
@@ -164,7 +165,7 @@ def main() -> None:
   . .venv/bin/activate; export SILONET_SERVER={server}
   silonet status                      # every gateway: reachable, generations, drift, faults
   silonet plan                        # what the next reconcile would change (nothing, now)
-  silonet lab status --dir .lab       # silos, hosts, gateways
+  silonet lab status                  # silos, hosts, gateways
   silonet attach demo vsb 200 --wait 30   # join vsphere-b's row pair too
   ip netns exec {src['netns']} ping {dst['ip']}
   API docs: {server}/docs

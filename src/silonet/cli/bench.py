@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from silonet.config import lab_dir
+
+LAB_DIR = lab_dir()
 bench_app = typer.Typer(help="Benchmarks: figures as ratios against a baseline measured in the same run.",
                         no_args_is_help=True)
 
@@ -15,9 +18,9 @@ bench_app = typer.Typer(help="Benchmarks: figures as ratios against a baseline m
 def ssh(
     changes: Annotated[int, typer.Option(min=1, max=4000, help="changes to make in each mode")] = 100,
     out: Annotated[Path, typer.Option(help="where bench-ssh.json and bench-ssh.png go")] = Path("bench-results"),
-    lab_dir: Annotated[Path, typer.Option("--dir", help="lab state directory")] = Path(".lab"),
+    dir_: Annotated[Path, typer.Option("--dir", help="lab state directory")] = LAB_DIR,
 ) -> None:
     """N changes: one new SSH connection per change vs one persistent, batched session."""
     from silonet.bench.ssh import main
 
-    main(changes, out, lab_dir)
+    main(changes, out, dir_)

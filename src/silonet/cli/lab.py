@@ -12,6 +12,7 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from silonet.cli import render
+from silonet.config import lab_dir
 from silonet.lab import Lab, LabError, LabTopology, load_topology, paper_topology
 
 lab_app = typer.Typer(help="The lab: silos, ToRs, hosts and emulated VXLAN gateways in network namespaces.",
@@ -21,6 +22,7 @@ PrefixOpt = Annotated[str, typer.Option(envvar="SILONET_LAB_PREFIX",
                                         help="1..4 characters prefixing the lab's namespaces and interfaces")]
 IndexOpt = Annotated[int, typer.Option(envvar="SILONET_LAB_INDEX",
                                        help="0..127: lab k uses 198.18.2k.0/24 (underlay), 198.18.2k+1.0/24 (mgmt)")]
+LAB_DIR = lab_dir()
 DirOpt = Annotated[Path, typer.Option("--dir", envvar="SILONET_LAB_DIR", help="state, daemon sockets and logs")]
 TopologyOpt = Annotated[str, typer.Option(help="'paper' or a lab topology YAML file")]
 
@@ -41,7 +43,7 @@ def _topology(spec: str) -> LabTopology:
 
 @lab_app.command("up")
 def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOpt = 0,
-       dir_: DirOpt = Path(".lab"),
+       dir_: DirOpt = LAB_DIR,
        driver: Annotated[LabDriver, typer.Option(help=DRIVER_HELP)] = LabDriver.ovsdb) -> None:
     """Build the lab: namespaces, OVS gateways with ovs-vtep (and sshd), ToRs and hosts."""
     lab = Lab(prefix, index, dir_)
@@ -62,7 +64,7 @@ def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOp
 
 
 @lab_app.command("down")
-def down(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab")) -> None:
+def down(prefix: PrefixOpt = "sn", dir_: DirOpt = LAB_DIR) -> None:
     """Remove everything the lab made (daemons, namespaces, interfaces, its directory)."""
     lab = Lab(prefix, 0, dir_)
     if not lab.exists():
@@ -75,7 +77,7 @@ def down(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab")) -> None:
 
 
 @lab_app.command("status")
-def status(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab"),
+def status(prefix: PrefixOpt = "sn", dir_: DirOpt = LAB_DIR,
            json_: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False) -> None:
     """Hosts (namespace, VLAN, address, group) and gateways (namespace, management, daemons)."""
     lab = Lab(prefix, 0, dir_)
@@ -95,7 +97,7 @@ def status(prefix: PrefixOpt = "sn", dir_: DirOpt = Path(".lab"),
 
 
 @lab_app.command("inventory")
-def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = Path(".lab"),
+def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = LAB_DIR,
               topology: Annotated[str | None, typer.Option(help="'paper' or a file: lay it out at --index "
                                                                  "without the lab being up")] = None,
               driver: Annotated[LabDriver | None, typer.Option(help="with --topology: " + DRIVER_HELP + "; "

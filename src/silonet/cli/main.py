@@ -98,7 +98,8 @@ def gateway_create(
     address: Annotated[str, typer.Option(help="management address, e.g. tcp:198.18.1.1:6640")],
     driver: Annotated[str, typer.Option(help="ovsdb or ssh")] = "ovsdb",
     silo: str | None = None,
-    capacity: Annotated[str, typer.Option(help="VLAN->VNI entries the device holds")] = "4096",
+    capacity: Annotated[str | None, typer.Option(help="VLAN->VNI entries the device holds "
+                                                      "(default: the dialect's, else 4096)")] = None,
     port: Annotated[list[str] | None, typer.Option(help="NAME or NAME:switchback; repeat")] = None,
     dialect: str | None = None,
     credentials: Annotated[str | None, typer.Option(help="reference to credentials, never the secret")] = None,
@@ -116,7 +117,9 @@ def gateway_create(
     if credentials:
         mgmt["credentials"] = credentials
     body = {"name": name, "silo": silo, "vtep_ip": vtep_ip, "management": mgmt,
-            "capacity": _int(capacity, rules.capacity, "capacity"), "ports": ports}
+            "ports": ports}
+    if capacity is not None:
+        body["capacity"] = _int(capacity, rules.capacity, "capacity")
     _show("gateway", state.backend.create("gateway", body), json_)
 
 

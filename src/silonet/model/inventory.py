@@ -38,6 +38,9 @@ class DevicePolicy(Protocol):
     def switch_scoped(self, gateway: Gateway) -> str | None:
         """The dialect's name when it maps VLAN->VNI per switch (not per port), else None."""
 
+    def default_capacity(self, driver: str, dialect: str | None) -> int:
+        """Capacity of a gateway whose request leaves it out."""
+
 
 class AnyDevice:
     """The policy when no device layer is consulted: every gateway maps per port."""
@@ -47,6 +50,9 @@ class AnyDevice:
 
     def switch_scoped(self, gateway: Gateway) -> str | None:
         return None
+
+    def default_capacity(self, driver: str, dialect: str | None) -> int:
+        return 4096
 
 
 class Inventory:

@@ -102,7 +102,8 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
     # Gateways first keep the ports they lose, so groups can let go of them.
     final: dict[str, Gateway] = {}
     for body in topo.gateways:
-        gw, old = body.entity(), inv.gateways.get(body.name)
+        m = body.management
+        gw, old = body.entity(inv.policy.default_capacity(m.driver, m.dialect)), inv.gateways.get(body.name)
         if old == gw:
             continue
         keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()

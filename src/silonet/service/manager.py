@@ -191,7 +191,7 @@ class Manager:
             repo.audit(actor, "delete", f"silo/{name}", _dump(S.silo_out(silo)), None)
 
     def create_gateway(self, body: S.GatewayIn, actor: str = ADMIN) -> S.GatewayOut:
-        gw = body.entity()
+        gw = body.entity(self.policy.default_capacity(body.management.driver, body.management.dialect))
         with self._tx() as (repo, inv, gen):
             self._must_be_new(inv.gateways, "gateway", gw.name)
             inv.put_gateway(gw)

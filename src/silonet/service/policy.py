@@ -24,3 +24,13 @@ class DriverPolicy:
 
         dialect = get(gateway.management.dialect)
         return dialect.name if dialect.scope == "switch" else None
+
+    def default_capacity(self, driver: str, dialect: str | None) -> int:
+        """A gateway's capacity when the request leaves it out: its dialect's, else 4096."""
+        if driver == "ssh" and dialect:
+            from silonet.drivers.ssh.dialect import dialects
+
+            found = dialects().get(dialect)
+            if found is not None and found.default_capacity:
+                return found.default_capacity
+        return 4096

@@ -77,16 +77,18 @@ class GatewayIn(_In):
     silo: Name | None = None
     vtep_ip: IPv4
     management: ManagementIn
-    capacity: Capacity = 4096
+    capacity: Capacity | None = Field(
+        default=None, description="VLAN->VNI entries the device holds; default: the dialect's (ALAXALA AX: "
+                                  "8192), else 4096")
     ports: list[PortIn] = Field(default_factory=list, max_length=4096)
 
-    def entity(self) -> Gateway:
+    def entity(self, default_capacity: int = 4096) -> Gateway:
         m = self.management
         return Gateway(
             name=self.name,
             vtep_ip=self.vtep_ip,
             management=Management(m.driver, m.address, m.dialect, m.credentials, m.trust_on_first_use),
-            capacity=self.capacity,
+            capacity=self.capacity if self.capacity is not None else default_capacity,
             ports=tuple(Port(p.name, p.switchback) for p in self.ports),
             silo=self.silo,
         )

@@ -519,3 +519,15 @@ async def _drive(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_ssh_driver_against_a_fake_ax_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     asyncio.run(_drive(tmp_path, monkeypatch))
+
+
+def test_ax_gateway_defaults_to_8192_entries(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/v1/gateways", json={
+        "name": "ax1", "vtep_ip": "198.18.0.41",
+        "management": {"driver": "ssh", "dialect": "alaxala", "address": "admin@198.18.1.41:22",
+                       "credentials": "file:/etc/silonet/ax.key"},
+        "ports": [{"name": "geth1_0_1"}]})
+    assert r.status_code == 201 and r.json()["capacity"] == 8192
+    r = client.post("/v1/gateways", json={
+        "name": "ov1", "vtep_ip": "198.18.0.42", "management": {"driver": "ovsdb", "address": "tcp:127.0.0.1:1"}})
+    assert r.json()["capacity"] == 4096
