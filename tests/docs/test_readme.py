@@ -62,3 +62,10 @@ def test_curl_examples(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"vni":5000' in result.stdout
     assert '"error":"invalid","field":"vlan"' in result.stdout
+
+
+def test_dialect_table_lists_every_registered_dialect() -> None:
+    from silonet.drivers.ssh.dialect import dialects
+
+    listed = set(re.findall(r"^\| `([a-z]+)` \|", README, flags=re.M))
+    assert listed == set(dialects())
