@@ -267,7 +267,7 @@ def test_sonic_foreign_vlans_block_their_vlan_id_on_every_gateway_port() -> None
     model.db.update({
         "VLAN": {"Vlan200": {"vlanid": "200"}, "Vlan300": {"vlanid": "300", "description": "storage"}},
         "VLAN_MEMBER": {"Vlan200|p2": {"tagging_mode": "tagged"}, "Vlan300|p3": {"tagging_mode": "untagged"}},
-        "VXLAN_TUNNEL": {"evpn-vtep": {"src_ip": "10.0.0.9"}},
+        "VXLAN_TUNNEL": {"evpn-vtep": {"src_ip": "198.19.0.9"}},
         "VXLAN_TUNNEL_MAP": {"evpn-vtep|map_7000_Vlan200": {"vlan": "Vlan200", "vni": "7000"}},
         "VRF": {"Vrf1": {"vni": "9000"}}})
     parsed = SONIC.parse(model.outputs(), GW)
@@ -278,7 +278,7 @@ def test_sonic_foreign_vlans_block_their_vlan_id_on_every_gateway_port() -> None
     assert facts.foreign_bindings[("p3", 0)] == "Vlan300"  # its untagged VLAN is taken
     assert all(facts.foreign_bindings[(p, 200)] == "map_7000_Vlan200" for p in PORTS)
     assert all((p, 300) in facts.foreign_bindings for p in PORTS)
-    assert parsed.faults == {"switch": ["VTEP evpn-vtep has source IP 10.0.0.9, not the gateway's VTEP IP "
+    assert parsed.faults == {"switch": ["VTEP evpn-vtep has source IP 198.19.0.9, not the gateway's VTEP IP "
                                         "198.18.0.1"]}
 
 
@@ -291,16 +291,16 @@ def test_sonic_untagged_only_member_of_a_silonet_vlan_is_reported_not_owned() ->
         "VXLAN_TUNNEL_MAP": {"vtep|map_5000_Vlan100": {"vlan": "Vlan100", "vni": "5000"}}})
     parsed = SONIC.parse(model.outputs(), GW)
     assert parsed.owned.bindings == {} and 5000 in parsed.owned.logical_switches
-    assert parsed.facts.foreign_bindings == {("p3", 0): "Vlan100"}
+    assert parsed.facts.foreign_bindings == {("p3", 0): "Vlan100 untagged"}
     assert "port p3" in parsed.faults
 
 
 def test_sonic_remote_vni_grid_parses_per_vni() -> None:
     grid = ("+---------+--------------+--------+\n| VLAN    | RemoteVTEP   |    VNI |\n"
-            "+=========+==============+========+\n| Vlan100 | 30.0.0.2     | 500100 |\n"
-            "+---------+--------------+--------+\n| Vlan100 | 40.0.0.3     | 500100 |\n"
+            "+=========+==============+========+\n| Vlan100 | 198.18.0.2   | 500100 |\n"
+            "+---------+--------------+--------+\n| Vlan100 | 198.18.0.3   | 500100 |\n"
             "+---------+--------------+--------+\nTotal count : 2\n")
-    assert sonic.remote_vnis(grid) == {500100: {"30.0.0.2", "40.0.0.3"}}
+    assert sonic.remote_vnis(grid) == {500100: {"198.18.0.2", "198.18.0.3"}}
     assert sonic.remote_vnis("") == {}
 
 
@@ -329,7 +329,7 @@ def test_cumulus_without_ledger_everything_is_foreign_and_all_vlan_trunks_are_fa
     tree = {"bridge": {"domain": {"br_default": {"vlan": {"100": {"vni": {"5000": {}}}, "10,20-21": {}}}}},
             "interface": {"p1": {"bridge": {"domain": {"br_default": {}}}},
                           "swp1-2": {"bridge": {"domain": {"br_default": {"vlan": {"20": {}}}}}}},
-            "nve": {"vxlan": {"source": {"address": "10.9.9.9"}}},
+            "nve": {"vxlan": {"source": {"address": "198.19.9.9"}}},
             "vrf": {"RED": {"evpn": {"vni": {"4001": {}}}}}}
     parsed = CUMULUS.parse(_nvue(tree, None, (*PORTS, "swp1", "swp2")), GW)
     facts = parsed.facts
@@ -339,7 +339,7 @@ def test_cumulus_without_ledger_everything_is_foreign_and_all_vlan_trunks_are_fa
     assert facts.foreign_bindings[("p1", 100)] == "br_default vlan all"
     assert all((p, v) in facts.foreign_bindings for p in PORTS for v in (10, 20, 21, 100))
     assert parsed.faults["port p1"] == ["trunks every br_default VLAN (no VLAN list)"]
-    assert "10.9.9.9" in parsed.faults["switch"][0]
+    assert "198.19.9.9" in parsed.faults["switch"][0]
 
 
 # ---------------------------------------------------------------------- templates

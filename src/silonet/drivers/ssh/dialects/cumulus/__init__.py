@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from silonet.drivers.ssh.dialect import Parsed, Target
-from silonet.drivers.ssh.dialects.sonic.switchscope import SwitchScopedDialect
+from silonet.drivers.ssh.dialects.sonic.switchscope import SwitchScopedDialect, settle_read
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -175,18 +175,8 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
                 else:
                     label = foreign_vlan.get(vid, f"{BRIDGE} vlan {vid}")
                     foreign_bindings[(port, 0 if vid == native else vid)] = label
-    tagged_vnis = set(bindings.values())
-    for port, vid in sorted(untagged.items()):
-        if vlan_vni[vid] in tagged_vnis:
-            bindings[(port, 0)] = vlan_vni[vid]
-        else:
-            foreign_bindings[(port, 0)] = f"{BRIDGE} vlan {vid} untagged"
-            faults.setdefault(f"port {port}", []).append(
-                f"untagged in silonet's VLAN {vid}, which has no tagged member: remove it by hand")
-    for vid, label in sorted(foreign_vlan.items()):  # VLAN IDs are bridge-wide
-        for port in gw.ports:
-            if port in ports or not ports:
-                foreign_bindings.setdefault((port, vid), label)
+    settle_read(gw, ports, untagged, vlan_vni, foreign_vlan, bindings, foreign_bindings, faults,
+                lambda vid: f"{BRIDGE} vlan {vid}")
 
     source = (((tree.get("nve") or {}).get("vxlan") or {}).get("source") or {}).get("address")
     if source and source != gw.vtep_ip:

@@ -21,7 +21,7 @@ Verified against documentation and source only, never against a switch:
 * ``show vxlan vlanvnimap`` / ``show vxlan tunnel`` read the same two tables (sonic-utilities
   ``show/vxlan.py``); this dialect reads the tables themselves instead of their tabulated
   form. ``show vxlan remotevni all`` prints APPL_DB ``VXLAN_REMOTE_VNI_TABLE`` as a grid
-  (``| Vlan100 | 30.0.0.2 | 500100 |`` then ``Total count : N``), as documented in
+  (``| Vlan100 | 198.18.0.2 | 500100 |`` then ``Total count : N``), as documented in
   ``show/vxlan.py`` and in SONiC test helpers that parse it.
 * ``config save -y``: writes CONFIG_DB to ``/etc/sonic/config_db.json``.
 
@@ -62,7 +62,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from silonet.drivers.ssh.dialect import Parsed, Target
-from silonet.drivers.ssh.dialects.sonic.switchscope import SwitchScopedDialect
+from silonet.drivers.ssh.dialects.sonic.switchscope import SwitchScopedDialect, settle_read
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -147,18 +147,8 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
                 untagged[port] = vid
         elif vid not in mine:
             foreign_bindings[(port, vid if tagged else 0)] = foreign_vlan.get(vid, vname)
-    tagged_vnis = set(bindings.values())
-    for port, vid in sorted(untagged.items()):
-        if vlan_vni[vid] in tagged_vnis:
-            bindings[(port, 0)] = vlan_vni[vid]
-        else:
-            foreign_bindings[(port, 0)] = f"Vlan{vid}"
-            faults.setdefault(f"port {port}", []).append(
-                f"untagged member of silonet's Vlan{vid}, which has no tagged member: remove it by hand")
-    for vid, name in sorted(foreign_vlan.items()):  # VLAN IDs are switch-wide
-        for port in gw.ports:
-            if port in ports or not ports:
-                foreign_bindings.setdefault((port, vid), name)
+    settle_read(gw, ports, untagged, vlan_vni, foreign_vlan, bindings, foreign_bindings, faults,
+                lambda vid: f"Vlan{vid}")
 
     for name, tunnel in sorted(db.get("VXLAN_TUNNEL", {}).items()):
         src = tunnel.get("src_ip")

@@ -276,6 +276,27 @@ def plan(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> P
     return made
 
 
+def settle_read(gw: Target, ports: set[str] | frozenset[str], untagged: dict[str, int], vlan_vni: dict[int, int],
+                foreign_vlan: dict[int, str], bindings: dict[tuple[str, int], int],
+                foreign_bindings: dict[tuple[str, str | int], str], faults: dict[str, list[str]],
+                vlan_label: Callable[[int], str]) -> None:
+    """What both per-switch parsers conclude once they read the switch: an untagged member of a
+    silonet VLAN is silonet's binding (VLAN 0) only while the VLAN has a tagged member; a
+    foreign VLAN ID is taken on every managed port, because VLAN IDs are switch-wide."""
+    tagged_vnis = set(bindings.values())
+    for port, vid in sorted(untagged.items()):
+        if vlan_vni[vid] in tagged_vnis:
+            bindings[(port, 0)] = vlan_vni[vid]
+        else:
+            foreign_bindings[(port, 0)] = f"{vlan_label(vid)} untagged"
+            faults.setdefault(f"port {port}", []).append(
+                f"untagged member of silonet's {vlan_label(vid)}, which has no tagged member: remove it by hand")
+    for vid, label in sorted(foreign_vlan.items()):
+        for port in gw.ports:
+            if port in ports or not ports:
+                foreign_bindings.setdefault((port, vid), label)
+
+
 def to_json(mapping: Mapping[int, str]) -> str:
     return json.dumps({str(k): v for k, v in sorted(mapping.items())}, sort_keys=True)
 
