@@ -125,7 +125,7 @@ def test_parser_uses_the_gateways_own_port_names() -> None:
 
 
 def test_a_vtep_shared_with_foreign_vnis_is_refused_not_shared() -> None:
-    outputs = _config("  member vni 201,5000\n  destination-ip 1.1.1.2\n",
+    outputs = _config("  member vni 201,5000\n  destination-ip 198.18.0.12\n",
                       extra="vlan 201\n  name \"ops\"\n  vxlan-vni 201\n!\n")
     with pytest.raises(ValueError, match=r"interface vxlan 1 also carries VNIs silonet does not own: VNI 201"):
         AX.parse(outputs, TARGET)

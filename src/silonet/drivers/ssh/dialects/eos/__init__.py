@@ -10,7 +10,7 @@ says so). What was relied on, per fact:
 - ``interface Vxlan1``, ``vxlan vlan <V> vni <N>``, ``no vxlan vlan <V> vni``, ``vxlan vlan
   <V> flood vtep add|remove <ip>``: Arista's own eAPI clients (arista-eosplus/pyeapi
   test/unit/test_api_interfaces.py; goeapi system tests reading back ``vxlan vlan 10 flood
-  vtep 1.1.1.1`` from running-config), netlab's EOS VXLAN template (ipspace/netlab
+  vtep 198.18.0.11`` from running-config), netlab's EOS VXLAN template (ipspace/netlab
   netsim/ansible/templates/vxlan/eos.j2), EOS User Manual "VXLAN Configuration".
 - ``vlan <V>`` / ``name <text>`` / ``no vlan <V>``, trunk ``switchport trunk allowed vlan
   add|remove``: EOS User Manual "Virtual LANs (VLANs)" and public EOS runbooks.
