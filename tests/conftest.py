@@ -3,6 +3,7 @@ inventory (examples/topology.yaml) and a snapshot of every row for 'nothing writ
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from silonet.config import Settings
+from silonet.lab import Lab
 from silonet.service import Manager
 from silonet.service.topology import parse_topology
 from silonet.store.db import Database
@@ -17,6 +19,17 @@ from silonet.store.tables import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "topology.yaml"
+# Test labs keep their state here, one folder per prefix, so a run that was killed halfway
+# is taken down (by its pid files and namespace names) by the next run, not left in its way.
+TEST_LABS = Path(tempfile.gettempdir()) / "silonet-test-labs"
+
+
+def fresh_lab(prefix: str, index: int) -> Lab:
+    """A test lab whose leftovers from an earlier, interrupted run are removed first."""
+    lab = Lab(prefix, index, TEST_LABS)
+    if lab.exists():
+        lab.down()
+    return lab
 
 
 

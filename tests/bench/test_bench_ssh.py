@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TEST_LABS
+
 pytestmark = [pytest.mark.root, pytest.mark.ovs, pytest.mark.slow]
 
 
@@ -21,7 +23,7 @@ def test_bench_ssh_small(tmp_path: Path) -> None:
 
     old = os.environ.get("SILONET_SSH_KNOWN_HOSTS")
     try:
-        report = main(changes=5, out=tmp_path / "out", lab_dir=tmp_path / "lab")
+        report = main(changes=5, out=tmp_path / "out", lab_dir=TEST_LABS)
     finally:
         if old is None:
             os.environ.pop("SILONET_SSH_KNOWN_HOSTS", None)

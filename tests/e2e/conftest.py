@@ -23,6 +23,7 @@ from silonet.reconcile import Reconciler
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
+from tests.conftest import fresh_lab
 
 
 def _missing() -> str | None:
@@ -105,9 +106,7 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if driver != "ovsdb" and shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
         pytest.skip("missing: sshd (openssh-server; ./run test installs it)")
     base = tmp_path_factory.mktemp(f"lab-{driver}")
-    lab = Lab(prefix="se", index=5, base_dir=base)
-    if lab.exists():
-        lab.down()
+    lab = fresh_lab("se", 5)
     capture = _Capture()
     root = logging.getLogger()
     old_level, old_known = root.level, os.environ.get("SILONET_SSH_KNOWN_HOSTS")

@@ -24,6 +24,7 @@ from silonet.cli.lab import lab_app
 from silonet.lab import GatewaySpec, Group, Host, Lab, LabError, LabTopology, Silo, Tor, load_topology, paper_topology
 from silonet.lab import build as lab_build
 from silonet.service.topology import parse_topology
+from tests.conftest import fresh_lab
 
 PREFIX, INDEX = "slt", 7
 MGMT, UNDERLAY = "198.18.15", "198.18.14"
@@ -122,11 +123,11 @@ def test_bad_prefix_and_index() -> None:
 
 # ------------------------------------------------------------------ the paper lab
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab() -> Iterator[Lab]:
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    the_lab = Lab(PREFIX, INDEX, tmp_path_factory.mktemp("lab"))
+    the_lab = fresh_lab(PREFIX, INDEX)
     try:
         started = time.monotonic()
         the_lab.up(paper_topology())

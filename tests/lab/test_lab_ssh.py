@@ -35,6 +35,7 @@ from silonet.lab.state import StateFile
 from silonet.model import Gateway, Management
 from silonet.plan import GatewayState, LogicalSwitch, diff
 from silonet.service.topology import parse_topology
+from tests.conftest import fresh_lab
 
 PREFIX, INDEX = "sls", 8
 MGMT, UNDERLAY = "198.18.17", "198.18.16"
@@ -156,10 +157,10 @@ def test_sshd_config_is_key_only_on_the_management_ip(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ the ssh lab
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab() -> Iterator[Lab]:
     if reason := _missing():
         pytest.skip(reason)
-    the_lab = Lab(PREFIX, INDEX, tmp_path_factory.mktemp("sshlab"))
+    the_lab = fresh_lab(PREFIX, INDEX)
     try:
         started = time.monotonic()
         the_lab.up(TOPO, driver="ssh")
