@@ -114,9 +114,6 @@ class Inventory:
     def groups_on(self, gateway: str) -> set[str]:
         return set(self._groups_on.get(gateway, ()))
 
-    def vni_holder(self, vni: int) -> str | None:
-        return self._vni_owner.get(vni)
-
     # ---------------------------------------------------------------- capacity
     def usage(self, gateway: str) -> int:
         """VLAN->VNI entries the gateway needs for the current intent."""
@@ -347,8 +344,3 @@ class Inventory:
             out |= self.groups[group].gateways
         return out
 
-    def gateways_of_group_networks(self, group: str) -> set[str]:
-        out: set[str] = set()
-        for net in set(self._vlans.get(group, {}).values()):
-            out |= self.gateways_of_network(net)
-        return out

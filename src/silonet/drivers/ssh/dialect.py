@@ -105,9 +105,6 @@ class Dialect:
         except jinja2.TemplateNotFound:
             return None
 
-    def supports(self, op: Operation) -> bool:
-        return self.template(OP_TEMPLATES[type(op).__name__]) is not None
-
 
 def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
     """VLANs that would map to more than one VNI on one switch (or VNIs to more than one VLAN,

@@ -74,7 +74,6 @@ class SshDriver(Driver):
         self.generation = int(time.time())  # session names stay unique across manager restarts
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
-        self._closed = asyncio.Event()
 
     # ------------------------------------------------------------ connection
     async def start(self) -> None:
