@@ -24,3 +24,38 @@ def ssh(
     from silonet.bench.ssh import main
 
     main(changes, out, dir_)
+
+
+@bench_app.command("dataplane")
+def dataplane(
+    sizes: Annotated[str, typer.Option(help="write sizes in bytes (iperf3 -l): list or range")] = ",".join(
+        map(str, (88, 100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000))),
+    pairs: Annotated[str, typer.Option(help="pair counts run in parallel: list or range, e.g. 1,10 or 1-10")] = "1-10",
+    modes: Annotated[str, typer.Option(help="any of: ceiling, software, gateway")] = "ceiling,software,gateway",
+    duration: Annotated[int | None, typer.Option(min=1, max=3600, help="seconds per iperf3 run [default: 3; 60 "
+                                                  "with --paper]")] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=100, help="runs per point; the median is reported")] = 1,
+    udp: Annotated[bool, typer.Option("--udp", help="UDP at full speed (-u -b 0), not TCP: packet rates")] = False,
+    paper: Annotated[bool, typer.Option("--paper", help="the paper's matrix: 13 sizes x 1..10 pairs at 60 s")] = False,
+    out: Annotated[Path, typer.Option(help="where results.csv/json and the PNGs go")] = Path("bench-results/dataplane"),
+    inventory: Annotated[Path | None, typer.Option(help="real gateways: an inventory with a 'bench' section "
+                                                   "naming the VM pairs (gateway mode only)")] = None,
+    server: Annotated[str | None, typer.Option(help="URL of a running `silonet serve` (default: in-process)")] = None,
+    keep_lab: Annotated[bool, typer.Option("--keep-lab", help="leave the bench lab up for the next run")] = False,
+    dir_: Annotated[Path, typer.Option("--dir", help="lab state directory")] = LAB_DIR,
+) -> None:
+    """The paper's data-plane evaluation: iperf3 over VM pairs, ceiling vs software VXLAN vs gateways."""
+    from silonet.bench import dataplane as dp
+    from silonet.bench.iperf import parse_list
+
+    try:
+        settings = dp.Settings(
+            sizes=list(dp.PAPER_SIZES) if paper else parse_list(sizes, 1, 65000, "--sizes"),
+            pairs=list(dp.PAPER_PAIRS) if paper else parse_list(pairs, 1, 99, "--pairs"),
+            modes=[m.strip() for m in modes.split(",") if m.strip()],
+            duration=duration or (dp.PAPER_DURATION if paper else dp.DEFAULT_DURATION),
+            repeat=repeat, udp=udp, out=out, lab_dir=dir_, keep_lab=keep_lab, inventory=inventory, server=server)
+        dp.main(settings)
+    except (ValueError, dp.BenchError) as err:
+        dp.console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from None
