@@ -9,7 +9,6 @@ costs at most one period, and a restart simply converges again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -28,6 +27,24 @@ MAX_ATTEMPTS = 5
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
 CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until the event is set or the time is up. ``asyncio.timeout``, not ``wait_for``: on
+    Python 3.11 ``wait_for`` can swallow a cancellation that races with its inner wait."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+async def _cancel(task: asyncio.Task, what: str, grace: float = 10.0) -> None:
+    """Cancel and wait, but never forever: shutting down must not hang on one task."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.error("%s did not stop within %.0f s; leaving it", what, grace)
 
 
 @dataclass
@@ -65,8 +82,7 @@ class Reconciler:
         if self.notify in self.db.on_commit:
             self.db.on_commit.remove(self.notify)
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await _cancel(self._task, "reconcile supervisor")
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         self.workers.clear()
 
@@ -78,8 +94,7 @@ class Reconciler:
     async def _supervise(self) -> None:
         assert self._kick is not None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.poll)
+            await _wait(self._kick, self.poll)
             self._kick.clear()
             try:
                 await self._refresh()
@@ -147,6 +162,7 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self.task: asyncio.Task | None = None
         self.passes = 0
+        self._stopping = False
         self.started = time.monotonic()
         self._ever_connected = False
         self._last: tuple | None = None
@@ -157,9 +173,9 @@ class Worker:
         self.task = asyncio.create_task(self._run(), name=f"reconcile {self.name}")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            await _cancel(self.task, f"worker of gateway {self.name}")
         await self.driver.close()
 
     def wake(self) -> None:
@@ -171,9 +187,8 @@ class Worker:
 
     async def _run(self) -> None:
         backoff = 0.0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.event.wait(), backoff or self.rec.period)
+        while not self._stopping:
+            await _wait(self.event, backoff or self.rec.period)
             self.event.clear()
             try:
                 await self.reconcile()

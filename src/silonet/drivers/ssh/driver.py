@@ -137,8 +137,7 @@ class SshDriver(Driver):
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=10)
         if self.conn is not None:
             self.conn.close()
             with contextlib.suppress(Exception):
@@ -159,7 +158,8 @@ class SshDriver(Driver):
         timeout = COMMAND_TIMEOUT_S + 0.05 * command.count("\n")
         try:
             run = conn.run("sh -s", input=command + "\n", check=False) if script else conn.run(command, check=False)
-            result = await asyncio.wait_for(run, timeout)
+            async with asyncio.timeout(timeout):
+                result = await run
         except (OSError, asyncssh.Error, TimeoutError) as err:
             raise self._fail(f"ssh command failed: {err or type(err).__name__}") from None
         out, err_text = str(result.stdout or ""), str(result.stderr or "")
@@ -221,7 +221,8 @@ class SshDriver(Driver):
         buf = ""
         while not prompt.search(buf.replace("\r", "").rstrip("\n").rsplit("\n", 1)[-1] if buf.strip() else ""):
             try:
-                chunk = await asyncio.wait_for(self.shell.stdout.read(65536), COMMAND_TIMEOUT_S)
+                async with asyncio.timeout(COMMAND_TIMEOUT_S):
+                    chunk = await self.shell.stdout.read(65536)
             except TimeoutError:
                 self.shell = None
                 raise self._fail(f"no prompt after {COMMAND_TIMEOUT_S:.0f} s") from None
