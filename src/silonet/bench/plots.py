@@ -28,6 +28,13 @@ def _sizes_axis(ax, sizes: Sequence[int]) -> None:  # type: ignore[no-untyped-de
     ax.grid(True, alpha=0.3)
 
 
+def _save(plt: object, fig: object, path: Path) -> None:
+    """Every plot ends the same way: lay out, write the PNG, free the figure."""
+    fig.tight_layout()  # type: ignore[attr-defined]
+    fig.savefig(path, dpi=110)  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[attr-defined]
+
+
 def throughput(points: Sequence[Point], mode: str, path: Path, note: str = "") -> None:
     """Throughput of one pair vs write size, one line per pair count."""
     plt = _plt()
@@ -41,9 +48,7 @@ def throughput(points: Sequence[Point], mode: str, path: Path, note: str = "") -
     ax.set_ylabel("Gbit/s per pair")
     ax.set_title(f"{mode}: throughput of one pair" + (f"\n{note}" if note else ""), fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def pps(points: Sequence[Point], path: Path) -> None:
@@ -64,9 +69,7 @@ def pps(points: Sequence[Point], path: Path) -> None:
     ax.set_ylabel("packets/s per pair (TCP: writes/s)")
     ax.set_title("packet rate of one pair", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def ratios(points: Sequence[Point], path: Path) -> None:
@@ -91,6 +94,4 @@ def ratios(points: Sequence[Point], path: Path) -> None:
     ax.set_ylabel("throughput ratio")
     ax.set_title("ratios (dotted: 90 %)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)

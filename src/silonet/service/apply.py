@@ -32,8 +32,7 @@ class _Applier:
 
     def record(self, action: str, kind: str, name: str, before: Any, after: Any) -> None:
         self.changes.append(S.ChangeOut(action=action, kind=kind, name=name))
-        dump = lambda m: None if m is None else m.model_dump(mode="json")  # noqa: E731
-        self.repo.audit(self.actor, f"apply.{action}", f"{kind}/{name}", dump(before), dump(after))
+        self.repo.audit(self.actor, f"apply.{action}", f"{kind}/{name}", S.dump(before), S.dump(after))
 
     def until_stable(self, items: list, step: Callable[[Any], None]) -> None:
         """Apply ``step`` to every item, retrying conflicts while others make progress."""

@@ -33,10 +33,6 @@ def _learned(real: dict[str, Realization]) -> Learned:
             for gw, r in real.items()}
 
 
-def _dump(model: S.BaseModel | None) -> dict | None:
-    return None if model is None else model.model_dump(mode="json")
-
-
 class Manager:
     """Use cases over one database."""
 
@@ -181,14 +177,14 @@ class Manager:
             inv.put_silo(silo)
             repo.save_silo(silo)
             out = S.silo_out(silo)
-            repo.audit(actor, "create", f"silo/{silo.name}", None, _dump(out))
+            repo.audit(actor, "create", f"silo/{silo.name}", None, S.dump(out))
         return out
 
     def delete_silo(self, name: str, actor: str = ADMIN) -> None:
         with self._tx() as (repo, inv, _gen):
             silo = inv.remove_silo(name)
             repo.delete_silo(name)
-            repo.audit(actor, "delete", f"silo/{name}", _dump(S.silo_out(silo)), None)
+            repo.audit(actor, "delete", f"silo/{name}", S.dump(S.silo_out(silo)), None)
 
     def create_gateway(self, body: S.GatewayIn, actor: str = ADMIN) -> S.GatewayOut:
         gw = body.entity(self.policy.default_capacity(body.management.driver, body.management.dialect))
@@ -198,14 +194,14 @@ class Manager:
             repo.save_gateway(gw)
             repo.bump([gw.name], gen)
             out = S.gateway_out(gw, 0)
-            repo.audit(actor, "create", f"gateway/{gw.name}", None, _dump(out))
+            repo.audit(actor, "create", f"gateway/{gw.name}", None, S.dump(out))
         return out
 
     def delete_gateway(self, name: str, actor: str = ADMIN) -> None:
         with self._tx() as (repo, inv, _gen):
             gw = inv.remove_gateway(name)
             repo.delete_gateway(name)
-            repo.audit(actor, "delete", f"gateway/{name}", _dump(S.gateway_out(gw, 0)), None)
+            repo.audit(actor, "delete", f"gateway/{name}", S.dump(S.gateway_out(gw, 0)), None)
 
     def create_group(self, body: S.GroupIn, actor: str = ADMIN) -> S.GroupOut:
         group = body.entity()
@@ -214,14 +210,14 @@ class Manager:
             inv.put_group(group)
             repo.save_group(group)
             out = S.group_out(group)
-            repo.audit(actor, "create", f"interface-group/{group.name}", None, _dump(out))
+            repo.audit(actor, "create", f"interface-group/{group.name}", None, S.dump(out))
         return out
 
     def delete_group(self, name: str, actor: str = ADMIN) -> None:
         with self._tx() as (repo, inv, _gen):
             group = inv.remove_group(name)
             repo.delete_group(name)
-            repo.audit(actor, "delete", f"interface-group/{name}", _dump(S.group_out(group)), None)
+            repo.audit(actor, "delete", f"interface-group/{name}", S.dump(S.group_out(group)), None)
 
     def create_network(self, body: S.NetworkIn, actor: str = ADMIN) -> S.NetworkOut:
         with self._tx() as (repo, inv, _gen):
@@ -231,7 +227,7 @@ class Manager:
             inv.put_network(net)
             repo.save_network(net)
             out = S.NetworkOut(name=net.name, tenant=net.tenant, vni=net.vni, attachments=[])
-            repo.audit(actor, "create", f"network/{net.name}", None, _dump(out))
+            repo.audit(actor, "create", f"network/{net.name}", None, S.dump(out))
         return out
 
     def delete_network(self, name: str, cascade: bool = False, actor: str = ADMIN) -> tuple[set[str], int]:
@@ -242,7 +238,7 @@ class Manager:
             inv.remove_network(name, cascade)
             repo.delete_network(name)
             repo.bump(affected, gen)
-            repo.audit(actor, "delete", f"network/{name}", _dump(before), None)
+            repo.audit(actor, "delete", f"network/{name}", S.dump(before), None)
         return affected, gen
 
     def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN) -> S.AttachmentOut:
@@ -253,7 +249,7 @@ class Manager:
             affected = inv.gateways_of_network(network)
             repo.bump(affected, gen)
             out = self._attachment_out(inv, att, repo.realizations(affected))
-            repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, _dump(out))
+            repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
     def detach(self, network: str, group: str, vlan: int, actor: str = ADMIN) -> tuple[set[str], int]:
@@ -265,7 +261,7 @@ class Manager:
             att = inv.detach(network, group, vlan)
             repo.delete_attachment(att)
             repo.bump(affected, gen)
-            repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", _dump(before), None)
+            repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", S.dump(before), None)
         return affected, gen
 
     def apply(self, topology: S.Topology, prune: bool = False, dry_run: bool = False, actor: str = ADMIN) -> S.ApplyOut:

@@ -335,3 +335,8 @@ def validate(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
         return model.model_validate(data)
     except ValidationError as err:
         raise describe_errors(err.errors(), prefix) from None
+
+
+def dump(model: BaseModel | None) -> dict | None:
+    """An output model as the JSON the audit log keeps (None stays None)."""
+    return None if model is None else model.model_dump(mode="json")
