@@ -30,6 +30,7 @@ import ovs.stream
 import ovs.vlog
 
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
+from silonet.drivers.vtep_schema import OWNER_KEY, PortRows, VtepRows, interpret
 from silonet.errors import DeviceError
 from silonet.plan.ops import (
     Bind,
@@ -41,12 +42,9 @@ from silonet.plan.ops import (
     SetRemoteMac,
     Unbind,
 )
-from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState, LogicalSwitch
 
 DB_NAME = "hardware_vtep"
 ENCAP = "vxlan_over_ipv4"
-OWNER_KEY = "silonet_managed"
 CONNECT_TIMEOUT_MS = 5000
 Txn = ovs.db.idl.Transaction
 
@@ -261,51 +259,19 @@ class OvsdbDriver(Driver):
     def _read(self, idl: ovs.db.idl.Idl) -> ActualState:
         t = idl.tables
         ps = self._switch(idl)
-        owned: dict[Any, int] = {}
-        names: dict[int, str] = {}
-        foreign_vnis: dict[int, str] = {}
-        foreign_names: set[str] = set()
-        for ls in t["Logical_Switch"].rows.values():
-            key = _opt(ls.tunnel_key)
-            if _owned(ls):
-                if key is not None:
-                    owned[ls.uuid] = key
-                    names[key] = ls.name
-            else:
-                foreign_names.add(ls.name)
-                if key is not None:
-                    foreign_vnis[key] = ls.name
-        flood: dict[int, frozenset[str]] = {}
-        for m in t["Mcast_Macs_Remote"].rows.values():
-            if m.MAC == "unknown-dst" and m.logical_switch.uuid in owned:
-                flood[owned[m.logical_switch.uuid]] = frozenset(loc.dst_ip for loc in m.locator_set.locators)
-        bindings: dict[tuple[str, int], int] = {}
-        foreign_bindings: dict[tuple[str, int], str] = {}
-        faults: dict[str, list[str]] = {}
-        if ps.switch_fault_status:
-            faults["switch"] = sorted(ps.switch_fault_status)
-        for port in ps.ports:
-            if port.port_fault_status:
-                faults[f"port {port.name}"] = sorted(port.port_fault_status)
-            for vlan, ls in port.vlan_bindings.items():
-                if ls.uuid in owned:
-                    bindings[(port.name, vlan)] = owned[ls.uuid]
-                else:
-                    foreign_bindings[(port.name, vlan)] = ls.name
-        remote = {(owned[m.logical_switch.uuid], m.MAC): m.locator.dst_ip
-                  for m in t["Ucast_Macs_Remote"].rows.values() if m.logical_switch.uuid in owned}
-        local: dict[int, set[str]] = {}
-        for m in t["Ucast_Macs_Local"].rows.values():
-            if m.logical_switch.uuid in owned:
-                local.setdefault(owned[m.logical_switch.uuid], set()).add(m.MAC)
-        state = GatewayState(
-            {vni: LogicalSwitch(vni, names[vni], flood.get(vni, frozenset())) for vni in sorted(names)},
-            dict(sorted(bindings.items())),
-            dict(sorted(remote.items())),
+        rows = VtepRows(
+            switch_faults=list(ps.switch_fault_status),
+            ports=[PortRows(p.name, list(p.port_fault_status),
+                            {vlan: str(ls.uuid) for vlan, ls in p.vlan_bindings.items()}) for p in ps.ports],
+            logical_switches={str(ls.uuid): (ls.name, _opt(ls.tunnel_key), dict(ls.other_config))
+                              for ls in t["Logical_Switch"].rows.values()},
+            mcast_remote=[(m.MAC, str(m.logical_switch.uuid), [loc.dst_ip for loc in m.locator_set.locators])
+                          for m in t["Mcast_Macs_Remote"].rows.values()],
+            ucast_remote=[(m.MAC, str(m.logical_switch.uuid), m.locator.dst_ip)
+                          for m in t["Ucast_Macs_Remote"].rows.values()],
+            ucast_local=[(m.MAC, str(m.logical_switch.uuid)) for m in t["Ucast_Macs_Local"].rows.values()],
         )
-        facts = DeviceFacts(frozenset(p.name for p in ps.ports), foreign_bindings, foreign_vnis,
-                            frozenset(foreign_names))
-        return ActualState(state, facts, {v: frozenset(m) for v, m in local.items()}, faults)
+        return ActualState(*interpret(rows))
 
     def _apply(self, idl: ovs.db.idl.Idl, ops: list[Operation]) -> ApplyResult:
         t = idl.tables

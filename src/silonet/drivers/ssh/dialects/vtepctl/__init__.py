@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from silonet.drivers.ssh.dialect import Dialect, Parsed, Target
-from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState, LogicalSwitch
+from silonet.drivers.vtep_schema import PortRows, VtepRows, interpret
 
 TABLES = ("Physical_Switch", "Physical_Port", "Logical_Switch", "Mcast_Macs_Remote", "Physical_Locator_Set",
           "Physical_Locator", "Ucast_Macs_Remote", "Ucast_Macs_Local")
@@ -62,52 +61,21 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     ps = next((s for s in switches if s["name"] == gw.name), switches[0] if len(switches) == 1 else None)
     if ps is None:
         raise ValueError(f"no Physical_Switch named {gw.name!r} (found: {[s['name'] for s in switches]})")
-    owned: dict[str, int] = {}
-    names: dict[int, str] = {}
-    foreign_vnis: dict[int, str] = {}
-    foreign_names: set[str] = set()
-    for uuid, ls in t["Logical_Switch"].items():
-        key = _one(ls["tunnel_key"])
-        if ls["other_config"].get("silonet_managed") == "true":
-            if key is not None:
-                owned[uuid], names[key] = key, ls["name"]
-        else:
-            foreign_names.add(ls["name"])
-            if key is not None:
-                foreign_vnis[key] = ls["name"]
-    locator_ip = {u: r["dst_ip"] for u, r in t["Physical_Locator"].items()}
-    flood: dict[int, frozenset[str]] = {}
-    for m in t["Mcast_Macs_Remote"].values():
-        if m["MAC"] == "unknown-dst" and m["logical_switch"] in owned:
-            locs = _set(t["Physical_Locator_Set"][m["locator_set"]]["locators"])
-            flood[owned[m["logical_switch"]]] = frozenset(locator_ip[u] for u in locs)
-    bindings: dict[tuple[str, int], int] = {}
-    foreign_bindings: dict[tuple[str, int], str] = {}
-    faults: dict[str, list[str]] = {}
-    if ps["switch_fault_status"]:
-        faults["switch"] = sorted(_set(ps["switch_fault_status"]))
-    port_names = []
-    for uuid in _set(ps["ports"]):
-        port = t["Physical_Port"][uuid]
-        port_names.append(port["name"])
-        if port["port_fault_status"]:
-            faults[f"port {port['name']}"] = sorted(_set(port["port_fault_status"]))
-        for vlan, ls in port["vlan_bindings"].items():
-            if ls in owned:
-                bindings[(port["name"], int(vlan))] = owned[ls]
-            else:
-                foreign_bindings[(port["name"], int(vlan))] = t["Logical_Switch"][ls]["name"]
-    remote = {(owned[m["logical_switch"]], m["MAC"]): locator_ip[m["locator"]]
-              for m in t["Ucast_Macs_Remote"].values() if m["logical_switch"] in owned}
-    local: dict[int, set[str]] = {}
-    for m in t["Ucast_Macs_Local"].values():
-        if m["logical_switch"] in owned:
-            local.setdefault(owned[m["logical_switch"]], set()).add(m["MAC"])
-    state = GatewayState(
-        {vni: LogicalSwitch(vni, names[vni], flood.get(vni, frozenset())) for vni in sorted(names)},
-        dict(sorted(bindings.items())), dict(sorted(remote.items())))
-    facts = DeviceFacts(frozenset(port_names), foreign_bindings, foreign_vnis, frozenset(foreign_names))
-    return Parsed(state, facts, {v: frozenset(m) for v, m in local.items()}, faults)
+    ip = {u: r["dst_ip"] for u, r in t["Physical_Locator"].items()}
+    ports = [t["Physical_Port"][u] for u in _set(ps["ports"])]
+    rows = VtepRows(
+        switch_faults=_set(ps["switch_fault_status"]),
+        ports=[PortRows(p["name"], _set(p["port_fault_status"]),
+                        {int(vlan): ls for vlan, ls in p["vlan_bindings"].items()}) for p in ports],
+        logical_switches={u: (ls["name"], _one(ls["tunnel_key"]), ls["other_config"])
+                          for u, ls in t["Logical_Switch"].items()},
+        mcast_remote=[(m["MAC"], m["logical_switch"],
+                       [ip[u] for u in _set(t["Physical_Locator_Set"][m["locator_set"]]["locators"])])
+                      for m in t["Mcast_Macs_Remote"].values()],
+        ucast_remote=[(m["MAC"], m["logical_switch"], ip[m["locator"]]) for m in t["Ucast_Macs_Remote"].values()],
+        ucast_local=[(m["MAC"], m["logical_switch"]) for m in t["Ucast_Macs_Local"].values()],
+    )
+    return Parsed(*interpret(rows))
 
 
 DIALECT = Dialect(
