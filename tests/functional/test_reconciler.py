@@ -140,3 +140,19 @@ def test_device_faults_show_in_status(fabric) -> None:  # type: ignore[no-untype
     eventually(lambda: client.get("/v1/gateways/gw-b/status").json()["faults"] == {
         "switch": ["unspecified_fault"], "port p1": ["invalid_vlan_map"]})
     assert client.get("/v1/gateways/gw-a/status").json()["faults"] == {}  # the others are unaffected
+
+
+def test_idle_gateways_are_not_read_again_but_drift_still_is_repaired(fabric) -> None:  # type: ignore[no-untyped-def]
+    """A settled ovsdb gateway costs nothing per period (its IDL pushes every change), and
+    the echo of silonet's own write does not cause a second pass; a foreign change does."""
+    client, dbs = fabric
+    assert attach(client, "gb", 2100)["status"] == "realized"
+    rec = client.app.state.reconciler  # type: ignore[attr-defined]
+    worker = rec.workers["gw-b"]
+    time.sleep(0.5)
+    passes = worker.passes
+    time.sleep(2 * rec.period + 0.5)  # two periodic wake-ups
+    assert worker.passes == passes
+    dbs["gw-b"].ctl("unbind-ls", "gw-b", "p1", "2100")  # drift
+    eventually(lambda: dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split() == ["2100", "cust-42"])
+    assert worker.passes > passes

@@ -13,11 +13,13 @@ from silonet import __version__
 from silonet.api import errors
 from silonet.model import rules
 from silonet.reconcile import Reconciler
-from silonet.service import Manager
+from silonet.service import Manager, listing
 from silonet.service import schemas as S
 
 NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
+NameQuery = Annotated[str | None, Query(min_length=1, max_length=rules.NAME_MAX,
+                                         pattern=f"^{rules.NAME_RE.pattern}$")]
 Wait = Annotated[float | None, Query(ge=0, le=300, description="seconds to wait until every affected gateway "
                                                               "is realized (or one failed)")]
 ERRORS = {code: {"model": errors.ErrorBody} for code in (404, 409, 422)}
@@ -45,6 +47,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
     )
     errors.install(app)
     app.state.manager = manager
+    app.state.reconciler = reconciler
     v1 = APIRouter(prefix="/v1")
     m = manager
 
@@ -157,6 +160,18 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
             m.wait(gateways, generation, wait)
         return Response(status_code=204)
 
+    @v1.get("/attachments", tags=["networks"])
+    def list_all_attachments(
+        limit: Annotated[int, Query(ge=listing.LIMIT_MIN, le=listing.LIMIT_MAX)] = listing.LIMIT_DEFAULT,
+        cursor: Annotated[str | None, Query(max_length=listing.CURSOR_MAX,
+                                            description="next_cursor of the previous page")] = None,
+        network: NameQuery = None,
+        interface_group: NameQuery = None,
+    ) -> S.AttachmentPageOut:
+        """Every attachment, in pages in creation order; follow next_cursor until it is null."""
+        with m.db.read() as s:
+            return listing.list_attachments_page(s, limit, cursor, network=network, interface_group=interface_group)
+
     # ---------------------------------------------------------- plan, audit...
     @v1.get("/plan", tags=["operations"])
     def plan(gateway: Annotated[str | None, Query(max_length=rules.NAME_MAX)] = None) -> S.PlanOut:
@@ -178,8 +193,12 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         body: S.Topology,
         prune: Annotated[bool, Query()] = False,
         dry_run: Annotated[bool, Query()] = False,
+        wait: Wait = None,
     ) -> S.ApplyOut:
-        return m.apply(body, prune=prune, dry_run=dry_run)
+        out = m.apply(body, prune=prune, dry_run=dry_run)
+        if wait and out.gateways:
+            out.status = m.wait(out.gateways, out.generation, wait)
+        return out
 
     app.include_router(v1)
     return app

@@ -37,7 +37,8 @@ class Backend(Protocol):
     def plan(self, gateway: str | None) -> Any: ...
     def status(self, gateway: str | None) -> Any: ...
     def audit(self, limit: int) -> Any: ...
-    def apply(self, topology: S.Topology, prune: bool, dry_run: bool) -> Any: ...
+    def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any: ...
+    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any: ...
 
 
 def _json(model: Any) -> Any:
@@ -103,8 +104,17 @@ class LocalBackend:
     def audit(self, limit: int) -> Any:
         return _json(self.m.audit(limit))
 
-    def apply(self, topology: S.Topology, prune: bool, dry_run: bool) -> Any:
-        return _json(self.m.apply(topology, prune=prune, dry_run=dry_run))
+    def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any:
+        from silonet.service.listing import list_attachments_page
+
+        with self.m.db.read() as s:
+            return _json(list_attachments_page(s, limit, cursor, network=network, interface_group=group))
+
+    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any:
+        out = self.m.apply(topology, prune=prune, dry_run=dry_run)
+        if wait and out.gateways:
+            out.status = self.m.wait(out.gateways, out.generation, wait)
+        return _json(out)
 
 
 class RemoteBackend:
@@ -161,6 +171,10 @@ class RemoteBackend:
     def audit(self, limit: int) -> Any:
         return self._call("GET", "/v1/audit", params={"limit": limit})
 
-    def apply(self, topology: S.Topology, prune: bool, dry_run: bool) -> Any:
-        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower()}
+    def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any:
+        params = {"limit": limit, "cursor": cursor, "network": network, "interface_group": group}
+        return self._call("GET", "/v1/attachments", params={k: v for k, v in params.items() if v is not None})
+
+    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any:
+        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower(), **self._wait(wait)}
         return self._call("POST", "/v1/apply", json=topology.model_dump(mode="json"), params=params)

@@ -59,3 +59,24 @@ def dataplane(
     except (ValueError, dp.BenchError) as err:
         dp.console.print(f"[red]error:[/] {err}")
         raise typer.Exit(1) from None
+
+
+@bench_app.command("control")
+def control(
+    quick: Annotated[bool, typer.Option("--quick", help="small sizes: keeps the code path alive (CI)")] = False,
+    out: Annotated[Path, typer.Option(help="where control.json and control.png go")] = Path("bench-results/control"),
+    only: Annotated[str | None, typer.Option(help="comma-separated sections: attach, forwarding, bulk, ssh, "
+                                             "compile, converge [default: all]")] = None,
+    work: Annotated[Path, typer.Option(help="scratch directory for the benchmark's servers (removed after)")] = Path(
+        "/tmp/silonet-bench-control"),
+    dir_: Annotated[Path, typer.Option("--dir", help="lab state directory")] = LAB_DIR,
+) -> None:
+    """Control-plane figures against their targets: attach latency, bulk vs vtep-ctl, SSH, compile, converge."""
+    from silonet.bench import control as bc
+
+    sections = tuple(x.strip() for x in only.split(",") if x.strip()) if only else bc.SECTIONS
+    try:
+        bc.main(bc.Settings(quick=quick, out=out, work=work, sections=sections, lab_dir=dir_))
+    except (ValueError, RuntimeError) as err:
+        bc.console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -130,13 +131,24 @@ def audit(items: list[dict]) -> None:
     table("Audit log", ["id", "time", "actor", "action", "object"], rows)
 
 
+CHANGES_SHOWN = 50
+
+
 def changes(data: dict) -> None:
     if not data["changes"]:
         out.print("no changes")
         return
     verb = "would apply" if data["dry_run"] else "applied"
-    rows = [[c["action"], c["kind"], c["name"]] for c in data["changes"]]
-    table(f"{verb} {len(rows)} change(s)", ["action", "kind", "name"], rows)
+    if len(data["changes"]) > CHANGES_SHOWN:  # thousands of rows help nobody: count them
+        counts = Counter((c["action"], c["kind"]) for c in data["changes"])
+        rows = [[action, kind, str(n)] for (action, kind), n in sorted(counts.items())]
+        table(f"{verb} {len(data['changes'])} change(s)", ["action", "kind", "count"], rows)
+    else:
+        rows = [[c["action"], c["kind"], c["name"]] for c in data["changes"]]
+        table(f"{verb} {len(rows)} change(s)", ["action", "kind", "name"], rows)
+    if data.get("status"):
+        color = {"realized": "green", "failed": "red"}.get(data["status"], "yellow")
+        out.print(f"[{color}]{data['status']}[/] on {len(data.get('gateways', []))} gateway(s)")
 
 
 RENDER = {"silo": silos, "gateway": gateways, "group": groups, "network": networks}

@@ -68,7 +68,7 @@ class VtepDb:
             ["ovsdb-server", str(db), f"--remote=punix:{self.sock}", *listen,
              f"--pidfile={self.pidfile}", "--detach", f"--log-file={self.dir / 'ovsdb-server.log'}",
              f"--unixctl={self.dir / 'ovsdb-server.ctl'}"],
-            check=True,
+            check=True, capture_output=True,
         )
         if fresh:
             args = ["add-ps", self.name, "--", "set", "Physical_Switch", self.name, f"tunnel_ips={self.tunnel_ip}"]

@@ -58,6 +58,7 @@ class Driver(ABC):
     """One instance per gateway; lives as long as the reconciler's worker for it."""
 
     name: ClassVar[str]
+    notifies: ClassVar[bool] = False  # True: ``on_change`` fires on every device change, so no polling
 
     def __init__(self, gateway: Gateway, on_change: Callable[[], None]) -> None:
         self.gateway = gateway
@@ -81,6 +82,11 @@ class Driver(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def unchanged(self) -> bool:
+        """True when the device holds exactly what the last ``read`` returned (only drivers
+        that notify can know; the others say False and are read again)."""
+        return False
 
 
 _MODULES = {"ovsdb": "silonet.drivers.ovsdb", "ssh": "silonet.drivers.ssh.driver"}

@@ -114,6 +114,9 @@ class InterfaceGroup:
     members: tuple[PortRef, ...] = ()
     switchback: tuple[PortRef, ...] = ()
     silo: str | None = None
+    # Derived once here: the inventory's checks and the compiler ask for these per attachment.
+    _gateways: frozenset[str] = field(init=False, repr=False, compare=False)
+    _bound: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         rules.name(self.name)
@@ -137,6 +140,13 @@ class InterfaceGroup:
                     rule=f"at most one switch-back port per gateway; gateway '{gw}' has "
                     f"{sb_gateways.count(gw)} in this group",
                 )
+        bound: dict[str, list[str]] = {}
+        for ref in self.members:
+            bound.setdefault(ref.gateway, []).append(ref.port)
+        by_gw = {gw: tuple(sorted(ports)) for gw, ports in bound.items()}
+        by_gw.update((ref.gateway, (ref.port,)) for ref in self.switchback)
+        object.__setattr__(self, "_bound", by_gw)
+        object.__setattr__(self, "_gateways", frozenset(by_gw))
 
     @property
     def ports(self) -> tuple[PortRef, ...]:
@@ -144,7 +154,7 @@ class InterfaceGroup:
 
     @property
     def gateways(self) -> frozenset[str]:
-        return frozenset(ref.gateway for ref in self.ports)
+        return self._gateways
 
     def switchback_on(self, gateway: str) -> PortRef | None:
         return next((r for r in self.switchback if r.gateway == gateway), None)
@@ -154,10 +164,7 @@ class InterfaceGroup:
 
         With a switch-back port there, only it does; otherwise every member port there.
         """
-        sb = self.switchback_on(gateway)
-        if sb is not None:
-            return (sb.port,)
-        return tuple(sorted(r.port for r in self.members if r.gateway == gateway))
+        return self._bound.get(gateway, ())
 
     def entries_per_vlan(self, gateway: str) -> int:
         return len(self.bound_ports(gateway))

@@ -71,6 +71,12 @@ class Inventory:
         self._vlans: dict[str, dict[int, str]] = defaultdict(dict)
         self._net_atts: dict[str, set[tuple[str, int]]] = defaultdict(set)
         self._vni_owner: dict[int, str] = {}
+        # Who carries each network, kept current by every change so a compile only reads it:
+        # VLANs per (network, group), the gateways per network, and one shared frozenset
+        # per set of groups (networks stretched over the same groups share it).
+        self._net_groups: dict[str, dict[str, int]] = defaultdict(dict)
+        self._carriers: dict[str, frozenset[str]] = {}
+        self._unions: dict[frozenset[str], frozenset[str]] = {}
 
     # ----------------------------------------------------------------- lookups
     def silo(self, name: str) -> Silo:
@@ -113,6 +119,11 @@ class Inventory:
 
     def groups_on(self, gateway: str) -> set[str]:
         return set(self._groups_on.get(gateway, ()))
+
+    def carriers_of(self, network: str) -> frozenset[str]:
+        """Gateways that carry ``network`` (as ``gateways_of_network``), without a copy:
+        networks stretched over the same groups share one frozenset."""
+        return self._carriers.get(network, frozenset())
 
     # ---------------------------------------------------------------- capacity
     def usage(self, gateway: str) -> int:
@@ -257,6 +268,10 @@ class Inventory:
             self._port_owner[ref] = group.name
         for gw in group.gateways:
             self._groups_on[gw].add(group.name)
+        if before is not None and before.gateways != group.gateways:
+            self._unions.clear()
+            for net in set(self._vlans.get(group.name, {}).values()):
+                self._carry(net)
         return before
 
     def _unindex_group(self, group: InterfaceGroup) -> None:
@@ -274,6 +289,7 @@ class Inventory:
         self._unindex_group(group)
         del self.groups[name]
         self._vlans.pop(name, None)
+        self._unions.clear()  # a group of this name may come back with other gateways
         return group
 
     # ---------------------------------------------------------------- networks
@@ -328,6 +344,10 @@ class Inventory:
         self.attachments[att.key] = att
         self._vlans[att.group][att.vlan] = att.network
         self._net_atts[att.network].add(att.key)
+        groups = self._net_groups[att.network]
+        groups[att.group] = groups.get(att.group, 0) + 1
+        if groups[att.group] == 1:
+            self._carry(att.network)
         return att
 
     def detach(self, network: str, group: str, vlan: int) -> Attachment:
@@ -335,12 +355,48 @@ class Inventory:
         del self.attachments[att.key]
         del self._vlans[group][vlan]
         self._net_atts[network].discard(att.key)
+        groups = self._net_groups[network]
+        groups[group] -= 1
+        if not groups[group]:
+            del groups[group]
+            self._carry(network)
         return att
 
     # -------------------------------------------------------- affected gateways
     def gateways_of_network(self, network: str) -> set[str]:
-        out: set[str] = set()
-        for group in {g for g, _ in self._net_atts.get(network, ())}:
-            out |= self.groups[group].gateways
+        return set(self.carriers_of(network))
+
+    def _carry(self, network: str) -> None:
+        """Recompute who carries ``network`` after its set of groups (or their gateways) changed."""
+        groups = self._net_groups.get(network)
+        if not groups:
+            self._net_groups.pop(network, None)
+            self._carriers.pop(network, None)
+            return
+        key = frozenset(groups)
+        union = self._unions.get(key)
+        if union is None:
+            if len(self._unions) > 2 * len(self.networks) + 64:
+                self._unions.clear()  # only sharing is lost; keep churn from growing it
+            union = self._unions[key] = frozenset().union(*(self.groups[g].gateways for g in key))
+        self._carriers[network] = union
+
+
+
+def _counted(method):  # type: ignore[no-untyped-def]
+    """Count successful changes: a holder of a cached inventory can tell whether a failed
+    request changed it (the model checks before it changes, so a rejection never does)."""
+
+    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = method(self, *args, **kwargs)
+        self.changes += 1
         return out
 
+    counted.__name__, counted.__qualname__, counted.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return counted
+
+
+Inventory.changes = 0  # type: ignore[attr-defined]
+for _name in ("put_silo", "remove_silo", "put_gateway", "remove_gateway", "put_group", "remove_group",
+              "put_network", "remove_network", "attach", "detach"):
+    setattr(Inventory, _name, _counted(getattr(Inventory, _name)))

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from silonet.drivers import Driver, registry
 from silonet.errors import DeviceError
-from silonet.model import Gateway, Inventory
-from silonet.plan import compile_gateway, diff
-from silonet.plan.compiler import vni_carriers
+from silonet.model import Gateway
+from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.ownership import restrict
 from silonet.store.db import Database
 from silonet.store.repo import Observation, Repository
@@ -29,14 +27,16 @@ REFRESH_CONTACT_S = 60.0
 CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed
 
 
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    """Until the event is set or the time is up. ``asyncio.timeout``, not ``wait_for``: on
-    Python 3.11 ``wait_for`` can swallow a cancellation that races with its inner wait."""
+async def _wait(event: asyncio.Event, seconds: float) -> bool:
+    """Until the event is set (True) or the time is up (False). ``asyncio.timeout``, not
+    ``wait_for``: on Python 3.11 ``wait_for`` can swallow a cancellation that races with
+    its inner wait."""
     try:
         async with asyncio.timeout(seconds):
             await event.wait()
     except TimeoutError:
-        pass
+        return event.is_set()
+    return True
 
 
 async def _cancel(task: asyncio.Task, what: str, grace: float = 10.0) -> None:
@@ -47,15 +47,6 @@ async def _cancel(task: asyncio.Task, what: str, grace: float = 10.0) -> None:
         log.error("%s did not stop within %.0f s; leaving it", what, grace)
 
 
-@dataclass
-class Snapshot:
-    """The intent at one generation, compiled lazily per gateway."""
-
-    generation: int
-    inventory: Inventory
-    carriers: dict[int, set[str]]
-
-
 class Reconciler:
     """Keeps every gateway at the desired state of the newest committed intent."""
 
@@ -64,11 +55,14 @@ class Reconciler:
         self.period = period
         self.poll = poll
         self.workers: dict[str, Worker] = {}
-        self.snapshot: Snapshot | None = None
+        self.generation: int | None = None  # of the intent the workers were last told about
+        self.cache = db.intent
         self.learned: dict[str, dict[int, frozenset[str]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self._pending: list[tuple[str, Observation, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ control
     async def start(self) -> None:
@@ -85,6 +79,8 @@ class Reconciler:
             await _cancel(self._task, "reconcile supervisor")
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         self.workers.clear()
+        if self._writer is not None:
+            await asyncio.wait({self._writer}, timeout=10)
 
     def notify(self, _generation: int | None = None) -> None:
         """Intent changed (callable from any thread)."""
@@ -102,17 +98,17 @@ class Reconciler:
                 log.exception("reading the intent failed")
 
     async def _refresh(self) -> None:
-        """Load the intent when its generation moved (another replica or the CLI may write
-        too, so the generation is polled as well as notified) and wake the workers."""
+        """When the intent's generation moved (another replica or the CLI may write too, so
+        it is polled as well as notified): start and stop workers as gateways come and go,
+        and wake the workers whose desired state changed (the writers mark them)."""
         generation = await asyncio.to_thread(self._generation)
-        if self.snapshot is not None and generation == self.snapshot.generation:
+        if generation == self.generation:
             return
-        inv, generation = await asyncio.to_thread(self._load)
-        self.snapshot = Snapshot(generation, inv, vni_carriers(inv))
+        gateways, desired, generation = await asyncio.to_thread(self._load)
         for name in list(self.workers):
-            if name not in inv.gateways or self.workers[name].gateway != inv.gateways[name]:
+            if name not in gateways or self.workers[name].gateway != gateways[name]:
                 await self.workers.pop(name).stop()
-        for name, gw in inv.gateways.items():
+        for name, gw in gateways.items():
             if name not in self.workers:
                 try:
                     worker = Worker(self, gw)
@@ -124,17 +120,38 @@ class Reconciler:
                         reachable=False, realized_generation=None, error=f"cannot start the driver: {reason}"))
                     continue
                 self.workers[name] = worker
-        for w in self.workers.values():
-            w.wake()
+        for name, w in self.workers.items():
+            if desired.get(name, 0) != w.desired_seen:
+                w.desired_seen = desired.get(name, 0)
+                w.wake()
+        self.generation = generation
 
     def _generation(self) -> int:
         with self.db.read() as s:
             return Repository(s).generation()
 
-    def _load(self) -> tuple[Inventory, int]:
-        with self.db.read() as s, s.begin():
-            repo = Repository(s)
-            return repo.load_inventory(), repo.generation()
+    def _load(self) -> tuple[dict[str, Gateway], dict[str, int], int]:
+        """The gateways and the generation each one's desired state last changed at."""
+        with self.db.read() as s, s.begin(), self.cache.lock:
+            inv, generation = self.cache.current(s)
+            desired = {name: r.desired_generation for name, r in
+                       Repository(s).realizations(observed=False).items()}
+            return dict(inv.gateways), desired, generation
+
+    def desired(self, gateway: str) -> tuple[GatewayState, int]:
+        """The gateway's desired state and the generation it is at (runs in a thread).
+
+        The cache as it stands, without asking the database: writers in this process move it
+        on commit, and the supervisor reloads it when another process wrote."""
+        with self.cache.lock:
+            if self.cache.inventory is not None:
+                inv, generation = self.cache.inventory, self.cache.generation
+            else:
+                with self.db.read() as s:
+                    inv, generation = self.cache.current(s)
+            if gateway not in inv.gateways:
+                raise DeviceError(gateway=gateway, reason="the gateway was removed")
+            return compile_gateway(inv, gateway, None, self.learned), generation
 
     # ------------------------------------------------------------- for workers
     def learn(self, gateway: str, macs: dict[int, frozenset[str]]) -> None:
@@ -148,6 +165,36 @@ class Reconciler:
     def record(self, gateway: str, obs: Observation) -> None:
         with self.db.sessions() as s, s.begin():
             Repository(s).record(gateway, obs)
+        self.db.status_changed()
+
+    async def submit(self, gateway: str, obs: Observation) -> None:
+        """Record an observation together with whatever other workers record meanwhile: ten
+        gateways finishing one change at once cost one database commit, not ten."""
+        assert self._loop is not None
+        fut = self._loop.create_future()
+        self._pending.append((gateway, obs, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="reconcile-recorder")
+        await fut
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._record_many, [(g, o) for g, o, _ in batch])
+            except Exception as err:  # every waiter hears of it
+                for _g, _o, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for _g, _o, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _record_many(self, batch: list[tuple[str, Observation]]) -> None:
+        with self.db.sessions() as s, s.begin():
+            Repository(s).record_many(batch)
+        self.db.status_changed()
 
 
 class Worker:
@@ -167,6 +214,9 @@ class Worker:
         self._ever_connected = False
         self._last: tuple | None = None
         self._last_write = 0.0
+        self.desired_seen = -1  # the gateway's desired generation the worker was last woken for
+        self._settled_at: float | None = None  # when the last pass found everything in place
+        self._dirty = True  # woken for the desired state, not only by the device
 
     async def start(self) -> None:
         await self.driver.start()
@@ -179,6 +229,8 @@ class Worker:
         await self.driver.close()
 
     def wake(self) -> None:
+        """The desired state may have changed (intent, or MACs learned elsewhere)."""
+        self._dirty = True
         self.event.set()
 
     def _device_changed(self) -> None:
@@ -188,8 +240,10 @@ class Worker:
     async def _run(self) -> None:
         backoff = 0.0
         while not self._stopping:
-            await _wait(self.event, backoff or self.rec.period)
+            woken = await _wait(self.event, backoff or self.rec.period)
             self.event.clear()
+            if self._quiet(woken):
+                continue
             try:
                 await self.reconcile()
                 backoff = 0.0
@@ -206,13 +260,26 @@ class Worker:
                 await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
                                                error=f"internal error: {err}"))
 
+    def _quiet(self, woken: bool) -> bool:
+        """Nothing to do: the desired state did not change, the last pass settled recently, and
+        the driver, which tells of every device change, shows the very state that pass read
+        (the echo of silonet's own write wakes the worker too). Reading again would only cost
+        CPU: 1,000 idle gateways must not keep a core busy. A pass still runs every
+        REFRESH_CONTACT_S."""
+        settled = self._settled_at
+        if self._dirty or not self.driver.notifies or settled is None:
+            return False
+        if time.monotonic() - settled >= REFRESH_CONTACT_S:
+            return False
+        return not woken or self.driver.unchanged()
+
     async def reconcile(self) -> None:
         """One pass: read, diff, apply, read back, record."""
+        self._settled_at = None
+        self._dirty = False
         self._ever_connected |= self.driver.health().connected
         for _attempt in range(MAX_ATTEMPTS):
-            snap = self.rec.snapshot
-            assert snap is not None
-            desired = compile_gateway(snap.inventory, self.name, snap.carriers, self.rec.learned)
+            desired, generation = await asyncio.to_thread(self.rec.desired, self.name)
             actual = await self.driver.read()
             self.rec.learn(self.name, actual.local_macs)
             effective, failures = restrict(desired, actual.facts)
@@ -227,14 +294,14 @@ class Worker:
                 raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
                                                             f"(and {len(left) - 1} more)")
             if ops:
-                log.info("gateway %s: applied %d operation(s) for generation %d", self.name, len(ops),
-                         snap.generation)
+                log.info("gateway %s: applied %d operation(s) for generation %d", self.name, len(ops), generation)
             local = {str(v): sorted(m) for v, m in actual.local_macs.items()}
             await self._record(Observation(
-                reachable=True, realized_generation=snap.generation, error=None,
+                reachable=True, realized_generation=generation, error=None,
                 actual={**actual.owned.to_dict(), "local_macs": local},
                 faults=actual.faults, binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
                 foreign=actual.foreign(), drift=0))
+            self._settled_at = time.monotonic()
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
 
@@ -245,5 +312,5 @@ class Worker:
         now = time.monotonic()
         if key == self._last and now - self._last_write < REFRESH_CONTACT_S:
             return
-        await asyncio.to_thread(self.rec.record, self.name, obs)
+        await self.rec.submit(self.name, obs)
         self._last, self._last_write = key, now

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from silonet.errors import Conflict
-from silonet.model import Attachment, Gateway, Inventory
-from silonet.plan import compile_intent
+from silonet.model import Attachment, Gateway, Inventory, VirtualNetwork
 from silonet.service import schemas as S
 from silonet.store.repo import Repository
 
@@ -29,10 +28,26 @@ class _Applier:
     def __init__(self, repo: Repository, inv: Inventory, actor: str, generation: int) -> None:
         self.repo, self.inv, self.actor, self.gen = repo, inv, actor, generation
         self.changes: list[S.ChangeOut] = []
+        self.audits: list[tuple[str, str, dict | None, dict | None]] = []
+        self.touched: set[str] = set()  # gateways whose desired state may have changed
 
     def record(self, action: str, kind: str, name: str, before: Any, after: Any) -> None:
         self.changes.append(S.ChangeOut(action=action, kind=kind, name=name))
-        self.repo.audit(self.actor, f"apply.{action}", f"{kind}/{name}", S.dump(before), S.dump(after))
+        self.audits.append((f"apply.{action}", f"{kind}/{name}", S.dump(before), S.dump(after)))
+
+    def touch_network(self, name: str) -> None:
+        """Gateways carrying the network (call before and after changing it)."""
+        if name in self.inv.networks:
+            self.touched |= self.inv.gateways_of_network(name)
+
+    def touch_group(self, name: str) -> None:
+        """The group's gateways and every gateway sharing a network with it (flood lists)."""
+        group = self.inv.groups.get(name)
+        if group is None:
+            return
+        self.touched |= group.gateways
+        for net in set(self.inv.vlans_of(name).values()):
+            self.touch_network(net)
 
     def until_stable(self, items: list, step: Callable[[Any], None]) -> None:
         """Apply ``step`` to every item, retrying conflicts while others make progress."""
@@ -53,16 +68,15 @@ class _Applier:
 
 def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, actor: str) -> S.ApplyOut:
     try:
-        with mgr.db.write() as (session, gen):
+        with mgr.cache.transaction(mgr.db) as (session, inv, gen):
             repo = Repository(session)
-            before = compile_intent(repo.load_inventory(mgr.policy))
-            inv = repo.load_inventory(mgr.policy)
             a = _Applier(repo, inv, actor, gen)
             _run(a, topo, prune, mgr.settings.vni_pool)
-            after = compile_intent(inv)
-            repo.bump([gw for gw in after if before.get(gw) != after[gw] or gw not in before], gen)
+            repo.bump(a.touched & set(inv.gateways), gen)
+            repo.audit_many(actor, a.audits)
             kept = a.changes and not dry_run
-            result = S.ApplyOut(dry_run=dry_run, generation=gen if kept else gen - 1, changes=a.changes)
+            result = S.ApplyOut(dry_run=dry_run, generation=gen if kept else gen - 1, changes=a.changes,
+                                gateways=sorted(a.touched & set(inv.gateways)) if kept else [])
             if dry_run or not a.changes:
                 raise _DryRun  # nothing to keep: not even the generation moves
     except _DryRun:
@@ -78,16 +92,19 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
     if prune:
         for key, att in sorted(inv.attachments.items()):
             if wanted_atts.get(key) != att.network:
+                a.touch_network(att.network)
                 inv.detach(att.network, att.group, att.vlan)
                 repo.delete_attachment(att)
                 a.record("detach", "attachment", f"{att.network}/{att.group}/{att.vlan}", None, None)
         for name in sorted(set(inv.networks) - names["networks"]):
             net = inv.networks[name]
+            a.touch_network(name)
             inv.remove_network(name)
             repo.delete_network(name)
             a.record("delete", "network", name, S.NetworkOut(name=name, tenant=net.tenant, vni=net.vni,
                                                              attachments=[]), None)
         for name in sorted(set(inv.groups) - names["interface_groups"]):
+            a.touch_group(name)
             a.record("delete", "interface-group", name, S.group_out(inv.remove_group(name)), None)
             repo.delete_group(name)
 
@@ -109,6 +126,9 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
         interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo)
         inv.put_gateway(interim)
         repo.save_gateway(interim)
+        a.touched.add(gw.name)
+        for group in inv.groups_on(gw.name):  # a new tunnel IP changes its peers' flood lists
+            a.touch_group(group)
         final[gw.name] = gw
         a.record("update" if old else "create", "gateway", gw.name, old and S.gateway_out(old, 0),
                  S.gateway_out(gw, 0))
@@ -117,7 +137,9 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
         group, old = body.entity(), inv.groups.get(body.name)
         if old == group:
             return
+        a.touch_group(group.name)
         inv.put_group(group)
+        a.touch_group(group.name)
         repo.save_group(group)
         a.record("update" if old else "create", "interface-group", group.name,
                  old and S.group_out(old), S.group_out(group))
@@ -137,24 +159,35 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
             a.record("delete", "silo", name, S.silo_out(inv.remove_silo(name)), None)
             repo.delete_silo(name)
 
+    new_networks: list[VirtualNetwork] = []
+
     def put_network(body: S.TopologyNetworkIn) -> None:
         old = inv.networks.get(body.name)
         vni = body.vni if body.vni is not None else (old.vni if old else inv.allocate_vni(pool))
         net = S.network_entity(body, vni)
         if old == net:
             return
+        a.touch_network(net.name)
         inv.put_network(net)
-        repo.save_network(net)
+        if old is None:
+            new_networks.append(net)  # inserted together below: one statement for thousands
+        else:
+            repo.save_network(net)
         out = lambda n: S.NetworkOut(name=n.name, tenant=n.tenant, vni=n.vni, attachments=[])  # noqa: E731
         a.record("update" if old else "create", "network", net.name, old and out(old), out(net))
 
     a.until_stable(list(topo.networks), put_network)
+    repo.insert_networks(new_networks)
 
+    new_atts: list[Attachment] = []
     for net in topo.networks:
         for body in net.attachments:
             cur = inv.attachments.get((body.interface_group, body.vlan))
             if cur is not None and cur.network == net.name:
                 continue
             att = inv.attach(Attachment(body.interface_group, body.vlan, net.name, a.gen))
-            repo.add_attachment(att, a.gen)
+            new_atts.append(att)
             a.record("attach", "attachment", f"{net.name}/{att.group}/{att.vlan}", None, None)
+    for net_name in {att.network for att in new_atts}:
+        a.touch_network(net_name)
+    repo.add_attachments(new_atts, a.gen)

@@ -40,33 +40,46 @@ class Manager:
         self.db = db
         self.settings = settings or Settings(database_url=db.url)
         self.policy = DriverPolicy()
+        self.cache = db.intent
+        self.cache.policy = self.policy
 
     # ------------------------------------------------------------------- reads
+    @contextmanager
+    def _view(self) -> Iterator[tuple[Repository, Inventory]]:
+        """A read: the repository and the intent at the database's generation. The cache
+        lock is held meanwhile, so the inventory does not change under the reader."""
+        with self.db.read() as s, self.cache.lock:
+            inv, _gen = self.cache.current(s)
+            yield Repository(s), inv
+
     def inventory(self) -> Inventory:
+        """A private copy of the intent (for callers outside the cache lock)."""
         with self.db.read() as s:
             return Repository(s).load_inventory(self.policy)
 
     def list_silos(self) -> list[S.SiloOut]:
-        inv = self.inventory()
-        return [S.silo_out(inv.silos[n]) for n in sorted(inv.silos)]
+        with self._view() as (_repo, inv):
+            return [S.silo_out(inv.silos[n]) for n in sorted(inv.silos)]
 
     def get_silo(self, name: str) -> S.SiloOut:
-        return S.silo_out(self.inventory().silo(name))
+        with self._view() as (_repo, inv):
+            return S.silo_out(inv.silo(name))
 
     def list_gateways(self) -> list[S.GatewayOut]:
-        inv = self.inventory()
-        return [S.gateway_out(inv.gateways[n], inv.usage(n)) for n in sorted(inv.gateways)]
+        with self._view() as (_repo, inv):
+            return [S.gateway_out(inv.gateways[n], inv.usage(n)) for n in sorted(inv.gateways)]
 
     def get_gateway(self, name: str) -> S.GatewayOut:
-        inv = self.inventory()
-        return S.gateway_out(inv.gateway(name), inv.usage(name))
+        with self._view() as (_repo, inv):
+            return S.gateway_out(inv.gateway(name), inv.usage(name))
 
     def list_groups(self) -> list[S.GroupOut]:
-        inv = self.inventory()
-        return [S.group_out(inv.groups[n]) for n in sorted(inv.groups)]
+        with self._view() as (_repo, inv):
+            return [S.group_out(inv.groups[n]) for n in sorted(inv.groups)]
 
     def get_group(self, name: str) -> S.GroupOut:
-        return S.group_out(self.inventory().group(name))
+        with self._view() as (_repo, inv):
+            return S.group_out(inv.group(name))
 
     def _network_out(self, inv: Inventory, name: str, real: dict[str, Realization]) -> S.NetworkOut:
         net = inv.network(name)
@@ -98,16 +111,22 @@ class Manager:
         )
 
     def list_networks(self) -> list[S.NetworkOut]:
-        with self.db.read() as s:
-            repo = Repository(s)
-            inv, real = repo.load_inventory(self.policy), repo.realizations()
-        return [self._network_out(inv, n, real) for n in sorted(inv.networks)]
+        with self._view() as (repo, inv):
+            real = repo.realizations(observed=False)
+            return [self._network_out(inv, n, real) for n in sorted(inv.networks)]
 
     def get_network(self, name: str) -> S.NetworkOut:
-        with self.db.read() as s:
-            repo = Repository(s)
-            inv, real = repo.load_inventory(self.policy), repo.realizations()
-        return self._network_out(inv, name, real)
+        with self._view() as (repo, inv):
+            inv.network(name)
+            return self._network_out(inv, name, repo.realizations(self._gateways_of(inv, name), observed=False))
+
+    @staticmethod
+    def _gateways_of(inv: Inventory, network: str) -> set[str]:
+        """Every gateway an attachment of ``network`` reports on."""
+        out = set(inv.gateways_of_network(network))
+        for att in inv.attachments_of(network):
+            out |= inv.groups[att.group].gateways
+        return out
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
         with self.db.read() as s:
@@ -128,13 +147,11 @@ class Manager:
         )
 
     def gateway_status(self, name: str) -> S.GatewayStatusOut:
-        with self.db.read() as s:
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._view() as (repo, inv):
             inv.gateway(name)
             everyone = repo.realizations()
+            desired = compile_gateway(inv, name, learned=_learned(everyone))
         real = everyone[name]
-        desired = compile_gateway(inv, name, learned=_learned(everyone))
         actual = None if real.actual is None else GatewayState.from_dict(real.actual)
         repair = None if actual is None else [op_to_dict(op) for op in diff(desired, actual)]
         base = self._realization_out(real).model_dump()
@@ -145,30 +162,28 @@ class Manager:
 
     def plan(self, gateway: str | None = None) -> S.PlanOut:
         """Dry run: what the next reconcile would change on each gateway."""
-        with self.db.read() as s:
-            repo = Repository(s)
-            inv, generation, real = repo.load_inventory(self.policy), repo.generation(), repo.realizations()
-        names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
-        carriers, learned = vni_carriers(inv), _learned(real)
-        out = []
-        for name in names:
-            desired = compile_gateway(inv, name, carriers, learned)
-            seen = real[name].actual if name in real else None
-            actual = None if seen is None else GatewayState.from_dict(seen)
-            ops = diff(desired, actual or GatewayState())
-            out.append(S.GatewayPlanOut(
-                gateway=name, actual_known=actual is not None, entries=desired.entries,
-                capacity=inv.gateways[name].capacity, operations=[op_to_dict(op) for op in ops],
-            ))
+        with self._view() as (repo, inv):
+            generation, real = repo.generation(), repo.realizations()
+            names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
+            carriers, learned = vni_carriers(inv), _learned(real)
+            out = []
+            for name in names:
+                desired = compile_gateway(inv, name, carriers, learned)
+                seen = real[name].actual if name in real else None
+                actual = None if seen is None else GatewayState.from_dict(seen)
+                ops = diff(desired, actual or GatewayState())
+                out.append(S.GatewayPlanOut(
+                    gateway=name, actual_known=actual is not None, entries=desired.entries,
+                    capacity=inv.gateways[name].capacity, operations=[op_to_dict(op) for op in ops],
+                ))
         return S.PlanOut(generation=generation, gateways=out)
 
     # ------------------------------------------------------------------ writes
     @contextmanager
     def _tx(self) -> Iterator[tuple[Repository, Inventory, int]]:
         """One write: the repository, the intent to check and change, the new generation."""
-        with self.db.write() as (session, generation):
-            repo = Repository(session)
-            yield repo, repo.load_inventory(self.policy), generation
+        with self.cache.transaction(self.db) as (session, inv, generation):
+            yield Repository(session), inv, generation
 
     def create_silo(self, body: S.SiloIn, actor: str = ADMIN) -> S.SiloOut:
         silo = body.entity()
@@ -248,7 +263,8 @@ class Manager:
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
             repo.bump(affected, gen)
-            out = self._attachment_out(inv, att, repo.realizations(affected))
+            out = self._attachment_out(inv, att, repo.realizations(affected | inv.groups[att.group].gateways,
+                                                                   observed=False))
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
@@ -257,7 +273,9 @@ class Manager:
         with self._tx() as (repo, inv, gen):
             inv.network(network)
             affected = inv.gateways_of_network(network)
-            before = self._attachment_out(inv, inv.attachment(network, group, vlan), repo.realizations(affected))
+            att = inv.attachment(network, group, vlan)
+            real = repo.realizations(affected | inv.groups[group].gateways, observed=False)
+            before = self._attachment_out(inv, att, real)
             att = inv.detach(network, group, vlan)
             repo.delete_attachment(att)
             repo.bump(affected, gen)
@@ -270,12 +288,11 @@ class Manager:
         return apply_topology(self, topology, prune=prune, dry_run=dry_run, actor=actor)
 
     def get_attachment(self, network: str, group: str, vlan: int) -> S.AttachmentOut:
-        with self.db.read() as s:
-            repo = Repository(s)
-            inv = repo.load_inventory(self.policy)
+        with self._view() as (repo, inv):
             inv.network(network)
             att = inv.attachment(network, group, vlan)
-            return self._attachment_out(inv, att, repo.realizations())
+            return self._attachment_out(inv, att, repo.realizations(
+                inv.gateways_of_network(network) | inv.groups[group].gateways, observed=False))
 
     # -------------------------------------------------------------------- wait
     def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
@@ -283,8 +300,9 @@ class Manager:
         names = sorted(set(gateways))
         deadline = time.monotonic() + min(max(timeout, 0.0), WAIT_MAX_S)
         while True:
+            seq = self.db.status_seq()
             with self.db.read() as s:
-                real = Repository(s).realizations(names)
+                real = Repository(s).realizations(names, observed=False)
             states = [
                 "realized" if (r := real.get(n)) and r.realized_generation >= generation
                 else "failed" if r and r.last_error else "pending"
@@ -293,7 +311,8 @@ class Manager:
             state = "failed" if "failed" in states else "pending" if "pending" in states else "realized"
             if state != "pending" or time.monotonic() >= deadline:
                 return state
-            time.sleep(0.1)
+            # woken by this process's reconciler at once; another process's within 0.1 s
+            self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
 
     @staticmethod
     def _must_be_new(table: dict, kind: str, name: str) -> None:

@@ -217,6 +217,13 @@ class AttachmentOut(BaseModel):
         default_factory=list, description="per gateway that carries the VNI: all must realize the attachment")
 
 
+class AttachmentPageOut(BaseModel):
+    items: list[AttachmentOut]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null on the last page (the cursor is opaque)")
+    limit: int
+
+
 class NetworkOut(BaseModel):
     name: str
     tenant: str
@@ -278,6 +285,8 @@ class ApplyOut(BaseModel):
     dry_run: bool
     generation: int
     changes: list[ChangeOut]
+    gateways: list[str] = []  # whose desired state changed: what ``wait`` waits for
+    status: Literal["realized", "pending", "failed"] | None = None  # after ``wait``
 
 
 def silo_out(s: Silo) -> SiloOut:

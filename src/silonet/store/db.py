@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,26 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.on_commit: list[Callable[[int], None]] = []  # called with the generation after each write
+        from silonet.store.cache import IntentCache
+
+        self.intent = IntentCache()
+        self._status = threading.Condition()
+        self._status_seq = 0
+
+    def status_changed(self) -> None:
+        """A realization record changed (the reconciler calls this after its commit)."""
+        with self._status:
+            self._status_seq += 1
+            self._status.notify_all()
+
+    def status_seq(self) -> int:
+        return self._status_seq
+
+    def wait_status(self, seq: int, timeout: float) -> None:
+        """Until a realization changed after ``seq`` was read, or ``timeout`` s. Writers in
+        other processes do not signal here: callers re-check on a short timeout too."""
+        with self._status:
+            self._status.wait_for(lambda: self._status_seq != seq, timeout)
 
     def alembic_config(self) -> Config:
         cfg = Config()

@@ -154,19 +154,25 @@ class Repository:
             inv.policy = policy
         return inv
 
-    def realizations(self, gateways: Iterable[str] | None = None) -> dict[str, Realization]:
-        q = select(GatewayRow.name, GatewayStatusRow).join(
-            GatewayStatusRow, GatewayStatusRow.gateway_id == GatewayRow.id
-        )
+    def realizations(self, gateways: Iterable[str] | None = None, observed: bool = True) -> dict[str, Realization]:
+        """Realization records; ``observed=False`` leaves out what the devices hold (``actual``,
+        ``foreign``, ``faults``: large) when only generations and errors matter."""
+        st = GatewayStatusRow
+        cols = [GatewayRow.name, st.desired_generation, st.realized_generation, st.last_error, st.last_contact,
+                st.reachable, st.binding_errors, st.drift]
+        if observed:
+            cols += [st.actual, st.faults, st.foreign]
+        q = select(*cols).join(st, st.gateway_id == GatewayRow.id)
         if gateways is not None:
             q = q.where(GatewayRow.name.in_(list(gateways)))
-        return {
-            name: Realization(
-                name, st.desired_generation, st.realized_generation, st.last_error, utc(st.last_contact),
-                st.reachable, st.actual, st.faults, st.binding_errors, st.foreign, st.drift,
-            )
-            for name, st in self.s.execute(q).all()
-        }
+        out = {}
+        for row in self.s.execute(q).all():
+            r = row._mapping
+            out[r["name"]] = Realization(
+                r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
+                utc(r["last_contact"]), r["reachable"], r.get("actual"), r.get("faults"), r["binding_errors"],
+                r.get("foreign"), r["drift"])
+        return out
 
     def audit_entries(self, limit: int = 100, before_id: int | None = None) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
@@ -253,6 +259,23 @@ class Repository:
         self.s.execute(delete(AttachmentRow).where(AttachmentRow.network_id == nid))
         self.s.execute(delete(NetworkRow).where(NetworkRow.id == nid))
 
+    def insert_networks(self, nets: list[VirtualNetwork]) -> None:
+        """New networks in one statement (``apply`` creates thousands at a time)."""
+        if nets:
+            self.s.execute(insert(NetworkRow), [{"name": n.name, "tenant": n.tenant, "vni": n.vni} for n in nets])
+
+    def add_attachments(self, atts: list[Attachment], generation: int) -> None:
+        """New attachments in one statement, names resolved with one query per table."""
+        if not atts:
+            return
+        groups = dict(self.s.execute(select(GroupRow.name, GroupRow.id).where(
+            GroupRow.name.in_({a.group for a in atts}))).all())
+        nets = dict(self.s.execute(select(NetworkRow.name, NetworkRow.id).where(
+            NetworkRow.name.in_({a.network for a in atts}))).all())
+        self.s.execute(insert(AttachmentRow), [
+            {"group_id": groups[a.group], "vlan": a.vlan, "network_id": nets[a.network], "generation": generation}
+            for a in atts])
+
     def add_attachment(self, att: Attachment, generation: int) -> None:
         self.s.execute(insert(AttachmentRow).values(
             group_id=self._id(GroupRow, att.group), vlan=att.vlan,
@@ -276,7 +299,16 @@ class Repository:
         self.record(gateway, Observation(reachable=error is None, realized_generation=None if error else generation,
                                          error=error))
 
-    def record(self, gateway: str, obs: Observation) -> None:
+    def record_many(self, batch: Iterable[tuple[str, Observation]]) -> None:
+        """Several gateways' observations, names resolved with one query."""
+        batch = list(batch)
+        ids = dict(self.s.execute(select(GatewayRow.name, GatewayRow.id).where(
+            GatewayRow.name.in_({g for g, _ in batch}))).all())
+        for gateway, obs in batch:
+            if gateway in ids:
+                self.record(gateway, obs, ids[gateway])
+
+    def record(self, gateway: str, obs: Observation, gateway_id: int | None = None) -> None:
         """What a reconcile pass saw and reached."""
         values: dict[str, Any] = {"last_error": obs.error, "reachable": obs.reachable}
         if obs.reachable:
@@ -285,12 +317,20 @@ class Repository:
                           foreign=obs.foreign, drift=obs.drift)
         if obs.realized_generation is not None:
             values["realized_generation"] = obs.realized_generation
-        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == self._id(GatewayRow, gateway))
-                       .values(**values))
+        gid = gateway_id if gateway_id is not None else self._id(GatewayRow, gateway)
+        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid).values(**values))
 
     def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> None:
         self.s.execute(insert(AuditRow).values(
             time=datetime.now(UTC), actor=actor, action=action, object=obj, before=before, after=after))
+
+    def audit_many(self, actor: str, entries: list[tuple[str, str, dict | None, dict | None]]) -> None:
+        """Several audit entries (action, object, before, after) in one statement."""
+        if entries:
+            now = datetime.now(UTC)
+            self.s.execute(insert(AuditRow), [
+                {"time": now, "actor": actor, "action": act, "object": obj, "before": b, "after": a}
+                for act, obj, b, a in entries])
 
     def count(self, table: Any) -> int:
         return self.s.execute(select(func.count()).select_from(table)).scalar_one()

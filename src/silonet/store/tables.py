@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -75,7 +76,10 @@ class GroupPortRow(Base):
     only for switch-back rows, so (group, sb_gateway) unique allows one per gateway."""
 
     __tablename__ = "group_ports"
-    __table_args__ = (UniqueConstraint("group_id", "sb_gateway_id"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "sb_gateway_id"),
+        Index("ix_group_ports_group_id_port_id", "group_id", "port_id"),  # a group's ports without the rows
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("interface_groups.id", ondelete="CASCADE"), nullable=False)
     port_id: Mapped[int] = mapped_column(ForeignKey("ports.id"), unique=True, nullable=False)
@@ -92,7 +96,11 @@ class NetworkRow(Base):
 
 class AttachmentRow(Base):
     __tablename__ = "attachments"
-    __table_args__ = (UniqueConstraint("group_id", "vlan"),)
+    __table_args__ = (
+        UniqueConstraint("group_id", "vlan"),
+        Index("ix_attachments_group_id_id", "group_id", "id"),  # a group's attachments in pages
+        Index("ix_attachments_network_id_group_id", "network_id", "group_id"),  # the groups of a network
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("interface_groups.id"), nullable=False)
     vlan: Mapped[int] = mapped_column(Integer, nullable=False)

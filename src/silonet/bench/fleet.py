@@ -1,0 +1,151 @@
+"""What the control-plane benchmark runs against: N real ``ovsdb-server`` processes with the
+hardware_vtep schema (no ovs-vtep: no data plane is needed) and a real ``silonet serve``.
+
+Everything lives under one work directory and is stopped by its pid files; nothing is
+killed by name. Only loopback: OVSDB on 127.0.0.1, tunnel IPs from 198.18.0.0/15.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from silonet.devices.vtepdb import VtepDb, free_port
+
+TUNNEL_BASE = ipaddress.ip_address("198.18.64.0")  # inside 198.18.0.0/15, clear of the labs
+
+
+def tunnel_ip(i: int) -> str:
+    return str(TUNNEL_BASE + i + 1)
+
+
+class Fleet:
+    """``count`` gateways ``<prefix>-gw-NNN``, each a vtep ovsdb-server with ``ports``."""
+
+    def __init__(self, workdir: Path, count: int, ports: tuple[str, ...] = ("p1", "p2"), prefix: str = "bc") -> None:
+        self.dir = workdir
+        self.prefix = prefix
+        self.dbs = [VtepDb(workdir / f"gw{i:03d}", name=f"{prefix}-gw-{i:03d}", tunnel_ip=tunnel_ip(i), ports=ports)
+                    for i in range(count)]
+
+    def start(self, progress: Callable[[int], None] | None = None) -> Fleet:
+        """Start every server (a few at a time: each start is three short processes)."""
+        def one(db: VtepDb) -> None:
+            db.start()
+            if progress:
+                progress(1)
+
+        try:
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(one, self.dbs))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for db in self.dbs:
+            db.stop()
+
+    def gateways(self, capacity: int = 8192) -> list[dict]:
+        """The gateways as API bodies."""
+        return [{"name": db.name, "vtep_ip": db.tunnel_ip, "capacity": capacity,
+                 "management": {"driver": "ovsdb", "address": db.remote},
+                 "ports": [{"name": p} for p in db.ports]} for db in self.dbs]
+
+
+class Server:
+    """``silonet serve`` as its own process (its CPU is what ``idle_cpu_pct`` measures)."""
+
+    def __init__(self, workdir: Path, period: float = 10.0) -> None:
+        self.dir = workdir
+        self.period = period
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.pidfile = workdir / "server.pid"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> Server:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for old in self.dir.glob("silonet.db*"):
+            old.unlink()
+        env = {**os.environ, "SILONET_DATA_DIR": str(self.dir),
+               "SILONET_DATABASE_URL": f"sqlite:///{self.dir / 'silonet.db'}"}
+        log = open(self.dir / "server.log", "w")  # noqa: SIM115 (handed to the server process)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "silonet.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--period", str(self.period)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.pidfile.write_text(str(self.proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"silonet serve exited with {self.proc.returncode}; see {self.dir / 'server.log'}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"silonet serve did not answer within {timeout:.0f} s; see {self.dir / 'server.log'}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
+        self.pidfile.unlink(missing_ok=True)
+
+
+def wait_realized(http: httpx.Client, gateways: set[str], generation: int, timeout: float) -> float:
+    """Poll ``/v1/status`` until every gateway reached ``generation``; returns the time it took."""
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = {r["gateway"]: r for r in http.get("/v1/status").raise_for_status().json()}
+        behind = [g for g in gateways if rows.get(g, {}).get("realized_generation", -1) < generation]
+        failed = [f"{g}: {rows[g]['last_error']}" for g in behind if rows.get(g, {}).get("last_error")]
+        if not behind:
+            return time.perf_counter() - t0
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(behind)} gateway(s) not realized after {timeout:.0f} s"
+                               + (f"; {failed[0]}" if failed else ""))
+        time.sleep(0.02)
+
+
+def clean(workdir: Path) -> None:
+    """Stop whatever a previous run left in ``workdir`` (by pid files), then remove it."""
+    if not workdir.exists():
+        return
+    Server(workdir / "server").stop()
+    for pidfile in workdir.glob("*/gw*/ovsdb-server.pid"):
+        VtepDb(pidfile.parent).stop()
+    shutil.rmtree(workdir, ignore_errors=True)
