@@ -197,3 +197,27 @@ def test_ssl_remote_with_a_client_certificate(tmp_path) -> None:  # type: ignore
         assert db.ctl("list-ls").split() == ["cust-42", "cust-43"]
     finally:
         db.stop()
+
+
+def test_locator_sets_are_shared_only_between_equal_flood_lists(vtepdb: VtepDb) -> None:
+    """Flood lists are immutable Physical_Locator_Set rows, one per distinct list: a subset,
+    a superset and an equal list each get the right set (vtep-ctl checks the device)."""
+    a, b, c = "198.18.0.2", "198.18.0.3", "198.18.0.4"
+    floods = {6000: {a}, 6001: {a, b, c}, 6002: {a, b}, 6003: {a, b, c}}
+    want = GatewayState({v: LogicalSwitch(v, f"n{v}", frozenset(f)) for v, f in floods.items()}, {}, {})
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await connected(drv)
+        for vni in sorted(floods):  # one at a time: each later list finds the earlier sets
+            step = GatewayState({v: ls for v, ls in want.logical_switches.items() if v <= vni}, {}, {})
+            await drv.apply(diff(step, (await drv.read()).owned))
+        assert (await drv.read()).owned == want
+        await drv.close()
+
+    run(main)
+    for vni, flood in floods.items():
+        shown = vtepdb.ctl("list-remote-macs", f"n{vni}")
+        assert sorted(ip for ip in (a, b, c) if f"vxlan_over_ipv4/{ip}" in shown) == sorted(flood), shown
+    assert len(vtepdb.ctl("--columns=_uuid", "list", "Physical_Locator_Set").split()) // 3 == 3

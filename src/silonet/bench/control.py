@@ -179,6 +179,9 @@ def attach_to_forwarding(s: Settings) -> dict:
                         raise RuntimeError(f"no ping from {a['name']} to {b['ip']} within 30 s")
                 samples.append((time.perf_counter() - t0) * 1000)
                 _ok(http.delete(f"/v1/networks/f{i}", params={"cascade": "true", "wait": 30}))
+                deadline = time.monotonic() + 15  # samples are independent only once the path is gone
+                while lab.ping(a["name"], b["ip"], count=1, timeout=0.2) and time.monotonic() < deadline:
+                    time.sleep(0.2)
                 bar.advance(task)
     finally:
         server.stop()

@@ -7,6 +7,7 @@ killed by name. Only loopback: OVSDB on 127.0.0.1, tunnel IPs from 198.18.0.0/15
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -54,8 +55,15 @@ class Fleet:
         return self
 
     def stop(self) -> None:
-        for db in self.dbs:
-            db.stop()
+        """Signal every server first, then wait for each: 100 servers stop in well under a second."""
+        pids = [(db, db.pid()) for db in self.dbs]
+        for _db, pid in pids:
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        for db, pid in pids:
+            if pid is not None:
+                db.wait_gone(pid)
 
     def gateways(self, capacity: int = 8192) -> list[dict]:
         """The gateways as API bodies."""

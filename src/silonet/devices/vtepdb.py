@@ -97,11 +97,20 @@ class VtepDb:
             os.kill(pid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+        self.wait_gone(pid)
+
+    def wait_gone(self, pid: int, timeout: float = 5.0) -> None:
+        """Until the process is gone. A daemon's parent is init, which may reap it late: a
+        zombie (state Z) has exited and counts as gone."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.02)
         self.pidfile.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -82,10 +82,20 @@ class Reconciler:
         if self._writer is not None:
             await asyncio.wait({self._writer}, timeout=10)
 
-    def notify(self, _generation: int | None = None) -> None:
-        """Intent changed (callable from any thread)."""
+    def notify(self, generation: int | None = None, bumped: frozenset[str] = frozenset()) -> None:
+        """Intent changed (callable from any thread). The gateways the writer marked are woken
+        at once; the supervisor then looks for anything else (new gateways, other writers)."""
         if self._loop is not None and self._kick is not None:
+            if bumped and generation is not None:
+                self._loop.call_soon_threadsafe(self._wake_bumped, generation, bumped)
             self._loop.call_soon_threadsafe(self._kick.set)
+
+    def _wake_bumped(self, generation: int, bumped: frozenset[str]) -> None:
+        for name in bumped:
+            worker = self.workers.get(name)
+            if worker is not None and worker.desired_seen < generation:
+                worker.desired_seen = generation
+                worker.wake()
 
     async def _supervise(self) -> None:
         assert self._kick is not None
@@ -121,7 +131,7 @@ class Reconciler:
                     continue
                 self.workers[name] = worker
         for name, w in self.workers.items():
-            if desired.get(name, 0) != w.desired_seen:
+            if desired.get(name, 0) > w.desired_seen or w.desired_seen < 0:
                 w.desired_seen = desired.get(name, 0)
                 w.wake()
         self.generation = generation
@@ -132,11 +142,22 @@ class Reconciler:
 
     def _load(self) -> tuple[dict[str, Gateway], dict[str, int], int]:
         """The gateways and the generation each one's desired state last changed at."""
-        with self.db.read() as s, s.begin(), self.cache.lock:
-            inv, generation = self.cache.current(s)
+        with self.db.read() as s, s.begin():
+            with self.cache.lock:  # held briefly: workers compile under it
+                inv, generation = self.cache.current(s)
+                gateways = dict(inv.gateways)
             desired = {name: r.desired_generation for name, r in
                        Repository(s).realizations(observed=False).items()}
-            return dict(inv.gateways), desired, generation
+            return gateways, desired, generation
+
+    def desired_now(self, gateway: str) -> tuple[GatewayState, int] | None:
+        """``desired`` right here when nobody holds the cache (no thread hop), else None."""
+        if self.cache.inventory is None or not self.cache.lock.acquire(blocking=False):
+            return None
+        try:
+            return self.desired(gateway)
+        finally:
+            self.cache.lock.release()
 
     def desired(self, gateway: str) -> tuple[GatewayState, int]:
         """The gateway's desired state and the generation it is at (runs in a thread).
@@ -163,9 +184,7 @@ class Reconciler:
                     w.wake()
 
     def record(self, gateway: str, obs: Observation) -> None:
-        with self.db.sessions() as s, s.begin():
-            Repository(s).record(gateway, obs)
-        self.db.status_changed()
+        self._record_many([(gateway, obs)])
 
     async def submit(self, gateway: str, obs: Observation) -> None:
         """Record an observation together with whatever other workers record meanwhile: ten
@@ -192,8 +211,9 @@ class Reconciler:
                     fut.set_result(None)
 
     def _record_many(self, batch: list[tuple[str, Observation]]) -> None:
-        with self.db.sessions() as s, s.begin():
-            Repository(s).record_many(batch)
+        with self.db.status_session() as s:
+            Repository(s).record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
+            s.commit()
         self.db.status_changed()
 
 
@@ -279,7 +299,8 @@ class Worker:
         self._dirty = False
         self._ever_connected |= self.driver.health().connected
         for _attempt in range(MAX_ATTEMPTS):
-            desired, generation = await asyncio.to_thread(self.rec.desired, self.name)
+            desired, generation = self.rec.desired_now(self.name) or await asyncio.to_thread(
+                self.rec.desired, self.name)
             actual = await self.driver.read()
             self.rec.learn(self.name, actual.local_macs)
             effective, failures = restrict(desired, actual.facts)

@@ -6,14 +6,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from silonet.store.tables import Meta
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,6 +25,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _no_fsync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
@@ -40,12 +48,33 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.on_commit: list[Callable[[int], None]] = []  # called with the generation after each write
+        self._status_sessions: sessionmaker | None = None
+        # called after each write with the generation and the gateways whose desired state it changed
+        self.on_commit: list[Callable[[int, frozenset[str]], None]] = []
         from silonet.store.cache import IntentCache
 
         self.intent = IntentCache()
         self._status = threading.Condition()
         self._status_seq = 0
+
+    def status_session(self) -> Session:
+        """A session for realization records only. They are observations the reconciler makes
+        again after any restart, so their commits need not wait for the disk: on SQLite a
+        second engine with ``synchronous=NORMAL`` (WAL: no fsync per commit, still atomic),
+        on PostgreSQL ``synchronous_commit=off`` per transaction. Intent stays fully durable."""
+        if self._status_sessions is None:
+            if self.url.startswith("sqlite"):
+                engine = create_engine(self.url, connect_args={"timeout": 30})
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "connect", _no_fsync)
+            else:
+                engine = self.engine
+            self._status_sessions = sessionmaker(engine, expire_on_commit=False)
+        session = self._status_sessions()
+        if not self.url.startswith("sqlite"):
+            session.begin()
+            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        return session
 
     def status_changed(self) -> None:
         """A realization record changed (the reconciler calls this after its commit)."""
@@ -63,6 +92,7 @@ class Database:
             self._status.wait_for(lambda: self._status_seq != seq, timeout)
 
     def alembic_config(self) -> Config:
+        from alembic.config import Config  # on use: a CLI talking to a server never migrates
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["engine"] = self.engine
@@ -70,6 +100,8 @@ class Database:
 
     def upgrade(self) -> None:
         """Migrate to the newest schema (idempotent)."""
+        from alembic import command
+
         command.upgrade(self.alembic_config(), "head")
 
     def is_current(self) -> bool:
@@ -92,8 +124,11 @@ class Database:
                 session.flush()
                 generation = meta.generation
                 yield session, generation
+            bumped = frozenset(session.info.pop("bumped", ()))
             for listener in self.on_commit:
-                listener(generation)
+                listener(generation, bumped)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._status_sessions is not None:
+            self._status_sessions.kw["bind"].dispose()

@@ -293,6 +293,7 @@ class Repository:
         ids = select(GatewayRow.id).where(GatewayRow.name.in_(names)).scalar_subquery()
         self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id.in_(ids))
                        .values(desired_generation=generation))
+        self.s.info.setdefault("bumped", set()).update(names)  # told to on_commit listeners
 
     def record_realized(self, gateway: str, generation: int, error: str | None) -> None:
         """Shorthand for a pass that reached ``generation`` (no error) or failed with ``error``."""
