@@ -221,3 +221,19 @@ def test_locator_sets_are_shared_only_between_equal_flood_lists(vtepdb: VtepDb) 
         shown = vtepdb.ctl("list-remote-macs", f"n{vni}")
         assert sorted(ip for ip in (a, b, c) if f"vxlan_over_ipv4/{ip}" in shown) == sorted(flood), shown
     assert len(vtepdb.ctl("--columns=_uuid", "list", "Physical_Locator_Set").split()) // 3 == 3
+
+
+def test_refuses_a_device_that_is_another_gateway(vtepdb: VtepDb) -> None:
+    """A gateway whose address leads to another gateway's device (a typo, a port reused) must
+    not manage it: two managers of one device would undo each other's rows forever."""
+    other = Gateway("gw-other", "198.18.0.9", Management("ovsdb", vtepdb.remote), 4096, (Port("p1"),))
+
+    async def main() -> None:
+        drv = registry("ovsdb")(other, lambda: None)
+        await drv.start()
+        await connected(drv)
+        with pytest.raises(DeviceError, match="is Physical_Switch 'ps1' with tunnel IPs 198.18.0.1"):
+            await drv.read()
+        await drv.close()
+
+    run(main)

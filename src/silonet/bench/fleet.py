@@ -12,6 +12,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,20 @@ from silonet.devices.vtepdb import VtepDb, free_port
 TUNNEL_BASE = ipaddress.ip_address("198.18.64.0")  # inside 198.18.0.0/15, clear of the labs
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on loopback (all held open while choosing)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def tunnel_ip(i: int) -> str:
     return str(TUNNEL_BASE + i + 1)
 
@@ -36,8 +51,9 @@ class Fleet:
     def __init__(self, workdir: Path, count: int, ports: tuple[str, ...] = ("p1", "p2"), prefix: str = "bc") -> None:
         self.dir = workdir
         self.prefix = prefix
-        self.dbs = [VtepDb(workdir / f"gw{i:03d}", name=f"{prefix}-gw-{i:03d}", tunnel_ip=tunnel_ip(i), ports=ports)
-                    for i in range(count)]
+        tcp = free_ports(count)  # distinct: two servers on one port would be one device for two gateways
+        self.dbs = [VtepDb(workdir / f"gw{i:03d}", name=f"{prefix}-gw-{i:03d}", tunnel_ip=tunnel_ip(i), ports=ports,
+                           port=tcp[i]) for i in range(count)]
 
     def start(self, progress: Callable[[int], None] | None = None) -> Fleet:
         """Start every server (a few at a time: each start is three short processes)."""
@@ -72,6 +88,10 @@ class Fleet:
                  "ports": [{"name": p} for p in db.ports]} for db in self.dbs]
 
 
+class PortTaken(Exception):
+    """Another process bound the port between choosing it and the server binding it."""
+
+
 class Server:
     """``silonet serve`` as its own process (its CPU is what ``idle_cpu_pct`` measures)."""
 
@@ -83,7 +103,19 @@ class Server:
         self.pidfile = workdir / "server.pid"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> Server:
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> Server:
+        """Start on a free port; another process may take that port first, so try again then."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise RuntimeError(f"no free port for silonet serve after {attempts} tries") from None
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> Server:
         self.dir.mkdir(parents=True, exist_ok=True)
         for old in self.dir.glob("silonet.db*"):
             old.unlink()
@@ -97,6 +129,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.pidfile.unlink(missing_ok=True)
+                if "address already in use" in (self.dir / "server.log").read_text():
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"silonet serve exited with {self.proc.returncode}; see {self.dir / 'server.log'}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:

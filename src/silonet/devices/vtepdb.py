@@ -70,12 +70,24 @@ class VtepDb:
              f"--unixctl={self.dir / 'ovsdb-server.ctl'}"],
             check=True, capture_output=True,
         )
+        if self.listening_failed():
+            self.stop()
+            raise RuntimeError(f"ovsdb-server in {self.dir} could not listen on 127.0.0.1:{self.tcp_port}: "
+                               "the port is taken (see its log)")
         if fresh:
             args = ["add-ps", self.name, "--", "set", "Physical_Switch", self.name, f"tunnel_ips={self.tunnel_ip}"]
             for p in self.ports:
                 args += ["--", "add-port", self.name, p]
             self.ctl(*args)
         return self
+
+    def listening_failed(self) -> bool:
+        """ovsdb-server keeps running when a remote cannot bind; its log says so."""
+        try:
+            text = (self.dir / "ovsdb-server.log").read_text()
+        except OSError:
+            return False
+        return f"{self.tcp_port}" in text and ("listen failed" in text or "Address already in use" in text)
 
     def ctl(self, *args: str) -> str:
         """vtep-ctl against this database: the independent reader and writer for tests."""

@@ -49,8 +49,9 @@ from silonet.plan.ops import (
 DB_NAME = "hardware_vtep"
 ENCAP = "vxlan_over_ipv4"
 CONNECT_TIMEOUT_MS = 5000
+PROBE_INTERVAL_MS = 30_000  # our echo to an idle device (5 s by default: 100 gateways, 20 wake-ups a second)
 COLUMNS = {  # what silonet reads or writes: replicating only these keeps big updates cheap
-    "Physical_Switch": ["name", "ports", "switch_fault_status"],
+    "Physical_Switch": ["name", "ports", "switch_fault_status", "tunnel_ips"],
     "Physical_Port": ["name", "vlan_bindings", "port_fault_status"],
     "Logical_Switch": ["name", "description", "tunnel_key", "other_config", "replication_mode"],
     "Physical_Locator": ["encapsulation_type", "dst_ip", "tunnel_key"],
@@ -223,7 +224,7 @@ class _IdlThread(threading.Thread):
         while not self._halt.is_set() and self.idl is None:
             try:
                 helper = fetch_schema(self.remote)
-                self.idl = _MemoIdl(self.remote, helper, leader_only=False)
+                self.idl = _MemoIdl(self.remote, helper, probe_interval=PROBE_INTERVAL_MS, leader_only=False)
                 self.error = ""
             except Exception as err:
                 self.error = str(err)
@@ -245,7 +246,6 @@ class _IdlThread(threading.Thread):
             poller = ovs.poller.Poller()
             self.idl.wait(poller)
             poller.fd_wait(self._rfd, ovs.poller.POLLIN)
-            poller.timer_wait(2000)
             poller.block()
             try:
                 while os.read(self._rfd, 512):
@@ -338,7 +338,15 @@ class OvsdbDriver(Driver):
         if named:
             return named[0]
         if len(switches) == 1:
-            return switches[0]
+            ps = switches[0]
+            if self.gateway.vtep_ip in ps.tunnel_ips:
+                return ps
+            # Another gateway's device (a wrong address, two gateways on one device): two
+            # managers of one device would undo each other forever. Refuse.
+            raise DeviceError(gateway=self.gateway.name, reason=(
+                f"the device at {self.gateway.management.address} is Physical_Switch '{ps.name}' with tunnel IPs "
+                f"{', '.join(sorted(ps.tunnel_ips)) or 'none'}, not this gateway ({self.gateway.vtep_ip}): "
+                "check management.address, or name the Physical_Switch after the gateway"))
         names = ", ".join(sorted(ps.name for ps in switches)) or "none"
         raise DeviceError(gateway=self.gateway.name,
                           reason=f"cannot tell which Physical_Switch is this gateway (found: {names})")
