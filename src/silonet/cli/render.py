@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from typing import Any
 
@@ -21,8 +22,16 @@ def error(message: str) -> None:
     err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
 
 
+RICH_JSON_MAX = 100_000  # characters: colouring 8,000 changes took Rich 1.4 s
+
+
 def as_json(data: Any) -> None:
-    out.print_json(json.dumps(data))
+    """Coloured for a person at a terminal; plain (and fast) for pipes, scripts and big answers."""
+    text = json.dumps(data, indent=2)
+    if out.is_terminal and len(text) <= RICH_JSON_MAX:
+        out.print_json(text)
+    else:
+        sys.stdout.write(text + "\n")
 
 
 def _state(s: str) -> str:
