@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from silonet.bench.fleet import Fleet, Server, clean, wait_realized
+from silonet.bench.fleet import Fleet, Server, clean
 
 console = Console()
 SECTIONS = ("attach", "forwarding", "bulk", "ssh", "compile", "converge")
@@ -317,8 +317,7 @@ def converge(s: Settings) -> dict:
             out = _ok(http.post("/v1/apply", params={"wait": 300}, json={**base, "networks": networks}))
             if out.get("status") != "realized":
                 raise RuntimeError(f"converge: {out.get('status')}")
-            converge_s = time.perf_counter() - t0
-            wait_realized(http, {x["name"] for x in gws}, out["generation"], 60)
+            converge_s = time.perf_counter() - t0  # ?wait answered: every gateway the apply changed realized it
             bar.advance(task)
             seen = len(fleet.dbs[0].ctl("list-ls").split())
             idle = s.size("idle_s")

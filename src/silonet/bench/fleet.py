@@ -12,7 +12,6 @@ import ipaddress
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,23 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from silonet.devices.vtepdb import VtepDb, free_port
+from silonet.devices.vtepdb import VtepDb, free_port, free_ports
 
 TUNNEL_BASE = ipaddress.ip_address("198.18.64.0")  # inside 198.18.0.0/15, clear of the labs
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on loopback (all held open while choosing)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def tunnel_ip(i: int) -> str:
@@ -166,22 +151,6 @@ class Server:
         if self.proc is not None:
             self.proc.wait(timeout=10)
         self.pidfile.unlink(missing_ok=True)
-
-
-def wait_realized(http: httpx.Client, gateways: set[str], generation: int, timeout: float) -> float:
-    """Poll ``/v1/status`` until every gateway reached ``generation``; returns the time it took."""
-    t0 = time.perf_counter()
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = {r["gateway"]: r for r in http.get("/v1/status").raise_for_status().json()}
-        behind = [g for g in gateways if rows.get(g, {}).get("realized_generation", -1) < generation]
-        failed = [f"{g}: {rows[g]['last_error']}" for g in behind if rows.get(g, {}).get("last_error")]
-        if not behind:
-            return time.perf_counter() - t0
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(behind)} gateway(s) not realized after {timeout:.0f} s"
-                               + (f"; {failed[0]}" if failed else ""))
-        time.sleep(0.02)
 
 
 def clean(workdir: Path) -> None:

@@ -25,10 +25,22 @@ def available() -> str | None:
     return ", ".join(missing) or None
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on loopback (all held open while choosing)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class VtepDb:

@@ -159,10 +159,6 @@ def _ucast_local_row(r: Any) -> tuple[str, str]:
     return r.MAC, str(r.logical_switch.uuid)
 
 
-def _owned(ls: Any) -> bool:
-    return ls.other_config.get(OWNER_KEY) == "true"
-
-
 class _MemoIdl(ovs.db.idl.Idl):
     """An IDL that remembers what each row meant to silonet until the row changes.
 

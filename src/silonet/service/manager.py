@@ -91,7 +91,7 @@ class Manager:
     def _attachment_out(self, inv: Inventory, att: Attachment, real: dict[str, Realization]) -> S.AttachmentOut:
         group = inv.groups[att.group]
         per_gw = []
-        for gw in sorted(inv.gateways_of_network(att.network) | group.gateways):
+        for gw in sorted(inv.gateways_of_network(att.network)):  # the attachment's own group's included
             r = real.get(gw)
             errors = [e for p in group.bound_ports(gw) if r and (e := r.binding_error(p, att.vlan))]
             if errors:
@@ -118,15 +118,7 @@ class Manager:
     def get_network(self, name: str) -> S.NetworkOut:
         with self._view() as (repo, inv):
             inv.network(name)
-            return self._network_out(inv, name, repo.realizations(self._gateways_of(inv, name), observed=False))
-
-    @staticmethod
-    def _gateways_of(inv: Inventory, network: str) -> set[str]:
-        """Every gateway an attachment of ``network`` reports on."""
-        out = set(inv.gateways_of_network(network))
-        for att in inv.attachments_of(network):
-            out |= inv.groups[att.group].gateways
-        return out
+            return self._network_out(inv, name, repo.realizations(inv.gateways_of_network(name), observed=False))
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
         with self.db.read() as s:
@@ -263,8 +255,7 @@ class Manager:
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
             repo.bump(affected, gen)
-            out = self._attachment_out(inv, att, repo.realizations(affected | inv.groups[att.group].gateways,
-                                                                   observed=False))
+            out = self._attachment_out(inv, att, repo.realizations(affected, observed=False))
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
@@ -274,8 +265,7 @@ class Manager:
             inv.network(network)
             affected = inv.gateways_of_network(network)
             att = inv.attachment(network, group, vlan)
-            real = repo.realizations(affected | inv.groups[group].gateways, observed=False)
-            before = self._attachment_out(inv, att, real)
+            before = self._attachment_out(inv, att, repo.realizations(affected, observed=False))
             att = inv.detach(network, group, vlan)
             repo.delete_attachment(att)
             repo.bump(affected, gen)
@@ -291,8 +281,8 @@ class Manager:
         with self._view() as (repo, inv):
             inv.network(network)
             att = inv.attachment(network, group, vlan)
-            return self._attachment_out(inv, att, repo.realizations(
-                inv.gateways_of_network(network) | inv.groups[group].gateways, observed=False))
+            return self._attachment_out(inv, att, repo.realizations(inv.gateways_of_network(network),
+                                                                    observed=False))
 
     # -------------------------------------------------------------------- wait
     def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
