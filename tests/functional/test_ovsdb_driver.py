@@ -11,6 +11,7 @@ import pytest
 
 from silonet.devices.vtepdb import VtepDb, free_port
 from silonet.drivers import registry
+from silonet.drivers.base import wait_connected
 from silonet.errors import DeviceError
 from silonet.model import Gateway, Management, Port
 from silonet.plan import GatewayState, LogicalSwitch, apply_ops, diff
@@ -21,12 +22,6 @@ pytestmark = pytest.mark.ovs
 def gateway(remote: str, name: str = "ps1") -> Gateway:
     return Gateway(name, "198.18.0.1", Management("ovsdb", remote), 4096, (Port("p1"), Port("p2"), Port("p48")))
 
-
-async def connected(driver, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not driver.health().connected:
-        assert time.monotonic() < deadline, driver.health().detail
-        await asyncio.sleep(0.05)
 
 
 def run(fn: Callable) -> None:
@@ -45,7 +40,7 @@ def test_apply_then_read_back_equals_desired(vtepdb: VtepDb) -> None:
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         empty = await drv.read()
         assert empty.owned == GatewayState() and empty.facts.ports == {"p1", "p2", "p48"}
         ops = diff(DESIRED, empty.owned)
@@ -69,7 +64,7 @@ def test_flood_change_reuses_locators_and_removal_leaves_nothing(vtepdb: VtepDb)
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         await drv.apply(diff(DESIRED, GatewayState()))
         changed = GatewayState(
             {5000: LogicalSwitch(5000, "cust-42", frozenset({"198.18.0.3", "198.18.0.4"})),
@@ -95,7 +90,7 @@ def test_foreign_state_is_reported_and_never_touched(vtepdb: VtepDb) -> None:
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         actual = await drv.read()
         assert actual.owned == GatewayState()
         assert actual.facts.foreign_bindings == {("p2", 200): "theirs"}
@@ -117,7 +112,7 @@ def test_unreachable_then_reconnects_and_sees_state(vtepdb: VtepDb) -> None:
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: changes.append(1))
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         await drv.apply(diff(DESIRED, GatewayState()))
         vtepdb.stop()
         deadline = time.monotonic() + 10
@@ -128,7 +123,7 @@ def test_unreachable_then_reconnects_and_sees_state(vtepdb: VtepDb) -> None:
             await drv.read()
         before = len(changes)
         vtepdb.start(fresh=False)
-        await connected(drv, timeout=15)
+        await wait_connected(drv, timeout=15)
         assert len(changes) > before  # the reconnect woke the owner
         assert (await drv.read()).owned == DESIRED
         await drv.close()
@@ -161,7 +156,7 @@ def test_ops_model_matches_device(vtepdb: VtepDb) -> None:
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         for want in states:
             have = (await drv.read()).owned
             ops = diff(want, have)
@@ -189,7 +184,7 @@ def test_ssl_remote_with_a_client_certificate(tmp_path) -> None:  # type: ignore
             assert db.remote.startswith("ssl:")
             drv = registry("ovsdb")(gw, lambda: None)
             await drv.start()
-            await connected(drv)
+            await wait_connected(drv)
             await drv.apply(diff(DESIRED, GatewayState()))
             assert (await drv.read()).owned == DESIRED
             await drv.close()
@@ -210,7 +205,7 @@ def test_locator_sets_are_shared_only_between_equal_flood_lists(vtepdb: VtepDb) 
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         for vni in sorted(floods):  # one at a time: each later list finds the earlier sets
             step = GatewayState({v: ls for v, ls in want.logical_switches.items() if v <= vni}, {}, {})
             await drv.apply(diff(step, (await drv.read()).owned))
@@ -232,7 +227,7 @@ def test_refuses_a_device_that_is_another_gateway(vtepdb: VtepDb) -> None:
     async def main() -> None:
         drv = registry("ovsdb")(other, lambda: None)
         await drv.start()
-        await connected(drv)
+        await wait_connected(drv)
         with pytest.raises(DeviceError, match=re.escape("is Physical_Switch 'ps1' with tunnel IPs 198.18.0.1")):
             await drv.read()
         await drv.close()

@@ -24,7 +24,7 @@ import yaml
 from typer.testing import CliRunner
 
 from silonet.cli.lab import lab_app
-from silonet.drivers.base import Driver, registry
+from silonet.drivers.base import registry, wait_connected
 from silonet.drivers.ssh.driver import SshDriver
 from silonet.lab import GatewaySpec, Group, Host, Lab, LabError, LabTopology, Silo, Tor, paper_topology
 from silonet.lab import build as lab_build
@@ -277,12 +277,6 @@ def _gateway(lab: Lab, name: str) -> Gateway:
     return spec.entity()
 
 
-async def _connected(driver: Driver, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not driver.health().connected:
-        assert time.monotonic() < deadline, f"no ssh connection: {driver.health().detail}"
-        await asyncio.sleep(0.02)
-
 
 @pytest.mark.root
 @pytest.mark.ovs
@@ -307,7 +301,7 @@ def test_ssh_driver_applies_and_reads_back(lab: Lab, status: dict, monkeypatch: 
         try:
             read_back = {}
             for name, drv in (("gw-a", ssh_drv), ("gw-b", ovsdb_drv)):
-                await _connected(drv)
+                await wait_connected(drv, timeout=15.0)
                 before = (await drv.read()).owned
                 assert before == GatewayState(), f"{name} holds silonet state already: {before}"
                 await drv.apply(diff(desired[name], before))

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from silonet.drivers.base import wait_connected
 from silonet.drivers.ssh.driver import SshDriver
 from silonet.lab import Lab, paper_topology
 from silonet.model import Gateway, Management, Port
@@ -43,18 +44,10 @@ class Result:
         return self.seconds / self.changes * 1000
 
 
-async def _connected(driver: SshDriver, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not driver.health().connected:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"ssh to {driver.gateway.name} failed: {driver.health().detail}")
-        await asyncio.sleep(0.01)
-
-
 async def _driver(gw: Gateway) -> SshDriver:
     d = SshDriver(gw, lambda: None)
     await d.start()
-    await _connected(d)
+    await wait_connected(d, timeout=20.0)
     return d
 
 

@@ -8,13 +8,15 @@ operation means.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from silonet.errors import InvalidInput
+from silonet.errors import DeviceError, InvalidInput
 from silonet.model import Gateway
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import DeviceFacts
@@ -87,6 +89,17 @@ class Driver(ABC):
         """True when the device holds exactly what the last ``read`` returned (only drivers
         that notify can know; the others say False and are read again)."""
         return False
+
+
+async def wait_connected(driver: Driver, timeout: float = 10.0) -> None:
+    """Until the driver's connection is up; DeviceError with its last word after ``timeout`` s
+    (for tools and tests that drive a driver directly: the reconciler waits by itself)."""
+    deadline = time.monotonic() + timeout
+    while not driver.health().connected:
+        if time.monotonic() >= deadline:
+            raise DeviceError(gateway=driver.gateway.name,
+                              reason=f"not connected after {timeout:g} s: {driver.health().detail}")
+        await asyncio.sleep(0.02)
 
 
 _MODULES = {"ovsdb": "silonet.drivers.ovsdb", "ssh": "silonet.drivers.ssh.driver"}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
 
+from silonet.drivers.base import wait_connected
 from silonet.drivers.ssh.dialect import Target, dialects
 from silonet.drivers.ssh.dialects import cumulus, sonic
 from silonet.drivers.ssh.driver import SshDriver
@@ -52,12 +52,6 @@ def _gateway(name: str, cli: FakeCli) -> Gateway:
                    ports=(Port("p1"), Port("p2"), Port("p48", switchback=True)))
 
 
-async def _connected(driver: SshDriver, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not driver.health().connected:
-        assert time.monotonic() < deadline, f"not connected: {driver.health().detail}"
-        await asyncio.sleep(0.02)
-
 
 @pytest.mark.parametrize("name", ["sonic", "cumulus"])
 def test_read_apply_and_refusals_as_single_execs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,7 +69,7 @@ def test_read_apply_and_refusals_as_single_execs(name: str, tmp_path: Path, monk
             driver = SshDriver(_gateway(name, cli), on_change=lambda: None)
             await driver.start()
             try:
-                await _connected(driver)
+                await wait_connected(driver)
                 # an empty switch: one exec per show command, nothing owned
                 assert (await driver.read()).owned == case_actual
                 assert cli.execs == list(dialect.show)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from pathlib import Path
 
 import pytest
 
+from silonet.drivers.base import wait_connected
 from silonet.drivers.ssh.dialect import Target, dialects, render_abort
 from silonet.drivers.ssh.driver import SshDriver
 from silonet.errors import DeviceError
@@ -92,12 +92,6 @@ def _gateway(name: str, cli: FakeCli, tofu: bool = False) -> Gateway:
                    ports=(Port("p1"), Port("p2"), Port("p48", switchback=True)))
 
 
-async def _connected(driver: SshDriver, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not driver.health().connected:
-        assert time.monotonic() < deadline, f"not connected: {driver.health().detail}"
-        await asyncio.sleep(0.02)
-
 
 @pytest.mark.parametrize("name", ["eos", "nxos", "junos"])
 def test_read_apply_and_refusal_over_one_connection(name: str, tmp_path: Path,
@@ -117,7 +111,7 @@ def test_read_apply_and_refusal_over_one_connection(name: str, tmp_path: Path,
             driver.generation = 0  # the golden files name the config session after generation 1
             await driver.start()
             try:
-                await _connected(driver)
+                await wait_connected(driver)
                 # read an empty switch, then apply the add-vni batch: exactly the golden lines
                 assert (await driver.read()).owned == case_actual
                 assert cli.lines == list(dialect.show)
@@ -185,7 +179,7 @@ def test_unknown_host_key_is_trusted_and_recorded_on_first_use(tmp_path: Path,
             driver = SshDriver(_gateway("eos", cli, tofu=True), on_change=lambda: None)
             await driver.start()
             try:
-                await _connected(driver)
+                await wait_connected(driver)
             finally:
                 await driver.close()
             assert cli.known_hosts.read_text().splitlines() == [cli.known_hosts_entry()]
@@ -193,7 +187,7 @@ def test_unknown_host_key_is_trusted_and_recorded_on_first_use(tmp_path: Path,
             driver = SshDriver(_gateway("eos", cli, tofu=False), on_change=lambda: None)
             await driver.start()
             try:
-                await _connected(driver)
+                await wait_connected(driver)
             finally:
                 await driver.close()
 
