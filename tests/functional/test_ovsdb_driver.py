@@ -15,6 +15,7 @@ from silonet.drivers.base import wait_connected
 from silonet.errors import DeviceError
 from silonet.model import Gateway, Management, Port
 from silonet.plan import GatewayState, LogicalSwitch, apply_ops, diff
+from silonet.plan.ops import Bind, EnsureLogicalSwitch
 
 pytestmark = pytest.mark.ovs
 
@@ -233,3 +234,29 @@ def test_refuses_a_device_that_is_another_gateway(vtepdb: VtepDb) -> None:
         await drv.close()
 
     run(main)
+
+
+def test_a_vlan_another_writer_binds_meanwhile_is_never_overwritten(vtepdb: VtepDb) -> None:
+    """The driver plans on its replica; a writer that binds the same VLAN between that read
+    and silonet's commit keeps its binding, and the driver asks to plan again."""
+    import threading
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        await drv.apply([EnsureLogicalSwitch(5000, "cust-42")])
+        release = threading.Event()
+        drv._thread.submit(lambda idl: release.wait(10))  # the replica stops moving here
+        vtepdb.ctl("add-ls", "theirs", "--", "bind-ls", "ps1", "p1", "100", "theirs")
+        pending = asyncio.ensure_future(drv.apply([Bind("p1", 100, 5000), Bind("p1", 101, 5000)]))
+        await asyncio.sleep(0.2)
+        release.set()
+        assert (await pending).retry
+        after = await drv.read()
+        assert after.facts.foreign_bindings == {("p1", 100): "theirs"}
+        assert after.owned.bindings == {("p1", 101): 5000}  # the free VLAN was bound in the same pass
+        await drv.close()
+
+    run(main)
+    assert vtepdb.ctl("list-bindings", "ps1", "p1").split() == ["0100", "theirs", "0101", "cust-42"]

@@ -129,15 +129,19 @@ def _opt(value: list) -> Any:
 
 
 def _port_rows(p: Any) -> PortRows:
-    return PortRows(p.name, list(p.port_fault_status), {vlan: str(ls.uuid) for vlan, ls in p.vlan_bindings.items()})
+    """The bindings straight from the replica's datum: the row attribute converts the whole map to
+    row objects, and a port's map changes (and is read again) on every attach."""
+    bindings = {k.value: str(v.value) for k, v in p._data["vlan_bindings"].values.items()}
+    return PortRows(p.name, list(p.port_fault_status), bindings)
 
 
-def _ls_row(ls: Any) -> tuple[str, int | None, dict[str, str]]:
-    return ls.name, _opt(ls.tunnel_key), dict(ls.other_config)
+def _ls_row(ls: Any) -> tuple[str, tuple[str, int | None, dict[str, str]]]:
+    """Row id and (name, tunnel key, other_config): the id's text is remembered with the row."""
+    return str(ls.uuid), (ls.name, _opt(ls.tunnel_key), dict(ls.other_config))
 
 
-def _mcast_row(r: Any) -> tuple[str, str, list[str]]:
-    return r.MAC, str(r.logical_switch.uuid), [loc.dst_ip for loc in r.locator_set.locators]
+def _mcast_row(r: Any) -> tuple[str, str, frozenset[str]]:
+    return r.MAC, str(r.logical_switch.uuid), frozenset(loc.dst_ip for loc in r.locator_set.locators)
 
 
 def _ucast_remote_row(r: Any) -> tuple[str, str, str]:
@@ -159,20 +163,60 @@ def _ucast_local_row(r: Any) -> tuple[str, str]:
     return r.MAC, str(r.logical_switch.uuid)
 
 
+ROW_MEANING = {"Mcast_Macs_Remote": _mcast_row, "Ucast_Macs_Remote": _ucast_remote_row,
+               "Ucast_Macs_Local": _ucast_local_row, "Mcast_Macs_Local": _ucast_local_row}  # [1] is the switch
+
+
+def _ref(row: Any) -> list:
+    """A row in a raw operation: a row inserted by the same transaction goes by the name the IDL
+    gives it there."""
+    if row._data is None:
+        return ["named-uuid", ovs.db.idl._uuid_name_from_uuid(row.uuid)]
+    return ["uuid", str(row.uuid)]
+
+
+def _insert_bindings(port: Any, pairs: dict[int, Any]) -> dict:
+    """Bind free VLANs with an ``insert`` mutation, which never replaces a key another writer set
+    meanwhile (the read-back sees that and the pass plans again). ``setkey`` would delete the key
+    first, so it needs ``verify`` on the whole map, whose every binding went into every
+    transaction: an attach cost O(bindings on the port)."""
+    value = ["map", [[vlan, _ref(ls)] for vlan, ls in sorted(pairs.items())]]
+    return {"op": "mutate", "table": "Physical_Port", "where": [["_uuid", "==", ["uuid", str(port.uuid)]]],
+            "mutations": [["vlan_bindings", "insert", value]]}
+
+
 class _MemoIdl(ovs.db.idl.Idl):
     """An IDL that remembers what each row meant to silonet until the row changes.
 
     Reading a row through the OVS library converts every column on every access, which
     made a full read of a gateway with 200 logical switches cost ~20 ms; the IDL tells of
     every row it creates, updates or deletes (``notify``), so unchanged rows are read once.
+    Whole tables are kept as views ({row uuid: meaning}) patched row by row, so a read or a
+    plan after one attach does not even loop over the rows that did not change.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.memo: dict[Any, Any] = {}
+        self.views: dict[str, dict[uuid.UUID, Any]] = {}
+        self.stale: dict[str, set[uuid.UUID]] = {}  # per view: rows changed since, read again on use
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         self.memo.pop(row.uuid, None)
+        name = row._table.name
+        view = self.views.get(name)
+        if view is not None:
+            view.pop(row.uuid, None)
+            if event == ovs.db.idl.ROW_DELETE:
+                self.stale[name].discard(row.uuid)
+            else:  # read later: rows it refers to may arrive later in the same update
+                self.stale[name].add(row.uuid)
+
+    def forget(self) -> None:
+        """A (re)connection may bring back rows without telling."""
+        self.memo.clear()
+        self.views.clear()
+        self.stale.clear()
 
     def meaning(self, row: Any, read: Callable[[Any], Any]) -> Any:
         """``read(row)``, remembered until the row changes."""
@@ -180,6 +224,21 @@ class _MemoIdl(ovs.db.idl.Idl):
         if out is None:
             out = self.memo[row.uuid] = read(row)
         return out
+
+    def view(self, table: str, read: Callable[[Any], Any]) -> dict[uuid.UUID, Any]:
+        """``{uuid: read(row)}`` of the table's committed rows (one ``read`` per table)."""
+        rows = self.tables[table].rows
+        view = self.views.get(table)
+        if view is None:
+            view = self.views[table] = {u: read(r) for u, r in rows.items() if r._data is not None}
+            self.stale[table] = set()
+        stale = self.stale[table]
+        for u in stale:
+            r = rows.get(u)
+            if r is not None and r._data is not None:
+                view[u] = read(r)
+        stale.clear()
+        return view
 
 
 class _IdlThread(threading.Thread):
@@ -234,7 +293,7 @@ class _IdlThread(threading.Thread):
             now = (self.idl.change_seqno, self.connected)
             if now != last:
                 if last is None or now[1] != last[1]:
-                    self.idl.memo.clear()  # a (re)connection may bring back rows without telling
+                    self.idl.forget()
                 last = now
                 self.error = "" if now[1] else f"disconnected from {self.remote}"
                 self.on_change()
@@ -356,20 +415,19 @@ class OvsdbDriver(Driver):
         return state
 
     def _interpret(self, idl: _MemoIdl) -> ActualState:
-        t = idl.tables
         ps = self._switch(idl)
         m = idl.meaning
         rows = VtepRows(
             switch_faults=list(ps.switch_fault_status),
             ports=[m(p, _port_rows) for p in ps.ports],
-            logical_switches={str(ls.uuid): m(ls, _ls_row) for ls in t["Logical_Switch"].rows.values()},
-            mcast_remote=[m(r, _mcast_row) for r in t["Mcast_Macs_Remote"].rows.values()],
-            ucast_remote=[m(r, _ucast_remote_row) for r in t["Ucast_Macs_Remote"].rows.values()],
-            ucast_local=[m(r, _ucast_local_row) for r in t["Ucast_Macs_Local"].rows.values()],
+            logical_switches=dict(idl.view("Logical_Switch", _ls_row).values()),
+            mcast_remote=list(idl.view("Mcast_Macs_Remote", _mcast_row).values()),
+            ucast_remote=list(idl.view("Ucast_Macs_Remote", _ucast_remote_row).values()),
+            ucast_local=list(idl.view("Ucast_Macs_Local", _ucast_local_row).values()),
         )
         return ActualState(*interpret(rows))
 
-    def _apply(self, idl: ovs.db.idl.Idl, ops: list[Operation]) -> ApplyResult:
+    def _apply(self, idl: _MemoIdl, ops: list[Operation]) -> ApplyResult:
         t = idl.tables
         txn = Txn(idl)
         ps = self._switch(idl)
@@ -381,16 +439,10 @@ class OvsdbDriver(Driver):
             return txn.insert(t[table], new_uuid=uuid.UUID(int=_RNG.getrandbits(128), version=4))
 
         m = idl.meaning  # rows read once until they change: planning stays O(change), not O(device)
-        switches = {}
-        for ls in t["Logical_Switch"].rows.values():
-            _name, key, other_config = m(ls, _ls_row)
-            if other_config.get(OWNER_KEY) == "true":
-                switches[key] = ls
-        locators = {}
-        for loc in t["Physical_Locator"].rows.values():
-            ip = m(loc, _vxlan_ip)
-            if ip:
-                locators[ip] = loc
+        ls_rows, loc_rows = t["Logical_Switch"].rows, t["Physical_Locator"].rows
+        switches = {key: ls_rows[u] for u, (_id, (_name, key, config)) in idl.view("Logical_Switch", _ls_row).items()
+                    if config.get(OWNER_KEY) == "true"}
+        locators = {ip: loc_rows[u] for u, ip in idl.view("Physical_Locator", _vxlan_ip).items() if ip}
 
         def locator(ip: str) -> Any:
             if ip not in locators:
@@ -419,21 +471,23 @@ class OvsdbDriver(Driver):
             return sets[ips]
 
         by_switch: dict[str, dict[Any, list[Any]]] = {}
+        fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
 
         def rows_of(table: str, ls: Any) -> list[Any]:
             """Rows of ``table`` on ``ls``: indexed once per transaction (a scan per op is quadratic)."""
             if table not in by_switch:
-                index: dict[Any, list[Any]] = {}
-                for r in t[table].rows.values():
-                    index.setdefault(r.logical_switch.uuid, []).append(r)
+                index: dict[str, list[Any]] = {}
+                rows = t[table].rows
+                for u, meaning in idl.view(table, ROW_MEANING[table]).items():
+                    index.setdefault(meaning[1], []).append(rows[u])
                 by_switch[table] = index
-            return by_switch[table].get(ls.uuid, [])
+            return by_switch[table].get(str(ls.uuid), [])
 
         def new_row(table: str, ls: Any) -> Any:
             row = insert(table)
             row.logical_switch = ls
             rows_of(table, ls)  # build the index before adding to it
-            by_switch[table].setdefault(ls.uuid, []).append(row)
+            by_switch[table].setdefault(str(ls.uuid), []).append(row)
             return row
 
         for op in ops:
@@ -449,30 +503,33 @@ class OvsdbDriver(Driver):
                     ls.description = f"silonet network {network} (VNI {vni})"
                 case SetFloodList(vni=vni, flood=flood):
                     ls = switches[vni]
-                    current = [m for m in rows_of("Mcast_Macs_Remote", ls) if m.MAC == "unknown-dst"]
+                    current = [r for r in rows_of("Mcast_Macs_Remote", ls) if r.MAC == "unknown-dst"]
                     for extra in current[1:]:
                         extra.delete()
                     if not flood:
-                        for m in current[:1]:
-                            m.delete()
+                        for r in current[:1]:
+                            r.delete()
                         continue
                     row = current[0] if current else new_row("Mcast_Macs_Remote", ls)
                     row.MAC = "unknown-dst"
                     row.locator_set = locator_set(flood)
                 case SetRemoteMac(vni=vni, mac=mac, vtep_ip=ip):
                     ls = switches[vni]
-                    found = [m for m in rows_of("Ucast_Macs_Remote", ls) if m.MAC == mac]
+                    found = [r for r in rows_of("Ucast_Macs_Remote", ls) if r.MAC == mac]
                     row = found[0] if found else new_row("Ucast_Macs_Remote", ls)
                     row.MAC = mac
                     row.locator = locator(ip)
                 case RemoveRemoteMac(vni=vni, mac=mac):
-                    for m in rows_of("Ucast_Macs_Remote", switches[vni]):
-                        if m.MAC == mac:
-                            m.delete()
+                    for r in rows_of("Ucast_Macs_Remote", switches[vni]):
+                        if r.MAC == mac:
+                            r.delete()
                 case Bind(port=port, vlan=vlan, vni=vni):
                     prow = ports[port]
-                    prow.verify("vlan_bindings")
-                    prow.setkey("vlan_bindings", vlan, switches[vni])
+                    if vlan in m(prow, _port_rows).vlan_bindings:  # a rebind: replace, unless it moved meanwhile
+                        prow.verify("vlan_bindings")
+                        prow.setkey("vlan_bindings", vlan, switches[vni])
+                    else:
+                        fresh.setdefault(prow, {})[vlan] = switches[vni]
                 case Unbind(port=port, vlan=vlan):
                     prow = ports[port]
                     prow.verify("vlan_bindings")
@@ -480,12 +537,18 @@ class OvsdbDriver(Driver):
                 case RemoveLogicalSwitch(vni=vni):
                     ls = switches.pop(vni)
                     for table in ("Mcast_Macs_Remote", "Ucast_Macs_Remote", "Ucast_Macs_Local", "Mcast_Macs_Local"):
-                        for m in rows_of(table, ls):
-                            m.delete()
+                        for r in rows_of(table, ls):
+                            r.delete()
                     ls.delete()
+        for prow, pairs in fresh.items():
+            txn.add_op(_insert_bindings(prow, pairs))
         status = txn.commit_block()
         if status in (Txn.SUCCESS, Txn.UNCHANGED):
             self._read(idl)  # the read-back, in the same trip: the next read() finds it cached
+            for prow, pairs in fresh.items():
+                held = m(prow, _port_rows).vlan_bindings
+                if any(held.get(vlan) != str(txn.get_insert_uuid(ls.uuid) or ls.uuid) for vlan, ls in pairs.items()):
+                    return ApplyResult(0, retry=True)  # another writer took the VLAN first: plan again
             return ApplyResult(len(ops))
         if status == Txn.TRY_AGAIN:
             return ApplyResult(0, retry=True)

@@ -7,6 +7,7 @@ reading of ownership, bindings, flood lists, MACs and faults exists once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from silonet.plan.ownership import DeviceFacts
@@ -29,7 +30,7 @@ class VtepRows:
     switch_faults: list[str]
     ports: list[PortRows]
     logical_switches: dict[str, tuple[str, int | None, dict[str, str]]]  # id -> name, tunnel key, other_config
-    mcast_remote: list[tuple[str, str, list[str]]] = field(default_factory=list)  # MAC, switch id, locator IPs
+    mcast_remote: list[tuple[str, str, Collection[str]]] = field(default_factory=list)  # MAC, switch id, locator IPs
     ucast_remote: list[tuple[str, str, str]] = field(default_factory=list)  # MAC, switch id, locator IP
     ucast_local: list[tuple[str, str]] = field(default_factory=list)  # MAC, switch id
 

@@ -24,6 +24,7 @@ log = logging.getLogger("silonet.reconcile")
 MAX_ATTEMPTS = 5
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
+SUPERVISE_AFTER_S = 0.2  # after a write whose gateways' workers are already woken
 CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed
 
 
@@ -88,14 +89,25 @@ class Reconciler:
         if self._loop is not None and self._kick is not None:
             if bumped and generation is not None:
                 self._loop.call_soon_threadsafe(self._wake_bumped, generation, bumped)
-            self._loop.call_soon_threadsafe(self._kick.set)
+            else:
+                self._loop.call_soon_threadsafe(self._kick.set)
 
     def _wake_bumped(self, generation: int, bumped: frozenset[str]) -> None:
+        assert self._loop is not None and self._kick is not None
+        known = True
         for name in bumped:
             worker = self.workers.get(name)
-            if worker is not None and worker.desired_seen < generation:
+            if worker is None:
+                known = False
+            elif worker.desired_seen < generation:
                 worker.desired_seen = generation
                 worker.wake()
+        # Every marked gateway has its worker awake: the supervisor's look for anything else
+        # (a changed gateway, another writer) waits until they are done, not to compete with them.
+        if known:
+            self._loop.call_later(SUPERVISE_AFTER_S, self._kick.set)
+        else:
+            self._kick.set()
 
     async def _supervise(self) -> None:
         assert self._kick is not None

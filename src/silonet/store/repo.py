@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from silonet.model import (
@@ -305,12 +305,26 @@ class Repository:
         batch = list(batch)
         ids = dict(self.s.execute(select(GatewayRow.name, GatewayRow.id).where(
             GatewayRow.name.in_({g for g, _ in batch}))).all())
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for gateway, obs in batch:
             if gateway in ids:
-                self.record(gateway, obs, ids[gateway])
+                values = self._observed(obs)
+                shapes.setdefault(tuple(values), []).append({**values, "gid": ids[gateway]})
+        st = GatewayStatusRow.__table__
+        conn = self.s.connection()  # Core executemany: the ORM's per-statement bookkeeping was most of the cost
+        for columns, rows in shapes.items():
+            conn.execute(update(st).where(st.c.gateway_id == bindparam("gid"))
+                         .values({c: bindparam(c) for c in columns}), rows)
 
     def record(self, gateway: str, obs: Observation, gateway_id: int | None = None) -> None:
         """What a reconcile pass saw and reached."""
+        gid = gateway_id if gateway_id is not None else self._id(GatewayRow, gateway)
+        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid)
+                       .values(**self._observed(obs)))
+
+    @staticmethod
+    def _observed(obs: Observation) -> dict[str, Any]:
+        """The status columns an observation sets (an unreachable device keeps what it last showed)."""
         values: dict[str, Any] = {"last_error": obs.error, "reachable": obs.reachable}
         if obs.reachable:
             values["last_contact"] = datetime.now(UTC)
@@ -318,8 +332,7 @@ class Repository:
                           foreign=obs.foreign, drift=obs.drift)
         if obs.realized_generation is not None:
             values["realized_generation"] = obs.realized_generation
-        gid = gateway_id if gateway_id is not None else self._id(GatewayRow, gateway)
-        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid).values(**values))
+        return values
 
     def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> None:
         self.s.execute(insert(AuditRow).values(
