@@ -22,6 +22,16 @@ EXAMPLE = ROOT / "examples" / "topology.yaml"
 # Test labs keep their state here, one folder per prefix, so a run that was killed halfway
 # is taken down (by its pid files and namespace names) by the next run, not left in its way.
 TEST_LABS = Path(tempfile.gettempdir()) / "silonet-test-labs"
+ADMIN_TOKEN = "snt_test-admin-token-not-a-secret"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _own_cli_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's config file of whoever runs the tests (`silonet login`) stays out of them."""
+    monkeypatch.setenv("SILONET_CONFIG", str(tmp_path_factory.getbasetemp() / "cli-config.json"))
+
+pytest_plugins = ["tests.pg"]  # database_url (SQLite or PostgreSQL) and the PostgreSQL server
 
 
 def fresh_lab(prefix: str, index: int) -> Lab:
@@ -34,8 +44,9 @@ def fresh_lab(prefix: str, index: int) -> Lab:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'silonet.db'}")
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database: SQLite, or each engine in turn where tests/pg.py says so."""
+    database = Database(database_url)
     database.upgrade()
     yield database
     database.dispose()
@@ -43,7 +54,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def manager(db: Database) -> Manager:
-    return Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=None))
+    return Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN))
 
 
 @pytest.fixture
@@ -52,7 +63,7 @@ def client(manager: Manager):  # type: ignore[no-untyped-def]
 
     from silonet.api.app import create_app
 
-    with TestClient(create_app(manager)) as c:
+    with TestClient(create_app(manager), headers=ADMIN) as c:
         yield c
 
 

@@ -64,8 +64,21 @@ def stop_server() -> None:
     pidfile.unlink(missing_ok=True)
 
 
-def start_server(port: int) -> str:
-    env = {**os.environ, "SILONET_DATA_DIR": str(DEMO_DIR)}
+def admin_token() -> str:
+    """The demo server's admin token, new per demo, kept 0600 next to its database."""
+    from silonet.service.auth import new_secret
+
+    token = new_secret()
+    path = DEMO_DIR / "admin-token"
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def start_server(port: int, token: str) -> str:
+    env = {**os.environ, "SILONET_DATA_DIR": str(DEMO_DIR), "SILONET_ADMIN_TOKEN": token}
     env.pop("SILONET_DATABASE_URL", None)
     log = open(DEMO_DIR / "server.log", "w")  # noqa: SIM115 (handed to the server process)
     proc = subprocess.Popen([sys.executable, "-m", "silonet.cli.main", "serve", "--port", str(port)],
@@ -84,9 +97,10 @@ def start_server(port: int) -> str:
     raise SystemExit(f"the server did not answer within 30 s; see {DEMO_DIR / 'server.log'}")
 
 
-def cli(server: str, *args: str) -> None:
+def cli(server: str, token: str, *args: str) -> None:
     console.rule(f"[bold]silonet {' '.join(args)}")
-    subprocess.run([sys.executable, "-m", "silonet.cli.main", "--server", server, *args], check=True)
+    subprocess.run([sys.executable, "-m", "silonet.cli.main", "--server", server, *args], check=True,
+                   env={**os.environ, "SILONET_TOKEN": token})
 
 
 def build_lab() -> Lab:
@@ -126,12 +140,13 @@ def main() -> None:
     for old in DEMO_DIR.glob("silonet.db*"):
         old.unlink()
     lab = build_lab()
-    server = start_server(free_port())
+    token = admin_token()
+    server = start_server(free_port(), token)
     console.print(f"[bold]silonet serve[/] on {server} (SQLite in {DEMO_DIR}, reconciler on)")
     inventory = DEMO_DIR / "inventory.yaml"
     inventory.write_text(yaml.safe_dump(lab.inventory(), sort_keys=False))
-    cli(server, "apply", "-f", str(inventory))
-    http = httpx.Client(base_url=server, timeout=60)
+    cli(server, token, "apply", "-f", str(inventory))
+    http = httpx.Client(base_url=server, timeout=60, headers={"Authorization": f"Bearer {token}"})
     http.post("/v1/networks", json=NETWORK).raise_for_status()
     first_attach = time.monotonic()
     realized: list[tuple[str, int, float, str]] = []
@@ -148,8 +163,8 @@ def main() -> None:
     while not lab.ping(src["name"], dst["ip"], count=1, timeout=0.5) and time.monotonic() < deadline:
         pass
     first_ping_ms = (time.monotonic() - first_attach) * 1000
-    cli(server, "network", "show", "demo")
-    cli(server, "status")
+    cli(server, token, "network", "show", "demo")
+    cli(server, token, "status")
     table, ok_all = ping_all(lab, hosts)
     console.print(table)
     timing = Table(title="timings", title_justify="left")
@@ -162,7 +177,7 @@ def main() -> None:
     console.print(timing)
     console.print(f"""
 [bold]Explore[/] (the lab and the manager keep running):
-  . .venv/bin/activate; export SILONET_SERVER={server}
+  . .venv/bin/activate; export SILONET_SERVER={server} SILONET_TOKEN=$(cat {DEMO_DIR / 'admin-token'})
   silonet status                      # every gateway: reachable, generations, drift, faults
   silonet plan                        # what the next reconcile would change (nothing, now)
   silonet lab status                  # silos, hosts, gateways

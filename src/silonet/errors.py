@@ -70,3 +70,17 @@ class DeviceError(SilonetError):
 
     code = "device_error"
     template = "gateway '{gateway}': {reason}"
+
+
+class Unauthorized(SilonetError):
+    """No bearer token, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+    template = "{reason}"
+
+
+class Forbidden(SilonetError):
+    """A valid token whose role may not do this."""
+
+    code = "forbidden"
+    template = "{rule}"

@@ -16,6 +16,7 @@ from silonet.service import Manager
 from silonet.service.topology import parse_topology
 from silonet.store.db import Database
 from silonet.store.tables import Base
+from tests.conftest import ADMIN, ADMIN_TOKEN
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "topology.yaml"
 MGMT = {"driver": "ovsdb", "address": "tcp:198.18.1.9:6640"}
@@ -67,10 +68,11 @@ def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('shared') / 'silonet.db'}")
     db.upgrade()
-    manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=None))
+    manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN))
     manager.apply(parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
+    app = create_app(manager)  # seeds the admin token
     start = take_snapshot(db)
-    with TestClient(create_app(manager)) as client:
+    with TestClient(app, headers=ADMIN) as client:
         yield Api(client, lambda: take_snapshot(db))
     assert take_snapshot(db) == start, "a rejection test wrote to the shared database"
     db.dispose()

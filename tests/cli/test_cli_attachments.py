@@ -24,6 +24,7 @@ ALL = [("cust-42", "vsa", 100), ("cust-42", "kvb", 2100), ("cust-42", "bmc", 300
 def silonet(datadir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SILONET_") and k != "FORCE_COLOR"}
     env["SILONET_DATA_DIR"] = str(datadir)
+    env["SILONET_CONFIG"] = str(datadir / "cli-config.json")  # never the runner's own `silonet login`
     env["COLUMNS"] = "200"
     return subprocess.run([sys.executable, "-m", "silonet.cli.main", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, encoding="utf-8", timeout=60, check=False)

@@ -23,7 +23,7 @@ from silonet.reconcile import Reconciler
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
-from tests.conftest import fresh_lab
+from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_lab
 
 
 def _missing() -> str | None:
@@ -118,10 +118,10 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             os.environ["SILONET_SSH_KNOWN_HOSTS"] = lab.status()["known_hosts"]
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
-        manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=None))
+        manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=ADMIN_TOKEN))
         manager.apply(S.validate(S.Topology, lab.inventory()))
         rec = Reconciler(db, period=5.0, poll=0.5)
-        with TestClient(create_app(manager, rec)) as client:
+        with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             hosts = {h["name"]: h for s in lab.status()["silos"] for h in s["hosts"]}
             yield Fabric(lab, client, hosts, driver, capture.lines)
         db.dispose()

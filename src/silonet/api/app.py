@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silonet import __version__
 from silonet.api import errors
@@ -15,6 +16,7 @@ from silonet.model import rules
 from silonet.reconcile import Reconciler
 from silonet.service import Manager, listing
 from silonet.service import schemas as S
+from silonet.service.auth import Principal, Tokens
 
 NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
@@ -23,6 +25,17 @@ NameQuery = Annotated[str | None, Query(min_length=1, max_length=rules.NAME_MAX,
 Wait = Annotated[float | None, Query(ge=0, le=300, description="seconds to wait until every affected gateway "
                                                               "is realized (or one failed)")]
 ERRORS = {code: {"model": errors.ErrorBody} for code in (404, 409, 422)}
+_BEARER = HTTPBearer(auto_error=False, description="a token from SILONET_ADMIN_TOKEN or POST /v1/tokens")
+
+
+async def _caller(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Principal:
+    """Every /v1 call names its caller (async: a token already verified costs no thread hop)."""
+    header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+    return request.app.state.tokens.verify(header)
+
+
+Caller = Annotated[Principal, Depends(_caller)]
 
 
 def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAPI:
@@ -48,7 +61,10 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
     errors.install(app)
     app.state.manager = manager
     app.state.reconciler = reconciler
-    v1 = APIRouter(prefix="/v1")
+    tokens = app.state.tokens = Tokens(manager.db)
+    if manager.settings.admin_token:
+        tokens.seed_admin(manager.settings.admin_token)
+    v1 = APIRouter(prefix="/v1", responses={code: {"model": errors.ErrorBody} for code in (401, 403)})
     m = manager
 
     @app.get("/", include_in_schema=False)
@@ -61,107 +77,116 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
 
     # ------------------------------------------------------------------ silos
     @v1.post("/silos", status_code=201, tags=["silos"])
-    def create_silo(body: S.SiloIn) -> S.SiloOut:
-        return m.create_silo(body)
+    def create_silo(body: S.SiloIn, who: Caller) -> S.SiloOut:
+        who.require_admin("creating a silo")
+        return m.create_silo(body, actor=who.actor)
 
     @v1.get("/silos", tags=["silos"])
-    def list_silos() -> list[S.SiloOut]:
+    def list_silos(who: Caller) -> list[S.SiloOut]:
         return m.list_silos()
 
     @v1.get("/silos/{name}", tags=["silos"])
-    def get_silo(name: NamePath) -> S.SiloOut:
+    def get_silo(name: NamePath, who: Caller) -> S.SiloOut:
         return m.get_silo(name)
 
     @v1.delete("/silos/{name}", status_code=204, tags=["silos"])
-    def delete_silo(name: NamePath) -> Response:
-        m.delete_silo(name)
+    def delete_silo(name: NamePath, who: Caller) -> Response:
+        who.require_admin("deleting a silo")
+        m.delete_silo(name, actor=who.actor)
         return Response(status_code=204)
 
     # --------------------------------------------------------------- gateways
     @v1.post("/gateways", status_code=201, tags=["gateways"])
-    def create_gateway(body: S.GatewayIn) -> S.GatewayOut:
-        return m.create_gateway(body)
+    def create_gateway(body: S.GatewayIn, who: Caller) -> S.GatewayOut:
+        who.require_admin("creating a gateway")
+        return m.create_gateway(body, actor=who.actor)
 
     @v1.get("/gateways", tags=["gateways"])
-    def list_gateways() -> list[S.GatewayOut]:
+    def list_gateways(who: Caller) -> list[S.GatewayOut]:
         return m.list_gateways()
 
     @v1.get("/gateways/{name}", tags=["gateways"])
-    def get_gateway(name: NamePath) -> S.GatewayOut:
+    def get_gateway(name: NamePath, who: Caller) -> S.GatewayOut:
         return m.get_gateway(name)
 
     @v1.get("/gateways/{name}/status", tags=["gateways"])
-    def gateway_status(name: NamePath) -> S.GatewayStatusOut:
+    def gateway_status(name: NamePath, who: Caller) -> S.GatewayStatusOut:
+        who.require_admin("a gateway's status (it shows every tenant's networks)")
         return m.gateway_status(name)
 
     @v1.delete("/gateways/{name}", status_code=204, tags=["gateways"])
-    def delete_gateway(name: NamePath) -> Response:
-        m.delete_gateway(name)
+    def delete_gateway(name: NamePath, who: Caller) -> Response:
+        who.require_admin("deleting a gateway")
+        m.delete_gateway(name, actor=who.actor)
         return Response(status_code=204)
 
     # -------------------------------------------------------- interface groups
     @v1.post("/interface-groups", status_code=201, tags=["interface groups"])
-    def create_group(body: S.GroupIn) -> S.GroupOut:
-        return m.create_group(body)
+    def create_group(body: S.GroupIn, who: Caller) -> S.GroupOut:
+        who.require_admin("creating an interface group")
+        return m.create_group(body, actor=who.actor)
 
     @v1.get("/interface-groups", tags=["interface groups"])
-    def list_groups() -> list[S.GroupOut]:
+    def list_groups(who: Caller) -> list[S.GroupOut]:
         return m.list_groups()
 
     @v1.get("/interface-groups/{name}", tags=["interface groups"])
-    def get_group(name: NamePath) -> S.GroupOut:
+    def get_group(name: NamePath, who: Caller) -> S.GroupOut:
         return m.get_group(name)
 
     @v1.delete("/interface-groups/{name}", status_code=204, tags=["interface groups"])
-    def delete_group(name: NamePath) -> Response:
-        m.delete_group(name)
+    def delete_group(name: NamePath, who: Caller) -> Response:
+        who.require_admin("deleting an interface group")
+        m.delete_group(name, actor=who.actor)
         return Response(status_code=204)
 
     # --------------------------------------------------------------- networks
     @v1.post("/networks", status_code=201, tags=["networks"])
-    def create_network(body: S.NetworkIn) -> S.NetworkOut:
-        return m.create_network(body)
+    def create_network(body: S.NetworkIn, who: Caller) -> S.NetworkOut:
+        return m.create_network(body, actor=who.actor, tenant=who.scope)
 
     @v1.get("/networks", tags=["networks"])
-    def list_networks() -> list[S.NetworkOut]:
-        return m.list_networks()
+    def list_networks(who: Caller) -> list[S.NetworkOut]:
+        return m.list_networks(tenant=who.scope)
 
     @v1.get("/networks/{name}", tags=["networks"])
-    def get_network(name: NamePath) -> S.NetworkOut:
-        return m.get_network(name)
+    def get_network(name: NamePath, who: Caller) -> S.NetworkOut:
+        return m.get_network(name, tenant=who.scope)
 
     @v1.delete("/networks/{name}", status_code=204, tags=["networks"])
     def delete_network(
         name: NamePath,
+        who: Caller,
         cascade: Annotated[bool, Query(description="also detach its attachments")] = False,
         wait: Wait = None,
     ) -> Response:
-        gateways, generation = m.delete_network(name, cascade=cascade)
+        gateways, generation = m.delete_network(name, cascade=cascade, actor=who.actor, tenant=who.scope)
         if wait:
             m.wait(gateways, generation, wait)
         return Response(status_code=204)
 
     @v1.post("/networks/{name}/attachments", status_code=201, tags=["networks"])
-    def attach(name: NamePath, body: S.AttachmentIn, wait: Wait = None) -> S.AttachmentOut:
-        out = m.attach(name, body)
+    def attach(name: NamePath, body: S.AttachmentIn, who: Caller, wait: Wait = None) -> S.AttachmentOut:
+        out = m.attach(name, body, actor=who.actor, tenant=who.scope)
         if wait:
             m.wait([g.gateway for g in out.gateways], out.generation, wait)
             out = m.get_attachment(name, out.interface_group, out.vlan)
         return out
 
     @v1.get("/networks/{name}/attachments", tags=["networks"])
-    def list_attachments(name: NamePath) -> list[S.AttachmentOut]:
-        return m.get_network(name).attachments
+    def list_attachments(name: NamePath, who: Caller) -> list[S.AttachmentOut]:
+        return m.get_network(name, tenant=who.scope).attachments
 
     @v1.delete("/networks/{name}/attachments/{group}/{vlan}", status_code=204, tags=["networks"])
-    def detach(name: NamePath, group: NamePath, vlan: VlanPath, wait: Wait = None) -> Response:
-        gateways, generation = m.detach(name, group, vlan)
+    def detach(name: NamePath, group: NamePath, vlan: VlanPath, who: Caller, wait: Wait = None) -> Response:
+        gateways, generation = m.detach(name, group, vlan, actor=who.actor, tenant=who.scope)
         if wait:
             m.wait(gateways, generation, wait)
         return Response(status_code=204)
 
     @v1.get("/attachments", tags=["networks"])
     def list_all_attachments(
+        who: Caller,
         limit: Annotated[int, Query(ge=listing.LIMIT_MIN, le=listing.LIMIT_MAX)] = listing.LIMIT_DEFAULT,
         cursor: Annotated[str | None, Query(max_length=listing.CURSOR_MAX,
                                             description="next_cursor of the previous page")] = None,
@@ -170,35 +195,61 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
     ) -> S.AttachmentPageOut:
         """Every attachment, in pages in creation order; follow next_cursor until it is null."""
         with m.db.read() as s:
-            return listing.list_attachments_page(s, limit, cursor, network=network, interface_group=interface_group)
+            return listing.list_attachments_page(s, limit, cursor, network=network, interface_group=interface_group,
+                                                 tenant=who.scope)
 
     # ---------------------------------------------------------- plan, audit...
     @v1.get("/plan", tags=["operations"])
-    def plan(gateway: Annotated[str | None, Query(max_length=rules.NAME_MAX)] = None) -> S.PlanOut:
+    def plan(who: Caller, gateway: Annotated[str | None, Query(max_length=rules.NAME_MAX)] = None) -> S.PlanOut:
+        who.require_admin("the plan (it shows every tenant's networks)")
         return m.plan(gateway)
 
     @v1.get("/status", tags=["operations"])
-    def status() -> list[S.RealizationOut]:
+    def status(who: Caller) -> list[S.RealizationOut]:
+        who.require_admin("the gateways' status")
         return m.statuses()
 
     @v1.get("/audit", tags=["operations"])
     def audit(
+        who: Caller,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        before: Annotated[int | None, Query(ge=1, description="entries older than this id")] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="entries older than this id")] = None,
     ) -> list[S.AuditOut]:
+        who.require_admin("the audit log")
         return m.audit(limit, before)
 
     @v1.post("/apply", tags=["operations"])
     def apply(
         body: S.Topology,
+        who: Caller,
         prune: Annotated[bool, Query()] = False,
         dry_run: Annotated[bool, Query()] = False,
         wait: Wait = None,
     ) -> S.ApplyOut:
-        out = m.apply(body, prune=prune, dry_run=dry_run)
+        who.require_admin("apply (it may change the whole inventory)")
+        out = m.apply(body, prune=prune, dry_run=dry_run, actor=who.actor)
         if wait and out.gateways:
             out.status = m.wait(out.gateways, out.generation, wait)
         return out
+
+    # ------------------------------------------------------------------ tokens
+    @v1.post("/tokens", status_code=201, tags=["tokens"])
+    def create_token(body: S.TokenIn, who: Caller) -> S.TokenCreatedOut:
+        """A new token; its secret is in this answer only."""
+        who.require_admin("creating a token")
+        info, secret = tokens.create(body.role, body.tenant, body.description, who.actor)
+        return S.TokenCreatedOut(**S.token_out(info).model_dump(), token=secret)
+
+    @v1.get("/tokens", tags=["tokens"])
+    def list_tokens(who: Caller) -> list[S.TokenOut]:
+        who.require_admin("listing tokens")
+        return [S.token_out(t) for t in tokens.list()]
+
+    @v1.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
+    def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], who: Caller) -> Response:
+        who.require_admin("revoking a token")
+        tokens.revoke(token_id, who.actor)
+        return Response(status_code=204)
 
     app.include_router(v1)
     return app

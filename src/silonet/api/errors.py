@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from silonet.errors import Conflict, DeviceError, InvalidInput, NotFound, SilonetError
+from silonet.errors import Conflict, DeviceError, Forbidden, InvalidInput, NotFound, SilonetError, Unauthorized
 from silonet.service.schemas import describe_errors
 
 STATUS: dict[type[SilonetError], int] = {
@@ -16,6 +18,8 @@ STATUS: dict[type[SilonetError], int] = {
     NotFound: 404,
     Conflict: 409,
     DeviceError: 502,
+    Unauthorized: 401,
+    Forbidden: 403,
 }
 
 
@@ -39,7 +43,9 @@ def body(code: str, field: str | None, message: str) -> dict:
 def install(app: FastAPI) -> None:
     @app.exception_handler(SilonetError)
     async def _silonet(_req: Request, err: SilonetError) -> JSONResponse:
-        return JSONResponse(body(err.code, err.field, err.message), status_code=status_of(err))
+        status = status_of(err)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body(err.code, err.field, err.message), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, err: RequestValidationError) -> JSONResponse:
@@ -47,7 +53,20 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body(inv.code, inv.field, inv.message), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code == 400:  # FastAPI's "error parsing the body" (e.g. not UTF-8): malformed input
+            return JSONResponse(body("invalid", "body", "body: not valid JSON (UTF-8 text expected)"), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}.get(
             err.status_code, "error")
-        return JSONResponse(body(code, None, str(err.detail)), status_code=err.status_code)
+        headers = dict(err.headers or {})
+        if err.status_code == 405:  # Starlette names the first route's methods only; Allow lists them all
+            headers["Allow"] = _allowed(req) or headers.get("Allow", "")
+        return JSONResponse(body(code, None, str(err.detail)), status_code=err.status_code, headers=headers)
+
+
+def _allowed(req: Request) -> str | None:
+    """Every method the path serves, as the OpenAPI document lists them."""
+    for template, operations in req.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), req.url.path):
+            return ", ".join(sorted(m.upper() for m in operations))
+    return None

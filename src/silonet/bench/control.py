@@ -105,7 +105,7 @@ def attach_latency(s: Settings) -> dict:
             task = bar.add_task("attach: 10 vtep ovsdb-servers", total=10)
             fleet.start(lambda k: bar.advance(task, k))
             server.start()
-            http = httpx.Client(base_url=server.url, timeout=60)
+            http = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
             gws = fleet.gateways()
             groups = [{"name": "g2", "members": [{"gateway": g["name"], "port": "p1"} for g in gws[:2]]},
                       {"name": "g10", "members": [{"gateway": g["name"], "port": "p2"} for g in gws]}]
@@ -160,7 +160,7 @@ def attach_to_forwarding(s: Settings) -> dict:
             lab.up(paper_topology())
             bar.advance(task)
             server.start()
-            http = httpx.Client(base_url=server.url, timeout=60)
+            http = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
             _ok(http.post("/v1/apply", params={"wait": 60}, json=lab.inventory()))
             _settle(http)
             hosts = {(h["interface_group"], h["vlan"]): dict(h, silo=silo["name"])
@@ -211,7 +211,7 @@ def bulk(s: Settings) -> dict:
             ours.start(lambda k: bar.advance(task, k))
             theirs.start(lambda k: bar.advance(task, k))
             server.start()
-            http = httpx.Client(base_url=server.url, timeout=600)
+            http = httpx.Client(base_url=server.url, headers=server.headers, timeout=600)
             _ok(http.post("/v1/apply", params={"wait": 60}, json=_bulk_topology(ours, 0)))
             _settle(http)
             topo = work / "topology.yaml"
@@ -219,7 +219,8 @@ def bulk(s: Settings) -> dict:
             task = bar.add_task(f"bulk: silonet apply ({n} attachments)", total=1)
             t0 = time.perf_counter()
             run = subprocess.run([sys.executable, "-m", "silonet.cli.main", "--server", server.url, "apply", "-f",
-                                  str(topo), "--wait", "300", "--json"], capture_output=True, text=True)
+                                  str(topo), "--wait", "300", "--json"], capture_output=True, text=True,
+                                 env={**os.environ, "SILONET_TOKEN": server.token})
             silonet_s = time.perf_counter() - t0
             if run.returncode != 0:
                 raise RuntimeError(f"silonet apply failed ({run.returncode}): {run.stderr.strip()[-300:]}")
@@ -300,7 +301,7 @@ def converge(s: Settings) -> dict:
             task = bar.add_task(f"converge: {g} vtep ovsdb-servers", total=g)
             fleet.start(lambda k: bar.advance(task, k))
             server.start()
-            http = httpx.Client(base_url=server.url, timeout=600)
+            http = httpx.Client(base_url=server.url, headers=server.headers, timeout=600)
             gws = fleet.gateways()
             groups = [{"name": f"grp{i}", "members": [{"gateway": x["name"], "port": "p1"} for x in gws[i:i + 5]]}
                       for i in range(0, g, 5)]

@@ -315,13 +315,16 @@ def silonet_client(server: str | None, workdir: Path) -> Iterator[Any]:
     from silonet.config import Settings as ManagerSettings
     from silonet.reconcile import Reconciler
     from silonet.service import Manager
+    from silonet.service.auth import new_secret
     from silonet.store.db import Database
 
     db = Database(f"sqlite:///{workdir / 'silonet.db'}")
     db.upgrade()
     try:
-        manager = Manager(db, ManagerSettings(database_url=db.url, vni_pool=range(30000, 30100), admin_token=None))
-        with TestClient(create_app(manager, Reconciler(db, period=5.0, poll=0.5))) as client:
+        token = new_secret()
+        manager = Manager(db, ManagerSettings(database_url=db.url, vni_pool=range(30000, 30100), admin_token=token))
+        with TestClient(create_app(manager, Reconciler(db, period=5.0, poll=0.5)),
+                        headers={"Authorization": f"Bearer {token}"}) as client:
             yield client
     finally:
         db.dispose()

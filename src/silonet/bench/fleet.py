@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from silonet.devices.vtepdb import VtepDb, free_port, free_ports
+from silonet.service.auth import new_secret
 
 TUNNEL_BASE = ipaddress.ip_address("198.18.64.0")  # inside 198.18.0.0/15, clear of the labs
 
@@ -80,19 +81,26 @@ class PortTaken(Exception):
 class Server:
     """``silonet serve`` as its own process (its CPU is what ``idle_cpu_pct`` measures)."""
 
-    def __init__(self, workdir: Path, period: float = 10.0) -> None:
+    def __init__(self, workdir: Path, period: float = 10.0, reconcile: bool = True,
+                 database_url: str | None = None) -> None:
         self.dir = workdir
         self.period = period
+        self.database_url = database_url  # None: a SQLite file of its own in ``workdir``
+        self.reconcile = reconcile  # off: API only (a fuzzer's made-up gateways are never dialled)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.pidfile = workdir / "server.pid"
         self.proc: subprocess.Popen | None = None
+        self.token = new_secret()  # the server's SILONET_ADMIN_TOKEN
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+        self.replica_id: str | None = None  # --replica-id: restarted under one name, it takes its leases back at once
 
-    def start(self, timeout: float = 60.0, attempts: int = 3) -> Server:
-        """Start on a free port; another process may take that port first, so try again then."""
+    def start(self, timeout: float = 60.0, attempts: int = 3, keep_db: bool = False) -> Server:
+        """Start on a free port; another process may take that port first, so try again then.
+        ``keep_db``: on the database an earlier (perhaps killed) server left, as a restart does."""
         for attempt in range(attempts):
             try:
-                return self._start(timeout)
+                return self._start(timeout, keep_db)
             except PortTaken:
                 if attempt == attempts - 1:
                     raise RuntimeError(f"no free port for silonet serve after {attempts} tries") from None
@@ -100,16 +108,18 @@ class Server:
                 self.url = f"http://127.0.0.1:{self.port}"
         raise AssertionError("unreachable")
 
-    def _start(self, timeout: float) -> Server:
+    def _start(self, timeout: float, keep_db: bool = False) -> Server:
         self.dir.mkdir(parents=True, exist_ok=True)
-        for old in self.dir.glob("silonet.db*"):
+        for old in () if keep_db else self.dir.glob("silonet.db*"):
             old.unlink()
-        env = {**os.environ, "SILONET_DATA_DIR": str(self.dir),
-               "SILONET_DATABASE_URL": f"sqlite:///{self.dir / 'silonet.db'}"}
+        env = {**os.environ, "SILONET_DATA_DIR": str(self.dir), "SILONET_ADMIN_TOKEN": self.token,
+               "SILONET_DATABASE_URL": self.database_url or f"sqlite:///{self.dir / 'silonet.db'}"}
         log = open(self.dir / "server.log", "w")  # noqa: SIM115 (handed to the server process)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "silonet.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--period", str(self.period)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--period", str(self.period), "--reconcile" if self.reconcile else "--no-reconcile",
+             *(["--replica-id", self.replica_id] if self.replica_id else [])],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pidfile.write_text(str(self.proc.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -147,7 +147,9 @@ def measure_paging(db_url: str, attachments: int, gateways: int, page: int = 100
     from fastapi.testclient import TestClient
 
     from silonet.api.app import create_app
+    from silonet.config import Settings
     from silonet.service import Manager
+    from silonet.service.auth import new_secret
 
     if pages < 1:
         raise ValueError("pages must be at least 1")
@@ -158,7 +160,9 @@ def measure_paging(db_url: str, attachments: int, gateways: int, page: int = 100
         fill(db, attachments, gateways, layout)
         fill_s = time.perf_counter() - t0
         samples: list[float] = []
-        with TestClient(create_app(Manager(db))) as client:
+        token = new_secret()
+        manager = Manager(db, Settings(database_url=db.url, admin_token=token))
+        with TestClient(create_app(manager), headers={"Authorization": f"Bearer {token}"}) as client:
             cursor: str | None = None
 
             def get() -> str | None:

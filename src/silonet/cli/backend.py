@@ -39,6 +39,9 @@ class Backend(Protocol):
     def audit(self, limit: int) -> Any: ...
     def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any: ...
     def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any: ...
+    def token_create(self, role: str, tenant: str | None, description: str) -> Any: ...
+    def token_list(self) -> Any: ...
+    def token_revoke(self, token_id: int) -> None: ...
 
 
 def _json(model: Any) -> Any:
@@ -116,6 +119,24 @@ class LocalBackend:
             out.status = self.m.wait(out.gateways, out.generation, wait)
         return _json(out)
 
+    # The local store is the admin's own: whoever can write the database file is admin.
+    def token_create(self, role: str, tenant: str | None, description: str) -> Any:
+        from silonet.service.auth import Tokens
+
+        body = S.validate(S.TokenIn, {"role": role, "tenant": tenant, "description": description})
+        info, secret = Tokens(self.m.db).create(body.role, body.tenant, body.description, "admin")
+        return {**S.token_out(info).model_dump(mode="json"), "token": secret}
+
+    def token_list(self) -> Any:
+        from silonet.service.auth import Tokens
+
+        return [S.token_out(t).model_dump(mode="json") for t in Tokens(self.m.db).list()]
+
+    def token_revoke(self, token_id: int) -> None:
+        from silonet.service.auth import Tokens
+
+        Tokens(self.m.db).revoke(token_id, "admin")
+
 
 class RemoteBackend:
     """Talks to ``silonet serve`` over HTTP."""
@@ -178,3 +199,13 @@ class RemoteBackend:
     def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any:
         params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower(), **self._wait(wait)}
         return self._call("POST", "/v1/apply", json=topology.model_dump(mode="json"), params=params)
+
+    def token_create(self, role: str, tenant: str | None, description: str) -> Any:
+        body = {"role": role, "tenant": tenant, "description": description}
+        return self._call("POST", "/v1/tokens", json={k: v for k, v in body.items() if v is not None})
+
+    def token_list(self) -> Any:
+        return self._call("GET", "/v1/tokens")
+
+    def token_revoke(self, token_id: int) -> None:
+        self._call("DELETE", f"/v1/tokens/{token_id}")

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _click  # type: ignore[no-redef]
 
 from silonet import __version__
+from silonet.cli import config as cli_config
 from silonet.cli import render
 from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
 from silonet.cli.bench import bench_app
@@ -31,8 +32,10 @@ group_app = typer.Typer(help="Interface groups: ports sharing one VLAN domain.",
 network_app = typer.Typer(help="Virtual networks (one VNI each).", no_args_is_help=True)
 attachment_app = typer.Typer(help="Attachments: (interface group, VLAN) -> virtual network.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (admin): roles admin and tenant.", no_args_is_help=True)
 for sub, name in ((silo_app, "silo"), (gateway_app, "gateway"), (group_app, "group"), (network_app, "network"),
-                  (attachment_app, "attachment"), (db_app, "db"), (lab_app, "lab"), (bench_app, "bench")):
+                  (attachment_app, "attachment"), (db_app, "db"), (token_app, "token"), (lab_app, "lab"),
+                  (bench_app, "bench")):
     app.add_typer(sub, name=name)
 
 
@@ -44,15 +47,26 @@ class State:
 
     @property
     def backend(self) -> Backend:
+        """The server (flag, environment or `silonet login`'s config file), else the local store."""
         if self._backend is None:
-            self._backend = RemoteBackend(self.server, self.token) if self.server else LocalBackend()
+            cfg = cli_config.resolve(self.server, self.token)
+            self._backend = RemoteBackend(cfg.server, cfg.token) if cfg.server else LocalBackend()
         return self._backend
 
 
 state = State()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of tables")]
-WaitOpt = Annotated[float | None, typer.Option(help="seconds to wait until the gateways realize it")]
+
+
+def _seconds(value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 300:  # NaN too: a wait on it would never end
+        raise typer.BadParameter(f"{value} is not a number of seconds 0..300")
+    return value
+
+
+WaitOpt = Annotated[float | None, typer.Option(help="seconds to wait until the gateways realize it (0..300)",
+                                               callback=_seconds)]
 
 
 @app.callback()
@@ -280,6 +294,56 @@ def apply(
         raise typer.Exit(1)
 
 
+# ------------------------------------------------------------------ tokens, login
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin or tenant")] = "tenant",
+    tenant: Annotated[str | None, typer.Option(help="the tenant of a tenant token")] = None,
+    description: Annotated[str, typer.Option(help="what the token is for")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """A new token; its secret is printed this once (only its hash is stored)."""
+    data = state.backend.token_create(role, tenant, description)
+    if json_:
+        render.as_json(data)
+    else:
+        render.tokens([data])
+        render.out.print(f"token (shown once): {data['token']}")
+
+
+@token_app.command("list")
+def token_list(json_: JsonOpt = False) -> None:
+    """Every token (never the secrets)."""
+    data = state.backend.token_list()
+    render.as_json(data) if json_ else render.tokens(data)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by id: it stops working at once on this server, within 5 s on replicas."""
+    state.backend.token_revoke(_int(token_id, lambda v, _f: v, "id"))
+    render.out.print(f"token {token_id} revoked")
+
+
+@app.command()
+def login(
+    server: Annotated[str, typer.Option(help="URL of the silonet server")],
+    token: Annotated[str, typer.Option(help="bearer token (from SILONET_ADMIN_TOKEN or `silonet token create`)",
+                                       prompt=True, hide_input=True)],
+) -> None:
+    """Check the token against the server and keep both in the CLI's config file (0600)."""
+    RemoteBackend(server, token).list("network")  # a wrong token or server fails here, nothing written
+    path = cli_config.save(cli_config.CliConfig(server=server, token=token))
+    render.out.print(f"logged in to {server}; saved in {path} (mode 0600)")
+
+
+@app.command()
+def logout() -> None:
+    """Forget the saved server and token."""
+    gone = cli_config.forget()
+    render.out.print(f"removed {cli_config.path()}" if gone else "nothing saved")
+
+
 # ------------------------------------------------------------------ serve, db, misc
 @app.command()
 def serve(
@@ -287,8 +351,11 @@ def serve(
     port: int = 8080,
     reconcile: Annotated[bool, typer.Option(help="drive the gateways (off: API only)")] = True,
     period: Annotated[float, typer.Option(help="seconds between periodic passes per gateway")] = 10.0,
+    replica_id: Annotated[str | None, typer.Option(help="this replica's name among several serving one database "
+                                                         "(default: host-pid-random)")] = None,
 ) -> None:
-    """Run the REST API and the reconciler (migrates the database first)."""
+    """Run the REST API and the reconciler (migrates the database first). Several replicas may
+    serve one PostgreSQL database: each gateway is driven by one of them at a time (leases)."""
     import gc
     import logging
 
@@ -303,9 +370,14 @@ def serve(
     settings = Settings()
     db = Database(settings.database_url)
     db.upgrade()
+    from silonet.service.auth import Tokens
+
+    if not settings.admin_token and not Tokens(db).any_admin():
+        raise InvalidInput(field="SILONET_ADMIN_TOKEN", rule="set it to a secret of your choice: every API call "
+                                                             "needs a token and this database has no admin token yet")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     render.err.print(f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})")
-    rec = Reconciler(db, period=period) if reconcile else None
+    rec = Reconciler(db, period=period, replica=replica_id) if reconcile else None
     api = create_app(Manager(db, settings), rec)
     # What is imported and built by now lives as long as the process: the cyclic GC need not
     # walk it on every full collection (tens of ms each, which was the p99 of a listing page).

@@ -17,9 +17,14 @@ err = Console(stderr=True, soft_wrap=True)
 STATE_STYLE = {"realized": "green", "pending": "yellow", "failed": "red"}
 
 
+def one_line(message: str) -> str:
+    """What a user typed may hold newlines, terminal escapes or undecodable bytes: show them escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def error(message: str) -> None:
     """One red line; the message is plain text (a rule like [A-Za-z0-9._-] must survive)."""
-    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+    err.print(Text.assemble(("error: ", "bold red"), one_line(message)), highlight=False)
 
 
 RICH_JSON_MAX = 100_000  # characters: colouring 8,000 changes took Rich 1.4 s
@@ -138,6 +143,12 @@ def gateway_status(s: dict) -> None:
 def audit(items: list[dict]) -> None:
     rows = [[a["id"], a["time"], a["actor"], a["action"], a["object"]] for a in items]
     table("Audit log", ["id", "time", "actor", "action", "object"], rows)
+
+
+def tokens(items: list[dict]) -> None:
+    rows = [[t["id"], t["role"], t["tenant"] or "", t["description"], t["created"], t["created_by"],
+             t["revoked"] or ""] for t in items]
+    table("Tokens", ["id", "role", "tenant", "description", "created", "by", "revoked"], rows)
 
 
 CHANGES_SHOWN = 50

@@ -29,6 +29,7 @@ import ovs.db.idl
 import ovs.jsonrpc
 import ovs.poller
 import ovs.stream
+import ovs.timeval
 import ovs.vlog
 
 from silonet.drivers import ovsjson
@@ -50,6 +51,15 @@ DB_NAME = "hardware_vtep"
 ENCAP = "vxlan_over_ipv4"
 CONNECT_TIMEOUT_MS = 5000
 PROBE_INTERVAL_MS = 30_000  # our echo to an idle device (5 s by default: 100 gateways, 20 wake-ups a second)
+# While a write is outstanding, an echo goes out after this much silence and the connection is
+# dropped after as much again: a cut link fails the write within 2 x 5 s of its start, not after
+# the idle probe's 60 s (the IDL's own commit_block would even wait for the reconnect). A busy
+# ovsdb-server answers the echo once done with the write: 16,376 operations in one write (4,094
+# networks bound on two ports) took about 5 s end to end on a loaded 2-core machine, so the
+# silence allowed grows by WRITE_PROBE_PER_OP_MS per operation (that write: 5 + 16 s).
+WRITE_PROBE_MS = 5_000
+WRITE_PROBE_PER_OP_MS = 1.0
+RECONNECT_MAX_MS = 2_000  # between connection attempts; the library's 8 s would exceed the 5 s resync bound
 COLUMNS = {  # what silonet reads or writes: replicating only these keeps big updates cheap
     "Physical_Switch": ["name", "ports", "switch_fault_status", "tunnel_ips"],
     "Physical_Port": ["name", "vlan_bindings", "port_fault_status"],
@@ -280,24 +290,20 @@ class _IdlThread(threading.Thread):
             try:
                 helper = fetch_schema(self.remote)
                 self.idl = _MemoIdl(self.remote, helper, probe_interval=PROBE_INTERVAL_MS, leader_only=False)
+                self.idl._session.reconnect.set_backoff(1000, RECONNECT_MAX_MS)
                 self.error = ""
             except Exception as err:
                 self.error = str(err)
                 self._fail_jobs()
                 self._halt.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, RECONNECT_MAX_MS / 1000)
         last: tuple[int, bool] | None = None
         while not self._halt.is_set():
             assert self.idl is not None
             self.idl.run()
-            now = (self.idl.change_seqno, self.connected)
-            if now != last:
-                if last is None or now[1] != last[1]:
-                    self.idl.forget()
-                last = now
-                self.error = "" if now[1] else f"disconnected from {self.remote}"
-                self.on_change()
+            last = self._note(last)
             self._run_jobs()
+            last = self._note(last)  # a job may have dropped the connection (a write left unanswered)
             poller = ovs.poller.Poller()
             self.idl.wait(poller)
             poller.fd_wait(self._rfd, ovs.poller.POLLIN)
@@ -312,6 +318,17 @@ class _IdlThread(threading.Thread):
             self.idl.close()
         os.close(self._rfd)
         os.close(self._wfd)
+
+    def _note(self, last: tuple[int, bool] | None) -> tuple[int, bool]:
+        """Tell of a changed replica or connection; keeps the reason a job gave for dropping it."""
+        assert self.idl is not None
+        now = (self.idl.change_seqno, self.connected)
+        if now != last:
+            if last is None or now[1] != last[1]:
+                self.idl.forget()
+            self.error = "" if now[1] else self.error or f"disconnected from {self.remote}"
+            self.on_change()
+        return now
 
     def _fail_jobs(self) -> None:
         while not self._jobs.empty():
@@ -542,7 +559,7 @@ class OvsdbDriver(Driver):
                     ls.delete()
         for prow, pairs in fresh.items():
             txn.add_op(_insert_bindings(prow, pairs))
-        status = txn.commit_block()
+        status = self._commit(idl, txn, len(ops))
         if status in (Txn.SUCCESS, Txn.UNCHANGED):
             self._read(idl)  # the read-back, in the same trip: the next read() finds it cached
             for prow, pairs in fresh.items():
@@ -553,6 +570,29 @@ class OvsdbDriver(Driver):
         if status == Txn.TRY_AGAIN:
             return ApplyResult(0, retry=True)
         raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {txn.get_error()}")
+
+    def _commit(self, idl: _MemoIdl, txn: Txn, size: int) -> str:
+        """``txn.commit_block()``, except that a device which stops answering ends the write: the
+        IDL's probe drops the connection (WRITE_PROBE_MS), and the pass fails with that reason
+        instead of waiting for a reconnect. Whether the write landed, the next read tells."""
+        reconnect = idl._session.reconnect
+        reconnect.activity(ovs.timeval.msec())  # the silence that counts starts with the write
+        probe = int(WRITE_PROBE_MS + WRITE_PROBE_PER_OP_MS * size)
+        reconnect.set_probe_interval(probe)
+        try:
+            while (status := txn.commit()) == Txn.INCOMPLETE:
+                idl.run()
+                if not idl._session.is_connected():
+                    self._thread.error = (f"lost the connection to {self.gateway.management.address} during a write "
+                                          f"(closed, or no answer for {probe / 1000:g} s): reconnecting")
+                    raise DeviceError(gateway=self.gateway.name, reason=self._thread.error)
+                poller = ovs.poller.Poller()
+                idl.wait(poller)
+                txn.wait(poller)
+                poller.block()
+        finally:
+            reconnect.set_probe_interval(PROBE_INTERVAL_MS)
+        return status
 
 
 DRIVER = OvsdbDriver

@@ -52,6 +52,8 @@ class Management:
         if not isinstance(self.address, str) or not self.address.strip():
             raise InvalidInput(field="management.address", rule="must not be empty")
         rules.text(self.address, "management.address", 256)
+        if self.driver == "ssh":
+            rules.ssh_address(self.address)
         if self.dialect is not None:
             rules.name(self.dialect, "management.dialect")
         if self.credentials is not None:

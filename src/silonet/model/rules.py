@@ -84,12 +84,22 @@ def parse_pool(spec: str, field: str = "SILONET_VNI_POOL") -> range:
     return range(lo, hi + 1)
 
 
+def ssh_address(value: str, field: str = "management.address") -> str:
+    """``[ssh://][user@]host[:port]``: a ``user:password@`` would be stored, shown and logged, so refuse it
+    (without echoing it)."""
+    if ":" in value.removeprefix("ssh://").rpartition("@")[0]:
+        raise InvalidInput(field=field, rule="must not hold a password (user:password@host); name the secret in "
+                                             "management.credentials (env:VAR or file:/path)")
+    return value
+
+
 def credentials(value: str, field: str = "management.credentials") -> str:
     """A reference to a secret (``file:/path``, ``/path`` or ``env:VAR``), never the secret."""
     text(value, field, 256)
     if value.startswith("env:"):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]):
-            raise InvalidInput(field=field, rule=f"{value!r}: env: needs a variable name")
+            # not echoed: what follows env: may be the secret itself, typed in the wrong place
+            raise InvalidInput(field=field, rule="env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)")
         return value
     if not value.removeprefix("file:").startswith(("/", "~")):
         raise InvalidInput(field=field, rule="must be a reference (file:/path or env:VAR), never the secret itself")

@@ -4,6 +4,10 @@ smallest batch in one device transaction, reads back and records what it reached
 
 Passes are level-triggered: a pass never needs to know *why* it runs, so a missed wake-up
 costs at most one period, and a restart simply converges again.
+
+Several replicas may share one database: a replica runs workers only for the gateways it
+holds a lease on (store/leases.py), and a worker applies only while that lease is valid by
+the replica's own clock, so two replicas never write one gateway at once.
 """
 
 from __future__ import annotations
@@ -12,15 +16,18 @@ import asyncio
 import logging
 import time
 
-from silonet.drivers import Driver, registry
+from silonet.drivers import ApplyResult, Driver, registry
 from silonet.errors import DeviceError
 from silonet.model import Gateway
 from silonet.plan import GatewayState, compile_gateway, diff
+from silonet.plan.ops import Operation
 from silonet.plan.ownership import restrict
 from silonet.store.db import Database
+from silonet.store.leases import LEASE_TTL_S, Leases, Round
 from silonet.store.repo import Observation, Repository
 
 log = logging.getLogger("silonet.reconcile")
+apply_log = logging.getLogger("silonet.reconcile.apply")  # one line per device write: who, what, when
 MAX_ATTEMPTS = 5
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
@@ -40,6 +47,15 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+def _port_faults(bindings: GatewayState, faults: dict[str, list[str]]) -> dict[tuple[str, int], str]:
+    """Bindings written to a port that reports a fault: the device holds them but does not carry
+    them (hardware_vtep ``invalid_vlan_map``: the mapping "could not be instantiated"). They
+    are failures of their attachments, not of the gateway: its other ports go on."""
+    return {(port, vlan): f"port '{port}' reports {', '.join(faults[f'port {port}'])}: the gateway does not "
+                          "carry its VLAN bindings until the fault clears"
+            for port, vlan in bindings.bindings if f"port {port}" in faults}
+
+
 async def _cancel(task: asyncio.Task, what: str, grace: float = 10.0) -> None:
     """Cancel and wait, but never forever: shutting down must not hang on one task."""
     task.cancel()
@@ -51,11 +67,19 @@ async def _cancel(task: asyncio.Task, what: str, grace: float = 10.0) -> None:
 class Reconciler:
     """Keeps every gateway at the desired state of the newest committed intent."""
 
-    def __init__(self, db: Database, period: float = 10.0, poll: float = 1.0) -> None:
+    def __init__(self, db: Database, period: float = 10.0, poll: float = 1.0, replica: str | None = None,
+                 lease_ttl: float = LEASE_TTL_S) -> None:
         self.db = db
         self.period = period
         self.poll = poll
+        self.leases = Leases(db, replica, lease_ttl)
+        self.replica = self.leases.owner
+        self.held: frozenset[str] = frozenset()  # gateways this replica holds leases on ...
+        self.valid_until = 0.0  # ... until this monotonic time (the fence)
+        self.gateways: dict[str, Gateway] = {}  # the intent's, as last loaded
+        self.desired_at: dict[str, int] = {}  # gateway -> generation its desired state last changed at
         self.workers: dict[str, Worker] = {}
+        self._unstartable: dict[str, Gateway] = {}  # tried again when the intent changes, not every lease round
         self.generation: int | None = None  # of the intent the workers were last told about
         self.cache = db.intent
         self.learned: dict[str, dict[int, frozenset[str]]] = {}
@@ -64,24 +88,101 @@ class Reconciler:
         self._task: asyncio.Task | None = None
         self._pending: list[tuple[str, Observation, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
+        self._holder: asyncio.Task | None = None
+        self._sync: asyncio.Lock | None = None  # workers start and stop from the supervisor and the lease loop
+        self._claim: asyncio.Event | None = None  # new gateways: take their leases now, not at the next round
+        self._round: asyncio.Future | None = None  # a lease round's thread, which a cancellation does not stop
 
     # ------------------------------------------------------------------ control
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._kick = asyncio.Event()
+        self._sync = asyncio.Lock()
+        self._claim = asyncio.Event()
         self.db.on_commit.append(self.notify)
+        delay = await self._lease_round()
+        log.info("replica %s: %d gateway lease(s), TTL %.0f s", self.replica, len(self.held), self.leases.ttl)
         await self._refresh()
         self._task = asyncio.create_task(self._supervise(), name="reconcile-supervisor")
+        self._holder = asyncio.create_task(self._hold(delay), name="reconcile-leases")
 
     async def stop(self) -> None:
         if self.notify in self.db.on_commit:
             self.db.on_commit.remove(self.notify)
-        if self._task is not None:
-            await _cancel(self._task, "reconcile supervisor")
+        for task, what in ((self._task, "reconcile supervisor"), (self._holder, "lease loop")):
+            if task is not None:
+                await _cancel(task, what)
+        self.held = frozenset()
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         self.workers.clear()
         if self._writer is not None:
             await asyncio.wait({self._writer}, timeout=10)
+        if self._round is not None:  # else it could take leases again after they were given back
+            await asyncio.wait({self._round}, timeout=10)
+        try:  # the workers stopped: others may take over at once instead of after the TTL
+            await asyncio.to_thread(self.leases.release)
+        except Exception:
+            log.exception("releasing the leases failed; they expire in %.0f s", self.leases.ttl)
+
+    def holds(self, gateway: str) -> bool:
+        """Whether this replica may write the gateway now: it holds the lease, and the lease is
+        still valid by the local clock (renewal time + TTL - margin, before the database's expiry)."""
+        return gateway in self.held and time.monotonic() < self.valid_until
+
+    async def _hold(self, delay: float) -> None:
+        """Renew and take leases every TTL/3, sooner when another replica's lease is about to expire."""
+        assert self._claim is not None
+        while True:
+            await _wait(self._claim, delay)
+            self._claim.clear()
+            delay = await self._lease_round()
+
+    async def _lease_round(self) -> float:
+        """One round; returns the seconds until the next."""
+        assert self._sync is not None
+        every = self.leases.ttl / 3
+        try:
+            self._round = asyncio.ensure_future(asyncio.to_thread(self.leases.round))
+            r: Round = await asyncio.shield(self._round)
+        except Exception:
+            log.exception("renewing the gateway leases failed")
+            return min(every, 1.0)
+        self.held, self.valid_until = r.held - r.excess, r.valid_until
+        async with self._sync:
+            if r.excess:  # beyond this replica's share: stop writing first, then let others have them
+                log.info("replica %s: giving back %d of %d gateway(s) for %d live replicas", self.replica,
+                         len(r.excess), len(r.held), r.replicas)
+                await asyncio.gather(*(self.workers.pop(n).stop() for n in r.excess if n in self.workers),
+                                     return_exceptions=True)
+                try:
+                    await asyncio.to_thread(self.leases.release, r.excess)
+                except Exception:
+                    log.exception("giving back %d lease(s) failed; they expire", len(r.excess))
+            await self._sync_workers()
+        if self.gateways.keys() - self.held:
+            await self._learn_from_peers()
+        if r.next_expiry_s is not None:
+            every = min(every, r.next_expiry_s + 0.05)
+        return max(every, 0.05)
+
+    async def _learn_from_peers(self) -> None:
+        """MACs learned on gateways other replicas drive reach this replica through the
+        database (their owners record them): its gateways need them as remote MACs."""
+        try:
+            macs = await asyncio.to_thread(self._learned_macs)
+        except Exception:
+            log.exception("reading the MACs other replicas' gateways learned failed")
+            return
+        for name in list(self.learned):
+            if name not in self.gateways:
+                del self.learned[name]
+        for name, learned in macs.items():
+            if name not in self.held and name in self.gateways:
+                self.learn(name, learned)
+
+    def _learned_macs(self) -> dict[str, dict[int, frozenset[str]]]:
+        with self.db.read() as s:
+            return Repository(s).learned_macs()
 
     def notify(self, generation: int | None = None, bumped: frozenset[str] = frozenset()) -> None:
         """Intent changed (callable from any thread). The gateways the writer marked are woken
@@ -123,20 +224,33 @@ class Reconciler:
         """When the intent's generation moved (another replica or the CLI may write too, so
         it is polled as well as notified): start and stop workers as gateways come and go,
         and wake the workers whose desired state changed (the writers mark them)."""
+        assert self._sync is not None
         generation = await asyncio.to_thread(self._generation)
         if generation == self.generation:
             return
-        gateways, desired, generation = await asyncio.to_thread(self._load)
+        known = self.gateways
+        self.gateways, self.desired_at, generation = await asyncio.to_thread(self._load)
+        self._unstartable.clear()
+        if self._claim is not None and self.gateways.keys() - known.keys() - self.held:
+            self._claim.set()
+        async with self._sync:
+            await self._sync_workers()
+        self.generation = generation
+
+    async def _sync_workers(self) -> None:
+        """Workers for exactly the gateways of the intent this replica holds leases on."""
+        gateways, desired = self.gateways, self.desired_at
         for name in list(self.workers):
-            if name not in gateways or self.workers[name].gateway != gateways[name]:
+            if name not in gateways or name not in self.held or self.workers[name].gateway != gateways[name]:
                 await self.workers.pop(name).stop()
         for name, gw in gateways.items():
-            if name not in self.workers:
+            if name not in self.workers and name in self.held and self._unstartable.get(name) != gw:
                 try:
                     worker = Worker(self, gw)
                     await worker.start()
                 except Exception as err:  # one bad gateway must not stall the others
                     log.exception("gateway %s: cannot start its driver", name)
+                    self._unstartable[name] = gw
                     reason = getattr(err, "fields", {}).get("rule") or str(err)
                     await asyncio.to_thread(self.record, name, Observation(
                         reachable=False, realized_generation=None, error=f"cannot start the driver: {reason}"))
@@ -146,7 +260,6 @@ class Reconciler:
             if desired.get(name, 0) > w.desired_seen or w.desired_seen < 0:
                 w.desired_seen = desired.get(name, 0)
                 w.wake()
-        self.generation = generation
 
     def _generation(self) -> int:
         with self.db.read() as s:
@@ -202,6 +315,8 @@ class Reconciler:
         """Record an observation together with whatever other workers record meanwhile: ten
         gateways finishing one change at once cost one database commit, not ten."""
         assert self._loop is not None
+        if not self.holds(gateway):  # another replica drives it now: its observations count
+            return
         fut = self._loop.create_future()
         self._pending.append((gateway, obs, fut))
         if self._writer is None or self._writer.done():
@@ -318,7 +433,7 @@ class Worker:
             effective, failures = restrict(desired, actual.facts)
             ops = diff(effective, actual.owned)
             if ops:
-                if (await self.driver.apply(ops)).retry:
+                if (await self._apply(ops, generation)).retry:
                     continue
                 actual = await self.driver.read()
             left = diff(effective, actual.owned)
@@ -326,9 +441,8 @@ class Worker:
             if left:
                 raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
                                                             f"(and {len(left) - 1} more)")
-            if ops:
-                log.info("gateway %s: applied %d operation(s) for generation %d", self.name, len(ops), generation)
             local = {str(v): sorted(m) for v, m in actual.local_macs.items()}
+            failures |= _port_faults(effective, actual.faults)
             await self._record(Observation(
                 reachable=True, realized_generation=generation, error=None,
                 actual={**actual.owned.to_dict(), "local_macs": local},
@@ -337,6 +451,21 @@ class Worker:
             self._settled_at = time.monotonic()
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
+
+    async def _apply(self, ops: list[Operation], generation: int) -> ApplyResult:
+        """Write, but only under a valid lease (checked right before the write; the lease's
+        margin outlasts one write). Logged with the replica and the wall-clock interval, so
+        writes of different replicas to one gateway can be shown never to overlap."""
+        if not self.rec.holds(self.name):
+            apply_log.warning("gateway %s: not writing: replica %s no longer holds its lease", self.name,
+                              self.rec.replica)
+            raise DeviceError(gateway=self.name, reason=f"replica {self.rec.replica} no longer holds the gateway")
+        start = time.time()
+        try:
+            return await self.driver.apply(ops)
+        finally:
+            apply_log.info("gateway %s: applied %d operation(s) for generation %d (replica %s, %.6f-%.6f)",
+                           self.name, len(ops), generation, self.rec.replica, start, time.time())
 
     async def _record(self, obs: Observation) -> None:
         """Write only what changed (and refresh last contact now and then): idle costs nothing."""

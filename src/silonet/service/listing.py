@@ -97,8 +97,12 @@ def _json_dict(raw: str | dict | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _id_of(session: Session, table: type[GroupRow] | type[NetworkRow], name: str, kind: str, field: str) -> int:
-    row_id = session.execute(select(table.id).where(table.name == name)).scalar_one_or_none()
+def _id_of(session: Session, table: type[GroupRow] | type[NetworkRow], name: str, kind: str, field: str,
+           tenant: str | None = None) -> int:
+    q = select(table.id).where(table.name == name)
+    if tenant is not None:  # another tenant's network is as unknown as a missing one
+        q = q.where(NetworkRow.tenant == tenant)
+    row_id = session.execute(q).scalar_one_or_none()
     if row_id is None:
         raise NotFound(field=field, kind=kind, name=name)
     return row_id
@@ -163,9 +167,9 @@ def _bound_ports(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[in
 
 
 def list_attachments_page(session: Session, limit: int, cursor: str | None, network: str | None = None,
-                          interface_group: str | None = None) -> S.AttachmentPageOut:
+                          interface_group: str | None = None, tenant: str | None = None) -> S.AttachmentPageOut:
     """One page of attachments in id (creation) order, after ``cursor``, optionally only
-    those of one network and/or one interface group."""
+    those of one network and/or one interface group; a tenant's call sees its own networks only."""
     check_limit(limit)
     after = decode_cursor(cursor)
     A = AttachmentRow
@@ -175,7 +179,9 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
          .join(NetworkRow, NetworkRow.id == A.network_id)
          .where(A.id > after).order_by(A.id).limit(limit + 1))
     if network is not None:
-        q = q.where(A.network_id == _id_of(session, NetworkRow, network, "network", "network"))
+        q = q.where(A.network_id == _id_of(session, NetworkRow, network, "network", "network", tenant))
+    if tenant is not None:
+        q = q.where(NetworkRow.tenant == tenant)
     if interface_group is not None:
         q = q.where(A.group_id == _id_of(session, GroupRow, interface_group, "interface group", "interface_group"))
     rows = session.execute(q).all()

@@ -8,12 +8,13 @@ nothing anywhere.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from silonet.config import Settings
-from silonet.errors import Conflict
+from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from silonet.model import Attachment, Inventory
 from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
@@ -25,12 +26,21 @@ from silonet.store.repo import Realization, Repository
 
 ADMIN = "admin"
 WAIT_MAX_S = 300.0
+AUDIT_LIMIT = (1, 1000)
 
 
 def _learned(real: dict[str, Realization]) -> Learned:
     """MACs each gateway learned, as its last reconcile pass read them."""
     return {gw: {int(v): frozenset(m) for v, m in (r.actual or {}).get("local_macs", {}).items()}
             for gw, r in real.items()}
+
+
+def _visible(inv: Inventory, name: str, tenant: str | None) -> None:
+    """The network, if this caller may see it: another tenant's is as unknown as a missing one,
+    so names do not leak."""
+    net = inv.network(name)
+    if tenant is not None and net.tenant != tenant:
+        raise NotFound(field="name", kind="network", name=name)
 
 
 class Manager:
@@ -110,17 +120,21 @@ class Manager:
             reason=f"gateway '{failed[0].gateway}': {failed[0].reason}" if failed else None, gateways=per_gw,
         )
 
-    def list_networks(self) -> list[S.NetworkOut]:
+    def list_networks(self, tenant: str | None = None) -> list[S.NetworkOut]:
         with self._view() as (repo, inv):
             real = repo.realizations(observed=False)
-            return [self._network_out(inv, n, real) for n in sorted(inv.networks)]
+            return [self._network_out(inv, n, real) for n in sorted(inv.networks)
+                    if tenant is None or inv.networks[n].tenant == tenant]
 
-    def get_network(self, name: str) -> S.NetworkOut:
+    def get_network(self, name: str, tenant: str | None = None) -> S.NetworkOut:
         with self._view() as (repo, inv):
-            inv.network(name)
+            _visible(inv, name, tenant)
             return self._network_out(inv, name, repo.realizations(inv.gateways_of_network(name), observed=False))
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
+        lo, hi = AUDIT_LIMIT
+        if not lo <= limit <= hi:  # the API checks too; the CLI's local store relies on this one
+            raise InvalidInput(field="limit", rule=f"{limit}: entries per page must be {lo}..{hi}")
         with self.db.read() as s:
             entries = Repository(s).audit_entries(limit, before_id)
         return [S.AuditOut(**e.__dict__) for e in entries]
@@ -136,6 +150,7 @@ class Manager:
             gateway=r.gateway, state=r.state, reachable=r.reachable, desired_generation=r.desired_generation,
             realized_generation=r.realized_generation, drift=r.drift, faults=r.faults or {},
             binding_errors=r.binding_errors or {}, last_error=r.last_error, last_contact=r.last_contact,
+            owner=r.owner,
         )
 
     def gateway_status(self, name: str) -> S.GatewayStatusOut:
@@ -226,7 +241,10 @@ class Manager:
             repo.delete_group(name)
             repo.audit(actor, "delete", f"interface-group/{name}", S.dump(S.group_out(group)), None)
 
-    def create_network(self, body: S.NetworkIn, actor: str = ADMIN) -> S.NetworkOut:
+    def create_network(self, body: S.NetworkIn, actor: str = ADMIN, tenant: str | None = None) -> S.NetworkOut:
+        if tenant is not None and body.tenant != tenant:
+            raise Forbidden(field="tenant", rule=f"a tenant token creates networks of its own tenant "
+                                                 f"'{tenant}' only, not '{body.tenant}'")
         with self._tx() as (repo, inv, _gen):
             self._must_be_new(inv.networks, "network", body.name)
             vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
@@ -237,9 +255,11 @@ class Manager:
             repo.audit(actor, "create", f"network/{net.name}", None, S.dump(out))
         return out
 
-    def delete_network(self, name: str, cascade: bool = False, actor: str = ADMIN) -> tuple[set[str], int]:
+    def delete_network(self, name: str, cascade: bool = False, actor: str = ADMIN,
+                       tenant: str | None = None) -> tuple[set[str], int]:
         """Returns the affected gateways and the generation that realizes the change."""
         with self._tx() as (repo, inv, gen):
+            _visible(inv, name, tenant)
             before = self._network_out(inv, name, {})
             affected = inv.gateways_of_network(name)
             inv.remove_network(name, cascade)
@@ -248,9 +268,10 @@ class Manager:
             repo.audit(actor, "delete", f"network/{name}", S.dump(before), None)
         return affected, gen
 
-    def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN) -> S.AttachmentOut:
+    def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN,
+               tenant: str | None = None) -> S.AttachmentOut:
         with self._tx() as (repo, inv, gen):
-            inv.network(network)
+            _visible(inv, network, tenant)
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
@@ -259,10 +280,11 @@ class Manager:
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
-    def detach(self, network: str, group: str, vlan: int, actor: str = ADMIN) -> tuple[set[str], int]:
+    def detach(self, network: str, group: str, vlan: int, actor: str = ADMIN,
+               tenant: str | None = None) -> tuple[set[str], int]:
         """Returns the affected gateways and the generation that realizes the change."""
         with self._tx() as (repo, inv, gen):
-            inv.network(network)
+            _visible(inv, network, tenant)
             affected = inv.gateways_of_network(network)
             att = inv.attachment(network, group, vlan)
             before = self._attachment_out(inv, att, repo.realizations(affected, observed=False))
@@ -277,9 +299,9 @@ class Manager:
 
         return apply_topology(self, topology, prune=prune, dry_run=dry_run, actor=actor)
 
-    def get_attachment(self, network: str, group: str, vlan: int) -> S.AttachmentOut:
+    def get_attachment(self, network: str, group: str, vlan: int, tenant: str | None = None) -> S.AttachmentOut:
         with self._view() as (repo, inv):
-            inv.network(network)
+            _visible(inv, network, tenant)
             att = inv.attachment(network, group, vlan)
             return self._attachment_out(inv, att, repo.realizations(inv.gateways_of_network(network),
                                                                     observed=False))
@@ -288,7 +310,8 @@ class Manager:
     def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
         """Block up to ``timeout`` s until every gateway realized ``generation`` (or one failed)."""
         names = sorted(set(gateways))
-        deadline = time.monotonic() + min(max(timeout, 0.0), WAIT_MAX_S)
+        bound = 0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S)  # NaN: every compare is false
+        deadline = time.monotonic() + bound
         while True:
             seq = self.db.status_seq()
             with self.db.read() as s:

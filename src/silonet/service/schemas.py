@@ -34,13 +34,32 @@ from silonet.model import (
     rules,
 )
 
-Name = Annotated[StrictStr, AfterValidator(lambda v: rules.name(v))]
-Vlan = Annotated[StrictInt, AfterValidator(lambda v: rules.vlan(v))]
-Vni = Annotated[StrictInt, AfterValidator(lambda v: rules.vni(v))]
-Capacity = Annotated[StrictInt, AfterValidator(lambda v: rules.capacity(v))]
-IPv4 = Annotated[StrictStr, AfterValidator(lambda v: rules.ipv4(v))]
-Text = Annotated[StrictStr, Field(max_length=1024)]
-Ref = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+
+# ``rules`` check the values (one message everywhere); ``_doc`` tells the OpenAPI document the same
+# bounds, so clients and fuzzers see them without pydantic's own checks and messages.
+def _doc(**bounds: Any) -> Any:
+    return Field(json_schema_extra=bounds)
+
+
+Name = Annotated[StrictStr, AfterValidator(lambda v: rules.name(v)),
+                 _doc(minLength=1, maxLength=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
+Vlan = Annotated[StrictInt, AfterValidator(lambda v: rules.vlan(v)),
+                 _doc(minimum=rules.VLAN_MIN, maximum=rules.VLAN_MAX)]
+Vni = Annotated[StrictInt, AfterValidator(lambda v: rules.vni(v)), _doc(minimum=rules.VNI_MIN, maximum=rules.VNI_MAX)]
+Capacity = Annotated[StrictInt, AfterValidator(lambda v: rules.capacity(v)),
+                     _doc(minimum=1, maximum=rules.CAPACITY_MAX)]
+IPv4 = Annotated[StrictStr, AfterValidator(lambda v: rules.ipv4(v)), _doc(format="ipv4")]
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold U+0000 (SQLite can): refused here, not as a 500 there."""
+    if "\x00" in value:
+        raise InvalidInput(field="text", rule="must not contain the NUL character (U+0000)")
+    return value
+
+
+Text = Annotated[StrictStr, Field(max_length=1024), AfterValidator(_no_nul)]
+Ref = Annotated[StrictStr, Field(min_length=1, max_length=256), AfterValidator(_no_nul)]
 
 
 class _In(BaseModel):
@@ -123,6 +142,39 @@ class NetworkIn(_In):
 class AttachmentIn(_In):
     interface_group: Name
     vlan: Vlan
+
+
+class TokenIn(_In):
+    role: Literal["admin", "tenant"]
+    tenant: Name | None = Field(default=None, description="required for role tenant, absent for admin")
+    description: Annotated[StrictStr, Field(max_length=200), AfterValidator(_no_nul)] = ""
+
+    @model_validator(mode="after")
+    def _tenant(self) -> TokenIn:
+        if self.role == "tenant" and self.tenant is None:
+            raise InvalidInput(field="tenant", rule="a tenant token names its tenant")
+        if self.role == "admin" and self.tenant is not None:
+            raise InvalidInput(field="tenant", rule="an admin token has no tenant")
+        return self
+
+
+class TokenOut(BaseModel):
+    id: int
+    role: str
+    tenant: str | None
+    description: str
+    created: datetime
+    created_by: str
+    revoked: datetime | None
+
+
+class TokenCreatedOut(TokenOut):
+    token: str = Field(description="the bearer token: shown in this answer only, stored hashed")
+
+
+def token_out(t: Any) -> TokenOut:
+    return TokenOut(id=t.id, role=t.role, tenant=t.tenant, description=t.description, created=t.created,
+                    created_by=t.created_by, revoked=t.revoked)
 
 
 class TopologyNetworkIn(NetworkIn):
@@ -242,6 +294,8 @@ class RealizationOut(BaseModel):
     binding_errors: dict[str, str] = Field(default_factory=dict, description="'port/vlan' -> why it is not bound")
     last_error: str | None
     last_contact: datetime | None
+    owner: str | None = Field(default=None, description="the `silonet serve` replica driving the gateway now "
+                                                        "(null: none holds its lease)")
 
 
 class GatewayStatusOut(RealizationOut):

@@ -1,6 +1,7 @@
 """Reading a topology file (YAML or JSON) into a validated ``Topology``.
 
-Every problem is one ``InvalidInput`` whose message names the file, the place and the rule.
+Every problem is one ``InvalidInput`` whose message names the file, the place and the rule,
+on one line: the CLI prints it as its only output.
 """
 
 from __future__ import annotations
@@ -15,15 +16,28 @@ from silonet.service.schemas import Topology, validate
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 4x faster on a 4,000-network file
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def parse_topology(text: str, source: str = "topology") -> Topology:
+    def bad(rule: str) -> InvalidInput:
+        return InvalidInput(field="file", rule=f"{source}: not valid YAML: {rule}")
+
     try:
         data: Any = yaml.load(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise InvalidInput(field="file", rule=f"{where}: not valid YAML: {err.problem or err}") from None
-    except yaml.YAMLError as err:
-        raise InvalidInput(field="file", rule=f"{source}: not valid YAML: {err}") from None
+        raise InvalidInput(field="file", rule=f"{where}: not valid YAML: {_one_line(err.problem or err)}") from None
+    except yaml.YAMLError as err:  # e.g. a control character: its message spans lines
+        raise bad(_one_line(str(err).split("\n", 1)[0])) from None
+    except UnicodeEncodeError:  # undecodable bytes read from stdin arrive as lone surrogates
+        raise bad("not UTF-8 text") from None
+    except ValueError as err:  # a number too long to convert (Python's int digits limit)
+        raise bad(_one_line(str(err).split(":", 1)[0])) from None
+    except RecursionError:  # the pure-Python loader (no libyaml) on deep nesting
+        raise bad("nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy import create_engine, event, inspect, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,13 +116,18 @@ class Database:
     def write(self) -> Iterator[tuple[Session, int]]:
         """One write transaction. Bumping the generation first takes the write lock on
         SQLite and a row lock on PostgreSQL, so writers are serialized and invariant
-        checks made inside see a state nobody else is changing."""
+        checks made inside see a state nobody else is changing.
+
+        The bump is one ``UPDATE ... RETURNING``, not a read then a write: Python's sqlite3
+        runs a SELECT outside the transaction (BEGIN comes with the first write), so a
+        writer that read the generation first and then waited for the lock carried on with
+        a stale generation and a stale view (two engines attached one VLAN twice: found by
+        tests/service/test_concurrency.py)."""
         with self.sessions() as session:
             with session.begin():
-                meta = session.execute(select(Meta).where(Meta.id == 1).with_for_update()).scalar_one()
-                meta.generation += 1
-                session.flush()
-                generation = meta.generation
+                generation = session.execute(
+                    update(Meta).where(Meta.id == 1).values(generation=Meta.generation + 1).returning(Meta.generation)
+                ).scalar_one()
                 yield session, generation
             bumped = frozenset(session.info.pop("bumped", ()))
             for listener in self.on_commit:

@@ -26,9 +26,11 @@ from silonet.model import (
     VirtualNetwork,
 )
 from silonet.model.inventory import DevicePolicy
+from silonet.store.leases import owner_now
 from silonet.store.tables import (
     AttachmentRow,
     AuditRow,
+    GatewayLeaseRow,
     GatewayRow,
     GatewayStatusRow,
     GroupPortRow,
@@ -60,6 +62,7 @@ class Realization:
     binding_errors: dict | None = None
     foreign: list | None = None
     drift: int | None = None
+    owner: str | None = None  # the replica driving the gateway (unexpired lease), when observed
 
     def binding_error(self, port: str, vlan: int) -> str | None:
         return (self.binding_errors or {}).get(f"{port}/{vlan}")
@@ -161,8 +164,10 @@ class Repository:
         cols = [GatewayRow.name, st.desired_generation, st.realized_generation, st.last_error, st.last_contact,
                 st.reachable, st.binding_errors, st.drift]
         if observed:
-            cols += [st.actual, st.faults, st.foreign]
+            cols += [st.actual, st.faults, st.foreign, owner_now(self.s.get_bind().dialect.name).label("owner")]
         q = select(*cols).join(st, st.gateway_id == GatewayRow.id)
+        if observed:
+            q = q.outerjoin(GatewayLeaseRow, GatewayLeaseRow.gateway_id == GatewayRow.id)
         if gateways is not None:
             q = q.where(GatewayRow.name.in_(list(gateways)))
         out = {}
@@ -171,8 +176,15 @@ class Repository:
             out[r["name"]] = Realization(
                 r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
                 utc(r["last_contact"]), r["reachable"], r.get("actual"), r.get("faults"), r["binding_errors"],
-                r.get("foreign"), r["drift"])
+                r.get("foreign"), r["drift"], r.get("owner"))
         return out
+
+    def learned_macs(self) -> dict[str, dict[int, frozenset[str]]]:
+        """MACs each gateway learned, as its last recorded pass read them (only that part of
+        ``actual``: other replicas poll it for the gateways they do not drive)."""
+        st = GatewayStatusRow
+        q = select(GatewayRow.name, st.actual["local_macs"]).join(st, st.gateway_id == GatewayRow.id)
+        return {name: {int(v): frozenset(m) for v, m in (macs or {}).items()} for name, macs in self.s.execute(q)}
 
     def audit_entries(self, limit: int = 100, before_id: int | None = None) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)

@@ -134,3 +134,37 @@ class GatewayStatusRow(Base):
     binding_errors: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     foreign: Mapped[list | None] = mapped_column(JSON, nullable=True)
     drift: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class TokenRow(Base):
+    """An API bearer token. Only its SHA-256 is stored: tokens are 256-bit random strings, so a
+    fast hash is enough (no password to stretch) and a lookup is one indexed equality."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class GatewayLeaseRow(Base):
+    """Which ``silonet serve`` replica drives a gateway, until when (by the database's clock):
+    one owner at a time, so two replicas never write one device at once."""
+
+    __tablename__ = "gateway_leases"
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str] = mapped_column(Text, nullable=False, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class ReplicaRow(Base):
+    """A live replica's heartbeat: replicas count each other to share the gateways, even one
+    that holds no lease yet."""
+
+    __tablename__ = "replicas"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

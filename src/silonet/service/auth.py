@@ -1,0 +1,156 @@
+"""Who is calling: bearer tokens, the two roles, and what a tenant may see.
+
+Tokens are 256-bit random strings shown once; only their SHA-256 is stored, so a stolen
+database yields no usable token. ``SILONET_ADMIN_TOKEN`` is stored the same way at start
+(``seed_admin``), so every replica sharing the database knows it. A verified token is
+remembered for ``CACHE_S`` seconds per process: a request then costs no query; a revocation
+takes effect at once in the replica that made it and within ``CACHE_S`` in the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from silonet.errors import Forbidden, NotFound, Unauthorized
+from silonet.store.db import Database
+from silonet.store.repo import Repository, utc
+from silonet.store.tables import TokenRow
+
+ROLES = ("admin", "tenant")
+TOKEN_PREFIX = "snt_"
+CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: an admin, or a tenant who sees only its own networks."""
+
+    role: str
+    tenant: str | None = None
+    token_id: int | None = None
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def actor(self) -> str:
+        """As the audit log names it."""
+        return "admin" if self.admin else f"tenant:{self.tenant}"
+
+    @property
+    def scope(self) -> str | None:
+        """The tenant whose networks this caller may see (None: every network)."""
+        return None if self.admin else self.tenant
+
+    def require_admin(self, what: str) -> None:
+        if not self.admin:
+            raise Forbidden(rule=f"{what} needs an admin token (this token is tenant '{self.tenant}')")
+
+
+ADMIN = Principal("admin")
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    role: str
+    tenant: str | None
+    description: str
+    created: datetime
+    created_by: str
+    revoked: datetime | None
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _info(r: TokenRow) -> TokenInfo:
+    return TokenInfo(r.id, r.role, r.tenant, r.description, utc(r.created), r.created_by, utc(r.revoked))
+
+
+class Tokens:
+    """Token store and verifier over one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def seed_admin(self, secret: str) -> None:
+        """Store ``SILONET_ADMIN_TOKEN`` (idempotent; one row however often the server starts)."""
+        d = digest(secret)
+        with self.db.read() as s, s.begin():
+            row = s.execute(select(TokenRow).where(TokenRow.digest == d)).scalar_one_or_none()
+            if row is None:
+                s.add(TokenRow(digest=d, role="admin", tenant=None, description="SILONET_ADMIN_TOKEN",
+                               created=datetime.now(UTC), created_by="environment"))
+            elif row.revoked is not None or row.role != "admin":
+                raise Unauthorized(reason="SILONET_ADMIN_TOKEN was revoked: choose a new one")
+
+    def any_admin(self) -> bool:
+        with self.db.read() as s:
+            return s.execute(select(TokenRow.id).where(TokenRow.role == "admin", TokenRow.revoked.is_(None))
+                             .limit(1)).first() is not None
+
+    def verify(self, header: str | None) -> Principal:
+        """The caller of an ``Authorization`` header value; 401 without a valid bearer token."""
+        if not header:
+            raise Unauthorized(reason="missing bearer token: send 'Authorization: Bearer <token>'")
+        scheme, _, secret = header.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized(reason="the Authorization header must be 'Bearer <token>'")
+        d = digest(secret)
+        now = time.monotonic()
+        hit = self._cache.get(d)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self.db.read() as s:
+            row = s.execute(select(TokenRow).where(TokenRow.digest == d)).scalar_one_or_none()
+        if row is None or row.revoked is not None:
+            raise Unauthorized(reason="unknown or revoked token")
+        who = Principal(row.role, row.tenant, row.id)
+        with self._lock:
+            self._cache[d] = (now + CACHE_S, who)
+        return who
+
+    def create(self, role: str, tenant: str | None, description: str, actor: str) -> tuple[TokenInfo, str]:
+        """A new token: its record, and the secret, which is never shown again."""
+        secret = new_secret()
+        with self.db.write() as (s, _gen):
+            row = TokenRow(digest=digest(secret), role=role, tenant=tenant, description=description,
+                           created=datetime.now(UTC), created_by=actor)
+            s.add(row)
+            s.flush()
+            info = _info(row)
+            Repository(s).audit(actor, "create", f"token/{row.id}", None,
+                                {"id": row.id, "role": role, "tenant": tenant, "description": description})
+        return info, secret
+
+    def list(self) -> list[TokenInfo]:
+        with self.db.read() as s:
+            return [_info(r) for r in s.execute(select(TokenRow).order_by(TokenRow.id)).scalars()]
+
+    def revoke(self, token_id: int, actor: str) -> None:
+        with self.db.write() as (s, _gen):
+            row = s.get(TokenRow, token_id)
+            if row is None or row.revoked is not None:
+                raise NotFound(field="id", kind="token", name=str(token_id))
+            s.execute(update(TokenRow).where(TokenRow.id == token_id).values(revoked=datetime.now(UTC)))
+            Repository(s).audit(actor, "revoke", f"token/{token_id}",
+                                {"id": token_id, "role": row.role, "tenant": row.tenant}, None)
+        with self._lock:  # this replica stops accepting it at once
+            self._cache = {d: v for d, v in self._cache.items() if v[1].token_id != token_id}

@@ -1,0 +1,154 @@
+"""Gateway leases: several ``silonet serve`` replicas share one database, and each gateway is
+driven by exactly one of them at a time.
+
+A lease is a row (gateway, owner, expires_at). Every time is the DATABASE's clock (``now()``
+on PostgreSQL, ``'now'`` on SQLite), never a replica's: clock skew between replicas cannot
+make two owners. A replica renews all its leases in one statement per round and takes free or
+expired ones with one upsert whose conflict branch only fires when the old lease expired
+(or is its own), so two replicas racing for a gateway get one owner.
+
+A replica must also stop writing before the database lets another take over: the caller
+fences by its own monotonic clock, ``valid_until`` = (time before the round) + TTL - margin,
+which ends before the database's expiry.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import DateTime, case, delete, func, literal, or_, select, type_coerce, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from silonet.store.tables import GatewayLeaseRow, GatewayRow, ReplicaRow
+
+LEASE_TTL_S = 6.0
+
+
+def replica_id() -> str:
+    """host-pid-random: unique across hosts and restarts, and says which process it is."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def db_time(dialect: str, seconds: float = 0.0) -> ColumnElement[datetime]:
+    """The database's clock, ``seconds`` ahead. SQLite: the text SQLAlchemy stores datetimes
+    as ('YYYY-MM-DD HH:MM:SS.ffffff'), so stored and computed times compare as text."""
+    if dialect == "sqlite":
+        expr = func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{seconds:+.3f} seconds").concat("000")
+    else:
+        expr = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds) if seconds else func.now()
+    return type_coerce(expr, DateTime(timezone=True))
+
+
+def owner_now(dialect: str) -> ColumnElement[str | None]:
+    """A gateway's current owner (None when its lease expired), for outer joins."""
+    L = GatewayLeaseRow
+    return case((L.expires_at > db_time(dialect), L.owner), else_=None)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one lease round left this replica with."""
+
+    held: frozenset[str]  # gateway names it owns now
+    valid_until: float  # monotonic: apply only before this
+    replicas: int  # live replicas, this one included
+    excess: frozenset[str]  # held beyond its share: give back (after stopping their workers)
+    next_expiry_s: float | None  # until another replica's lease expires (database clock), if any
+
+
+class Leases:
+    """The lease rounds of one replica (synchronous: callers run them in a thread)."""
+
+    def __init__(self, db, owner: str | None = None, ttl: float = LEASE_TTL_S,  # type: ignore[no-untyped-def]
+                 margin: float | None = None) -> None:
+        self.db = db
+        self.owner = owner or replica_id()
+        self.ttl = ttl
+        self.margin = ttl / 6 if margin is None else margin  # > an apply's duration: it ends before expiry
+        self.dialect = db.engine.dialect.name
+
+    def _session(self) -> Session:
+        """Lease writes on SQLite skip the fsync (the status engine): they are renewed every
+        few seconds anyway. On PostgreSQL they stay durable: a lost renewal after a database
+        crash could let another replica in while this one still trusts its fence."""
+        if self.dialect == "sqlite":
+            return self.db.status_session()
+        return self.db.sessions()
+
+    def _insert(self):  # type: ignore[no-untyped-def]
+        return (sqlite if self.dialect == "sqlite" else postgresql).insert
+
+    def round(self, limit: bool = True) -> Round:
+        """Heartbeat, renew what this replica holds (one statement), take free or expired
+        leases up to its share: ceil(gateways / live replicas)."""
+        L, me = GatewayLeaseRow, self.owner
+        started = time.monotonic()  # before the database reads its clock: the fence ends first
+        now, later = db_time(self.dialect), db_time(self.dialect, self.ttl)
+        ins = self._insert()
+        with self._session() as s:
+            beat = ins(ReplicaRow).values(id=me, expires_at=later)
+            s.execute(beat.on_conflict_do_update(index_elements=[ReplicaRow.id],
+                                                 set_={"expires_at": beat.excluded.expires_at}))
+            s.execute(delete(ReplicaRow).where(ReplicaRow.expires_at <= now))
+            lt = L.__table__  # Core, no RETURNING: with 1,000 leases the ORM's bookkeeping was most of the cost
+            renewed = s.execute(update(lt).where(lt.c.owner == me).values(expires_at=later)).rowcount
+            replicas = s.execute(select(func.count()).select_from(ReplicaRow)).scalar_one()
+            gateways = s.execute(select(func.count()).select_from(GatewayRow)).scalar_one()
+            share = math.ceil(gateways / max(replicas, 1)) if limit else gateways
+            if share > renewed:
+                free = list(s.execute(select(GatewayRow.id).outerjoin(L, L.gateway_id == GatewayRow.id)
+                                      .where(or_(L.gateway_id.is_(None), L.expires_at <= now))).scalars())
+                random.shuffle(free)  # replicas starting together contend for different gateways
+                take = free[:share - renewed]
+                if take:
+                    grab = ins(L).from_select(
+                        ["gateway_id", "owner", "expires_at"],
+                        select(GatewayRow.id, literal(me), later).where(GatewayRow.id.in_(take))
+                        .order_by(GatewayRow.id))  # rows locked in one order by everyone: no deadlock
+                    grab = grab.on_conflict_do_update(
+                        index_elements=[L.gateway_id],
+                        set_={"owner": grab.excluded.owner, "expires_at": grab.excluded.expires_at},
+                        where=or_(L.expires_at <= now, L.owner == grab.excluded.owner))
+                    s.execute(grab)
+            names = list(s.execute(select(GatewayRow.name).join(L, L.gateway_id == GatewayRow.id)
+                                   .where(L.owner == me, L.expires_at > now)).scalars())
+            nearest, clock = s.execute(select(func.min(L.expires_at), now)
+                                       .where(L.owner != me, L.expires_at > now)).one()
+            s.commit()
+        ordered = sorted(names)
+        excess = frozenset(random.sample(ordered, len(ordered) - share)) if len(ordered) > share else frozenset()
+        wait = None if nearest is None else (nearest - clock).total_seconds()
+        return Round(frozenset(ordered), started + self.ttl - self.margin, replicas, excess, wait)
+
+    def release(self, gateways: Iterable[str] | None = None) -> None:
+        """Give leases back (all of them, and the heartbeat, when ``gateways`` is None): call
+        only after the gateways' workers stopped."""
+        L = GatewayLeaseRow
+        with self._session() as s:
+            q = delete(L).where(L.owner == self.owner)
+            if gateways is not None:
+                names = sorted(gateways)
+                if not names:
+                    return
+                q = q.where(L.gateway_id.in_(select(GatewayRow.id).where(GatewayRow.name.in_(names))))
+            else:
+                s.execute(delete(ReplicaRow).where(ReplicaRow.id == self.owner))
+            s.execute(q)
+            s.commit()
+
+    def owners(self) -> dict[str, str]:
+        """Gateway -> owner, unexpired leases only."""
+        L = GatewayLeaseRow
+        with self.db.read() as s:
+            return dict(s.execute(select(GatewayRow.name, L.owner).join(L, L.gateway_id == GatewayRow.id)
+                                  .where(L.expires_at > db_time(self.dialect))).all())

@@ -1,0 +1,103 @@
+"""Gateway leases (store/leases.py) on each engine: take, renew, share, expire, take over,
+give back, and one owner per gateway when replicas race."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from silonet.model import Gateway, Management, Port
+from silonet.store.db import Database
+from silonet.store.leases import Leases
+from silonet.store.repo import Repository
+
+GATEWAYS = [f"gw{i}" for i in range(10)]
+
+
+def add_gateways(db: Database, names: list[str] = GATEWAYS) -> None:
+    with db.write() as (s, _generation):
+        repo = Repository(s)
+        for i, name in enumerate(names):
+            repo.save_gateway(Gateway(name=name, vtep_ip=f"198.18.1.{i + 1}", capacity=64, ports=(Port("p1"),),
+                                      management=Management("ovsdb", f"tcp:127.0.0.1:{7000 + i}")))
+
+
+def test_one_replica_takes_every_gateway_and_renews(db: Database) -> None:
+    add_gateways(db)
+    a = Leases(db, "a", ttl=30)
+    before = time.monotonic()
+    r = a.round()
+    assert r.held == frozenset(GATEWAYS) and r.replicas == 1 and not r.excess
+    assert before + 30 - a.margin <= r.valid_until <= time.monotonic() + 30 - a.margin
+    assert a.owners() == dict.fromkeys(GATEWAYS, "a")
+    assert a.round().held == frozenset(GATEWAYS)  # renewed, nothing lost
+    with db.read() as s:
+        assert {n: r.owner for n, r in Repository(s).realizations().items()} == dict.fromkeys(GATEWAYS, "a")
+
+
+def test_replicas_share_the_gateways(db: Database) -> None:
+    """The first replica holds everything; as others appear it gives back beyond its share
+    (ceil(10 / live replicas)) and they take what is free: 4/3/3 or 4/4/2, never two owners."""
+    add_gateways(db)
+    reps = [Leases(db, n, ttl=30) for n in "abc"]
+    assert reps[0].round().held == frozenset(GATEWAYS)
+    held: dict[str, frozenset[str]] = {}
+    for _ in range(3):  # bounded: each round settles a little more
+        for rep in reps:
+            r = rep.round()
+            held[rep.owner] = r.held - r.excess
+            rep.release(r.excess)
+    assert sorted(len(h) for h in held.values()) in ([2, 4, 4], [3, 3, 4])
+    assert set().union(*held.values()) == set(GATEWAYS)
+    assert sum(len(h) for h in held.values()) == len(GATEWAYS)  # disjoint
+    assert reps[0].owners() == {g: o for o, hs in held.items() for g in hs}
+
+
+def test_an_expired_lease_is_taken_over_only_after_its_fence(db: Database) -> None:
+    add_gateways(db)
+    a, b = Leases(db, "a", ttl=1.0), Leases(db, "b", ttl=1.0)
+    ra = a.round()
+    assert ra.held == frozenset(GATEWAYS)
+    rb = b.round()
+    assert rb.held == frozenset() and rb.next_expiry_s is not None and 0 < rb.next_expiry_s <= 1.0
+    deadline = time.monotonic() + 5
+    while not (rb := b.round()).held and time.monotonic() < deadline:  # "a" died: it renews no more
+        time.sleep(0.05)
+    taken = time.monotonic()
+    assert rb.held == frozenset(GATEWAYS)  # one survivor: its share is everything
+    assert ra.valid_until < taken  # "a" stopped writing before "b" could start
+    assert a.round().held == frozenset()  # "a" comes back: what it had is gone
+    assert b.owners() == dict.fromkeys(GATEWAYS, "b")
+
+
+def test_given_back_leases_are_free_at_once(db: Database) -> None:
+    add_gateways(db)
+    a, b = Leases(db, "a", ttl=30), Leases(db, "b", ttl=30)
+    a.round()
+    a.release(["gw0", "gw1"])
+    assert b.round(limit=False).held == {"gw0", "gw1"}
+    a.release()  # all, and the heartbeat
+    assert b.round().held == frozenset(GATEWAYS) and b.round().replicas == 1
+
+
+def test_racing_replicas_never_share_a_gateway(db: Database) -> None:
+    """Four replicas take free leases at the same moment, without the share limit: the
+    upsert gives each gateway to exactly one of them."""
+    add_gateways(db)
+    reps = [Leases(db, f"r{i}", ttl=30) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rounds = list(pool.map(lambda rep: rep.round(limit=False), reps))
+    held = [r.held for r in rounds]
+    assert sum(len(h) for h in held) == len(GATEWAYS)
+    assert set().union(*held) == set(GATEWAYS)
+    assert reps[0].owners() == {g: rep.owner for rep, h in zip(reps, held, strict=True) for g in h}
+
+
+def test_a_removed_gateway_takes_its_lease_along(db: Database) -> None:
+    add_gateways(db)
+    a = Leases(db, "a", ttl=30)
+    a.round()
+    with db.write() as (s, _generation):
+        Repository(s).delete_gateway("gw3")
+    assert a.round().held == frozenset(GATEWAYS) - {"gw3"}
+    assert "gw3" not in a.owners()
