@@ -183,6 +183,7 @@ def main() -> None:
   silonet lab status                  # silos, hosts, gateways
   silonet attach demo vsb 200 --wait 30   # join vsphere-b's row pair too
   ip netns exec {src['netns']} ping {dst['ip']}
+  Web console: {server}/ui  (log in with the admin token in {DEMO_DIR / 'admin-token'})
   API docs: {server}/docs
 [bold]Tear down[/]: ./run down""")
     if not ok_all:

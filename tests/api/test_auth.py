@@ -150,3 +150,66 @@ def test_admin_may_do_everything(client, seeded: Manager, admin: dict) -> None: 
     assert client.get("/v1/plan", headers=admin).status_code == 200
     assert client.get("/v1/status", headers=admin).status_code == 200
     assert client.post("/v1/networks", headers=admin, json={"name": "any", "tenant": "globex"}).status_code == 201
+
+
+def test_refusals_told_to_a_tenant_name_no_other_tenants_network(client, seeded: Manager) -> None:  # type: ignore[no-untyped-def]
+    acme = bearer(tenant_token(client, "acme"))
+    nets = {n["name"]: n for n in client.get("/v1/networks").json()}
+    theirs = next(n for n in nets.values() if n["tenant"] != "acme")
+    taken = theirs["attachments"][0]
+    client.post("/v1/networks", headers=acme, json={"name": "acme-9", "tenant": "acme"})
+    r = client.post("/v1/networks/acme-9/attachments", headers=acme,
+                    json={"interface_group": taken["interface_group"], "vlan": taken["vlan"]})
+    assert r.status_code == 409 and r.json()["field"] == "vlan"
+    assert theirs["name"] not in r.text and "another tenant" in r.json()["message"]
+    r = client.post("/v1/networks", headers=acme, json={"name": "acme-10", "tenant": "acme", "vni": theirs["vni"]})
+    assert r.status_code == 409 and r.json()["field"] == "vni" and theirs["name"] not in r.text
+    # The admin hears the whole story.
+    r = client.post("/v1/networks", json={"name": "adm-10", "tenant": "acme", "vni": theirs["vni"]})
+    assert r.status_code == 409 and theirs["name"] in r.text
+
+
+def test_a_tenant_reads_gateways_without_their_management(client, seeded: Manager) -> None:  # type: ignore[no-untyped-def]
+    acme = bearer(tenant_token(client, "acme"))
+    assert all(g["management"] is None for g in client.get("/v1/gateways", headers=acme).json())
+    assert client.get("/v1/gateways/gw-a", headers=acme).json()["management"] is None
+    assert client.get("/v1/gateways/gw-a").json()["management"]["address"]
+
+
+def test_a_tenant_reads_a_gateway_error_in_general_terms(client, seeded: Manager) -> None:  # type: ignore[no-untyped-def]
+    from silonet.store.repo import Observation, Repository
+
+    acme = bearer(tenant_token(client, "acme"))
+    net = next(n for n in client.get("/v1/networks").json() if n["tenant"] == "acme")
+    gw = net["attachments"][0]["gateways"][0]["gateway"]
+    secret_error = "read-back differs: remote MAC 02:00:00:00:00:99 on VNI 10001 (cust-43)"
+    with seeded.db.write() as (s, _gen):
+        Repository(s).record(gw, Observation(reachable=True, realized_generation=None, error=secret_error))
+    seen = client.get(f"/v1/networks/{net['name']}", headers=acme).text + client.get(
+        "/v1/attachments", headers=acme).text
+    assert "02:00:00:00:00:99" not in seen and "cust-43" not in seen and "shown to admins" in seen
+    assert "02:00:00:00:00:99" in client.get(f"/v1/networks/{net['name']}").text
+
+
+def test_token_writes_leave_the_intent_alone_and_the_admin_seed_is_idempotent(manager: Manager) -> None:
+    from silonet.service.auth import Tokens
+    from silonet.store.repo import Repository
+
+    def generation() -> int:
+        with manager.db.read() as s:
+            return Repository(s).generation()
+
+    tokens = Tokens(manager.db)
+    before = generation()
+    info, _secret = tokens.create("tenant", "acme", "", "admin")
+    tokens.revoke(info.id, "admin")
+    assert generation() == before  # no intent reload on any replica
+    for secret in ("snt_first-admin-secret-xxxxxxxx", "snt_first-admin-secret-xxxxxxxx", "snt_second-admin-secret-y"):
+        tokens.seed_admin(secret)
+    env = [t for t in tokens.list() if t.created_by == "environment"]
+    assert len(env) == 2  # one row per value, however often seeded; replicas may roll to a new value
+    first = next(t for t in env if t.id == min(e.id for e in env))
+    tokens.revoke(first.id, "admin")
+    with pytest.raises(Exception, match="revoked"):
+        tokens.seed_admin("snt_first-admin-secret-xxxxxxxx")  # a revoked secret does not come back
+    assert tokens.verify("Bearer snt_second-admin-secret-y").admin

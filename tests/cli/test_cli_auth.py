@@ -32,6 +32,13 @@ def test_serve_refuses_to_start_without_any_admin_token(tmp_path: Path) -> None:
     assert "Traceback" not in p.stderr
 
 
+def test_serve_refuses_a_weak_admin_token(tmp_path: Path) -> None:
+    p = silonet(tmp_path, "serve", "--port", "1", "--no-reconcile", SILONET_ADMIN_TOKEN="short")
+    assert p.returncode == 1 and p.stderr.startswith("error: SILONET_ADMIN_TOKEN: at least 16 characters"), p.stderr
+    assert p.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "data").exists()  # refused before anything was written
+
+
 def test_local_token_commands(tmp_path: Path) -> None:
     p = silonet(tmp_path, "token", "create", "--role", "tenant", "--tenant", "acme", "--json")
     assert p.returncode == 0, p.stderr
@@ -76,6 +83,12 @@ def test_a_saved_token_goes_only_to_its_own_server(tmp_path: Path, monkeypatch: 
     assert cli_config.resolve(None, "snt_flag").token == "snt_flag"
     monkeypatch.setenv("SILONET_ADMIN_TOKEN", "snt_env")
     assert cli_config.resolve("http://127.0.0.1:2", None).token == "snt_env"
+    assert cli_config.resolve("http://localhost:2", None).token == "snt_env"
+    assert cli_config.resolve("http://198.18.0.9:8080", None).token is None  # the admin's secret stays here
+    cli_config.save(cli_config.CliConfig(None, "snt_saved"))  # a token without its server goes nowhere
+    assert cli_config.resolve("http://198.18.0.9:8080", None).token is None
+    assert stat.S_IMODE((tmp_path / "c.json").stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]  # no temporary left
     (tmp_path / "c.json").write_text("[not json")
     with pytest.raises(Exception, match="unreadable"):
         cli_config.load()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,3 +22,35 @@ def vtepdb(tmp_path: Path) -> Iterator[VtepDb]:
     db = VtepDb(tmp_path / "gw").start()
     yield db
     db.stop()
+
+
+@contextmanager
+def managed_gateways(tmp_path: Path, manager: Any, ports: dict[str, list[dict]],
+                     groups: dict[str, dict]) -> Iterator[tuple[Any, dict[str, VtepDb]]]:
+    """A vtep ovsdb-server per gateway (198.18.0.1, .2, ...), the API with a reconciler driving
+    them, the gateways and groups created through it, and network cust-42 (VNI 5000)."""
+    from fastapi.testclient import TestClient
+
+    from silonet.api.app import create_app
+    from silonet.reconcile import Reconciler
+    from tests.conftest import ADMIN
+
+    if MISSING:
+        pytest.skip(f"Open vSwitch is not installed here (missing: {MISSING})")
+    dbs = {name: VtepDb(tmp_path / name, name=name, tunnel_ip=f"198.18.0.{i + 1}").start()
+           for i, name in enumerate(ports)}
+    try:
+        with TestClient(create_app(manager, Reconciler(manager.db, period=2.0, poll=0.2)), headers=ADMIN) as client:
+            for name, db in dbs.items():
+                r = client.post("/v1/gateways", json={
+                    "name": name, "vtep_ip": db.tunnel_ip, "management": {"driver": "ovsdb", "address": db.remote},
+                    "ports": ports[name]})
+                assert r.status_code == 201, r.text
+            for name, body in groups.items():
+                assert client.post("/v1/interface-groups", json={"name": name, **body}).status_code == 201
+            r = client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000})
+            assert r.status_code == 201, r.text
+            yield client, dbs
+    finally:
+        for db in dbs.values():
+            db.stop()

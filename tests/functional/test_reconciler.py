@@ -10,42 +10,24 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from silonet.api.app import create_app
 from silonet.devices.vtepdb import VtepDb
-from silonet.reconcile import Reconciler
 from silonet.service import Manager
-from tests.conftest import ADMIN
-from tests.functional.conftest import MISSING
+from tests.functional.conftest import managed_gateways
 
 pytestmark = pytest.mark.ovs
 
 
 @pytest.fixture
 def fabric(tmp_path: Path, manager: Manager) -> Iterator[tuple[TestClient, dict[str, VtepDb]]]:
-    if MISSING:
-        pytest.skip(f"Open vSwitch is not installed here (missing: {MISSING})")
-    dbs = {f"gw-{x}": VtepDb(tmp_path / f"gw-{x}", name=f"gw-{x}", tunnel_ip=f"198.18.0.{i + 1}").start()
-           for i, x in enumerate("abc")}
-    rec = Reconciler(manager.db, period=2.0, poll=0.2)
-    try:
-        with TestClient(create_app(manager, rec), headers=ADMIN) as client:
-            for name, db in dbs.items():
-                r = client.post("/v1/gateways", json={
-                    "name": name, "vtep_ip": db.tunnel_ip, "management": {"driver": "ovsdb", "address": db.remote},
-                    "ports": [{"name": "p1"}, {"name": "p2"}, {"name": "p48", "switchback": True}]})
-                assert r.status_code == 201, r.text
-            groups = {"ga": {"members": [{"gateway": "gw-a", "port": "p1"}, {"gateway": "gw-a", "port": "p2"}],
-                             "switchback": [{"gateway": "gw-a", "port": "p48"}]},
-                      "gb": {"members": [{"gateway": "gw-b", "port": "p1"}]},
-                      "gc": {"members": [{"gateway": "gw-c", "port": "p1"}]}}
-            for name, body in groups.items():
-                assert client.post("/v1/interface-groups", json={"name": name, **body}).status_code == 201
-            r = client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000})
-            assert r.status_code == 201
-            yield client, dbs
-    finally:
-        for db in dbs.values():
-            db.stop()
+    ports = {"gw-a": [{"name": "p1"}, {"name": "p2"}, {"name": "p48", "switchback": True}],
+             "gw-b": [{"name": "p1"}, {"name": "p2"}, {"name": "p48", "switchback": True}],
+             "gw-c": [{"name": "p1"}, {"name": "p2"}, {"name": "p48", "switchback": True}]}
+    groups = {"ga": {"members": [{"gateway": "gw-a", "port": "p1"}, {"gateway": "gw-a", "port": "p2"}],
+                     "switchback": [{"gateway": "gw-a", "port": "p48"}]},
+              "gb": {"members": [{"gateway": "gw-b", "port": "p1"}]},
+              "gc": {"members": [{"gateway": "gw-c", "port": "p1"}]}}
+    with managed_gateways(tmp_path, manager, ports, groups) as fab:
+        yield fab
 
 
 def attach(client: TestClient, group: str, vlan: int, wait: float = 10) -> dict:

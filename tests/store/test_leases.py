@@ -101,3 +101,29 @@ def test_a_removed_gateway_takes_its_lease_along(db: Database) -> None:
         Repository(s).delete_gateway("gw3")
     assert a.round().held == frozenset(GATEWAYS) - {"gw3"}
     assert "gw3" not in a.owners()
+
+
+def test_a_crashed_replica_of_this_host_is_taken_over_at_once(db: Database) -> None:
+    """A process of this host (and pid namespace) that is gone cannot be writing: a restarted
+    server takes its leases without waiting out the TTL. One still alive, or of another host,
+    keeps them until they expire."""
+    import socket
+    import subprocess
+    import sys
+
+    from silonet.store.leases import _pid_namespace, dead_here, replica_id
+
+    add_gateways(db)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host, ns = socket.gethostname(), _pid_namespace()
+    dead = f"{host}-{ns}-{int(gone.stdout)}-abc123"
+    alive = f"{host}-{ns}-1-abc123"  # pid 1 is always there
+    assert dead_here(dead) and not dead_here(alive) and not dead_here(f"elsewhere-{ns}-{int(gone.stdout)}-abc123")
+    assert not dead_here(replica_id()) and not dead_here("custom-name")
+    crashed = Leases(db, dead, ttl=30)
+    assert crashed.round().held == frozenset(GATEWAYS)
+    restarted = Leases(db, replica_id(), ttl=30)
+    r = restarted.round()
+    assert r.held == frozenset(GATEWAYS) and r.replicas == 1  # at once, and the dead one no longer counts
+    other = Leases(db, alive, ttl=30)
+    assert other.round().held == frozenset()  # a live owner's leases stay its own

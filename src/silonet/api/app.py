@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silonet import __version__
-from silonet.api import errors
+from silonet.api import errors, observe, ui
 from silonet.model import rules
 from silonet.reconcile import Reconciler
 from silonet.service import Manager, listing
@@ -32,10 +33,19 @@ async def _caller(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Principal:
     """Every /v1 call names its caller (async: a token already verified costs no thread hop)."""
     header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-    return request.app.state.tokens.verify(header)
+    tokens = request.app.state.tokens
+    who = tokens.cached(header)
+    if who is None:  # the database is asked in a worker thread: a slow one must not stall the event loop
+        who = await anyio.to_thread.run_sync(tokens.verify, header)
+    return who
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+def _seen_by(who: Principal, gw: S.GatewayOut) -> S.GatewayOut:
+    """A tenant reads where gateways are, not how silonet reaches and logs in to them."""
+    return gw if who.admin else gw.model_copy(update={"management": None})
 
 
 def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAPI:
@@ -59,6 +69,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         lifespan=lifespan,
     )
     errors.install(app)
+    observe.install(app, reconciler, _caller)  # request ids, GET /metrics
     app.state.manager = manager
     app.state.reconciler = reconciler
     tokens = app.state.tokens = Tokens(manager.db)
@@ -103,11 +114,11 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
 
     @v1.get("/gateways", tags=["gateways"])
     def list_gateways(who: Caller) -> list[S.GatewayOut]:
-        return m.list_gateways()
+        return [_seen_by(who, g) for g in m.list_gateways()]
 
     @v1.get("/gateways/{name}", tags=["gateways"])
     def get_gateway(name: NamePath, who: Caller) -> S.GatewayOut:
-        return m.get_gateway(name)
+        return _seen_by(who, m.get_gateway(name))
 
     @v1.get("/gateways/{name}/status", tags=["gateways"])
     def gateway_status(name: NamePath, who: Caller) -> S.GatewayStatusOut:
@@ -170,7 +181,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         out = m.attach(name, body, actor=who.actor, tenant=who.scope)
         if wait:
             m.wait([g.gateway for g in out.gateways], out.generation, wait)
-            out = m.get_attachment(name, out.interface_group, out.vlan)
+            out = m.get_attachment(name, out.interface_group, out.vlan, tenant=who.scope)
         return out
 
     @v1.get("/networks/{name}/attachments", tags=["networks"])
@@ -238,12 +249,12 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         """A new token; its secret is in this answer only."""
         who.require_admin("creating a token")
         info, secret = tokens.create(body.role, body.tenant, body.description, who.actor)
-        return S.TokenCreatedOut(**S.token_out(info).model_dump(), token=secret)
+        return S.TokenCreatedOut(**info.model_dump(), token=secret)
 
     @v1.get("/tokens", tags=["tokens"])
     def list_tokens(who: Caller) -> list[S.TokenOut]:
         who.require_admin("listing tokens")
-        return [S.token_out(t) for t in tokens.list()]
+        return tokens.list()
 
     @v1.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
     def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], who: Caller) -> Response:
@@ -252,4 +263,5 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         return Response(status_code=204)
 
     app.include_router(v1)
+    app.include_router(ui.router)
     return app

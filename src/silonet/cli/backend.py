@@ -125,12 +125,12 @@ class LocalBackend:
 
         body = S.validate(S.TokenIn, {"role": role, "tenant": tenant, "description": description})
         info, secret = Tokens(self.m.db).create(body.role, body.tenant, body.description, "admin")
-        return {**S.token_out(info).model_dump(mode="json"), "token": secret}
+        return {**info.model_dump(mode="json"), "token": secret}
 
     def token_list(self) -> Any:
         from silonet.service.auth import Tokens
 
-        return [S.token_out(t).model_dump(mode="json") for t in Tokens(self.m.db).list()]
+        return [t.model_dump(mode="json") for t in Tokens(self.m.db).list()]
 
     def token_revoke(self, token_id: int) -> None:
         from silonet.service.auth import Tokens

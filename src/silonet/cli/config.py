@@ -3,15 +3,18 @@
 Kept in ``$XDG_CONFIG_HOME/silonet/config.json`` (``~/.config/...``), created 0600 in a
 0700 directory: the token is a credential. Flags and environment (``--server``,
 ``SILONET_SERVER``, ``--token``, ``SILONET_TOKEN``) win over the file; without any token
-the CLI falls back to ``SILONET_ADMIN_TOKEN`` (the server's own, when both run here).
+the CLI falls back to ``SILONET_ADMIN_TOKEN`` for a server on this machine (loopback) only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from silonet.errors import InvalidInput
 
@@ -43,16 +46,19 @@ def load() -> CliConfig:
 
 
 def save(cfg: CliConfig) -> Path:
-    """Write with 0600 from the first byte (never readable by others, not even briefly)."""
+    """Write with 0600 from the first byte (never readable by others, not even briefly): a
+    private temporary file in the same directory, then renamed over the config."""
     p = path()
     p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = p.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"server": cfg.server, "token": cfg.token}, f, indent=2)
-        f.write("\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, p)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".config-", suffix=".tmp")  # 0600, O_EXCL
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"server": cfg.server, "token": cfg.token}, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return p
 
 
@@ -64,9 +70,23 @@ def forget() -> bool:
     return False
 
 
+def _loopback(server: str) -> bool:
+    host = urlsplit(server).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def resolve(server: str | None, token: str | None) -> CliConfig:
-    """Flags/environment first, then the file, then SILONET_ADMIN_TOKEN for the token."""
+    """Flags/environment first, then the file, then SILONET_ADMIN_TOKEN. A token goes only
+    where it belongs: the saved one to the saved server, the admin's environment one to a
+    server on this machine (loopback), never to whatever ``--server`` names."""
     saved = load() if server is None or token is None else CliConfig()
     server = server or saved.server
-    token = token or (saved.token if saved.server in (None, server) else None) or os.environ.get("SILONET_ADMIN_TOKEN")
+    if token is None and server is not None:
+        if saved.token and saved.server == server:
+            token = saved.token
+        elif _loopback(server):
+            token = os.environ.get("SILONET_ADMIN_TOKEN")
     return CliConfig(server, token)

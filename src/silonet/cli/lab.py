@@ -33,6 +33,7 @@ class LabDriver(StrEnum):
     mixed = "mixed"
 
 
+SERVE_DEFAULT_URL = "http://127.0.0.1:8080"  # `silonet serve` without --host/--port
 DRIVER_HELP = ("how the inventory manages the gateways: ovsdb (OVSDB over TCP), ssh (vtep-ctl over OpenSSH) or "
                "mixed (alternating, the first one ovsdb); ssh and mixed run sshd in every gateway")
 
@@ -58,6 +59,8 @@ def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOp
     _summary(data)
     render.out.print(f"lab '{prefix}' is up in {time.monotonic() - started:.1f} s; "
                      f"`silonet lab inventory > lab.yaml` gives its topology for `silonet apply -f`")
+    render.out.print(f"web console: {SERVE_DEFAULT_URL}/ui once `silonet serve` runs on its default address "
+                     "(log in with its SILONET_ADMIN_TOKEN)", markup=False, highlight=False)
     if data.get("known_hosts"):
         render.out.print(f"ssh gateways: export SILONET_SSH_KNOWN_HOSTS={data['known_hosts']}", markup=False,
                          highlight=False)

@@ -353,6 +353,7 @@ def serve(
     period: Annotated[float, typer.Option(help="seconds between periodic passes per gateway")] = 10.0,
     replica_id: Annotated[str | None, typer.Option(help="this replica's name among several serving one database "
                                                          "(default: host-pid-random)")] = None,
+    log_format: Annotated[str, typer.Option(help="text, or json: one object per line with its request_id")] = "text",
 ) -> None:
     """Run the REST API and the reconciler (migrates the database first). Several replicas may
     serve one PostgreSQL database: each gateway is driven by one of them at a time (leases)."""
@@ -365,25 +366,34 @@ def serve(
     from silonet.config import Settings
     from silonet.reconcile import Reconciler
     from silonet.service import Manager
+    from silonet.service.auth import Tokens, check_admin_secret
     from silonet.store.db import Database
 
     settings = Settings()
+    if settings.admin_token:
+        check_admin_secret(settings.admin_token)  # before anything is written
     db = Database(settings.database_url)
     db.upgrade()
-    from silonet.service.auth import Tokens
-
     if not settings.admin_token and not Tokens(db).any_admin():
         raise InvalidInput(field="SILONET_ADMIN_TOKEN", rule="set it to a secret of your choice: every API call "
                                                              "needs a token and this database has no admin token yet")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    render.err.print(f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})")
+    from silonet import logs
+
+    if log_format not in logs.FORMATS:
+        raise InvalidInput(field="--log-format", rule=f"one of {', '.join(logs.FORMATS)}")
+    logs.configure(log_format, logging.INFO)
+    banner = f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})"
+    if log_format == "json":  # every line of the output is JSON then
+        logging.getLogger("silonet.serve").info("%s", banner)
+    else:
+        render.err.print(banner)
     rec = Reconciler(db, period=period, replica=replica_id) if reconcile else None
     api = create_app(Manager(db, settings), rec)
     # What is imported and built by now lives as long as the process: the cyclic GC need not
     # walk it on every full collection (tens of ms each, which was the p99 of a listing page).
     gc.collect()
     gc.freeze()
-    uvicorn.run(api, host=host, port=port, log_level="info")
+    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
 
 
 def _safe_url(url: str) -> str:

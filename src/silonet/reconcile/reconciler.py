@@ -18,10 +18,12 @@ import time
 
 from silonet.drivers import ApplyResult, Driver, registry
 from silonet.errors import DeviceError
+from silonet.logs import REQUEST_ID, add_id
 from silonet.model import Gateway
 from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import restrict
+from silonet.reconcile.metrics import ReconcileMetrics
 from silonet.store.db import Database
 from silonet.store.leases import LEASE_TTL_S, Leases, Round
 from silonet.store.repo import Observation, Repository
@@ -45,6 +47,10 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return event.is_set()
     return True
+
+
+class LeaseLapsed(DeviceError):
+    """This replica may not write the gateway now (its lease lapsed or moved): no device fault."""
 
 
 def _port_faults(bindings: GatewayState, faults: dict[str, list[str]]) -> dict[tuple[str, int], str]:
@@ -92,6 +98,8 @@ class Reconciler:
         self._sync: asyncio.Lock | None = None  # workers start and stop from the supervisor and the lease loop
         self._claim: asyncio.Event | None = None  # new gateways: take their leases now, not at the next round
         self._round: asyncio.Future | None = None  # a lease round's thread, which a cancellation does not stop
+        self._causes: dict[str, str] = {}  # request ids of writes to gateways whose workers are not started yet
+        self.metrics = ReconcileMetrics(self)
 
     # ------------------------------------------------------------------ control
     async def start(self) -> None:
@@ -147,7 +155,11 @@ class Reconciler:
         except Exception:
             log.exception("renewing the gateway leases failed")
             return min(every, 1.0)
+        lapsed = time.monotonic() >= self.valid_until
         self.held, self.valid_until = r.held - r.excess, r.valid_until
+        if lapsed:  # writes were refused meanwhile: the workers try again now, not after their backoff
+            for name in self.held & self.workers.keys():
+                self.workers[name].wake()
         async with self._sync:
             if r.excess:  # beyond this replica's share: stop writing first, then let others have them
                 log.info("replica %s: giving back %d of %d gateway(s) for %d live replicas", self.replica,
@@ -188,20 +200,23 @@ class Reconciler:
         """Intent changed (callable from any thread). The gateways the writer marked are woken
         at once; the supervisor then looks for anything else (new gateways, other writers)."""
         if self._loop is not None and self._kick is not None:
-            if bumped and generation is not None:
-                self._loop.call_soon_threadsafe(self._wake_bumped, generation, bumped)
+            if bumped and generation is not None:  # in the writer's thread: its request id is the cause
+                self._loop.call_soon_threadsafe(self._wake_bumped, generation, bumped, REQUEST_ID.get())
             else:
                 self._loop.call_soon_threadsafe(self._kick.set)
 
-    def _wake_bumped(self, generation: int, bumped: frozenset[str]) -> None:
+    def _wake_bumped(self, generation: int, bumped: frozenset[str], cause: str | None = None) -> None:
         assert self._loop is not None and self._kick is not None
         known = True
         for name in bumped:
             worker = self.workers.get(name)
             if worker is None:
                 known = False
+                if cause:
+                    self._causes[name] = add_id(self._causes.get(name), cause) or cause
             elif worker.desired_seen < generation:
                 worker.desired_seen = generation
+                worker.cause = add_id(worker.cause, cause)
                 worker.wake()
         # Every marked gateway has its worker awake: the supervisor's look for anything else
         # (a changed gateway, another writer) waits until they are done, not to compete with them.
@@ -259,7 +274,9 @@ class Reconciler:
         for name, w in self.workers.items():
             if desired.get(name, 0) > w.desired_seen or w.desired_seen < 0:
                 w.desired_seen = desired.get(name, 0)
+                w.cause = add_id(w.cause, self._causes.get(name))
                 w.wake()
+        self._causes.clear()
 
     def _generation(self) -> int:
         with self.db.read() as s:
@@ -309,19 +326,22 @@ class Reconciler:
                     w.wake()
 
     def record(self, gateway: str, obs: Observation) -> None:
+        self.metrics.observed(gateway, obs)
         self._record_many([(gateway, obs)])
 
-    async def submit(self, gateway: str, obs: Observation) -> None:
+    async def submit(self, gateway: str, obs: Observation) -> bool:
         """Record an observation together with whatever other workers record meanwhile: ten
-        gateways finishing one change at once cost one database commit, not ten."""
+        gateways finishing one change at once cost one database commit, not ten. False when
+        not recorded (the lease lapsed: another replica's observations count now)."""
         assert self._loop is not None
-        if not self.holds(gateway):  # another replica drives it now: its observations count
-            return
+        if not self.holds(gateway):
+            return False
         fut = self._loop.create_future()
         self._pending.append((gateway, obs, fut))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="reconcile-recorder")
         await fut
+        return True
 
     async def _write_pending(self) -> None:
         while self._pending:
@@ -364,6 +384,7 @@ class Worker:
         self.desired_seen = -1  # the gateway's desired generation the worker was last woken for
         self._settled_at: float | None = None  # when the last pass found everything in place
         self._dirty = True  # woken for the desired state, not only by the device
+        self.cause: str | None = None  # request id(s) of the write(s) the next pass realizes
 
     async def start(self) -> None:
         await self.driver.start()
@@ -394,6 +415,8 @@ class Worker:
             try:
                 await self.reconcile()
                 backoff = 0.0
+            except LeaseLapsed:
+                backoff = 0.5  # not the device's fault: try again as soon as a lease round renews it
             except DeviceError as err:
                 backoff = min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
                 if not self._ever_connected and time.monotonic() - self.started < CONNECT_GRACE_S:
@@ -421,7 +444,19 @@ class Worker:
         return not woken or self.driver.unchanged()
 
     async def reconcile(self) -> None:
-        """One pass: read, diff, apply, read back, record."""
+        """One pass, timed, its log lines under the request id of the write(s) that woke it (the id
+        stays in the worker task's context until the next pass, so its error lines carry it too)."""
+        REQUEST_ID.set(self.cause)
+        self.cause = None
+        started, ok = time.perf_counter(), False
+        try:
+            await self._pass()
+            ok = True
+        finally:
+            self.rec.metrics.pass_done(self.name, started, ok)
+
+    async def _pass(self) -> None:
+        """Read, diff, apply, read back, record."""
         self._settled_at = None
         self._dirty = False
         self._ever_connected |= self.driver.health().connected
@@ -459,20 +494,24 @@ class Worker:
         if not self.rec.holds(self.name):
             apply_log.warning("gateway %s: not writing: replica %s no longer holds its lease", self.name,
                               self.rec.replica)
-            raise DeviceError(gateway=self.name, reason=f"replica {self.rec.replica} no longer holds the gateway")
+            raise LeaseLapsed(gateway=self.name, reason=f"replica {self.rec.replica} no longer holds the gateway")
         start = time.time()
         try:
-            return await self.driver.apply(ops)
+            result = await self.driver.apply(ops)
         finally:
             apply_log.info("gateway %s: applied %d operation(s) for generation %d (replica %s, %.6f-%.6f)",
                            self.name, len(ops), generation, self.rec.replica, start, time.time())
+        if not result.retry:
+            self.rec.metrics.applied(ops)
+        return result
 
     async def _record(self, obs: Observation) -> None:
         """Write only what changed (and refresh last contact now and then): idle costs nothing."""
+        self.rec.metrics.observed(self.name, obs)
         key = (obs.reachable, obs.realized_generation, obs.error, obs.actual, obs.faults, obs.binding_errors,
                obs.foreign)
         now = time.monotonic()
         if key == self._last and now - self._last_write < REFRESH_CONTACT_S:
             return
-        await self.rec.submit(self.name, obs)
-        self._last, self._last_write = key, now
+        if await self.rec.submit(self.name, obs):  # one not recorded must not pass for written
+            self._last, self._last_write = key, now

@@ -13,12 +13,17 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from silonet.errors import Forbidden, NotFound, Unauthorized
+from silonet.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from silonet.service import schemas as S
 from silonet.store.db import Database
 from silonet.store.repo import Repository, utc
 from silonet.store.tables import TokenRow
@@ -26,6 +31,9 @@ from silonet.store.tables import TokenRow
 ROLES = ("admin", "tenant")
 TOKEN_PREFIX = "snt_"
 CACHE_S = 5.0
+ADMIN_TOKEN_MIN = 16
+# What a tenant reads instead of a gateway's own error, which may name other tenants' networks and MACs.
+TENANT_GATEWAY_ERROR = "the gateway reports an error (shown to admins)"
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,9 @@ class Principal:
 
     @property
     def scope(self) -> str | None:
-        """The tenant whose networks this caller may see (None: every network)."""
-        return None if self.admin else self.tenant
+        """The tenant whose networks this caller may see (None: every network). A tenant
+        token without a tenant sees nothing rather than everything."""
+        return None if self.admin else (self.tenant or "\x00no tenant")
 
     def require_admin(self, what: str) -> None:
         if not self.admin:
@@ -56,17 +65,6 @@ class Principal:
 
 
 ADMIN = Principal("admin")
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    id: int
-    role: str
-    tenant: str | None
-    description: str
-    created: datetime
-    created_by: str
-    revoked: datetime | None
 
 
 def digest(token: str) -> str:
@@ -77,8 +75,16 @@ def new_secret() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _info(r: TokenRow) -> TokenInfo:
-    return TokenInfo(r.id, r.role, r.tenant, r.description, utc(r.created), r.created_by, utc(r.revoked))
+def check_admin_secret(secret: str) -> None:
+    if len(secret) < ADMIN_TOKEN_MIN:
+        raise InvalidInput(field="SILONET_ADMIN_TOKEN", rule=f"at least {ADMIN_TOKEN_MIN} characters: it opens "
+                                                             "everything (e.g. python3 -c 'import secrets; "
+                                                             "print(secrets.token_urlsafe(32))')")
+
+
+def _info(r: TokenRow) -> S.TokenOut:
+    return S.TokenOut(id=r.id, role=r.role, tenant=r.tenant, description=r.description, created=utc(r.created),
+                      created_by=r.created_by, revoked=utc(r.revoked))
 
 
 class Tokens:
@@ -87,33 +93,50 @@ class Tokens:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._revoked: set[int] = set()  # by this process: never cached again
         self._lock = threading.Lock()
 
     def seed_admin(self, secret: str) -> None:
-        """Store ``SILONET_ADMIN_TOKEN`` (idempotent; one row however often the server starts)."""
+        """Store ``SILONET_ADMIN_TOKEN``: one row however often (and by however many replicas at
+        once) the server starts. A new value adds a token; the old one stays valid until it is
+        revoked (`silonet token revoke`): replicas may be restarted one by one with the new value."""
+        check_admin_secret(secret)
         d = digest(secret)
-        with self.db.read() as s, s.begin():
-            row = s.execute(select(TokenRow).where(TokenRow.digest == d)).scalar_one_or_none()
-            if row is None:
-                s.add(TokenRow(digest=d, role="admin", tenant=None, description="SILONET_ADMIN_TOKEN",
-                               created=datetime.now(UTC), created_by="environment"))
-            elif row.revoked is not None or row.role != "admin":
-                raise Unauthorized(reason="SILONET_ADMIN_TOKEN was revoked: choose a new one")
+        try:
+            with self.db.sessions() as s, s.begin():
+                row = s.execute(select(TokenRow).where(TokenRow.digest == d)).scalar_one_or_none()
+                if row is not None and (row.revoked is not None or row.role != "admin"):
+                    raise Unauthorized(reason="SILONET_ADMIN_TOKEN was revoked: choose a new one")
+                if row is None:
+                    s.add(TokenRow(digest=d, role="admin", tenant=None, description="SILONET_ADMIN_TOKEN",
+                                   created=datetime.now(UTC), created_by="environment"))
+        except IntegrityError:  # another replica seeded the same value meanwhile
+            pass
 
     def any_admin(self) -> bool:
         with self.db.read() as s:
             return s.execute(select(TokenRow.id).where(TokenRow.role == "admin", TokenRow.revoked.is_(None))
                              .limit(1)).first() is not None
 
-    def verify(self, header: str | None) -> Principal:
-        """The caller of an ``Authorization`` header value; 401 without a valid bearer token."""
+    @staticmethod
+    def _digest_of(header: str | None) -> str:
         if not header:
             raise Unauthorized(reason="missing bearer token: send 'Authorization: Bearer <token>'")
         scheme, _, secret = header.partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise Unauthorized(reason="the Authorization header must be 'Bearer <token>'")
-        d = digest(secret)
+        return digest(secret)
+
+    def cached(self, header: str | None) -> Principal | None:
+        """The caller if its token was verified less than CACHE_S ago (no I/O: safe on the
+        event loop); None when the database must be asked."""
+        hit = self._cache.get(self._digest_of(header))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def verify(self, header: str | None) -> Principal:
+        """The caller of an ``Authorization`` header value; 401 without a valid bearer token."""
+        d = self._digest_of(header)
         now = time.monotonic()
         hit = self._cache.get(d)
         if hit is not None and hit[0] > now:
@@ -124,13 +147,14 @@ class Tokens:
             raise Unauthorized(reason="unknown or revoked token")
         who = Principal(row.role, row.tenant, row.id)
         with self._lock:
-            self._cache[d] = (now + CACHE_S, who)
+            if row.id not in self._revoked:  # a revocation that committed meanwhile wins
+                self._cache[d] = (now + CACHE_S, who)
         return who
 
-    def create(self, role: str, tenant: str | None, description: str, actor: str) -> tuple[TokenInfo, str]:
+    def create(self, role: str, tenant: str | None, description: str, actor: str) -> tuple[S.TokenOut, str]:
         """A new token: its record, and the secret, which is never shown again."""
         secret = new_secret()
-        with self.db.write() as (s, _gen):
+        with self._write() as s:
             row = TokenRow(digest=digest(secret), role=role, tenant=tenant, description=description,
                            created=datetime.now(UTC), created_by=actor)
             s.add(row)
@@ -140,12 +164,19 @@ class Tokens:
                                 {"id": row.id, "role": role, "tenant": tenant, "description": description})
         return info, secret
 
-    def list(self) -> list[TokenInfo]:
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """Token writes are not intent: no generation bump (which would make every replica
+        reload the inventory), just one transaction."""
+        with self.db.sessions() as s, s.begin():
+            yield s
+
+    def list(self) -> list[S.TokenOut]:
         with self.db.read() as s:
             return [_info(r) for r in s.execute(select(TokenRow).order_by(TokenRow.id)).scalars()]
 
     def revoke(self, token_id: int, actor: str) -> None:
-        with self.db.write() as (s, _gen):
+        with self._write() as s:
             row = s.get(TokenRow, token_id)
             if row is None or row.revoked is not None:
                 raise NotFound(field="id", kind="token", name=str(token_id))
@@ -153,4 +184,5 @@ class Tokens:
             Repository(s).audit(actor, "revoke", f"token/{token_id}",
                                 {"id": token_id, "role": row.role, "tenant": row.tenant}, None)
         with self._lock:  # this replica stops accepting it at once
+            self._revoked.add(token_id)
             self._cache = {d: v for d, v in self._cache.items() if v[1].token_id != token_id}

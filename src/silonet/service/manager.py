@@ -9,9 +9,11 @@ nothing anywhere.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from silonet.config import Settings
 from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -20,12 +22,14 @@ from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.service import schemas as S
+from silonet.service.auth import TENANT_GATEWAY_ERROR
 from silonet.service.policy import DriverPolicy
 from silonet.store.db import Database
 from silonet.store.repo import Realization, Repository
 
 ADMIN = "admin"
 WAIT_MAX_S = 300.0
+_QUOTED = re.compile(r"'([^']{1,64})'")
 AUDIT_LIMIT = (1, 1000)
 
 
@@ -33,6 +37,34 @@ def _learned(real: dict[str, Realization]) -> Learned:
     """MACs each gateway learned, as its last reconcile pass read them."""
     return {gw: {int(v): frozenset(m) for v, m in (r.actual or {}).get("local_macs", {}).items()}
             for gw, r in real.items()}
+
+
+def _scrub(text: str, inv: Inventory, tenant: str) -> str:
+    """``text`` with every other tenant's network name replaced: a refusal or a device error
+    told to a tenant names none of their networks."""
+    def hide(m: re.Match) -> str:
+        net = inv.networks.get(m.group(1))
+        return m.group(0) if net is None or net.tenant == tenant else "(another tenant's network)"
+
+    return _QUOTED.sub(hide, text)
+
+
+@contextmanager
+def _told_to(inv: Inventory, tenant: str | None) -> Iterator[None]:
+    """Conflicts raised inside, scrubbed for a tenant caller (same field, same status)."""
+    try:
+        yield
+    except Conflict as err:
+        if tenant is None:
+            raise
+        raise Conflict(field=err.field, rule=_scrub(err.message, inv, tenant)) from None
+
+
+def _for(real: dict[str, Realization], tenant: str | None) -> dict[str, Realization]:
+    """Realizations as a caller may read them: a tenant gets a gateway's error in general terms."""
+    if tenant is None:
+        return real
+    return {gw: replace(r, last_error=TENANT_GATEWAY_ERROR) if r.last_error else r for gw, r in real.items()}
 
 
 def _visible(inv: Inventory, name: str, tenant: str | None) -> None:
@@ -122,14 +154,15 @@ class Manager:
 
     def list_networks(self, tenant: str | None = None) -> list[S.NetworkOut]:
         with self._view() as (repo, inv):
-            real = repo.realizations(observed=False)
+            real = _for(repo.realizations(observed=False), tenant)
             return [self._network_out(inv, n, real) for n in sorted(inv.networks)
                     if tenant is None or inv.networks[n].tenant == tenant]
 
     def get_network(self, name: str, tenant: str | None = None) -> S.NetworkOut:
         with self._view() as (repo, inv):
             _visible(inv, name, tenant)
-            return self._network_out(inv, name, repo.realizations(inv.gateways_of_network(name), observed=False))
+            real = _for(repo.realizations(inv.gateways_of_network(name), observed=False), tenant)
+            return self._network_out(inv, name, real)
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
         lo, hi = AUDIT_LIMIT
@@ -245,7 +278,7 @@ class Manager:
         if tenant is not None and body.tenant != tenant:
             raise Forbidden(field="tenant", rule=f"a tenant token creates networks of its own tenant "
                                                  f"'{tenant}' only, not '{body.tenant}'")
-        with self._tx() as (repo, inv, _gen):
+        with self._tx() as (repo, inv, _gen), _told_to(inv, tenant):
             self._must_be_new(inv.networks, "network", body.name)
             vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
             net = S.network_entity(body, vni)
@@ -270,13 +303,13 @@ class Manager:
 
     def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN,
                tenant: str | None = None) -> S.AttachmentOut:
-        with self._tx() as (repo, inv, gen):
+        with self._tx() as (repo, inv, gen), _told_to(inv, tenant):
             _visible(inv, network, tenant)
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
             repo.bump(affected, gen)
-            out = self._attachment_out(inv, att, repo.realizations(affected, observed=False))
+            out = self._attachment_out(inv, att, _for(repo.realizations(affected, observed=False), tenant))
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
@@ -303,8 +336,8 @@ class Manager:
         with self._view() as (repo, inv):
             _visible(inv, network, tenant)
             att = inv.attachment(network, group, vlan)
-            return self._attachment_out(inv, att, repo.realizations(inv.gateways_of_network(network),
-                                                                    observed=False))
+            return self._attachment_out(inv, att, _for(repo.realizations(inv.gateways_of_network(network),
+                                                                         observed=False), tenant))
 
     # -------------------------------------------------------------------- wait
     def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:

@@ -172,11 +172,6 @@ class TokenCreatedOut(TokenOut):
     token: str = Field(description="the bearer token: shown in this answer only, stored hashed")
 
 
-def token_out(t: Any) -> TokenOut:
-    return TokenOut(id=t.id, role=t.role, tenant=t.tenant, description=t.description, created=t.created,
-                    created_by=t.created_by, revoked=t.revoked)
-
-
 class TopologyNetworkIn(NetworkIn):
     attachments: list[AttachmentIn] = Field(default_factory=list)
 
@@ -230,7 +225,7 @@ class GatewayOut(BaseModel):
     name: str
     silo: str | None
     vtep_ip: str
-    management: ManagementOut
+    management: ManagementOut | None = Field(description="how silonet reaches the device (admins only)")
     capacity: int
     used: int = Field(description="VLAN->VNI entries the current intent needs on this gateway")
     ports: list[PortOut]

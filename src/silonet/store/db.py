@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+audit_log = logging.getLogger("silonet.service.audit")  # one line per committed write (who, what: no values)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -99,10 +101,21 @@ class Database:
         return cfg
 
     def upgrade(self) -> None:
-        """Migrate to the newest schema (idempotent)."""
+        """Migrate to the newest schema (idempotent). A database already there is only read:
+        migrating takes the database's write lock, which every local CLI command would
+        otherwise contend for with a running server."""
         from alembic import command
+        from alembic.script import ScriptDirectory
 
-        command.upgrade(self.alembic_config(), "head")
+        cfg = self.alembic_config()
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        try:
+            with self.engine.connect() as conn:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+        except Exception:  # no table yet (a new database)
+            current = None
+        if current != head:
+            command.upgrade(cfg, "head")
 
     def is_current(self) -> bool:
         return inspect(self.engine).has_table("meta")
@@ -130,6 +143,8 @@ class Database:
                 ).scalar_one()
                 yield session, generation
             bumped = frozenset(session.info.pop("bumped", ()))
+            for line in session.info.pop("audited", ()):
+                audit_log.info("generation %d: %s; %d gateway(s) to reconcile", generation, line, len(bumped))
             for listener in self.on_commit:
                 listener(generation, bumped)
 

@@ -34,9 +34,37 @@ from silonet.store.tables import GatewayLeaseRow, GatewayRow, ReplicaRow
 LEASE_TTL_S = 6.0
 
 
+def _pid_namespace() -> str:
+    """Two containers on one host may share its name, not their pid namespace."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
 def replica_id() -> str:
-    """host-pid-random: unique across hosts and restarts, and says which process it is."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    """host-pidns-pid-random: unique across hosts and restarts, and says which process it is."""
+    return f"{socket.gethostname()}-{_pid_namespace()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def dead_here(owner: str) -> bool:
+    """Whether ``owner`` is a replica of THIS host whose process is gone: its leases can be taken
+    at once (a crashed ``silonet serve`` restarted by systemd need not wait out the TTL). Only a
+    process on this host can be known dead; any other owner waits for its lease to expire."""
+    parts = owner.rsplit("-", 3)
+    if (len(parts) != 4 or parts[0] != socket.gethostname() or parts[1] != _pid_namespace()
+            or not parts[2].isdigit()):
+        return False
+    pid = int(parts[2])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def db_time(dialect: str, seconds: float = 0.0) -> ColumnElement[datetime]:
@@ -100,6 +128,10 @@ class Leases:
             s.execute(beat.on_conflict_do_update(index_elements=[ReplicaRow.id],
                                                  set_={"expires_at": beat.excluded.expires_at}))
             s.execute(delete(ReplicaRow).where(ReplicaRow.expires_at <= now))
+            dead = [o for o in s.execute(select(ReplicaRow.id).where(ReplicaRow.id != me)).scalars() if dead_here(o)]
+            if dead:  # crashed on this host: free its gateways now, not after the TTL
+                s.execute(delete(L).where(L.owner.in_(dead)))
+                s.execute(delete(ReplicaRow).where(ReplicaRow.id.in_(dead)))
             lt = L.__table__  # Core, no RETURNING: with 1,000 leases the ORM's bookkeeping was most of the cost
             renewed = s.execute(update(lt).where(lt.c.owner == me).values(expires_at=later)).rowcount
             replicas = s.execute(select(func.count()).select_from(ReplicaRow)).scalar_one()

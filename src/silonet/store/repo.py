@@ -347,12 +347,14 @@ class Repository:
         return values
 
     def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> None:
+        self.s.info.setdefault("audited", []).append(f"{actor}: {action} {obj}")  # logged on commit (db.py)
         self.s.execute(insert(AuditRow).values(
             time=datetime.now(UTC), actor=actor, action=action, object=obj, before=before, after=after))
 
     def audit_many(self, actor: str, entries: list[tuple[str, str, dict | None, dict | None]]) -> None:
         """Several audit entries (action, object, before, after) in one statement."""
         if entries:
+            self.s.info.setdefault("audited", []).append(f"{actor}: {len(entries)} change(s) ({entries[0][0]} ...)")
             now = datetime.now(UTC)
             self.s.execute(insert(AuditRow), [
                 {"time": now, "actor": actor, "action": act, "object": obj, "before": b, "after": a}

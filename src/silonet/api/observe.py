@@ -1,0 +1,96 @@
+"""Request ids and Prometheus metrics for the API: one pure ASGI middleware does both (each
+middleware layer costs every request; Starlette's BaseHTTPMiddleware costs the most), and
+``GET /metrics`` serves the app's own registry (never the process-global one: tests build
+several apps in one process, and each reconciler's figures belong to its app).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from silonet import __version__
+from silonet.logs import HEADER, REQUEST_ID, request_id
+from silonet.reconcile import Reconciler
+
+REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_HEADER = HEADER.encode()
+
+
+class Observe:
+    """Takes the client's ``X-Request-ID`` when it is a sane token (else makes one), sets it for
+    every log line of the request, echoes it in the response, and times the request by route
+    template (``/v1/networks/{name}``, never the raw path: one series per route, not per name)."""
+
+    def __init__(self, app: ASGIApp, requests: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = next((v.decode("latin-1") for k, v in scope["headers"] if k == _HEADER), None)
+        rid = request_id(offered)
+        echo = (_HEADER, rid.encode())
+        status = 500  # the app raised before answering
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echo]
+            await send(message)
+
+        token = REQUEST_ID.set(rid)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            self._observe(scope, status, time.perf_counter() - started)
+            REQUEST_ID.reset(token)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"  # the router sets it on a match
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(method, route, str(status))
+        child.observe(seconds)
+
+
+def install(app: FastAPI, reconciler: Reconciler | None, caller: Callable[..., Any]) -> CollectorRegistry:
+    """The middleware and ``GET /metrics`` on ``app``; ``caller`` is the API's token check."""
+    disable_created_metrics()  # process-wide: no ``_created`` series, which would double the count
+    registry = CollectorRegistry()
+    Info("silonet_build", "The silonet version serving", registry=registry).info({"version": __version__})
+    requests = Histogram("silonet_http_request_duration_seconds", "API requests by method, route template and "
+                         "status", ["method", "route", "status"], buckets=REQUEST_BUCKETS, registry=registry)
+    if reconciler is not None:
+        reconciler.metrics.register(registry)
+    app.add_middleware(Observe, requests=requests)
+    app.state.metrics = registry
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False, dependencies=[Depends(caller)])
+    async def metrics() -> Response:
+        """Prometheus text format. Needs a bearer token of any role, as every route but /healthz
+        (it names gateways, which any token may list): give the scraper its own token."""
+        # async: runs on the event loop, where the reconciler's workers update what it reads
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return registry
