@@ -31,7 +31,7 @@ PERIOD_S = 2.0  # the server's reconcile period; the page polls every 2 s
 SEEN_S = 20.0  # generous bound for "the page shows it": a poll, plus a reconcile round to notice a dead device
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -57,7 +57,8 @@ class Stack:
 
 def wait(browser: webdriver.Chrome, check, what: str, timeout: float = SEEN_S):  # type: ignore[no-untyped-def]
     try:
-        return WebDriverWait(browser, timeout, poll_frequency=0.2).until(lambda d: check(d) or None)
+        return WebDriverWait(browser, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+                             ).until(lambda d: check(d) or None)
     except TimeoutException:
         raise AssertionError(f"the page did not show {what} within {timeout:.0f} s") from None
 

@@ -361,7 +361,8 @@ class Reconciler:
         with self.db.status_session() as s:
             Repository(s).record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
             s.commit()
-        self.db.status_changed()
+        self.db.status_changed({g: o.realized_generation for g, o in batch if o.realized_generation is not None},
+                               [g for g, o in batch if o.error])
 
 
 class Worker:

@@ -345,8 +345,17 @@ class Manager:
         names = sorted(set(gateways))
         bound = 0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S)  # NaN: every compare is false
         deadline = time.monotonic() + bound
+        ask = True  # the database: at first, after a poll timeout (another process may have
+        # written), or when this process recorded an error for one of them; otherwise what this
+        # process's reconciler recorded tells enough
         while True:
             seq = self.db.status_seq()
+            if self.db.realized_here(names, generation):  # no query
+                return "realized"
+            if not ask:
+                woke = self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
+                ask = not woke or self.db.failed_since(names, seq) or time.monotonic() >= deadline
+                continue
             with self.db.read() as s:
                 real = Repository(s).realizations(names, observed=False)
             states = [
@@ -358,7 +367,8 @@ class Manager:
             if state != "pending" or time.monotonic() >= deadline:
                 return state
             # woken by this process's reconciler at once; another process's within 0.1 s
-            self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
+            woke = self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
+            ask = not woke or self.db.failed_since(names, seq)
 
     @staticmethod
     def _must_be_new(table: dict, kind: str, name: str) -> None:

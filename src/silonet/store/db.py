@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +58,8 @@ class Database:
         self.intent = IntentCache()
         self._status = threading.Condition()
         self._status_seq = 0
+        self._realized: dict[str, int] = {}  # gateway -> newest realized generation this process recorded
+        self._failed_seq: dict[str, int] = {}  # gateway -> status seq at which this process last recorded an error
 
     def status_session(self) -> Session:
         """A session for realization records only. They are observations the reconciler makes
@@ -78,20 +80,37 @@ class Database:
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         return session
 
-    def status_changed(self) -> None:
-        """A realization record changed (the reconciler calls this after its commit)."""
+    def status_changed(self, realized: dict[str, int] | None = None, failed: Iterable[str] = ()) -> None:
+        """A realization record changed (the reconciler calls this after its commit), with the
+        generations it recorded as realized and the gateways it recorded an error for: a waiter
+        in this process need not query the database to learn either."""
         with self._status:
+            for gateway, generation in (realized or {}).items():
+                if generation > self._realized.get(gateway, -1):
+                    self._realized[gateway] = generation
+            self._failed_seq.update(dict.fromkeys(failed, self._status_seq + 1))
             self._status_seq += 1
             self._status.notify_all()
+
+    def failed_since(self, gateways: list[str], seq: int) -> bool:
+        """Whether this process recorded an error for one of them after ``seq``."""
+        failed = self._failed_seq
+        return any(failed.get(g, -1) > seq for g in gateways)
+
+    def realized_here(self, gateways: list[str], generation: int) -> bool:
+        """Whether this process committed, for every gateway, a realization of ``generation``
+        or newer (realized generations only grow, so the database says the same or more)."""
+        realized = self._realized
+        return all(realized.get(g, -1) >= generation for g in gateways)
 
     def status_seq(self) -> int:
         return self._status_seq
 
-    def wait_status(self, seq: int, timeout: float) -> None:
-        """Until a realization changed after ``seq`` was read, or ``timeout`` s. Writers in
-        other processes do not signal here: callers re-check on a short timeout too."""
+    def wait_status(self, seq: int, timeout: float) -> bool:
+        """Until a realization changed after ``seq`` was read (True), or ``timeout`` s (False).
+        Writers in other processes do not signal here: callers re-check on a short timeout too."""
         with self._status:
-            self._status.wait_for(lambda: self._status_seq != seq, timeout)
+            return self._status.wait_for(lambda: self._status_seq != seq, timeout)
 
     def alembic_config(self) -> Config:
         from alembic.config import Config  # on use: a CLI talking to a server never migrates

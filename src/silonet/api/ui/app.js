@@ -296,6 +296,16 @@
     return `/v1/attachments?${q}`;
   }
 
+  // A panel is rebuilt only when what it shows changed: no flicker, an open <details> stays
+  // open, and what the operator (or a test) is looking at is not replaced under them.
+  const drawn = new Map();
+  function redraw(key, inputs, draw) {
+    const sig = JSON.stringify(inputs);
+    if (drawn.get(key) === sig) return;
+    draw();
+    drawn.set(key, sig);
+  }
+
   async function refresh() {
     if (busy || !token) return;
     busy = true;
@@ -305,12 +315,19 @@
       if (admin) calls.push(api("/v1/status"), api("/v1/plan"), api(`/v1/audit?limit=${AUDIT}`));
       const [silos, gateways, groups, networks, page, status, plan, audit] = await Promise.all(calls);
       const statusByGw = status ? new Map(status.map((s) => [s.gateway, s])) : null;
-      drawTopology(silos, gateways, groups, networks, statusByGw);
-      drawNetworks(networks);
-      setOptions($("filter-network"), networks.map((n) => n.name));
-      setOptions($("filter-group"), groups.map((g) => g.name));
-      drawAttachments(page);
-      if (admin) { drawGateways(gateways, status); drawPlan(plan); drawAudit(audit); }
+      redraw("topology", [silos, gateways, groups, networks, status], () =>
+        drawTopology(silos, gateways, groups, networks, statusByGw));
+      redraw("networks", [networks], () => drawNetworks(networks));
+      redraw("filters", [networks.map((n) => n.name), groups.map((g) => g.name)], () => {
+        setOptions($("filter-network"), networks.map((n) => n.name));
+        setOptions($("filter-group"), groups.map((g) => g.name));
+      });
+      redraw("attachments", [page, $("filter-status").value], () => drawAttachments(page));
+      if (admin) {
+        redraw("gateways", [gateways, status], () => drawGateways(gateways, status));
+        redraw("plan", [plan], () => drawPlan(plan));
+        redraw("audit", [audit], () => drawAudit(audit));
+      }
       const now = new Date();
       $("refreshed").textContent = `refreshed ${clock(now)} \u00b7 every ${PERIOD_MS / 1000} s`;
       $("refreshed").dataset.at = String(now.getTime());
@@ -362,6 +379,7 @@
     token = null;
     admin = false;
     sessionStorage.removeItem(KEY);
+    drawn.clear();
     for (const id of ["topology"]) $(id).replaceChildren();
     for (const t of document.querySelectorAll("#console tbody")) t.replaceChildren();
     $("console").hidden = true;

@@ -1,0 +1,43 @@
+"""What the reconciler tells waiters in its own process after recording: realized generations
+(monotonic) and errors, so ``Manager.wait`` needs no query to see a change through."""
+
+from __future__ import annotations
+
+import threading
+
+from silonet.service import Manager
+from silonet.store.db import Database
+from silonet.store.repo import Observation, Repository
+
+
+def test_realized_generations_only_grow_and_errors_are_dated(db: Database) -> None:
+    assert not db.realized_here(["gw-a"], 1)
+    seq = db.status_seq()
+    db.status_changed({"gw-a": 5, "gw-b": 3})
+    db.status_changed({"gw-a": 4})  # an older pass finishing late does not move it back
+    assert db.realized_here(["gw-a"], 5) and db.realized_here(["gw-a", "gw-b"], 3)
+    assert not db.realized_here(["gw-a", "gw-b"], 4) and not db.realized_here(["gw-c"], 0)
+    assert not db.failed_since(["gw-a"], seq)
+    db.status_changed(failed=["gw-b"])
+    assert db.failed_since(["gw-a", "gw-b"], seq) and not db.failed_since(["gw-b"], db.status_seq())
+    assert db.wait_status(db.status_seq(), 0.01) is False
+
+
+def test_wait_sees_this_processes_recordings_and_the_databases_errors(seeded: Manager) -> None:
+    db = seeded.db
+    gws = sorted(seeded.inventory().gateways)[:2]
+    timer = threading.Timer(0.2, db.status_changed, args=({g: 10**9 for g in gws},))
+    timer.start()
+    assert seeded.wait(gws, 10**9, 5) == "realized"
+    timer.join()
+
+    def fail() -> None:
+        with db.status_session() as s:
+            Repository(s).record(gws[0], Observation(reachable=False, realized_generation=None, error="refused"))
+            s.commit()
+        db.status_changed(failed=[gws[0]])
+
+    timer = threading.Timer(0.2, fail)
+    timer.start()
+    assert seeded.wait(gws, 10**9 + 1, 5) == "failed"
+    timer.join()
