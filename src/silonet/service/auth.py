@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +35,16 @@ CACHE_S = 5.0
 ADMIN_TOKEN_MIN = 16
 # What a tenant reads instead of a gateway's own error, which may name other tenants' networks and MACs.
 TENANT_GATEWAY_ERROR = "the gateway reports an error (shown to admins)"
+_R = TypeVar("_R")
+
+
+def errors_for(real: dict[Any, _R], tenant: str | None) -> dict[Any, _R]:
+    """Realization records (anything with ``last_error``) as a caller may read them: a tenant
+    gets a gateway's error in general terms."""
+    if tenant is None:
+        return real
+    return {gw: replace(r, last_error=TENANT_GATEWAY_ERROR) if r.last_error else r  # type: ignore[attr-defined]
+            for gw, r in real.items()}
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ import binascii
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from silonet.errors import InvalidInput, NotFound
 from silonet.service import schemas as S
-from silonet.service.auth import TENANT_GATEWAY_ERROR
+from silonet.service.auth import errors_for
 from silonet.store.tables import (
     AttachmentRow,
     GatewayRow,
@@ -195,8 +195,7 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
     for r in rows:  # its own group, even if it was detached between the two reads
         net_groups[r.network_id].add(r.group_id)
     group_gws, names, real = _gateways_of_groups(session, set().union(*net_groups.values()))
-    if tenant is not None:  # a gateway's own error may name other tenants' networks and MACs
-        real = {gw: replace(r, last_error=TENANT_GATEWAY_ERROR) if r.last_error else r for gw, r in real.items()}
+    real = errors_for(real, tenant)  # a gateway's own error may name other tenants' networks and MACs
     by_name = names.__getitem__
     net_gws = {nid: sorted({gw for g in groups for gw in group_gws.get(g, ()) if gw in names}, key=by_name)
                for nid, groups in net_groups.items()}

@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 from silonet.config import Settings
 from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -22,7 +21,7 @@ from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.service import schemas as S
-from silonet.service.auth import TENANT_GATEWAY_ERROR
+from silonet.service.auth import errors_for
 from silonet.service.policy import DriverPolicy
 from silonet.store.db import Database
 from silonet.store.repo import Realization, Repository
@@ -58,13 +57,6 @@ def _told_to(inv: Inventory, tenant: str | None) -> Iterator[None]:
         if tenant is None:
             raise
         raise Conflict(field=err.field, rule=_scrub(err.message, inv, tenant)) from None
-
-
-def _for(real: dict[str, Realization], tenant: str | None) -> dict[str, Realization]:
-    """Realizations as a caller may read them: a tenant gets a gateway's error in general terms."""
-    if tenant is None:
-        return real
-    return {gw: replace(r, last_error=TENANT_GATEWAY_ERROR) if r.last_error else r for gw, r in real.items()}
 
 
 def _visible(inv: Inventory, name: str, tenant: str | None) -> None:
@@ -154,14 +146,14 @@ class Manager:
 
     def list_networks(self, tenant: str | None = None) -> list[S.NetworkOut]:
         with self._view() as (repo, inv):
-            real = _for(repo.realizations(observed=False), tenant)
+            real = errors_for(repo.realizations(observed=False), tenant)
             return [self._network_out(inv, n, real) for n in sorted(inv.networks)
                     if tenant is None or inv.networks[n].tenant == tenant]
 
     def get_network(self, name: str, tenant: str | None = None) -> S.NetworkOut:
         with self._view() as (repo, inv):
             _visible(inv, name, tenant)
-            real = _for(repo.realizations(inv.gateways_of_network(name), observed=False), tenant)
+            real = errors_for(repo.realizations(inv.gateways_of_network(name), observed=False), tenant)
             return self._network_out(inv, name, real)
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
@@ -309,7 +301,7 @@ class Manager:
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
             repo.bump(affected, gen)
-            out = self._attachment_out(inv, att, _for(repo.realizations(affected, observed=False), tenant))
+            out = self._attachment_out(inv, att, errors_for(repo.realizations(affected, observed=False), tenant))
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
@@ -336,7 +328,7 @@ class Manager:
         with self._view() as (repo, inv):
             _visible(inv, network, tenant)
             att = inv.attachment(network, group, vlan)
-            return self._attachment_out(inv, att, _for(repo.realizations(inv.gateways_of_network(network),
+            return self._attachment_out(inv, att, errors_for(repo.realizations(inv.gateways_of_network(network),
                                                                          observed=False), tenant))
 
     # -------------------------------------------------------------------- wait
@@ -346,29 +338,30 @@ class Manager:
         bound = 0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S)  # NaN: every compare is false
         deadline = time.monotonic() + bound
         ask = True  # the database: at first, after a poll timeout (another process may have
-        # written), or when this process recorded an error for one of them; otherwise what this
-        # process's reconciler recorded tells enough
+        # written), at the deadline, or when this process recorded an error for one of them;
+        # otherwise what this process's reconciler recorded tells enough
         while True:
             seq = self.db.status_seq()
             if self.db.realized_here(names, generation):  # no query
                 return "realized"
-            if not ask:
-                woke = self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
-                ask = not woke or self.db.failed_since(names, seq) or time.monotonic() >= deadline
-                continue
-            with self.db.read() as s:
-                real = Repository(s).realizations(names, observed=False)
-            states = [
-                "realized" if (r := real.get(n)) and r.realized_generation >= generation
-                else "failed" if r and r.last_error else "pending"
-                for n in names
-            ]
-            state = "failed" if "failed" in states else "pending" if "pending" in states else "realized"
-            if state != "pending" or time.monotonic() >= deadline:
-                return state
+            if ask or time.monotonic() >= deadline:
+                state = self._state(names, generation)
+                if state != "pending" or time.monotonic() >= deadline:
+                    return state
             # woken by this process's reconciler at once; another process's within 0.1 s
             woke = self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
             ask = not woke or self.db.failed_since(names, seq)
+
+    def _state(self, names: list[str], generation: int) -> str:
+        """realized, failed or pending, as the database has it."""
+        with self.db.read() as s:
+            real = Repository(s).realizations(names, observed=False)
+        states = [
+            "realized" if (r := real.get(n)) and r.realized_generation >= generation
+            else "failed" if r and r.last_error else "pending"
+            for n in names
+        ]
+        return "failed" if "failed" in states else "pending" if "pending" in states else "realized"
 
     @staticmethod
     def _must_be_new(table: dict, kind: str, name: str) -> None:
