@@ -12,7 +12,6 @@ import gc
 import pickle
 import random
 from collections import defaultdict
-from dataclasses import FrozenInstanceError
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -233,7 +232,7 @@ def test_bulk_logical_switch_is_a_logical_switch() -> None:
     assert type(fast) is LogicalSwitch
     assert fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
     assert pickle.loads(pickle.dumps(fast)) == plain
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(AttributeError):
         fast.vni = 1  # type: ignore[misc]
 
 

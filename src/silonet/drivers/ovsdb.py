@@ -34,7 +34,16 @@ import ovs.vlog
 
 from silonet.drivers import ovsjson
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
-from silonet.drivers.vtep_schema import OWNER_KEY, PortRows, VtepRows, interpret
+from silonet.drivers.vtep_schema import (
+    LS_TABLE,
+    MCAST_LOCAL,
+    MCAST_REMOTE,
+    OWNER_KEY,
+    UCAST_LOCAL,
+    UCAST_REMOTE,
+    Interpretation,
+    PortRows,
+)
 from silonet.errors import DeviceError
 from silonet.plan.ops import (
     Bind,
@@ -140,22 +149,24 @@ def _opt(value: list) -> Any:
 
 def _port_rows(p: Any) -> PortRows:
     """The bindings straight from the replica's datum: the row attribute converts the whole map to
-    row objects, and a port's map changes (and is read again) on every attach."""
-    bindings = {k.value: str(v.value) for k, v in p._data["vlan_bindings"].values.items()}
+    row objects, and a port's map changes (and is read again) on every attach. Switches go by
+    their ``uuid.UUID`` here: the IDL patches the datum in place, so a binding that did not
+    change keeps its very object, which is how ``Interpretation.port`` skips it."""
+    bindings = {k.value: v.value for k, v in p._data["vlan_bindings"].values.items()}
     return PortRows(p.name, list(p.port_fault_status), bindings)
 
 
-def _ls_row(ls: Any) -> tuple[str, tuple[str, int | None, dict[str, str]]]:
-    """Row id and (name, tunnel key, other_config): the id's text is remembered with the row."""
-    return str(ls.uuid), (ls.name, _opt(ls.tunnel_key), dict(ls.other_config))
+def _ls_row(ls: Any) -> tuple[uuid.UUID, tuple[str, int | None, dict[str, str]]]:
+    """Row id and (name, tunnel key, other_config)."""
+    return ls.uuid, (ls.name, _opt(ls.tunnel_key), dict(ls.other_config))
 
 
-def _mcast_row(r: Any) -> tuple[str, str, frozenset[str]]:
-    return r.MAC, str(r.logical_switch.uuid), frozenset(loc.dst_ip for loc in r.locator_set.locators)
+def _mcast_row(r: Any) -> tuple[str, uuid.UUID, frozenset[str]]:
+    return r.MAC, r.logical_switch.uuid, frozenset(loc.dst_ip for loc in r.locator_set.locators)
 
 
-def _ucast_remote_row(r: Any) -> tuple[str, str, str]:
-    return r.MAC, str(r.logical_switch.uuid), r.locator.dst_ip
+def _ucast_remote_row(r: Any) -> tuple[str, uuid.UUID, str]:
+    return r.MAC, r.logical_switch.uuid, r.locator.dst_ip
 
 
 def _vxlan_ip(loc: Any) -> str:
@@ -169,12 +180,12 @@ def _vxlan_set(pls: Any) -> frozenset[str] | bool:
     return frozenset(ips) if all(ips) else False
 
 
-def _ucast_local_row(r: Any) -> tuple[str, str]:
-    return r.MAC, str(r.logical_switch.uuid)
+def _ucast_local_row(r: Any) -> tuple[str, uuid.UUID]:
+    return r.MAC, r.logical_switch.uuid
 
 
-ROW_MEANING = {"Mcast_Macs_Remote": _mcast_row, "Ucast_Macs_Remote": _ucast_remote_row,
-               "Ucast_Macs_Local": _ucast_local_row, "Mcast_Macs_Local": _ucast_local_row}  # [1] is the switch
+READ = {LS_TABLE: _ls_row, MCAST_REMOTE: _mcast_row, UCAST_REMOTE: _ucast_remote_row,
+        UCAST_LOCAL: _ucast_local_row, MCAST_LOCAL: _ucast_local_row}  # what a row means: the journaled tables
 
 
 def _ref(row: Any) -> list:
@@ -201,8 +212,9 @@ class _MemoIdl(ovs.db.idl.Idl):
     Reading a row through the OVS library converts every column on every access, which
     made a full read of a gateway with 200 logical switches cost ~20 ms; the IDL tells of
     every row it creates, updates or deletes (``notify``), so unchanged rows are read once.
-    Whole tables are kept as views ({row uuid: meaning}) patched row by row, so a read or a
-    plan after one attach does not even loop over the rows that did not change.
+    Whole tables are kept as views ({row uuid: meaning}) patched row by row, and what changed
+    in the tables of ``READ`` is journaled as (row, old meaning, new meaning) for the driver's
+    ``Interpretation``: a read or a plan after one attach costs the rows it touched.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -210,23 +222,29 @@ class _MemoIdl(ovs.db.idl.Idl):
         self.memo: dict[Any, Any] = {}
         self.views: dict[str, dict[uuid.UUID, Any]] = {}
         self.stale: dict[str, set[uuid.UUID]] = {}  # per view: rows changed since, read again on use
+        self.journal: dict[str, list[tuple[uuid.UUID, Any, Any]]] = {t: [] for t in READ}
+        self.epoch = 0  # moves when views and journal start over: an interpretation of before is void
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         self.memo.pop(row.uuid, None)
-        name = row._table.name
-        view = self.views.get(name)
-        if view is not None:
-            view.pop(row.uuid, None)
-            if event == ovs.db.idl.ROW_DELETE:
-                self.stale[name].discard(row.uuid)
-            else:  # read later: rows it refers to may arrive later in the same update
-                self.stale[name].add(row.uuid)
+        stale = self.stale.get(row._table.name)
+        if stale is not None:  # read later: rows it refers to may arrive later in the same update
+            stale.add(row.uuid)
 
     def forget(self) -> None:
         """A (re)connection may bring back rows without telling."""
         self.memo.clear()
         self.views.clear()
         self.stale.clear()
+        for changes in self.journal.values():
+            changes.clear()
+        self.epoch += 1
+
+    def drain(self, table: str) -> list[tuple[uuid.UUID, Any, Any]]:
+        """The journaled changes of ``table`` since the last drain (refresh its view first)."""
+        changes = self.journal[table]
+        self.journal[table] = []
+        return changes
 
     def meaning(self, row: Any, read: Callable[[Any], Any]) -> Any:
         """``read(row)``, remembered until the row changes."""
@@ -239,14 +257,22 @@ class _MemoIdl(ovs.db.idl.Idl):
         """``{uuid: read(row)}`` of the table's committed rows (one ``read`` per table)."""
         rows = self.tables[table].rows
         view = self.views.get(table)
+        journal = self.journal.get(table)
         if view is None:
             view = self.views[table] = {u: read(r) for u, r in rows.items() if r._data is not None}
             self.stale[table] = set()
+            if journal is not None:
+                journal.extend((u, None, meaning) for u, meaning in view.items())
+            return view
         stale = self.stale[table]
         for u in stale:
+            old = view.pop(u, None)
             r = rows.get(u)
-            if r is not None and r._data is not None:
-                view[u] = read(r)
+            new = read(r) if r is not None and r._data is not None else None
+            if new is not None:
+                view[u] = new
+            if journal is not None and old != new:
+                journal.append((u, old, new))
         stale.clear()
         return view
 
@@ -359,6 +385,7 @@ class OvsdbDriver(Driver):
         self._thread = _IdlThread(gateway.management.address, on_change)
         self._config_error: str | None = None
         self._cached: tuple[int, ActualState] | None = None  # (IDL change_seqno, what it meant)
+        self._reading: tuple[int, Interpretation] | None = None  # (IDL epoch, the rows as they stand)
 
     async def start(self) -> None:
         if self.gateway.management.address.startswith("ssl:"):
@@ -432,22 +459,31 @@ class OvsdbDriver(Driver):
         return state
 
     def _interpret(self, idl: _MemoIdl) -> ActualState:
+        ps, reading = self._reading_now(idl)
+        return ActualState(*reading.state(list(ps.switch_fault_status)))
+
+    def _reading_now(self, idl: _MemoIdl) -> tuple[Any, Interpretation]:
+        """This gateway's Physical_Switch, and the interpretation brought up to the replica by the
+        rows that changed since (after a reconnect, by all of them)."""
+        if self._reading is None or self._reading[0] != idl.epoch:
+            self._reading = (idl.epoch, Interpretation())
+        reading = self._reading[1]
+        for table, read in READ.items():
+            idl.view(table, read)
+            for key, old, new in idl.drain(table):
+                reading.row(table, key, old, new)
         ps = self._switch(idl)
-        m = idl.meaning
-        rows = VtepRows(
-            switch_faults=list(ps.switch_fault_status),
-            ports=[m(p, _port_rows) for p in ps.ports],
-            logical_switches=dict(idl.view("Logical_Switch", _ls_row).values()),
-            mcast_remote=list(idl.view("Mcast_Macs_Remote", _mcast_row).values()),
-            ucast_remote=list(idl.view("Ucast_Macs_Remote", _ucast_remote_row).values()),
-            ucast_local=list(idl.view("Ucast_Macs_Local", _ucast_local_row).values()),
-        )
-        return ActualState(*interpret(rows))
+        ports = {p.name: idl.meaning(p, _port_rows) for p in ps.ports}
+        for name in reading.ports.keys() - ports.keys():
+            reading.port(name, None)
+        for name, rows in ports.items():
+            reading.port(name, rows)
+        return ps, reading
 
     def _apply(self, idl: _MemoIdl, ops: list[Operation]) -> ApplyResult:
         t = idl.tables
         txn = Txn(idl)
-        ps = self._switch(idl)
+        ps, reading = self._reading_now(idl)
         ports = {p.name: p for p in ps.ports}
 
         def insert(table: str) -> Any:
@@ -456,10 +492,15 @@ class OvsdbDriver(Driver):
             return txn.insert(t[table], new_uuid=uuid.UUID(int=_RNG.getrandbits(128), version=4))
 
         m = idl.meaning  # rows read once until they change: planning stays O(change), not O(device)
-        ls_rows, loc_rows = t["Logical_Switch"].rows, t["Physical_Locator"].rows
-        switches = {key: ls_rows[u] for u, (_id, (_name, key, config)) in idl.view("Logical_Switch", _ls_row).items()
-                    if config.get(OWNER_KEY) == "true"}
+        ls_rows, loc_rows = t[LS_TABLE].rows, t["Physical_Locator"].rows
         locators = {ip: loc_rows[u] for u, ip in idl.view("Physical_Locator", _vxlan_ip).items() if ip}
+        made: dict[int, Any] = {}  # VNI -> silonet's Logical_Switch row (None: none yet), as the ops go
+
+        def switch(vni: int) -> Any:
+            if vni not in made:
+                sid = reading.owner_of(vni)
+                made[vni] = None if sid is None else ls_rows.get(sid)
+            return made[vni]
 
         def locator(ip: str) -> Any:
             if ip not in locators:
@@ -487,39 +528,38 @@ class OvsdbDriver(Driver):
                 sets[ips] = pls
             return sets[ips]
 
-        by_switch: dict[str, dict[Any, list[Any]]] = {}
+        on_switch: dict[tuple[str, uuid.UUID], list[Any]] = {}
         fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
 
         def rows_of(table: str, ls: Any) -> list[Any]:
-            """Rows of ``table`` on ``ls``: indexed once per transaction (a scan per op is quadratic)."""
-            if table not in by_switch:
-                index: dict[str, list[Any]] = {}
+            """Rows of ``table`` on ``ls``, from the interpretation's index (a live list: new rows
+            are added to it). A switch this transaction makes has none on the device yet."""
+            key = (table, ls.uuid)
+            if key not in on_switch:
                 rows = t[table].rows
-                for u, meaning in idl.view(table, ROW_MEANING[table]).items():
-                    index.setdefault(meaning[1], []).append(rows[u])
-                by_switch[table] = index
-            return by_switch[table].get(str(ls.uuid), [])
+                on_switch[key] = [] if ls._data is None else [
+                    rows[u] for u in reading.rows_on(table, ls.uuid) if u in rows]
+            return on_switch[key]
 
         def new_row(table: str, ls: Any) -> Any:
             row = insert(table)
             row.logical_switch = ls
-            rows_of(table, ls)  # build the index before adding to it
-            by_switch[table].setdefault(str(ls.uuid), []).append(row)
+            rows_of(table, ls).append(row)
             return row
 
         for op in ops:
             match op:
                 case EnsureLogicalSwitch(vni=vni, network=network):
-                    ls = switches.get(vni)
+                    ls = switch(vni)
                     if ls is None:
-                        ls = switches[vni] = insert("Logical_Switch")
+                        ls = made[vni] = insert(LS_TABLE)
                         ls.tunnel_key = [vni]
                         ls.other_config = {OWNER_KEY: "true"}
                         ls.replication_mode = ["source_node"]
                     ls.name = network
                     ls.description = f"silonet network {network} (VNI {vni})"
                 case SetFloodList(vni=vni, flood=flood):
-                    ls = switches[vni]
+                    ls = switch(vni)
                     current = [r for r in rows_of("Mcast_Macs_Remote", ls) if r.MAC == "unknown-dst"]
                     for extra in current[1:]:
                         extra.delete()
@@ -531,29 +571,30 @@ class OvsdbDriver(Driver):
                     row.MAC = "unknown-dst"
                     row.locator_set = locator_set(flood)
                 case SetRemoteMac(vni=vni, mac=mac, vtep_ip=ip):
-                    ls = switches[vni]
+                    ls = switch(vni)
                     found = [r for r in rows_of("Ucast_Macs_Remote", ls) if r.MAC == mac]
                     row = found[0] if found else new_row("Ucast_Macs_Remote", ls)
                     row.MAC = mac
                     row.locator = locator(ip)
                 case RemoveRemoteMac(vni=vni, mac=mac):
-                    for r in rows_of("Ucast_Macs_Remote", switches[vni]):
+                    for r in rows_of("Ucast_Macs_Remote", switch(vni)):
                         if r.MAC == mac:
                             r.delete()
                 case Bind(port=port, vlan=vlan, vni=vni):
                     prow = ports[port]
                     if vlan in m(prow, _port_rows).vlan_bindings:  # a rebind: replace, unless it moved meanwhile
                         prow.verify("vlan_bindings")
-                        prow.setkey("vlan_bindings", vlan, switches[vni])
+                        prow.setkey("vlan_bindings", vlan, switch(vni))
                     else:
-                        fresh.setdefault(prow, {})[vlan] = switches[vni]
+                        fresh.setdefault(prow, {})[vlan] = switch(vni)
                 case Unbind(port=port, vlan=vlan):
                     prow = ports[port]
                     prow.verify("vlan_bindings")
                     prow.delkey("vlan_bindings", vlan)
                 case RemoveLogicalSwitch(vni=vni):
-                    ls = switches.pop(vni)
-                    for table in ("Mcast_Macs_Remote", "Ucast_Macs_Remote", "Ucast_Macs_Local", "Mcast_Macs_Local"):
+                    ls = switch(vni)
+                    made[vni] = None
+                    for table in (MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL):
                         for r in rows_of(table, ls):
                             r.delete()
                     ls.delete()
@@ -564,7 +605,7 @@ class OvsdbDriver(Driver):
             self._read(idl)  # the read-back, in the same trip: the next read() finds it cached
             for prow, pairs in fresh.items():
                 held = m(prow, _port_rows).vlan_bindings
-                if any(held.get(vlan) != str(txn.get_insert_uuid(ls.uuid) or ls.uuid) for vlan, ls in pairs.items()):
+                if any(held.get(vlan) != (txn.get_insert_uuid(ls.uuid) or ls.uuid) for vlan, ls in pairs.items()):
                     return ApplyResult(0, retry=True)  # another writer took the VLAN first: plan again
             return ApplyResult(len(ops))
         if status == Txn.TRY_AGAIN:

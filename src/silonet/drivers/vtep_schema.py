@@ -1,17 +1,21 @@
 """What a hardware_vtep database means to silonet, whoever read it.
 
 The ``ovsdb`` driver reads the tables through the OVS IDL, the ``vtepctl`` dialect through
-``vtep-ctl --format=json`` over SSH; both hand the rows here in one plain shape, so the
-reading of ownership, bindings, flood lists, MACs and faults exists once.
+``vtep-ctl --format=json`` over SSH; both hand the rows here, so the reading of ownership,
+bindings, flood lists, MACs and faults exists once (``Interpretation``). The IDL tells which
+rows changed, so the ``ovsdb`` driver keeps one ``Interpretation`` up to date row by row: a
+read after an attach costs the rows the attach touched, not every row of the device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState, LogicalSwitch
+from silonet.plan.state import GatewayState, LogicalSwitch, new_logical_switch
 
 OWNER_KEY = "silonet_managed"  # other_config key on the Logical_Switch rows silonet made
 
@@ -20,7 +24,7 @@ OWNER_KEY = "silonet_managed"  # other_config key on the Logical_Switch rows sil
 class PortRows:
     name: str
     faults: list[str]
-    vlan_bindings: dict[int, str]  # VLAN -> logical switch id
+    vlan_bindings: dict[int, Hashable]  # VLAN -> logical switch id
 
 
 @dataclass(frozen=True)
@@ -35,42 +39,218 @@ class VtepRows:
     ucast_local: list[tuple[str, str]] = field(default_factory=list)  # MAC, switch id
 
 
+LS_TABLE = "Logical_Switch"
+MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL = (
+    "Mcast_Macs_Remote", "Ucast_Macs_Remote", "Ucast_Macs_Local", "Mcast_Macs_Local")
+ROW_TABLES = (MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL)  # rows on one logical switch: [1] is its id
+
+
+
+class Interpretation:
+    """``interpret`` kept up to date one changed row at a time.
+
+    Rows are told as (table, row key, old meaning, new meaning): (id, (name, tunnel key,
+    other_config)) for logical switches, (MAC, switch id, ...) for the MAC tables (see
+    ``VtepRows``); ports as their ``PortRows``. Ids are any hashable (the IDL's UUIDs, text).
+    Changes mark the VNIs and (port, VLAN) keys they touch; ``state()`` recomputes only those.
+    Where a broken device holds two rows for one thing (two owned switches with one tunnel key,
+    two flood rows on one switch), the smallest row id wins, whatever the order rows came in.
+    """
+
+    def __init__(self) -> None:
+        self.switches: dict[Hashable, tuple[str, int | None, bool]] = {}  # id -> name, key, silonet's
+        self.owned_by_key: dict[int, set[Any]] = {}
+        self.foreign_by_key: dict[int, set[Any]] = {}
+        self.foreign_names: Counter[str] = Counter()
+        self.rows: dict[str, dict[Hashable, tuple]] = {t: {} for t in ROW_TABLES}  # table -> row -> meaning
+        self.on_switch: dict[str, dict[Hashable, set[Hashable]]] = {t: {} for t in ROW_TABLES}  # table -> id -> rows
+        self.ports: dict[str, PortRows] = {}
+        self.bound_to: dict[Hashable, set[tuple[str, int]]] = {}  # switch id -> (port, VLAN) bound to it
+        self._dirty_vnis: set[int] = set()
+        self._dirty_switches: set[Hashable] = set()
+        self._dirty_bindings: set[tuple[str, int]] = set()
+        # what state() hands out, patched
+        self._ls: dict[int, LogicalSwitch] = {}
+        self._bindings: dict[tuple[str, int], int] = {}
+        self._foreign_bindings: dict[tuple[str, int], str] = {}
+        self._foreign_vnis: dict[int, str] = {}
+        self._remote: dict[tuple[int, str], str] = {}
+        self._remote_keys: dict[int, list[tuple[int, str]]] = {}
+        self._local: dict[int, frozenset[str]] = {}
+        self._out: tuple | None = None
+
+    # ------------------------------------------------------------------ changes
+    def row(self, table: str, key: Hashable, old: tuple | None, new: tuple | None) -> None:
+        """A row of ``table`` appeared (old None), changed, or went (new None)."""
+        if table == LS_TABLE:
+            self._switch(old, new)
+            return
+        rows, index = self.rows[table], self.on_switch[table]
+        if old is not None:
+            rows.pop(key, None)
+            held = index.get(old[1])
+            if held is not None:
+                held.discard(key)
+                if not held:
+                    del index[old[1]]
+            self._dirty_switches.add(old[1])
+        if new is not None:
+            rows[key] = new
+            index.setdefault(new[1], set()).add(key)
+            self._dirty_switches.add(new[1])
+        self._out = None
+
+    def _switch(self, old: tuple | None, new: tuple | None) -> None:
+        for meaning, sign in ((old, -1), (new, 1)):
+            if meaning is None:
+                continue
+            sid, (name, key, config) = meaning
+            owned = config.get(OWNER_KEY) == "true"
+            if sign < 0:
+                self.switches.pop(sid, None)
+            else:
+                self.switches[sid] = (name, key, owned)
+            if not owned:
+                self.foreign_names[name] += sign
+                if self.foreign_names[name] <= 0:
+                    del self.foreign_names[name]
+            if key is not None:
+                by_key = self.owned_by_key if owned else self.foreign_by_key
+                ids = by_key.setdefault(key, set())
+                if sign < 0:
+                    ids.discard(sid)
+                else:
+                    ids.add(sid)
+                if not ids:
+                    del by_key[key]
+                self._dirty_vnis.add(key)
+            self._dirty_bindings.update(self.bound_to.get(sid, ()))
+        self._out = None
+
+    def port(self, name: str, rows: PortRows | None) -> None:
+        """A port as it is now (None: gone)."""
+        old = self.ports.get(name)
+        if old is rows:
+            return
+        before = old.vlan_bindings if old is not None else {}
+        after = rows.vlan_bindings if rows is not None else {}
+        # By identity: a binding the reader did not touch is the same object (for text ids from a
+        # fresh parse every binding counts as changed, which is merely a full recompute).
+        gone = [(vlan, sid) for vlan, sid in before.items() if after.get(vlan) is not sid]
+        new = [(vlan, sid) for vlan, sid in after.items() if before.get(vlan) is not sid]
+        for vlan, sid in gone:
+            held = self.bound_to.get(sid)
+            if held is not None:
+                held.discard((name, vlan))
+                if not held:
+                    del self.bound_to[sid]
+            self._dirty_bindings.add((name, vlan))
+        for vlan, sid in new:
+            self.bound_to.setdefault(sid, set()).add((name, vlan))
+            self._dirty_bindings.add((name, vlan))
+        if rows is None:
+            self.ports.pop(name, None)
+        else:
+            self.ports[name] = rows
+        self._out = None
+
+    def owner_of(self, vni: int) -> Any:
+        """The id of silonet's logical switch for ``vni`` (the one ``state()`` reads)."""
+        ids = self.owned_by_key.get(vni)
+        return min(ids) if ids else None
+
+    def rows_on(self, table: str, sid: Hashable) -> Iterable[Hashable]:
+        return self.on_switch[table].get(sid, ())
+
+    # -------------------------------------------------------------------- state
+    def state(self, switch_faults: Collection[str] = ()) -> tuple[
+            GatewayState, DeviceFacts, dict[int, frozenset[str]], dict[str, list[str]]]:
+        """What ``interpret`` returns: silonet's state, the facts, the MACs learned here, the faults."""
+        if self._out is None:
+            self._settle()
+            self._out = (GatewayState(dict(self._ls), dict(self._bindings), dict(self._remote)),
+                         DeviceFacts(frozenset(self.ports), dict(self._foreign_bindings), dict(self._foreign_vnis),
+                                     frozenset(self.foreign_names)),
+                         dict(self._local))
+        faults: dict[str, list[str]] = {}
+        if switch_faults:
+            faults["switch"] = sorted(switch_faults)
+        for port in self.ports.values():
+            if port.faults:
+                faults[f"port {port.name}"] = sorted(port.faults)
+        return (*self._out, faults)
+
+    def _settle(self) -> None:
+        """Recompute what the marked VNIs and bindings mean now."""
+        switches = self.switches
+        for sid in self._dirty_switches:
+            held = switches.get(sid)
+            if held is not None and held[1] is not None:
+                self._dirty_vnis.add(held[1])
+        self._dirty_switches.clear()
+        for vni in self._dirty_vnis:
+            self._vni(vni)
+        self._dirty_vnis.clear()
+        for key in self._dirty_bindings:
+            port = self.ports.get(key[0])
+            sid = port.vlan_bindings.get(key[1]) if port is not None else None
+            held = switches.get(sid) if sid is not None else None
+            self._bindings.pop(key, None)
+            self._foreign_bindings.pop(key, None)
+            if sid is None:
+                continue
+            if held is not None and held[2] and held[1] is not None:
+                self._bindings[key] = held[1]
+            else:
+                self._foreign_bindings[key] = held[0] if held is not None else str(sid)
+        self._dirty_bindings.clear()
+
+    def _vni(self, vni: int) -> None:
+        for key in self._remote_keys.pop(vni, ()):
+            self._remote.pop(key, None)
+        ids = self.owned_by_key.get(vni)
+        foreign = self.foreign_by_key.get(vni)
+        if foreign:
+            self._foreign_vnis[vni] = self.switches[min(foreign)][0]
+        else:
+            self._foreign_vnis.pop(vni, None)
+        if not ids:
+            self._ls.pop(vni, None)
+            self._local.pop(vni, None)
+            return
+        flood = [(r, m) for sid in ids for r, m in self._on(MCAST_REMOTE, sid) if m[0] == "unknown-dst"]
+        ips = frozenset(min(flood, key=lambda rm: str(rm[0]))[1][2]) if flood else frozenset()
+        self._ls[vni] = new_logical_switch(vni, self.switches[min(ids)][0], ips)
+        remote: dict[tuple[int, str], tuple[str, str]] = {}
+        for sid in ids:
+            for r, (mac, _sid, ip) in self._on(UCAST_REMOTE, sid):
+                seen = remote.get((vni, mac))
+                if seen is None or str(r) < seen[0]:
+                    remote[(vni, mac)] = (str(r), ip)
+        for key, (_r, ip) in remote.items():
+            self._remote[key] = ip
+        if remote:
+            self._remote_keys[vni] = list(remote)
+        local = frozenset(m[0] for sid in ids for _r, m in self._on(UCAST_LOCAL, sid))
+        if local:
+            self._local[vni] = local
+        else:
+            self._local.pop(vni, None)
+
+    def _on(self, table: str, sid: Hashable) -> Iterable[tuple[Hashable, tuple]]:
+        rows = self.rows[table]
+        return ((r, rows[r]) for r in self.on_switch[table].get(sid, ()))
+
+
 def interpret(rows: VtepRows) -> tuple[GatewayState, DeviceFacts, dict[int, frozenset[str]], dict[str, list[str]]]:
     """silonet's own state, the facts about everyone else's, the MACs learned here, the faults."""
-    owned: dict[str, int] = {}
-    names: dict[int, str] = {}
-    foreign_vnis: dict[int, str] = {}
-    foreign_names: set[str] = set()
-    for uuid, (name, key, other_config) in rows.logical_switches.items():
-        if other_config.get(OWNER_KEY) == "true":
-            if key is not None:
-                owned[uuid], names[key] = key, name
-        else:
-            foreign_names.add(name)
-            if key is not None:
-                foreign_vnis[key] = name
-    flood = {owned[ls]: frozenset(ips) for mac, ls, ips in rows.mcast_remote if mac == "unknown-dst" and ls in owned}
-    bindings: dict[tuple[str, int], int] = {}
-    foreign_bindings: dict[tuple[str, int], str] = {}
-    faults: dict[str, list[str]] = {}
-    if rows.switch_faults:
-        faults["switch"] = sorted(rows.switch_faults)
+    it = Interpretation()
+    for sid, meaning in rows.logical_switches.items():
+        it.row(LS_TABLE, sid, None, (sid, meaning))
+    for table, found in ((MCAST_REMOTE, rows.mcast_remote), (UCAST_REMOTE, rows.ucast_remote),
+                         (UCAST_LOCAL, rows.ucast_local)):
+        for i, meaning in enumerate(found):
+            it.row(table, i, None, meaning)
     for port in rows.ports:
-        if port.faults:
-            faults[f"port {port.name}"] = sorted(port.faults)
-        for vlan, ls in port.vlan_bindings.items():
-            if ls in owned:
-                bindings[(port.name, vlan)] = owned[ls]
-            else:
-                foreign_bindings[(port.name, vlan)] = rows.logical_switches[ls][0]
-    remote = {(owned[ls], mac): ip for mac, ls, ip in rows.ucast_remote if ls in owned}
-    local: dict[int, set[str]] = {}
-    for mac, ls in rows.ucast_local:
-        if ls in owned:
-            local.setdefault(owned[ls], set()).add(mac)
-    state = GatewayState(
-        {vni: LogicalSwitch(vni, names[vni], flood.get(vni, frozenset())) for vni in sorted(names)},
-        dict(sorted(bindings.items())), dict(sorted(remote.items())))
-    facts = DeviceFacts(frozenset(p.name for p in rows.ports), foreign_bindings, foreign_vnis,
-                        frozenset(foreign_names))
-    return state, facts, {v: frozenset(m) for v, m in local.items()}, faults
+        it.port(port.name, port)
+    return it.state(rows.switch_faults)

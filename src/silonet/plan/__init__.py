@@ -1,6 +1,6 @@
 """Pure plan compiler: intent -> desired state per gateway -> ordered operations."""
 
-from silonet.plan.compiler import compile_gateway, compile_intent
+from silonet.plan.compiler import Compiler, compile_gateway, compile_intent
 from silonet.plan.diff import apply_ops, diff
 from silonet.plan.ops import (
     Bind,
@@ -14,6 +14,7 @@ from silonet.plan.state import GatewayState, LogicalSwitch
 
 __all__ = [
     "Bind",
+    "Compiler",
     "EnsureLogicalSwitch",
     "GatewayState",
     "LogicalSwitch",

@@ -23,22 +23,20 @@ def diff(desired: GatewayState, actual: GatewayState) -> list[Operation]:
     binding to it is gone.
     """
     ops: list[Operation] = []
-    want, have = desired.logical_switches, actual.logical_switches
-    # Keys are unique, so sorting the keys gives the order sorting the items would, cheaper.
-    for vni in sorted(want):
-        ls, cur = want[vni], have.get(vni)
+    # Set operations on dict items (C code: LogicalSwitch is a tuple) find what differs; only
+    # that is sorted and looked at, so a pass after one attach does not walk every switch.
+    have = actual.logical_switches
+    for vni, ls in sorted(desired.logical_switches.items() - have.items()):
+        cur = have.get(vni)
         if cur is None or cur.network != ls.network:
             ops.append(EnsureLogicalSwitch(vni, ls.network))
         if cur is None or cur.flood != ls.flood:
             ops.append(SetFloodList(vni, ls.flood))
-    for (vni, mac), ip in sorted(desired.remote_macs.items()):
-        if actual.remote_macs.get((vni, mac)) != ip:
-            ops.append(SetRemoteMac(vni, mac, ip))
-    bindings, bound = desired.bindings, actual.bindings
-    for key in sorted(bindings):
-        vni = bindings[key]
-        if bound.get(key) != vni:
-            ops.append(Bind(key[0], key[1], vni))
+    for (vni, mac), ip in sorted(desired.remote_macs.items() - actual.remote_macs.items()):
+        ops.append(SetRemoteMac(vni, mac, ip))
+    for (port, vlan), vni in sorted(desired.bindings.items() - actual.bindings.items()):
+        ops.append(Bind(port, vlan, vni))
+    want = desired.logical_switches
     for key in sorted(actual.bindings.keys() - desired.bindings.keys()):
         ops.append(Unbind(*key))
     for vni, mac in sorted(actual.remote_macs.keys() - desired.remote_macs.keys()):

@@ -3,7 +3,7 @@ what silonet may do, and each such limit becomes a reason on the attachments it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from silonet.plan.state import GatewayState
 
@@ -48,9 +48,9 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
     if not facts.bare_vnis:
         switches = {v: ls for v, ls in switches.items() if v in bindings.values()}
     if not facts.flood_lists:
-        switches = {v: replace(ls, flood=frozenset()) for v, ls in switches.items()}
+        switches = {v: ls._replace(flood=frozenset()) for v, ls in switches.items()}
     elif facts.flood_per_vtep:
         union = frozenset().union(*(ls.flood for ls in switches.values()))
-        switches = {v: replace(ls, flood=union) for v, ls in switches.items()}
+        switches = {v: ls._replace(flood=union) for v, ls in switches.items()}
     macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] in switches} if facts.remote_macs else {}
     return GatewayState(switches, bindings, macs), failures

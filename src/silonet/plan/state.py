@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class LogicalSwitch:
-    """A VNI on a gateway with its flood list (tunnel IPs of the other gateways)."""
+class LogicalSwitch(NamedTuple):
+    """A VNI on a gateway with its flood list (tunnel IPs of the other gateways).
+
+    A tuple, so hashing and comparing one is the interpreter's C code: ``diff`` compares
+    desired and actual with set operations on dict items, never a Python call per switch."""
 
     vni: int
     network: str
     flood: frozenset[str] = frozenset()
 
 
-def _bulk_maker() -> Callable[[int, str, frozenset[str]], LogicalSwitch]:
-    """``LogicalSwitch(vni, network, flood)`` for the compiler, which makes millions at fleet
-    scale: the frozen dataclass's ``__init__`` assigns each field through ``object.__setattr__``
-    by name, which costs about twice as much as setting the slots directly. The same object
-    either way; should the class ever validate in ``__post_init__``, the plain constructor is used."""
-    if hasattr(LogicalSwitch, "__post_init__"):
-        return LogicalSwitch
-    new = object.__new__
-    set_vni, set_network, set_flood = (LogicalSwitch.__dict__[f].__set__ for f in ("vni", "network", "flood"))
-
-    def make(vni: int, network: str, flood: frozenset[str]) -> LogicalSwitch:
-        ls = new(LogicalSwitch)
-        set_vni(ls, vni)
-        set_network(ls, network)
-        set_flood(ls, flood)
-        return ls
-
-    return make
+_new_tuple = tuple.__new__
 
 
-new_logical_switch = _bulk_maker()
+def new_logical_switch(vni: int, network: str, flood: frozenset[str]) -> LogicalSwitch:
+    """``LogicalSwitch(vni, network, flood)`` without the generated ``__new__``'s keyword
+    handling: the compiler makes millions at fleet scale."""
+    return _new_tuple(LogicalSwitch, (vni, network, flood))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,18 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
-from silonet.drivers import ApplyResult, Driver, registry
+from silonet.drivers import ActualState, ApplyResult, Driver, registry
 from silonet.errors import DeviceError
 from silonet.logs import REQUEST_ID, add_id
-from silonet.model import Gateway
-from silonet.plan import GatewayState, compile_gateway, diff
+from silonet.model import Gateway, Inventory
+from silonet.plan import Compiler, GatewayState, diff
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import restrict
 from silonet.reconcile.metrics import ReconcileMetrics
 from silonet.store.db import Database
 from silonet.store.leases import LEASE_TTL_S, Leases, Round
-from silonet.store.repo import Observation, Repository
+from silonet.store.repo import ActualSnapshot, Observation, Repository
 
 log = logging.getLogger("silonet.reconcile")
 apply_log = logging.getLogger("silonet.reconcile.apply")  # one line per device write: who, what, when
@@ -35,6 +36,11 @@ BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
 SUPERVISE_AFTER_S = 0.2  # after a write whose gateways' workers are already woken
 CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed
+# What a gateway holds is recorded at most this often: serializing and storing it is O(device),
+# and an attach changes it on every gateway of the group. The pass's outcome (realized
+# generation, errors, faults) is recorded at once; this replica's API reads the fresh actual
+# state from the workers (``actual_here``), other replicas' within this time.
+ACTUAL_EVERY_S = 1.0
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> bool:
@@ -51,6 +57,10 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
 
 class LeaseLapsed(DeviceError):
     """This replica may not write the gateway now (its lease lapsed or moved): no device fault."""
+
+
+def _actual_dict(actual: ActualState) -> dict:
+    return {**actual.owned.to_dict(), "local_macs": {str(v): sorted(m) for v, m in actual.local_macs.items()}}
 
 
 def _port_faults(bindings: GatewayState, faults: dict[str, list[str]]) -> dict[tuple[str, int], str]:
@@ -89,6 +99,9 @@ class Reconciler:
         self.generation: int | None = None  # of the intent the workers were last told about
         self.cache = db.intent
         self.learned: dict[str, dict[int, frozenset[str]]] = {}
+        self._learned_seq = 0  # moves whenever ``learned`` does
+        # shared by the workers while the intent stands: (inventory, its state, compiler)
+        self._compiler: tuple[Inventory, tuple[int, int, int], Compiler] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -100,6 +113,7 @@ class Reconciler:
         self._round: asyncio.Future | None = None  # a lease round's thread, which a cancellation does not stop
         self._causes: dict[str, str] = {}  # request ids of writes to gateways whose workers are not started yet
         self.metrics = ReconcileMetrics(self)
+        db.actual_sources.append(self.actual_here)
 
     # ------------------------------------------------------------------ control
     async def start(self) -> None:
@@ -117,6 +131,8 @@ class Reconciler:
     async def stop(self) -> None:
         if self.notify in self.db.on_commit:
             self.db.on_commit.remove(self.notify)
+        if self.actual_here in self.db.actual_sources:
+            self.db.actual_sources.remove(self.actual_here)
         for task, what in ((self._task, "reconcile supervisor"), (self._holder, "lease loop")):
             if task is not None:
                 await _cancel(task, what)
@@ -131,6 +147,13 @@ class Reconciler:
             await asyncio.to_thread(self.leases.release)
         except Exception:
             log.exception("releasing the leases failed; they expire in %.0f s", self.leases.ttl)
+
+    def actual_here(self, gateway: str) -> dict | None:
+        """What the gateway holds as this replica's worker last read it, when it drives the
+        gateway (callable from any thread): fresher than the database's by up to ACTUAL_EVERY_S."""
+        worker = self.workers.get(gateway)
+        actual = None if worker is None or not self.holds(gateway) else worker.actual
+        return None if actual is None else _actual_dict(actual)
 
     def holds(self, gateway: str) -> bool:
         """Whether this replica may write the gateway now: it holds the lease, and the lease is
@@ -188,6 +211,7 @@ class Reconciler:
         for name in list(self.learned):
             if name not in self.gateways:
                 del self.learned[name]
+                self._learned_seq += 1
         for name, learned in macs.items():
             if name not in self.held and name in self.gateways:
                 self.learn(name, learned)
@@ -314,13 +338,20 @@ class Reconciler:
                     inv, generation = self.cache.current(s)
             if gateway not in inv.gateways:
                 raise DeviceError(gateway=gateway, reason="the gateway was removed")
-            return compile_gateway(inv, gateway, None, self.learned), generation
+            # One compiler per intent state: the gateways one change woke share its group work
+            # (the memo holds the inventory itself: compared by identity, its id is not reused).
+            key = (inv.changes, generation, self._learned_seq)
+            memo = self._compiler
+            if memo is None or memo[0] is not inv or memo[1] != key:
+                memo = self._compiler = (inv, key, Compiler(inv, None, self.learned))
+            return memo[2].gateway(gateway), generation
 
     # ------------------------------------------------------------- for workers
     def learn(self, gateway: str, macs: dict[int, frozenset[str]]) -> None:
         """MACs a gateway learned: when they change, its peers need new remote MACs."""
         if self.learned.get(gateway) != macs:
             self.learned[gateway] = macs
+            self._learned_seq += 1
             for name, w in self.workers.items():
                 if name != gateway:
                     w.wake()
@@ -329,7 +360,7 @@ class Reconciler:
         self.metrics.observed(gateway, obs)
         self._record_many([(gateway, obs)])
 
-    async def submit(self, gateway: str, obs: Observation) -> bool:
+    async def submit(self, gateway: str, obs: Observation | ActualSnapshot) -> bool:
         """Record an observation together with whatever other workers record meanwhile: ten
         gateways finishing one change at once cost one database commit, not ten. False when
         not recorded (the lease lapsed: another replica's observations count now)."""
@@ -357,12 +388,13 @@ class Reconciler:
                 if not fut.done():
                     fut.set_result(None)
 
-    def _record_many(self, batch: list[tuple[str, Observation]]) -> None:
+    def _record_many(self, batch: list[tuple[str, Observation | ActualSnapshot]]) -> None:
         with self.db.status_session() as s:
             Repository(s).record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
             s.commit()
-        self.db.status_changed({g: o.realized_generation for g, o in batch if o.realized_generation is not None},
-                               [g for g, o in batch if o.error])
+        passes = [(g, o) for g, o in batch if isinstance(o, Observation)]
+        self.db.status_changed({g: o.realized_generation for g, o in passes if o.realized_generation is not None},
+                               [g for g, o in passes if o.error])
 
 
 class Worker:
@@ -386,6 +418,10 @@ class Worker:
         self._settled_at: float | None = None  # when the last pass found everything in place
         self._dirty = True  # woken for the desired state, not only by the device
         self.cause: str | None = None  # request id(s) of the write(s) the next pass realizes
+        self.actual: ActualState | None = None  # as the last settled pass read it
+        self._actual_sent: ActualState | None = None  # as last recorded ...
+        self._actual_at = -ACTUAL_EVERY_S  # ... at this monotonic time
+        self._flush: asyncio.Task | None = None  # records ``actual`` once ACTUAL_EVERY_S has passed
 
     async def start(self) -> None:
         await self.driver.start()
@@ -395,6 +431,12 @@ class Worker:
         self._stopping = True
         if self.task is not None:
             await _cancel(self.task, f"worker of gateway {self.name}")
+        if self._flush is not None:
+            await _cancel(self._flush, f"actual-state recorder of gateway {self.name}")
+        try:  # what it holds now, not up to ACTUAL_EVERY_S ago (when the lease is still ours)
+            await asyncio.wait_for(self._record_actual(), 5)
+        except Exception:
+            log.exception("gateway %s: recording its actual state on stop failed", self.name)
         await self.driver.close()
 
     def wake(self) -> None:
@@ -477,13 +519,11 @@ class Worker:
             if left:
                 raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
                                                             f"(and {len(left) - 1} more)")
-            local = {str(v): sorted(m) for v, m in actual.local_macs.items()}
             failures |= _port_faults(effective, actual.faults)
             await self._record(Observation(
                 reachable=True, realized_generation=generation, error=None,
-                actual={**actual.owned.to_dict(), "local_macs": local},
                 faults=actual.faults, binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
-                foreign=actual.foreign(), drift=0))
+                foreign=actual.foreign(), drift=0), actual)
             self._settled_at = time.monotonic()
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
@@ -506,13 +546,41 @@ class Worker:
             self.rec.metrics.applied(ops)
         return result
 
-    async def _record(self, obs: Observation) -> None:
-        """Write only what changed (and refresh last contact now and then): idle costs nothing."""
+    async def _record(self, obs: Observation, actual: ActualState | None = None) -> None:
+        """Write only what changed (and refresh last contact now and then): idle costs nothing.
+        ``actual`` goes with the observation when ACTUAL_EVERY_S passed since it last went,
+        else a little later on its own (the newest by then)."""
         self.rec.metrics.observed(self.name, obs)
-        key = (obs.reachable, obs.realized_generation, obs.error, obs.actual, obs.faults, obs.binding_errors,
-               obs.foreign)
         now = time.monotonic()
-        if key == self._last and now - self._last_write < REFRESH_CONTACT_S:
+        with_actual = False
+        if actual is not None:
+            self.actual = actual
+            if not self._actual_recorded(actual):
+                if now - self._actual_at >= ACTUAL_EVERY_S:
+                    obs, with_actual = replace(obs, actual=_actual_dict(actual)), True
+                elif self._flush is None or self._flush.done():
+                    self._flush = asyncio.create_task(self._flush_actual(), name=f"actual {self.name}")
+        key = (obs.reachable, obs.realized_generation, obs.error, obs.faults, obs.binding_errors, obs.foreign)
+        if not with_actual and key == self._last and now - self._last_write < REFRESH_CONTACT_S:
             return
         if await self.rec.submit(self.name, obs):  # one not recorded must not pass for written
             self._last, self._last_write = key, now
+            if with_actual:
+                self._actual_sent, self._actual_at = actual, now
+
+    def _actual_recorded(self, actual: ActualState) -> bool:
+        sent = self._actual_sent
+        return sent is not None and (sent is actual or (sent.owned == actual.owned
+                                                         and sent.local_macs == actual.local_macs))
+
+    async def _flush_actual(self) -> None:
+        await asyncio.sleep(max(self._actual_at + ACTUAL_EVERY_S - time.monotonic(), 0.0))
+        await self._record_actual()
+
+    async def _record_actual(self) -> None:
+        """The newest actual state, unless already recorded."""
+        actual = self.actual
+        if actual is None or self._actual_recorded(actual):
+            return
+        if await self.rec.submit(self.name, ActualSnapshot(_actual_dict(actual))):
+            self._actual_sent, self._actual_at = actual, time.monotonic()

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from silonet.config import Settings
 from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -178,10 +179,20 @@ class Manager:
             owner=r.owner,
         )
 
+    def _observed(self, repo: Repository) -> dict[str, Realization]:
+        """Realization records, with the actual state as this process's reconciler last read it
+        where it drives the gateway (the recorded one may be up to a second older)."""
+        real = repo.realizations()
+        for name, r in real.items():
+            fresh = self.db.actual_here(name)
+            if fresh is not None:
+                real[name] = replace(r, actual=fresh)
+        return real
+
     def gateway_status(self, name: str) -> S.GatewayStatusOut:
         with self._view() as (repo, inv):
             inv.gateway(name)
-            everyone = repo.realizations()
+            everyone = self._observed(repo)
             desired = compile_gateway(inv, name, learned=_learned(everyone))
         real = everyone[name]
         actual = None if real.actual is None else GatewayState.from_dict(real.actual)
@@ -195,7 +206,7 @@ class Manager:
     def plan(self, gateway: str | None = None) -> S.PlanOut:
         """Dry run: what the next reconcile would change on each gateway."""
         with self._view() as (repo, inv):
-            generation, real = repo.generation(), repo.realizations()
+            generation, real = repo.generation(), self._observed(repo)
             names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
             carriers, learned = vni_carriers(inv), _learned(real)
             out = []

@@ -60,6 +60,8 @@ class Database:
         self._status_seq = 0
         self._realized: dict[str, int] = {}  # gateway -> newest realized generation this process recorded
         self._failed_seq: dict[str, int] = {}  # gateway -> status seq at which this process last recorded an error
+        # this process's reconcilers: a gateway's actual state as their worker last read it, or None
+        self.actual_sources: list[Callable[[str], dict | None]] = []
 
     def status_session(self) -> Session:
         """A session for realization records only. They are observations the reconciler makes
@@ -102,6 +104,15 @@ class Database:
         or newer (realized generations only grow, so the database says the same or more)."""
         realized = self._realized
         return all(realized.get(g, -1) >= generation for g in gateways)
+
+    def actual_here(self, gateway: str) -> dict | None:
+        """What the gateway holds as a reconciler of this process last read it (None: not driven
+        here). Fresher than the recorded ``actual``, which is written at most every second."""
+        for source in self.actual_sources:
+            actual = source(gateway)
+            if actual is not None:
+                return actual
+        return None
 
     def status_seq(self) -> int:
         return self._status_seq

@@ -89,6 +89,14 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class ActualSnapshot:
+    """Only what a gateway holds (``actual``): recorded apart from the pass's observation, at
+    most every so often, because it is O(device) to serialize and the pass's outcome is not."""
+
+    actual: dict
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     time: datetime
@@ -312,7 +320,7 @@ class Repository:
         self.record(gateway, Observation(reachable=error is None, realized_generation=None if error else generation,
                                          error=error))
 
-    def record_many(self, batch: Iterable[tuple[str, Observation]]) -> None:
+    def record_many(self, batch: Iterable[tuple[str, Observation | ActualSnapshot]]) -> None:
         """Several gateways' observations, names resolved with one query."""
         batch = list(batch)
         ids = dict(self.s.execute(select(GatewayRow.name, GatewayRow.id).where(
@@ -328,20 +336,24 @@ class Repository:
             conn.execute(update(st).where(st.c.gateway_id == bindparam("gid"))
                          .values({c: bindparam(c) for c in columns}), rows)
 
-    def record(self, gateway: str, obs: Observation, gateway_id: int | None = None) -> None:
+    def record(self, gateway: str, obs: Observation | ActualSnapshot, gateway_id: int | None = None) -> None:
         """What a reconcile pass saw and reached."""
         gid = gateway_id if gateway_id is not None else self._id(GatewayRow, gateway)
         self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid)
                        .values(**self._observed(obs)))
 
     @staticmethod
-    def _observed(obs: Observation) -> dict[str, Any]:
-        """The status columns an observation sets (an unreachable device keeps what it last showed)."""
+    def _observed(obs: Observation | ActualSnapshot) -> dict[str, Any]:
+        """The status columns an observation sets (an unreachable device keeps what it last showed;
+        an observation without ``actual`` keeps the actual state last recorded)."""
+        if isinstance(obs, ActualSnapshot):
+            return {"actual": obs.actual}
         values: dict[str, Any] = {"last_error": obs.error, "reachable": obs.reachable}
         if obs.reachable:
             values["last_contact"] = datetime.now(UTC)
-            values.update(actual=obs.actual, faults=obs.faults, binding_errors=obs.binding_errors,
-                          foreign=obs.foreign, drift=obs.drift)
+            values.update(faults=obs.faults, binding_errors=obs.binding_errors, foreign=obs.foreign, drift=obs.drift)
+            if obs.actual is not None:
+                values["actual"] = obs.actual
         if obs.realized_generation is not None:
             values["realized_generation"] = obs.realized_generation
         return values

@@ -252,7 +252,7 @@ class SshDriver(Driver):
             facts = device_facts(d, parsed.facts)
             owned = parsed.owned
             if not d.flood_lists:  # the platform builds them itself (EVPN): not ours to compare
-                owned = replace(owned, logical_switches={v: replace(ls, flood=frozenset())
+                owned = replace(owned, logical_switches={v: ls._replace(flood=frozenset())
                                                          for v, ls in owned.logical_switches.items()})
             self.last = ActualState(owned, facts, parsed.local_macs, parsed.faults)
             return self.last
