@@ -139,3 +139,33 @@ def test_idle_gateways_are_not_read_again_but_drift_still_is_repaired(fabric) ->
     dbs["gw-b"].ctl("unbind-ls", "gw-b", "p1", "2100")  # drift
     eventually(lambda: dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split() == ["2100", "cust-42"])
     eventually(lambda: worker.passes > passes)  # the pass counts after its read-back, a moment after the write
+
+
+def test_passes_after_a_change_compare_only_the_change(fabric) -> None:  # type: ignore[no-untyped-def]
+    """Once a gateway settled, an attach (the intent names its VNI) and an out-of-band change
+    (the driver names what moved) are handled by passes that compare only that part; they
+    still realize and repair exactly (vtep-ctl checks), and a detach of the last binding
+    removes the switch."""
+    client, dbs = fabric
+    worker = client.app.state.reconciler.workers["gw-b"]
+    for i in range(4):
+        r = client.post("/v1/networks", json={"name": f"n{i}", "tenant": "acme", "vni": 6000 + i})
+        assert r.status_code == 201, r.text
+    r = client.post("/v1/networks/n0/attachments?wait=10", json={"interface_group": "gb", "vlan": 400})
+    assert r.json()["status"] == "realized"
+    before = dict(worker.settled)
+    for i in range(1, 4):
+        r = client.post(f"/v1/networks/n{i}/attachments?wait=10", json={"interface_group": "gb", "vlan": 400 + i})
+        assert r.json()["status"] == "realized", r.text
+    assert worker.settled["part"] - before["part"] >= 3 and worker.settled["whole"] == before["whole"]
+    bindings = dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split()
+    assert bindings == ["0400", "n0", "0401", "n1", "0402", "n2", "0403", "n3"]
+    # out of band: a binding removed and another rebound to a switch of ours: both repaired
+    n0 = dbs["gw-b"].ctl("get", "Logical_Switch", "n0", "_uuid").strip()
+    dbs["gw-b"].ctl("unbind-ls", "gw-b", "p1", "401", "--", "set", "Physical_Port", "p1", f"vlan_bindings:402={n0}")
+    eventually(lambda: dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split() == bindings)
+    assert worker.settled["whole"] == before["whole"]
+    assert client.delete("/v1/networks/n3/attachments/gb/403?wait=10").status_code == 204
+    assert dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split() == bindings[:6]
+    assert "n3" not in dbs["gw-b"].ctl("list-ls").split()
+    assert client.get("/v1/gateways/gw-b/status").json()["repair"] == []

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from silonet.bench.synthetic import build_inventory
 from silonet.errors import SilonetError
 from silonet.model import Attachment, Gateway, InterfaceGroup, Inventory, Management, Port, PortRef, VirtualNetwork
-from silonet.plan import GatewayState, LogicalSwitch, compile_gateway, compile_intent, diff
+from silonet.plan import Compiler, GatewayState, LogicalSwitch, compile_gateway, compile_intent, diff
 from silonet.plan.compiler import vni_carriers
 from silonet.plan.ops import (
     Bind,
@@ -212,6 +212,23 @@ def test_compile_equals_reference(history: tuple, seen: dict) -> None:
         assert_same(compile_gateway(inv, gw, carriers, seen), ref_compile_gateway(inv, gw, carriers, seen))
         # A reconciler's snapshot may hold carriers older than the inventory: they are used as given.
         assert_same(compile_gateway(inv, gw, stale, seen), ref_compile_gateway(inv, gw, stale, seen))
+
+
+def part_of(state: GatewayState, vnis: set[int]) -> GatewayState:
+    return GatewayState({v: ls for v, ls in state.logical_switches.items() if v in vnis},
+                        {k: v for k, v in state.bindings.items() if v in vnis},
+                        {k: ip for k, ip in state.remote_macs.items() if k[0] in vnis})
+
+
+@FAST
+@given(histories(), learned(), st.sets(st.sampled_from([10_000, 10_001, 10_002, 10_005, 900, 901, 902, 903, 905])))
+def test_part_compile_is_the_part_of_the_full_compile(history: tuple, seen: dict, vnis: set[int]) -> None:
+    """What the reconciler patches after a change of ``vnis`` is what a full compile says of them."""
+    inv, _, stale = history
+    for given_carriers in (None, stale):
+        compiler = Compiler(inv, given_carriers, seen)
+        for gw in inv.gateways:
+            assert_same(compiler.gateway_part(gw, vnis), part_of(compiler.gateway(gw), vnis))
 
 
 @FAST

@@ -20,7 +20,7 @@ from silonet.errors import DeviceError, InvalidInput
 from silonet.model import Gateway
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState
+from silonet.plan.state import Changes, GatewayState
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class ActualState:
     facts: DeviceFacts = field(default_factory=DeviceFacts)
     local_macs: dict[int, frozenset[str]] = field(default_factory=dict)  # VNI -> MACs learned here
     faults: dict[str, list[str]] = field(default_factory=dict)  # "switch" or "port <name>" -> faults
+    version: tuple[int, int] | None = None  # for ``Driver.changes_since`` (None: the driver cannot tell)
 
     def foreign(self) -> list[dict]:
         f = self.facts
@@ -89,6 +90,11 @@ class Driver(ABC):
         """True when the device holds exactly what the last ``read`` returned (only drivers
         that notify can know; the others say False and are read again)."""
         return False
+
+    def changes_since(self, version: tuple[int, int] | None) -> Changes | None:
+        """Where the device may differ now from the read of ``version`` (callable from the
+        worker's thread); None when the driver cannot tell, and then a pass looks at everything."""
+        return None
 
 
 async def wait_connected(driver: Driver, timeout: float = 10.0) -> None:

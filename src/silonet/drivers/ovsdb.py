@@ -55,6 +55,7 @@ from silonet.plan.ops import (
     SetRemoteMac,
     Unbind,
 )
+from silonet.plan.state import Changes
 
 DB_NAME = "hardware_vtep"
 ENCAP = "vxlan_over_ipv4"
@@ -460,7 +461,11 @@ class OvsdbDriver(Driver):
 
     def _interpret(self, idl: _MemoIdl) -> ActualState:
         ps, reading = self._reading_now(idl)
-        return ActualState(*reading.state(list(ps.switch_fault_status)))
+        return ActualState(*reading.state(list(ps.switch_fault_status)), version=(reading.serial, reading.version))
+
+    def changes_since(self, version: tuple[int, int] | None) -> Changes | None:
+        reading = self._reading
+        return None if reading is None else reading[1].changes_since(version)
 
     def _reading_now(self, idl: _MemoIdl) -> tuple[Any, Interpretation]:
         """This gateway's Physical_Switch, and the interpretation brought up to the replica by the

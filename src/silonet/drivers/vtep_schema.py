@@ -9,13 +9,15 @@ read after an attach costs the rows the attach touched, not every row of the dev
 
 from __future__ import annotations
 
-from collections import Counter
+import itertools
+import threading
+from collections import Counter, deque
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState, LogicalSwitch, new_logical_switch
+from silonet.plan.state import Changes, GatewayState, LogicalSwitch, new_logical_switch
 
 OWNER_KEY = "silonet_managed"  # other_config key on the Logical_Switch rows silonet made
 
@@ -40,6 +42,9 @@ class VtepRows:
 
 
 LS_TABLE = "Logical_Switch"
+CHANGE_LOG = 256  # reads remembered by ``changes_since``: a worker is never that many behind
+_serials = itertools.count(1)
+
 MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL = (
     "Mcast_Macs_Remote", "Ucast_Macs_Remote", "Ucast_Macs_Local", "Mcast_Macs_Local")
 ROW_TABLES = (MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL)  # rows on one logical switch: [1] is its id
@@ -55,9 +60,18 @@ class Interpretation:
     Changes mark the VNIs and (port, VLAN) keys they touch; ``state()`` recomputes only those.
     Where a broken device holds two rows for one thing (two owned switches with one tunnel key,
     two flood rows on one switch), the smallest row id wins, whatever the order rows came in.
+
+    Each ``state()`` that found changes is a new ``version``; ``changes_since(version)`` tells
+    what the reads since then changed, so a reconcile pass need only look at that.
     """
 
     def __init__(self) -> None:
+        self.serial = next(_serials)
+        self.version = 0
+        self._log: deque[tuple[int, frozenset[int], frozenset[tuple[str, int]], bool]] = deque(maxlen=CHANGE_LOG)
+        self._log_lock = threading.Lock()  # the driver's thread writes, a worker reads
+        self._facts_dirty = True
+        self._facts: DeviceFacts | None = None
         self.switches: dict[Hashable, tuple[str, int | None, bool]] = {}  # id -> name, key, silonet's
         self.owned_by_key: dict[int, set[Any]] = {}
         self.foreign_by_key: dict[int, set[Any]] = {}
@@ -111,6 +125,7 @@ class Interpretation:
             else:
                 self.switches[sid] = (name, key, owned)
             if not owned:
+                self._facts_dirty = True
                 self.foreign_names[name] += sign
                 if self.foreign_names[name] <= 0:
                     del self.foreign_names[name]
@@ -148,6 +163,8 @@ class Interpretation:
         for vlan, sid in new:
             self.bound_to.setdefault(sid, set()).add((name, vlan))
             self._dirty_bindings.add((name, vlan))
+        if (old is None) != (rows is None):
+            self._facts_dirty = True
         if rows is None:
             self.ports.pop(name, None)
         else:
@@ -167,11 +184,16 @@ class Interpretation:
             GatewayState, DeviceFacts, dict[int, frozenset[str]], dict[str, list[str]]]:
         """What ``interpret`` returns: silonet's state, the facts, the MACs learned here, the faults."""
         if self._out is None:
-            self._settle()
-            self._out = (GatewayState(dict(self._ls), dict(self._bindings), dict(self._remote)),
-                         DeviceFacts(frozenset(self.ports), dict(self._foreign_bindings), dict(self._foreign_vnis),
-                                     frozenset(self.foreign_names)),
+            vnis, bindings = self._settle()
+            if self._facts_dirty or self._facts is None:  # the same object while the facts stand
+                self._facts = DeviceFacts(frozenset(self.ports), dict(self._foreign_bindings),
+                                          dict(self._foreign_vnis), frozenset(self.foreign_names))
+            self._out = (GatewayState(dict(self._ls), dict(self._bindings), dict(self._remote)), self._facts,
                          dict(self._local))
+            with self._log_lock:
+                self.version += 1
+                self._log.append((self.version, vnis, bindings, self._facts_dirty))
+            self._facts_dirty = False
         faults: dict[str, list[str]] = {}
         if switch_faults:
             faults["switch"] = sorted(switch_faults)
@@ -180,8 +202,22 @@ class Interpretation:
                 faults[f"port {port.name}"] = sorted(port.faults)
         return (*self._out, faults)
 
-    def _settle(self) -> None:
-        """Recompute what the marked VNIs and bindings mean now."""
+    def changes_since(self, version: tuple[int, int] | None) -> Changes | None:
+        """What the reads after ``version`` (this interpretation's ``(serial, version)``) changed;
+        None when that is not known (another interpretation's, or too long ago)."""
+        if version is None or version[0] != self.serial:
+            return None
+        with self._log_lock:
+            if version[1] == self.version:
+                return Changes()
+            newer = [entry for entry in self._log if entry[0] > version[1]]
+        if not newer or newer[0][0] != version[1] + 1:
+            return None
+        return Changes(frozenset().union(*(e[1] for e in newer)), frozenset().union(*(e[2] for e in newer)),
+                       any(e[3] for e in newer))
+
+    def _settle(self) -> tuple[frozenset[int], frozenset[tuple[str, int]]]:
+        """Recompute what the marked VNIs and bindings mean now; returns what was marked."""
         switches = self.switches
         for sid in self._dirty_switches:
             held = switches.get(sid)
@@ -190,30 +226,36 @@ class Interpretation:
         self._dirty_switches.clear()
         for vni in self._dirty_vnis:
             self._vni(vni)
+        vnis = frozenset(self._dirty_vnis)
         self._dirty_vnis.clear()
         for key in self._dirty_bindings:
             port = self.ports.get(key[0])
             sid = port.vlan_bindings.get(key[1]) if port is not None else None
             held = switches.get(sid) if sid is not None else None
             self._bindings.pop(key, None)
-            self._foreign_bindings.pop(key, None)
-            if sid is None:
-                continue
-            if held is not None and held[2] and held[1] is not None:
-                self._bindings[key] = held[1]
-            else:
-                self._foreign_bindings[key] = held[0] if held is not None else str(sid)
+            was = self._foreign_bindings.pop(key, None)
+            now = None
+            if sid is not None:
+                if held is not None and held[2] and held[1] is not None:
+                    self._bindings[key] = held[1]
+                else:
+                    now = self._foreign_bindings[key] = held[0] if held is not None else str(sid)
+            if now != was:
+                self._facts_dirty = True
+        bindings = frozenset(self._dirty_bindings)
         self._dirty_bindings.clear()
+        return vnis, bindings
 
     def _vni(self, vni: int) -> None:
         for key in self._remote_keys.pop(vni, ()):
             self._remote.pop(key, None)
         ids = self.owned_by_key.get(vni)
         foreign = self.foreign_by_key.get(vni)
+        was = self._foreign_vnis.pop(vni, None)
         if foreign:
             self._foreign_vnis[vni] = self.switches[min(foreign)][0]
-        else:
-            self._foreign_vnis.pop(vni, None)
+        if self._foreign_vnis.get(vni) != was:
+            self._facts_dirty = True
         if not ids:
             self._ls.pop(vni, None)
             self._local.pop(vni, None)

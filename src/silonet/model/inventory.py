@@ -8,7 +8,7 @@ change, not to the fleet.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Protocol
 
 from silonet.errors import Conflict, InUse, InvalidInput, NotFound, OverCapacity
@@ -116,6 +116,13 @@ class Inventory:
 
     def attachments_of(self, network: str) -> list[Attachment]:
         return sorted((self.attachments[k] for k in self._net_atts.get(network, ())), key=lambda a: a.key)
+
+    def network_of_vni(self, vni: int) -> str | None:
+        return self._vni_owner.get(vni)
+
+    def attachment_keys(self, network: str) -> Set[tuple[str, int]]:
+        """(group, VLAN) of the network's attachments, without a copy (do not change it)."""
+        return self._net_atts.get(network, frozenset())
 
     def groups_on(self, gateway: str) -> set[str]:
         return set(self._groups_on.get(gateway, ()))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from operator import itemgetter
 
@@ -111,6 +111,32 @@ class Compiler:
         switches = {vni: new(ls, (vni, net, floods[carriers])) for vni, net, carriers in carried}
         macs = self._remote_macs(gateway, carried) if self.learned else {}
         return GatewayState(switches, bindings, macs)
+
+    def gateway_part(self, gateway: str, vnis: Iterable[int]) -> GatewayState:
+        """What ``gateway(gateway)`` holds about ``vnis``, and nothing else: their switches, the
+        bindings to them and their remote MACs. The pass after an attach compiles one VNI
+        instead of every VNI of the gateway (the reconciler patches what it kept)."""
+        inv = self.inv
+        here = inv.groups_on(gateway)
+        gateways = inv.gateways
+        bindings: dict[tuple[str, int], int] = {}
+        carried: list[Carried] = []
+        for vni in sorted(set(vnis)):
+            net = inv.network_of_vni(vni)
+            if net is None:
+                continue
+            keys = [(g, vlan) for g, vlan in inv.attachment_keys(net) if g in here]
+            if not keys:
+                continue
+            for g, vlan in keys:
+                for port in inv.groups[g].bound_ports(gateway):
+                    bindings[(port, vlan)] = vni
+            carriers = inv.carriers_of(net) if self.carriers is None else self._given_carriers(vni)
+            carried.append((vni, net, carriers))
+        switches = {vni: LogicalSwitch(vni, net, frozenset(gateways[gw].vtep_ip for gw in c if gw != gateway))
+                    for vni, net, c in carried}
+        macs = self._remote_macs(gateway, carried) if self.learned else {}
+        return GatewayState(switches, dict(sorted(bindings.items())), macs)
 
     def _remote_macs(self, gateway: str, carried: list[Carried]) -> dict[tuple[int, str], str]:
         """Every MAC a peer learned on a shared VNI; the first peer by name wins a MAC seen twice."""

@@ -66,3 +66,14 @@ class GatewayState:
             bindings={(b["port"], b["vlan"]): b["vni"] for b in data.get("bindings", [])},
             remote_macs={(m["vni"], m["mac"]): m["vtep_ip"] for m in data.get("remote_macs", [])},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Where two states of one gateway may differ: VNIs whose switch, flood list or remote
+    MACs may differ, (port, VLAN) keys whose binding may differ, and whether anything else
+    (the device's facts) did. A reconcile pass that knows them looks only there."""
+
+    vnis: frozenset[int] = frozenset()
+    bindings: frozenset[tuple[str, int]] = frozenset()
+    facts: bool = False

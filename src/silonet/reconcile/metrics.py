@@ -53,13 +53,17 @@ class ReconcileMetrics(Collector):
                                 ["result"], buckets=PASS_BUCKETS, registry=None)
         self.operations = Counter("silonet_reconcile_operations", "Device operations applied, by kind",
                                   ["kind"], registry=None)
+        self.scopes = Counter("silonet_reconcile_settled_passes", "Settled passes by what they compared: whole "
+                              "(every VNI and binding) or part (only what the intent and the device changed)",
+                              ["scope"], registry=None)
+        self._scope = {s: self.scopes.labels(s) for s in ("whole", "part")}
         self._ok = self.passes.labels("ok")
         self._failed = self.passes.labels("error")
         self._kinds: dict[type, Counter] = {}
         self.gateways: dict[str, _Tally] = {}
 
     def register(self, registry: CollectorRegistry) -> None:
-        for collector in (self.passes, self.operations, self):
+        for collector in (self.passes, self.operations, self.scopes, self):
             registry.register(collector)
 
     # ----------------------------------------------------------- worker hooks
@@ -73,6 +77,9 @@ class ReconcileMetrics(Collector):
         """A pass ended (``started``: its ``time.perf_counter()``)."""
         (self._ok if ok else self._failed).observe(time.perf_counter() - started)
         self._tally(gateway).passes += 1
+
+    def settled(self, scope: str) -> None:
+        self._scope[scope].inc()
 
     def applied(self, ops: Iterable[Operation]) -> None:
         counts: dict[type, int] = {}

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from silonet.drivers import ActualState, ApplyResult, Driver, registry
 from silonet.errors import DeviceError
@@ -24,6 +26,8 @@ from silonet.model import Gateway, Inventory
 from silonet.plan import Compiler, GatewayState, diff
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import restrict
+from silonet.plan.standing import Standing, scope
+from silonet.plan.state import Changes
 from silonet.reconcile.metrics import ReconcileMetrics
 from silonet.store.db import Database
 from silonet.store.leases import LEASE_TTL_S, Leases, Round
@@ -32,6 +36,7 @@ from silonet.store.repo import ActualSnapshot, Observation, Repository
 log = logging.getLogger("silonet.reconcile")
 apply_log = logging.getLogger("silonet.reconcile.apply")  # one line per device write: who, what, when
 MAX_ATTEMPTS = 5
+MAX_NOTED = 1000  # changes noted for one gateway before its next pass
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
 SUPERVISE_AFTER_S = 0.2  # after a write whose gateways' workers are already woken
@@ -55,6 +60,18 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+class _Busy(Exception):
+    """The intent cache is held by a writer: compile in a thread instead of blocking the loop."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The intent a settled pass realized: its generation and the cache load it came from."""
+
+    generation: int
+    loads: int
+
+
 class LeaseLapsed(DeviceError):
     """This replica may not write the gateway now (its lease lapsed or moved): no device fault."""
 
@@ -63,13 +80,15 @@ def _actual_dict(actual: ActualState) -> dict:
     return {**actual.owned.to_dict(), "local_macs": {str(v): sorted(m) for v, m in actual.local_macs.items()}}
 
 
-def _port_faults(bindings: GatewayState, faults: dict[str, list[str]]) -> dict[tuple[str, int], str]:
+def _port_faults(bindings: Iterable[tuple[str, int]], faults: dict[str, list[str]]) -> dict[tuple[str, int], str]:
     """Bindings written to a port that reports a fault: the device holds them but does not carry
     them (hardware_vtep ``invalid_vlan_map``: the mapping "could not be instantiated"). They
     are failures of their attachments, not of the gateway: its other ports go on."""
+    if not any(kind.startswith("port ") for kind in faults):
+        return {}
     return {(port, vlan): f"port '{port}' reports {', '.join(faults[f'port {port}'])}: the gateway does not "
                           "carry its VLAN bindings until the fault clears"
-            for port, vlan in bindings.bindings if f"port {port}" in faults}
+            for port, vlan in bindings if f"port {port}" in faults}
 
 
 async def _cancel(task: asyncio.Task, what: str, grace: float = 10.0) -> None:
@@ -100,6 +119,8 @@ class Reconciler:
         self.cache = db.intent
         self.learned: dict[str, dict[int, frozenset[str]]] = {}
         self._learned_seq = 0  # moves whenever ``learned`` does
+        self._changes: dict[str, list[tuple[int, frozenset[int] | None]]] = {}  # see _note
+        self._changes_lock = threading.Lock()
         # shared by the workers while the intent stands: (inventory, its state, compiler)
         self._compiler: tuple[Inventory, tuple[int, int, int], Compiler] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -212,6 +233,7 @@ class Reconciler:
             if name not in self.gateways:
                 del self.learned[name]
                 self._learned_seq += 1
+                self._note(list(self.workers), -1, None)
         for name, learned in macs.items():
             if name not in self.held and name in self.gateways:
                 self.learn(name, learned)
@@ -220,9 +242,15 @@ class Reconciler:
         with self.db.read() as s:
             return Repository(s).learned_macs()
 
-    def notify(self, generation: int | None = None, bumped: frozenset[str] = frozenset()) -> None:
+    def notify(self, generation: int | None = None, bumped: frozenset[str] = frozenset(),
+               vnis: frozenset[int] | None = None) -> None:
         """Intent changed (callable from any thread). The gateways the writer marked are woken
-        at once; the supervisor then looks for anything else (new gateways, other writers)."""
+        at once; the supervisor then looks for anything else (new gateways, other writers).
+
+        What changed (the VNIs) is noted here, in the writer's thread, under the intent cache's
+        lock: a pass that compiles at a generation finds every change up to it noted."""
+        if bumped and generation is not None:
+            self._note(bumped, generation, vnis)
         if self._loop is not None and self._kick is not None:
             if bumped and generation is not None:  # in the writer's thread: its request id is the cause
                 self._loop.call_soon_threadsafe(self._wake_bumped, generation, bumped, REQUEST_ID.get())
@@ -282,6 +310,8 @@ class Reconciler:
         for name in list(self.workers):
             if name not in gateways or name not in self.held or self.workers[name].gateway != gateways[name]:
                 await self.workers.pop(name).stop()
+                with self._changes_lock:
+                    self._changes.pop(name, None)
         for name, gw in gateways.items():
             if name not in self.workers and name in self.held and self._unstartable.get(name) != gw:
                 try:
@@ -316,20 +346,47 @@ class Reconciler:
                        Repository(s).realizations(observed=False).items()}
             return gateways, desired, generation
 
-    def desired_now(self, gateway: str) -> tuple[GatewayState, int] | None:
-        """``desired`` right here when nobody holds the cache (no thread hop), else None."""
-        if self.cache.inventory is None or not self.cache.lock.acquire(blocking=False):
-            return None
-        try:
-            return self.desired(gateway)
-        finally:
-            self.cache.lock.release()
+    def _note(self, gateways: Iterable[str], generation: int, vnis: frozenset[int] | None) -> None:
+        """What changed for these gateways at ``generation`` (None: anything), for their next pass.
+        Only gateways with a worker: a new worker's first pass compiles everything anyway."""
+        with self._changes_lock:
+            for name in gateways:
+                if name in self.workers:
+                    noted = self._changes.setdefault(name, [])
+                    noted.append((generation, vnis))
+                    if len(noted) > MAX_NOTED:  # a worker this far behind compiles everything
+                        noted[:] = [(max(g for g, _ in noted), None)]
 
-    def desired(self, gateway: str) -> tuple[GatewayState, int]:
-        """The gateway's desired state and the generation it is at (runs in a thread).
+    def _changed(self, gateway: str, generation: int) -> frozenset[int] | None:
+        """The VNIs noted for ``gateway`` up to ``generation`` (taken), None when unknown."""
+        with self._changes_lock:
+            noted = self._changes.get(gateway)
+            if not noted:
+                return frozenset()
+            taken = [v for g, v in noted if g <= generation]
+            noted[:] = [(g, v) for g, v in noted if g > generation]
+        if any(v is None for v in taken):
+            return None
+        return frozenset().union(*taken)
+
+    def intent_now(self, gateway: str, since: Intent | None) -> tuple[GatewayState, int, frozenset[int] | None, int]:
+        """``intent`` right here when nobody holds the cache (no thread hop), else in a thread."""
+        if self.cache.inventory is not None and self.cache.lock.acquire(blocking=False):
+            try:
+                return self.intent(gateway, since)
+            finally:
+                self.cache.lock.release()
+        raise _Busy
+
+    def intent(self, gateway: str, since: Intent | None) -> tuple[GatewayState, int, frozenset[int] | None, int]:
+        """What the gateway should hold, at the generation the cache is at: (state, generation,
+        VNIs, cache loads). With VNIs, the state is only what those VNIs mean, and nothing else
+        changed since ``since`` (the generation and cache load of the last settled pass); with
+        None, it is the whole desired state.
 
         The cache as it stands, without asking the database: writers in this process move it
-        on commit, and the supervisor reloads it when another process wrote."""
+        on commit, and the supervisor reloads it when another process wrote (a reload cannot
+        say what changed: the whole state then)."""
         with self.cache.lock:
             if self.cache.inventory is not None:
                 inv, generation = self.cache.inventory, self.cache.generation
@@ -344,7 +401,11 @@ class Reconciler:
             memo = self._compiler
             if memo is None or memo[0] is not inv or memo[1] != key:
                 memo = self._compiler = (inv, key, Compiler(inv, None, self.learned))
-            return memo[2].gateway(gateway), generation
+            vnis = self._changed(gateway, generation)
+            loads = self.cache.loads
+            if since is None or vnis is None or since.loads != loads or since.generation > generation:
+                return memo[2].gateway(gateway), generation, None, loads
+            return memo[2].gateway_part(gateway, vnis), generation, vnis, loads
 
     # ------------------------------------------------------------- for workers
     def learn(self, gateway: str, macs: dict[int, frozenset[str]]) -> None:
@@ -352,9 +413,10 @@ class Reconciler:
         if self.learned.get(gateway) != macs:
             self.learned[gateway] = macs
             self._learned_seq += 1
-            for name, w in self.workers.items():
-                if name != gateway:
-                    w.wake()
+            peers = [name for name in self.workers if name != gateway]
+            self._note(peers, -1, None)  # their remote MACs: compiled whole at their next pass
+            for name in peers:
+                self.workers[name].wake()
 
     def record(self, gateway: str, obs: Observation) -> None:
         self.metrics.observed(gateway, obs)
@@ -418,6 +480,9 @@ class Worker:
         self._settled_at: float | None = None  # when the last pass found everything in place
         self._dirty = True  # woken for the desired state, not only by the device
         self.cause: str | None = None  # request id(s) of the write(s) the next pass realizes
+        self.standing: Standing | None = None  # as the last settled pass left it (plan/standing.py)
+        self.settled = {"whole": 0, "part": 0}  # settled passes by what they compared
+        self._whole_at = 0.0  # when a pass last compared everything
         self.actual: ActualState | None = None  # as the last settled pass read it
         self._actual_sent: ActualState | None = None  # as last recorded ...
         self._actual_at = -ACTUAL_EVERY_S  # ... at this monotonic time
@@ -499,34 +564,101 @@ class Worker:
             self.rec.metrics.pass_done(self.name, started, ok)
 
     async def _pass(self) -> None:
-        """Read, diff, apply, read back, record."""
+        """Read, diff, apply, read back, record: where something changed since the last settled
+        pass when the intent and the driver can tell what (``Standing``), else everything (and
+        at least every REFRESH_CONTACT_S, so a change nobody told of is still found)."""
         self._settled_at = None
         self._dirty = False
         self._ever_connected |= self.driver.health().connected
+        standing, self.standing = self.standing, None  # kept only by a pass that settles
+        if standing is not None and time.monotonic() - self._whole_at >= REFRESH_CONTACT_S:
+            standing = None
         for _attempt in range(MAX_ATTEMPTS):
-            desired, generation = self.rec.desired_now(self.name) or await asyncio.to_thread(
-                self.rec.desired, self.name)
             actual = await self.driver.read()
             self.rec.learn(self.name, actual.local_macs)
-            effective, failures = restrict(desired, actual.facts)
-            ops = diff(effective, actual.owned)
-            if ops:
-                if (await self._apply(ops, generation)).retry:
-                    continue
-                actual = await self.driver.read()
-            left = diff(effective, actual.owned)
+            desired, generation, vnis, loads = await self._intent(None if standing is None else standing.intent)
+            device = None if standing is None else self.driver.changes_since(standing.version)
+            if (standing is None or vnis is None or device is None or device.facts
+                    or actual.facts is not standing.facts or actual.facts.flood_per_vtep):
+                if vnis is not None:  # a part is not enough here: the whole desired state
+                    desired, generation, vnis, loads = await self._intent(None)
+                settled = await self._whole(desired, generation, actual)
+            else:
+                settled = await self._part(standing, desired, vnis, device, generation, actual)
+            if settled is None:  # the device changed under the write: read and plan again, whole
+                standing = None
+                continue
+            standing, actual = settled
             self.passes += 1
-            if left:
-                raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
-                                                            f"(and {len(left) - 1} more)")
-            failures |= _port_faults(effective, actual.faults)
+            scope = "part" if standing.intent is not None else "whole"  # a whole pass builds a fresh one
+            self.settled[scope] += 1
+            self.rec.metrics.settled(scope)
+            failures = standing.failures | _port_faults(standing.bindings, actual.faults)
             await self._record(Observation(
                 reachable=True, realized_generation=generation, error=None,
                 faults=actual.faults, binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
                 foreign=actual.foreign(), drift=0), actual)
+            standing.intent = Intent(generation, loads)
+            self.standing = standing
             self._settled_at = time.monotonic()
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
+
+    async def _intent(self, since: Intent | None) -> tuple[GatewayState, int, frozenset[int] | None, int]:
+        try:
+            return self.rec.intent_now(self.name, since)
+        except _Busy:
+            return await asyncio.to_thread(self.rec.intent, self.name, since)
+
+    async def _whole(self, desired: GatewayState, generation: int,
+                     actual: ActualState) -> tuple[Standing, ActualState] | None:
+        """The full pass: every VNI and binding compared."""
+        effective, failures = restrict(desired, actual.facts)
+        ops = diff(effective, actual.owned)
+        facts, version = actual.facts, actual.version
+        if ops:
+            if (await self._apply(ops, generation)).retry:
+                return None
+            actual = await self.driver.read()
+        left = diff(effective, actual.owned)
+        if left:
+            raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
+                                                        f"(and {len(left) - 1} more)")
+        self._whole_at = time.monotonic()
+        kept = Standing.build(desired, effective, failures, facts, generation, actual.version)
+        if actual.version is None or version is None or actual.facts is not facts:
+            kept.version = None  # the next pass cannot know what changed since: whole again
+        return kept, actual
+
+    async def _part(self, standing: Standing, part: GatewayState, vnis: frozenset[int], device: Changes,
+                    generation: int, actual: ActualState) -> tuple[Standing, ActualState] | None:
+        """The pass after a change the intent and the driver could name: only the VNIs the intent
+        changed and what the device changed since the last settled pass are compared (the rest
+        matched then, and neither side changed it)."""
+        keys = standing.patch(vnis, part) | standing.keys_for(device.vnis) | device.bindings
+        where = set(vnis) | device.vnis
+        ops = diff(standing.scope(where, keys), scope(actual.owned, where, keys))
+        if ops:
+            before = actual.version
+            if (await self._apply(ops, generation)).retry:
+                return None
+            actual = await self.driver.read()
+            during = self.driver.changes_since(before)
+            if during is None or during.facts:  # look at everything, and keep nothing for next time
+                left = diff(standing.effective(), actual.owned)
+                standing.version = None
+            else:
+                where |= during.vnis
+                keys |= during.bindings | standing.keys_for(during.vnis)
+                left = diff(standing.scope(where, keys), scope(actual.owned, where, keys))
+                standing.version = actual.version
+            if left:
+                raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
+                                                            f"(and {len(left) - 1} more)")
+        else:
+            standing.version = actual.version
+        standing.generation = generation
+        return standing, actual
 
     async def _apply(self, ops: list[Operation], generation: int) -> ApplyResult:
         """Write, but only under a valid lease (checked right before the write; the lease's

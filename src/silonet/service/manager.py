@@ -298,9 +298,10 @@ class Manager:
             _visible(inv, name, tenant)
             before = self._network_out(inv, name, {})
             affected = inv.gateways_of_network(name)
+            vni = inv.networks[name].vni
             inv.remove_network(name, cascade)
             repo.delete_network(name)
-            repo.bump(affected, gen)
+            repo.bump(affected, gen, vnis=[vni])
             repo.audit(actor, "delete", f"network/{name}", S.dump(before), None)
         return affected, gen
 
@@ -311,7 +312,7 @@ class Manager:
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
-            repo.bump(affected, gen)
+            repo.bump(affected, gen, vnis=[inv.networks[network].vni])
             out = self._attachment_out(inv, att, errors_for(repo.realizations(affected, observed=False), tenant))
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
@@ -326,7 +327,7 @@ class Manager:
             before = self._attachment_out(inv, att, repo.realizations(affected, observed=False))
             att = inv.detach(network, group, vlan)
             repo.delete_attachment(att)
-            repo.bump(affected, gen)
+            repo.bump(affected, gen, vnis=[inv.networks[network].vni])
             repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", S.dump(before), None)
         return affected, gen
 

@@ -296,7 +296,9 @@ class RealizationOut(BaseModel):
 class GatewayStatusOut(RealizationOut):
     foreign: list[dict[str, Any]] = Field(default_factory=list, description="state on the device silonet does not own")
     desired: dict[str, Any]
-    actual: dict[str, Any] | None = Field(description="as last read from the device; null until read")
+    actual: dict[str, Any] | None = Field(description=(
+        "as last read from the device; null until read (the replica driving the gateway answers with its "
+        "latest read, others with the recorded one, which is at most a second behind)"))
     repair: list[dict[str, Any]] | None = Field(
         description="operations that would bring the device from actual to desired; null until read")
 

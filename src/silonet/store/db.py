@@ -51,8 +51,9 @@ class Database:
             self.engine = create_engine(url, pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._status_sessions: sessionmaker | None = None
-        # called after each write with the generation and the gateways whose desired state it changed
-        self.on_commit: list[Callable[[int, frozenset[str]], None]] = []
+        # called after each write with the generation, the gateways whose desired state it changed
+        # and the VNIs it changed them at (None: unknown)
+        self.on_commit: list[Callable[[int, frozenset[str], frozenset[int] | None], None]] = []
         from silonet.store.cache import IntentCache
 
         self.intent = IntentCache()
@@ -173,10 +174,12 @@ class Database:
                 ).scalar_one()
                 yield session, generation
             bumped = frozenset(session.info.pop("bumped", ()))
+            vnis = frozenset(session.info.pop("vnis", ()))
+            changed = None if session.info.pop("vnis_unknown", False) else vnis
             for line in session.info.pop("audited", ()):
                 audit_log.info("generation %d: %s; %d gateway(s) to reconcile", generation, line, len(bumped))
             for listener in self.on_commit:
-                listener(generation, bumped)
+                listener(generation, bumped, changed)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -305,11 +305,17 @@ class Repository:
         self.s.execute(delete(AttachmentRow).where(
             AttachmentRow.group_id == self._id(GroupRow, att.group), AttachmentRow.vlan == att.vlan))
 
-    def bump(self, gateways: Iterable[str], generation: int) -> None:
-        """Mark the gateways' desired state as changed at ``generation``."""
+    def bump(self, gateways: Iterable[str], generation: int, vnis: Iterable[int] | None = None) -> None:
+        """Mark the gateways' desired state as changed at ``generation``; ``vnis``: only what
+        these VNIs mean changed (told to the reconciler, which then compiles just those;
+        None: anything may have changed)."""
         names = sorted(set(gateways))
         if not names:
             return
+        if vnis is None:
+            self.s.info["vnis_unknown"] = True
+        else:
+            self.s.info.setdefault("vnis", set()).update(vnis)
         ids = select(GatewayRow.id).where(GatewayRow.name.in_(names)).scalar_subquery()
         self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id.in_(ids))
                        .values(desired_generation=generation))
