@@ -169,3 +169,32 @@ def test_passes_after_a_change_compare_only_the_change(fabric) -> None:  # type:
     assert dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split() == bindings[:6]
     assert "n3" not in dbs["gw-b"].ctl("list-ls").split()
     assert client.get("/v1/gateways/gw-b/status").json()["repair"] == []
+
+
+def test_a_device_that_comes_back_empty_and_slow_is_written_again(fabric) -> None:  # type: ignore[no-untyped-def]
+    """The device restarts with an empty database and answers nothing for a while (stopped),
+    while a change for it is pending: the IDL reconnects, the rows it held from before must not
+    pass for the device's (the library empties its tables without telling), a failed write must
+    not leave its transaction open, and once the device answers everything is written again."""
+    import os
+    import signal
+
+    client, dbs = fabric
+    attach(client, "gb", 2100)
+    db = dbs["gw-b"]
+    db.stop()
+    db.start(fresh=True)
+    pid = db.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # accepts the connection (backlog), answers nothing
+    try:
+        r = client.post("/v1/networks", json={"name": "later", "tenant": "acme", "vni": 5001})
+        assert r.status_code == 201
+        client.post("/v1/networks/later/attachments", json={"interface_group": "gb", "vlan": 2101})
+        time.sleep(3)  # the IDL reconnects meanwhile, and the worker tries its pass
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    eventually(lambda: db.ctl("list-bindings", "gw-b", "p1").split() == ["2100", "cust-42", "2101", "later"],
+               timeout=20)
+    eventually(lambda: client.get("/v1/gateways/gw-b/status").json()["state"] == "realized")
+    assert sorted(db.ctl("list-ls").split()) == ["cust-42", "later"]

@@ -41,3 +41,32 @@ def test_wait_sees_this_processes_recordings_and_the_databases_errors(seeded: Ma
     timer.start()
     assert seeded.wait(gws, 10**9 + 1, 5) == "failed"
     timer.join()
+
+
+def test_wait_asks_the_database_first_unless_this_process_knows_better(seeded: Manager) -> None:
+    """A gateway whose error another process (or an earlier run) recorded fails a wait at once;
+    gateways this process saw realized, and never failing, are waited for without a query."""
+    from sqlalchemy import event
+
+    db = seeded.db
+    gws = sorted(seeded.inventory().gateways)[:2]
+    with db.status_session() as s:
+        Repository(s).record(gws[0], Observation(reachable=False, realized_generation=None, error="refused"))
+        s.commit()
+    assert seeded.wait(gws, 10**9, 5) == "failed"  # nothing recorded here: the database tells
+
+    queries: list[str] = []
+
+    def count(*args: object) -> None:
+        queries.append(str(args[2]))
+
+    db.status_changed({gws[1]: 10**9})
+    timer = threading.Timer(0.05, db.status_changed, args=({gws[1]: 10**9 + 1},))
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        timer.start()
+        assert seeded.wait([gws[1]], 10**9 + 1, 5) == "realized"
+        assert queries == []
+    finally:
+        timer.join()
+        event.remove(db.engine, "before_cursor_execute", count)

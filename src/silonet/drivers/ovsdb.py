@@ -232,6 +232,12 @@ class _MemoIdl(ovs.db.idl.Idl):
         if stale is not None:  # read later: rows it refers to may arrive later in the same update
             stale.add(row.uuid)
 
+    def _Idl__clear(self) -> None:  # the library's private name: its tables emptied
+        """The library empties its tables without telling (a server that lost our history): so
+        must every view, the journal and the driver's interpretation."""
+        super()._Idl__clear()  # type: ignore[misc]
+        self.forget()
+
     def forget(self) -> None:
         """A (re)connection may bring back rows without telling."""
         self.memo.clear()
@@ -294,8 +300,11 @@ class _IdlThread(threading.Thread):
 
     @property
     def connected(self) -> bool:
+        """Connected and monitoring: after a reconnect, the replica holds the rows of before
+        until the server's answer arrives, and a pass must not take them for the device's."""
         idl = self.idl
-        return idl is not None and idl.has_ever_connected() and idl._session.is_connected()
+        return (idl is not None and idl.has_ever_connected() and idl._session.is_connected()
+                and idl.state == idl.IDL_S_MONITORING)
 
     def submit(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -486,8 +495,16 @@ class OvsdbDriver(Driver):
         return ps, reading
 
     def _apply(self, idl: _MemoIdl, ops: list[Operation]) -> ApplyResult:
-        t = idl.tables
         txn = Txn(idl)
+        try:
+            return self._write(idl, txn, ops)
+        except BaseException:
+            if idl.txn is txn:  # else the IDL keeps it open, and its next run() fails an assertion for good
+                txn.abort()
+            raise
+
+    def _write(self, idl: _MemoIdl, txn: Txn, ops: list[Operation]) -> ApplyResult:
+        t = idl.tables
         ps, reading = self._reading_now(idl)
         ports = {p.name: p for p in ps.ports}
 

@@ -590,9 +590,9 @@ class Worker:
                 continue
             standing, actual = settled
             self.passes += 1
-            scope = "part" if standing.intent is not None else "whole"  # a whole pass builds a fresh one
-            self.settled[scope] += 1
-            self.rec.metrics.settled(scope)
+            kind = "part" if standing.intent is not None else "whole"  # a whole pass builds a fresh one
+            self.settled[kind] += 1
+            self.rec.metrics.settled(kind)
             failures = standing.failures | _port_faults(standing.bindings, actual.faults)
             await self._record(Observation(
                 reachable=True, realized_generation=generation, error=None,

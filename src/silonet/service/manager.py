@@ -349,9 +349,11 @@ class Manager:
         names = sorted(set(gateways))
         bound = 0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S)  # NaN: every compare is false
         deadline = time.monotonic() + bound
-        ask = True  # the database: at first, after a poll timeout (another process may have
-        # written), at the deadline, or when this process recorded an error for one of them;
-        # otherwise what this process's reconciler recorded tells enough
+        # The database: at first (unless this process's reconciler drives them all and none
+        # ever failed here), after a poll timeout (another process may have written), at the
+        # deadline, or when this process recorded an error for one of them; otherwise what this
+        # process's reconciler recorded tells enough.
+        ask = not self.db.healthy_here(names)
         while True:
             seq = self.db.status_seq()
             if self.db.realized_here(names, generation):  # no query

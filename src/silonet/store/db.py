@@ -115,6 +115,12 @@ class Database:
                 return actual
         return None
 
+    def healthy_here(self, gateways: list[str]) -> bool:
+        """Whether this process recorded realizations of every gateway and never an error for
+        any: then its database records say nothing this process does not know."""
+        realized, failed = self._realized, self._failed_seq
+        return all(g in realized and g not in failed for g in gateways)
+
     def status_seq(self) -> int:
         return self._status_seq
 
