@@ -19,7 +19,6 @@ share their groups, so a page touches a handful of groups.
 
 from __future__ import annotations
 
-import gc
 import ipaddress
 import math
 import statistics
@@ -29,6 +28,7 @@ from typing import Literal
 
 from sqlalchemy import func, insert, select, update
 
+from silonet import heap
 from silonet.store.db import Database
 from silonet.store.tables import (
     AttachmentRow,
@@ -178,13 +178,12 @@ def measure_paging(db_url: str, attachments: int, gateways: int, page: int = 100
 
             get()  # warm-up
             samples.clear()
-            gc.collect()
-            gc.freeze()  # as `silonet serve` does before it serves
+            before = heap.settle()  # as `silonet serve` does before it serves
             try:
                 while len(samples) < pages:
                     cursor = get()
             finally:
-                gc.unfreeze()
+                heap.unsettle(before)
         return PagingResult(p50_ms=round(_percentile(samples, 50), 3), p99_ms=round(_percentile(samples, 99), 3),
                             pages=len(samples), attachments=attachments, page=page, gateways=gateways,
                             fill_s=round(fill_s, 2), layout=layout)

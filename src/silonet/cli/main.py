@@ -357,11 +357,11 @@ def serve(
 ) -> None:
     """Run the REST API and the reconciler (migrates the database first). Several replicas may
     serve one PostgreSQL database: each gateway is driven by one of them at a time (leases)."""
-    import gc
     import logging
 
     import uvicorn
 
+    from silonet import heap
     from silonet.api.app import create_app
     from silonet.config import Settings
     from silonet.reconcile import Reconciler
@@ -389,14 +389,7 @@ def serve(
         render.err.print(banner)
     rec = Reconciler(db, period=period, replica=replica_id) if reconcile else None
     api = create_app(Manager(db, settings), rec)
-    # What is imported and built by now lives as long as the process: the cyclic GC need not
-    # walk it on every full collection (tens of ms each, which was the p99 of a listing page).
-    gc.collect()
-    gc.freeze()
-    # A reconcile pass makes and drops many small objects; at the default thresholds (700, 10,
-    # 10) the collector ran several times per attach and a full collection walked every IDL
-    # replica row (~60 ms each at 10 gateways x 200 networks). Rarer passes: ~10 % less CPU.
-    gc.set_threshold(50_000, 20, 20)
+    heap.settle()
     uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
 
 
