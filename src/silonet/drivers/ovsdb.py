@@ -39,6 +39,7 @@ from silonet.drivers.vtep_schema import (
     MCAST_LOCAL,
     MCAST_REMOTE,
     OWNER_KEY,
+    ROW_TABLES,
     UCAST_LOCAL,
     UCAST_REMOTE,
     Interpretation,
@@ -616,7 +617,7 @@ class OvsdbDriver(Driver):
                 case RemoveLogicalSwitch(vni=vni):
                     ls = switch(vni)
                     made[vni] = None
-                    for table in (MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL):
+                    for table in ROW_TABLES:
                         for r in rows_of(table, ls):
                             r.delete()
                     ls.delete()

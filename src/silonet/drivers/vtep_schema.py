@@ -50,7 +50,6 @@ MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL = (
 ROW_TABLES = (MCAST_REMOTE, UCAST_REMOTE, UCAST_LOCAL, MCAST_LOCAL)  # rows on one logical switch: [1] is its id
 
 
-
 class Interpretation:
     """``interpret`` kept up to date one changed row at a time.
 

@@ -105,9 +105,8 @@ class Compiler:
             bindings = dict(sorted(p for group, ports in plans for p in group.pairs(ports)))
             carried = sorted({c[0]: c for group, _ in plans for c in group.carried}.values(), key=itemgetter(0))
             sets = list(dict.fromkeys(c for group, _ in plans for c in group.carrier_sets))
-        gateways = inv.gateways
         new, ls = tuple.__new__, LogicalSwitch  # new_logical_switch, inlined: one call per VNI, not two
-        floods = {c: frozenset(gateways[gw].vtep_ip for gw in c if gw != gateway) for c in sets}
+        floods = self._floods(gateway, sets)
         switches = {vni: new(ls, (vni, net, floods[carriers])) for vni, net, carriers in carried}
         macs = self._remote_macs(gateway, carried) if self.learned else {}
         return GatewayState(switches, bindings, macs)
@@ -118,7 +117,6 @@ class Compiler:
         instead of every VNI of the gateway (the reconciler patches what it kept)."""
         inv = self.inv
         here = inv.groups_on(gateway)
-        gateways = inv.gateways
         bindings: dict[tuple[str, int], int] = {}
         carried: list[Carried] = []
         for vni in sorted(set(vnis)):
@@ -133,10 +131,16 @@ class Compiler:
                     bindings[(port, vlan)] = vni
             carriers = inv.carriers_of(net) if self.carriers is None else self._given_carriers(vni)
             carried.append((vni, net, carriers))
-        switches = {vni: LogicalSwitch(vni, net, frozenset(gateways[gw].vtep_ip for gw in c if gw != gateway))
-                    for vni, net, c in carried}
+        floods = self._floods(gateway, {c for _, _, c in carried})
+        switches = {vni: LogicalSwitch(vni, net, floods[c]) for vni, net, c in carried}
         macs = self._remote_macs(gateway, carried) if self.learned else {}
         return GatewayState(switches, dict(sorted(bindings.items())), macs)
+
+    def _floods(self, gateway: str, carrier_sets: Iterable[frozenset[str]]) -> dict[frozenset[str], frozenset[str]]:
+        """The flood list per set of carriers: the tunnel IPs of every carrier but ``gateway``
+        (one per set, not one per VNI: VNIs over the same groups share it)."""
+        gateways = self.inv.gateways
+        return {c: frozenset(gateways[gw].vtep_ip for gw in c if gw != gateway) for c in carrier_sets}
 
     def _remote_macs(self, gateway: str, carried: list[Carried]) -> dict[tuple[int, str], str]:
         """Every MAC a peer learned on a shared VNI; the first peer by name wins a MAC seen twice."""

@@ -83,11 +83,12 @@ class Standing:
         return touched
 
     def scope(self, vnis: set[int], keys: set[Key]) -> GatewayState:
-        """The effective state on ``vnis`` (switches, MACs) and ``keys`` (bindings)."""
-        switches = self.switches
-        return GatewayState({v: switches[v] for v in sorted(vnis) if v in switches},
-                            {k: self.bindings[k] for k in sorted(keys) if k in self.bindings},
-                            {k: self.macs[k] for v in sorted(vnis) for k in sorted(self.macs_of.get(v, ()))})
+        """The effective state on ``vnis`` (switches, MACs) and ``keys`` (bindings); unordered:
+        ``diff`` orders what it finds."""
+        switches, bindings, macs = self.switches, self.bindings, self.macs
+        return GatewayState({v: switches[v] for v in vnis if v in switches},
+                            {k: bindings[k] for k in keys if k in bindings},
+                            {k: macs[k] for v in vnis for k in self.macs_of.get(v, ())})
 
     def keys_for(self, vnis: Iterable[int]) -> set[Key]:
         """The desired binding keys of ``vnis``."""
@@ -100,6 +101,6 @@ class Standing:
 def scope(state: GatewayState, vnis: set[int], keys: set[Key]) -> GatewayState:
     """``state`` on ``vnis`` and ``keys``: a device's side of a scoped diff (its MACs are few)."""
     switches, bindings = state.logical_switches, state.bindings
-    return GatewayState({v: switches[v] for v in sorted(vnis) if v in switches},
-                        {k: bindings[k] for k in sorted(keys) if k in bindings},
+    return GatewayState({v: switches[v] for v in vnis if v in switches},
+                        {k: bindings[k] for k in keys if k in bindings},
                         {k: ip for k, ip in state.remote_macs.items() if k[0] in vnis})

@@ -620,10 +620,7 @@ class Worker:
             if (await self._apply(ops, generation)).retry:
                 return None
             actual = await self.driver.read()
-        left = diff(effective, actual.owned)
-        if left:
-            raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
-                                                        f"(and {len(left) - 1} more)")
+        self._read_back(diff(effective, actual.owned))
         self._whole_at = time.monotonic()
         kept = Standing.build(desired, effective, failures, facts, generation, actual.version)
         if actual.version is None or version is None or actual.facts is not facts:
@@ -652,13 +649,17 @@ class Worker:
                 keys |= during.bindings | standing.keys_for(during.vnis)
                 left = diff(standing.scope(where, keys), scope(actual.owned, where, keys))
                 standing.version = actual.version
-            if left:
-                raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
-                                                            f"(and {len(left) - 1} more)")
+            self._read_back(left)
         else:
             standing.version = actual.version
         standing.generation = generation
         return standing, actual
+
+    def _read_back(self, left: list[Operation]) -> None:
+        """What the device still lacks after the write: nothing, or the pass fails."""
+        if left:
+            raise DeviceError(gateway=self.name, reason=f"read-back differs: {left[0].describe()} "
+                                                        f"(and {len(left) - 1} more)")
 
     async def _apply(self, ops: list[Operation], generation: int) -> ApplyResult:
         """Write, but only under a valid lease (checked right before the write; the lease's
