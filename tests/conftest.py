@@ -3,9 +3,11 @@ inventory (examples/topology.yaml) and a snapshot of every row for 'nothing writ
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from sqlalchemy import text
@@ -30,6 +32,16 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 def _own_cli_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's config file of whoever runs the tests (`silonet login`) stays out of them."""
     monkeypatch.setenv("SILONET_CONFIG", str(tmp_path_factory.getbasetemp() / "cli-config.json"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Credentials references point only into SILONET_SECRETS_DIR (labs put their client key
+    there): the tests' own folder, not the data directory of whoever runs them."""
+    path = tmp_path_factory.getbasetemp() / "secrets"
+    path.mkdir(mode=0o700, exist_ok=True)
+    with mock.patch.dict(os.environ, {"SILONET_SECRETS_DIR": str(path)}):
+        yield path
 
 pytest_plugins = ["tests.pg"]  # database_url (SQLite or PostgreSQL) and the PostgreSQL server
 

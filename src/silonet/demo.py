@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from silonet.config import lab_dir
+from silonet.config import lab_dir, secrets_dir
 from silonet.lab import Lab, paper_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,9 @@ def admin_token() -> str:
 
 
 def start_server(port: int, token: str) -> str:
-    env = {**os.environ, "SILONET_DATA_DIR": str(DEMO_DIR), "SILONET_ADMIN_TOKEN": token}
+    # the secrets directory of this process, where the lab keeps its client key (an ssh lab's inventory)
+    env = {**os.environ, "SILONET_DATA_DIR": str(DEMO_DIR), "SILONET_ADMIN_TOKEN": token,
+           "SILONET_SECRETS_DIR": str(secrets_dir())}
     env.pop("SILONET_DATABASE_URL", None)
     log = open(DEMO_DIR / "server.log", "w")  # noqa: SIM115 (handed to the server process)
     proc = subprocess.Popen([sys.executable, "-m", "silonet.cli.main", "serve", "--port", str(port)],

@@ -161,12 +161,26 @@ def test_refusals_told_to_a_tenant_name_no_other_tenants_network(client, seeded:
     r = client.post("/v1/networks/acme-9/attachments", headers=acme,
                     json={"interface_group": taken["interface_group"], "vlan": taken["vlan"]})
     assert r.status_code == 409 and r.json()["field"] == "vlan"
-    assert theirs["name"] not in r.text and "another tenant" in r.json()["message"]
+    # "not available": neither which network holds it nor that another tenant's does
+    assert r.json()["message"] == (f"VLAN {taken['vlan']} of interface group '{taken['interface_group']}' "
+                                   "is not available"), r.text
     r = client.post("/v1/networks", headers=acme, json={"name": "acme-10", "tenant": "acme", "vni": theirs["vni"]})
     assert r.status_code == 409 and r.json()["field"] == "vni" and theirs["name"] not in r.text
+    assert r.json()["message"] == f"VNI {theirs['vni']} is not available", r.text
+    r = client.post("/v1/networks", headers=acme, json={"name": theirs["name"], "tenant": "acme"})
+    assert r.status_code == 409 and r.json()["field"] == "name"
+    assert r.json()["message"] == f"network name '{theirs['name']}' is not available", r.text
+    # Its own objects are told precisely.
+    r = client.post("/v1/networks", headers=acme, json={"name": "acme-9", "tenant": "acme"})
+    assert r.status_code == 409 and r.json()["message"] == "network 'acme-9' already exists", r.text
+    mine = nets["cust-42"]
+    r = client.post("/v1/networks", headers=acme, json={"name": "acme-11", "tenant": "acme", "vni": mine["vni"]})
+    assert r.status_code == 409 and "cust-42" in r.json()["message"], r.text
     # The admin hears the whole story.
     r = client.post("/v1/networks", json={"name": "adm-10", "tenant": "acme", "vni": theirs["vni"]})
     assert r.status_code == 409 and theirs["name"] in r.text
+    r = client.post("/v1/networks", json={"name": theirs["name"], "tenant": "acme"})
+    assert r.status_code == 409 and r.json()["message"] == f"network '{theirs['name']}' already exists"
 
 
 def test_a_tenant_reads_gateways_without_their_management(client, seeded: Manager) -> None:  # type: ignore[no-untyped-def]
@@ -213,3 +227,26 @@ def test_token_writes_leave_the_intent_alone_and_the_admin_seed_is_idempotent(ma
     with pytest.raises(Exception, match="revoked"):
         tokens.seed_admin("snt_first-admin-secret-xxxxxxxx")  # a revoked secret does not come back
     assert tokens.verify("Bearer snt_second-admin-secret-y").admin
+
+
+def test_a_switch_wide_refusal_told_to_a_tenant_hides_the_other_tenants_vni(client) -> None:  # type: ignore[no-untyped-def]
+    """On a switch that maps VLAN<->VNI per switch, the refusal names the VNI a VLAN already
+    carries; when that is another tenant's network's VNI, a tenant reads it not."""
+    r = client.post("/v1/gateways", json={
+        "name": "sw1", "vtep_ip": "198.18.0.11", "ports": [{"name": "Ethernet1"}, {"name": "Ethernet2"}],
+        "management": {"driver": "ssh", "address": "admin@198.18.0.11", "dialect": "eos"}})
+    assert r.status_code == 201, r.text
+    for port, group in (("Ethernet1", "g1"), ("Ethernet2", "g2")):
+        assert client.post("/v1/interface-groups", json={"name": group, "members": [
+            {"gateway": "sw1", "port": port}]}).status_code == 201
+    assert client.post("/v1/networks", json={"name": "globex-net", "tenant": "globex", "vni": 7777}).status_code == 201
+    assert client.post("/v1/networks/globex-net/attachments", json={"interface_group": "g1", "vlan": 10}
+                       ).status_code == 201
+    acme = bearer(tenant_token(client, "acme"))
+    assert client.post("/v1/networks", headers=acme, json={"name": "acme-net", "tenant": "acme", "vni": 8888}
+                       ).status_code == 201
+    r = client.post("/v1/networks/acme-net/attachments", headers=acme, json={"interface_group": "g2", "vlan": 10})
+    assert r.status_code == 409 and r.json()["field"] == "vlan", r.text
+    assert "7777" not in r.text and "globex" not in r.text and "VLAN 10" in r.json()["message"], r.text
+    r = client.post("/v1/networks/acme-net/attachments", json={"interface_group": "g2", "vlan": 10})
+    assert r.status_code == 409 and "VNI 7777" in r.json()["message"]  # the admin reads which

@@ -16,7 +16,7 @@ from silonet.api.app import create_app
 from silonet.devices.vtepdb import VtepDb
 from silonet.service import Manager
 from tests.conftest import ADMIN
-from tests.functional.conftest import managed_gateways
+from tests.functional.conftest import two_gateways
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -82,10 +82,7 @@ def test_each_app_has_its_own_registry(manager: Manager, client: TestClient) -> 
 # ------------------------------------------------------------ with a reconciler
 @pytest.fixture
 def fabric(tmp_path: Path, manager: Manager) -> Iterator[tuple[TestClient, dict[str, VtepDb]]]:
-    ports = {"gw-a": [{"name": "p1"}], "gw-b": [{"name": "p1"}]}
-    groups = {"ga": {"members": [{"gateway": "gw-a", "port": "p1"}]},
-              "gb": {"members": [{"gateway": "gw-b", "port": "p1"}]}}
-    with managed_gateways(tmp_path, manager, ports, groups) as fab:
+    with two_gateways(tmp_path, manager) as fab:
         yield fab
 
 
@@ -131,3 +128,50 @@ def test_reconcile_moves_passes_operations_up_and_lag(fabric) -> None:  # type: 
     _, s = scrape(client)
     assert value(s, "silonet_reconcile_pass_duration_seconds_count", result="error") >= 1
     assert value(s, "silonet_gateway_up", gateway="gw-a") == 1
+
+
+# ------------------------------------------------------------ who sees what
+TENANT_SEES = {"silonet_build_info", "silonet_http_request_duration_seconds", "silonet_reconcile_pass_duration_seconds",
+               "silonet_reconcile_operations", "silonet_reconcile_settled_passes"}
+
+
+def tenant_headers(client: TestClient) -> dict[str, str]:
+    r = client.post("/v1/tokens", json={"role": "tenant", "tenant": "metrics", "description": "prometheus"})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@pytest.mark.ovs
+def test_a_tenant_scrapes_aggregates_only_an_admin_everything(fabric) -> None:  # type: ignore[no-untyped-def]
+    """Per-gateway series name every gateway and tell which is down or failing (what /v1/status
+    tells admins only): a tenant's scrape leaves them out."""
+    client, dbs = fabric
+    for group, vlan in (("ga", 100), ("gb", 200)):
+        r = client.post("/v1/networks/cust-42/attachments?wait=15", json={"interface_group": group, "vlan": vlan})
+        assert r.status_code == 201 and r.json()["status"] == "realized", r.text
+    dbs["gw-b"].stop()  # a gateway that fails: device errors, down
+    eventually(lambda: value(scrape(client)[1], "silonet_gateway_up", gateway="gw-b") == 0)
+
+    families, full = scrape(client)
+    assert {"silonet_gateway_up", "silonet_gateway_device_errors"} <= families
+    assert {dict(labels).get("gateway") for _, labels in full} >= {"gw-a", "gw-b"}
+
+    r = client.get("/metrics", headers=tenant_headers(client))
+    assert r.status_code == 200
+    seen = list(text_string_to_metric_families(r.text))
+    assert {f.name for f in seen} == TENANT_SEES
+    labels = {name for f in seen for s in f.samples for name in s.labels}
+    assert labels <= {"version", "method", "route", "status", "result", "kind", "scope", "le"}, labels
+    assert not any(gw in r.text for gw in dbs), "a gateway's name reached a tenant's scrape"
+    assert "silonet_gateway_" not in r.text
+    # the aggregates are the admin's figures, not a copy that drifts
+    tenant = {(s.name, frozenset(s.labels.items())): s.value for f in seen for s in f.samples}
+    assert tenant[("silonet_reconcile_operations_total", frozenset({("kind", "bind")}))] == value(
+        full, "silonet_reconcile_operations_total", kind="bind")
+
+
+def test_without_a_reconciler_a_tenant_reads_the_api_series(client: TestClient) -> None:
+    r = client.get("/metrics", headers=tenant_headers(client))
+    assert r.status_code == 200
+    assert {f.name for f in text_string_to_metric_families(r.text)} == {
+        "silonet_build_info", "silonet_http_request_duration_seconds"}

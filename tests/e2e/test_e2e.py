@@ -160,7 +160,7 @@ def test_no_secret_in_logs_api_or_audit(fab: Fabric) -> None:
     if fab.driver == "ovsdb":  # nothing secret to leak: no gateway holds a credentials reference
         assert all(g["management"]["credentials"] is None for g in fab.client.get("/v1/gateways").json())
         return
-    key_file = Path(fab.lab.status()["known_hosts"]).parent / "id_ed25519"
+    key_file = Path(fab.lab.status()["client_key"])  # in the secrets directory
     body = [line for line in Path(key_file).read_text().splitlines() if line and not line.startswith("-----")]
     assert body, "the key file has material"
     fab.network("s1", 5010)

@@ -2,8 +2,9 @@
 in the audit log, not in the database file.
 
 A real ``silonet serve`` (its reconciler on) manages SSH gateways whose management holds
-credential references: ``env:VAR`` (a password in the server's environment) and
-``file:/path`` (a private key). A real SSH server (asyncssh, loopback only) checks what the
+credential references: ``env:SILONET_SECRET_*`` (a password in the server's environment) and
+``file:<secrets dir>/key`` (a private key); references outside that fence (the server's own
+variables, files elsewhere) are refused. A real SSH server (asyncssh, loopback only) checks what the
 manager sends, so the secrets are proven to be read and used, then refuses the session, so
 the drivers' error paths run too. The test then walks the API (creates, lists, gets,
 status, plan, audit, tokens, errors of every kind) and greps everything it saw.
@@ -119,10 +120,10 @@ def _gateways(port: int, key_file: Path) -> list[dict]:
                                "credentials": credentials},
                 "ports": [{"name": "p1"}]}
 
-    return [gw("gw-pw", 1, "env:SILONET_TEST_SWITCH_PASSWORD"),  # the right password
+    return [gw("gw-pw", 1, "env:SILONET_SECRET_TEST_SWITCH_PASSWORD"),  # the right password
             gw("gw-key", 2, f"file:{key_file}"),  # the right key
-            gw("gw-wrong", 3, "env:SILONET_TEST_WRONG_PASSWORD"),  # refused: a wrong password
-            gw("gw-unset", 4, "env:SILONET_TEST_UNSET")]  # no such variable
+            gw("gw-wrong", 3, "env:SILONET_SECRET_TEST_WRONG_PASSWORD"),  # refused: a wrong password
+            gw("gw-unset", 4, "env:SILONET_SECRET_TEST_UNSET")]  # no such variable
 
 
 @pytest.fixture(scope="module")
@@ -130,18 +131,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     base = tmp_path_factory.mktemp("secrets")
     password, wrong = "pw-" + secrets.token_urlsafe(18), "pw-" + secrets.token_urlsafe(18)
     client_key = asyncssh.generate_private_key("ssh-ed25519", comment="silonet-secrets-test")
-    key_file = base / "id_ed25519"
+    secrets_dir = base / "secrets"  # the server's SILONET_SECRETS_DIR: file: references point only here
+    secrets_dir.mkdir(mode=0o700)
+    key_file = secrets_dir / "id_ed25519"
     key_file.write_bytes(client_key.export_private_key())
     key_file.chmod(0o600)
     gateway = SshGateway(password, client_key).start()
     known = base / "known_hosts"
     known.write_text(gateway.known_hosts_line())
-    env = {"SILONET_TEST_SWITCH_PASSWORD": password, "SILONET_TEST_WRONG_PASSWORD": wrong,
-           "SILONET_SSH_KNOWN_HOSTS": str(known)}
+    env = {"SILONET_SECRET_TEST_SWITCH_PASSWORD": password, "SILONET_SECRET_TEST_WRONG_PASSWORD": wrong,
+           "SILONET_SSH_KNOWN_HOSTS": str(known), "SILONET_SECRETS_DIR": str(secrets_dir)}
     server = Server(base / "server", period=1.0)
     try:
         with mock.patch.dict(os.environ, env):
-            os.environ.pop("SILONET_TEST_UNSET", None)
+            os.environ.pop("SILONET_SECRET_TEST_UNSET", None)
             server.start()
         pem = client_key.export_private_key().decode()
         body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
@@ -213,6 +216,18 @@ def test_no_secret_anywhere(run: Run) -> None:
     for address in (f"{USER}:{pw}@127.0.0.1:{run.gateway.port}", f"ssh://{USER}:{pw}@127.0.0.1"):
         r = run.call("POST", "/v1/gateways", 422, json={**bad, "management": {**mgmt, "address": address}})
         assert r.json()["field"] == "management.address", r.text
+    # references outside the fence: the server's own variables, files outside the secrets directory (one that
+    # exists, one that does not: the same answer)
+    outside = ("env:SILONET_ADMIN_TOKEN", "env:SILONET_DATABASE_URL", "file:/etc/shadow", "/etc/no-such-file",
+               f"file:{run.key_file.parent}/../known_hosts", f"file:{run.key_file.parent.parent / 'known_hosts'}")
+    said = {}
+    for ref in outside:
+        r = run.call("POST", "/v1/gateways", 422, json={**bad, "management": {**mgmt, "credentials": ref}})
+        assert r.json()["field"] == "management.credentials", r.text
+        said[ref] = r.json()["message"]
+    assert all("SILONET_SECRET_" in said[ref] for ref in outside[:2]), said
+    assert len({said[ref] for ref in outside[2:]}) == 1 and "secrets directory" in said["file:/etc/shadow"], said
+    assert run.secrets["admin token"] not in seen.passwords
     run.call("POST", "/v1/gateways", 409, json=gateways[0])
     run.call("GET", "/v1/gateways/nope", 404)
     run.call("DELETE", "/v1/gateways/gw-pw", 409)

@@ -54,3 +54,11 @@ def managed_gateways(tmp_path: Path, manager: Any, ports: dict[str, list[dict]],
     finally:
         for db in dbs.values():
             db.stop()
+
+
+def two_gateways(tmp_path: Path, manager: Any):  # type: ignore[no-untyped-def]
+    """``managed_gateways`` with gw-a and gw-b, one port p1 each, in groups ga and gb."""
+    ports = {"gw-a": [{"name": "p1"}], "gw-b": [{"name": "p1"}]}
+    groups = {"ga": {"members": [{"gateway": "gw-a", "port": "p1"}]},
+              "gb": {"members": [{"gateway": "gw-b", "port": "p1"}]}}
+    return managed_gateways(tmp_path, manager, ports, groups)

@@ -168,12 +168,13 @@ def test_ops_model_matches_device(vtepdb: VtepDb) -> None:
     run(main)
 
 
-def test_ssl_remote_with_a_client_certificate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_ssl_remote_with_a_client_certificate(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from silonet.devices import pki
     from tests.functional.conftest import MISSING
 
     if MISSING:
         pytest.skip(f"Open vSwitch is not installed here (missing: {MISSING})")
+    monkeypatch.setenv("SILONET_SECRETS_DIR", str(tmp_path))  # the client's directory is a credentials reference
     pki.make_ca(tmp_path / "ca")
     pki.issue(tmp_path / "ca", tmp_path / "server", "gateway")
     pki.issue(tmp_path / "ca", tmp_path / "client", "silonet")

@@ -24,6 +24,7 @@ import yaml
 from typer.testing import CliRunner
 
 from silonet.cli.lab import lab_app
+from silonet.config import secrets_dir
 from silonet.drivers.base import registry, wait_connected
 from silonet.drivers.ssh.driver import SshDriver
 from silonet.lab import GatewaySpec, Group, Host, Lab, LabError, LabTopology, Silo, Tor, paper_topology
@@ -32,7 +33,7 @@ from silonet.lab import daemons as lab_daemons
 from silonet.lab import ssh as lab_ssh
 from silonet.lab.layout import build_layout
 from silonet.lab.state import StateFile
-from silonet.model import Gateway, Management
+from silonet.model import Gateway, Management, rules
 from silonet.plan import GatewayState, LogicalSwitch, diff
 from silonet.service.topology import parse_topology
 from tests.conftest import fresh_lab
@@ -93,7 +94,7 @@ def _retry_ping(lab: Lab, src: str, dst: str, seconds: float = 15.0) -> bool:
 # ------------------------------------------------------------------ pure checks
 def test_inventory_per_driver_without_a_running_lab(tmp_path: Path) -> None:
     lab = Lab(PREFIX, INDEX, tmp_path)
-    key = f"file:{tmp_path / PREFIX / 'ssh' / 'id_ed25519'}"
+    key = f"file:{secrets_dir() / f'lab-{PREFIX}' / 'id_ed25519'}"  # where credentials may point; a manager takes it
     ssh_inv = lab.inventory(paper_topology(), driver="ssh")
     for spec in ssh_inv["gateways"]:
         ip = spec["vtep_ip"].replace(UNDERLAY, MGMT)
@@ -181,9 +182,11 @@ def test_status_keys_and_files(lab: Lab, status: dict) -> None:
     assert status["phase"] == "up" and status["driver"] == "ssh" and status["missing"] == []
     ssh_dir = lab.dir / "ssh"
     assert status["known_hosts"] == str(ssh_dir / "known_hosts")
-    assert status["client_key"] == str(ssh_dir / "id_ed25519")
-    assert ssh_dir.stat().st_mode & 0o777 == 0o700
-    assert (ssh_dir / "id_ed25519").stat().st_mode & 0o777 == 0o600
+    key = secrets_dir() / f"lab-{PREFIX}" / "id_ed25519"  # the lab's folder in the (tests') secrets directory
+    assert status["client_key"] == str(key) and not (ssh_dir / "id_ed25519").exists()
+    assert rules.credentials_violation(f"file:{key}", secrets_dir()) is None
+    assert ssh_dir.stat().st_mode & 0o777 == 0o700 and key.parent.stat().st_mode & 0o777 == 0o700
+    assert key.stat().st_mode & 0o777 == 0o600
     known = [line.split() for line in Path(status["known_hosts"]).read_text().splitlines()]
     for gw, entry in zip(status["gateways"], known, strict=True):
         assert gw["ssh"] == f"root@{gw['mgmt_ip']}:22" and gw["mgmt_ip"].startswith(f"{MGMT}.")
@@ -391,4 +394,5 @@ def test_down_stops_sshd_and_removes_everything(lab: Lab, status: dict) -> None:
     assert not {ns for ns in _netns() if ns.startswith(f"{PREFIX}-")}
     assert not {link for link in os.listdir("/sys/class/net") if link.startswith(f"{PREFIX}m")}
     assert not lab.exists() and not lab.dir.exists()
+    assert not Path(status["client_key"]).parent.exists()  # the key's folder in the secrets directory too
     assert lab.down() == []

@@ -20,7 +20,8 @@ def test_contract_example_bodies(client) -> None:  # type: ignore[no-untyped-def
         "switchback": [{"gateway": "gw-a", "port": "p48"}]})
     assert r.status_code == 201
     r = client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000})
-    assert r.status_code == 201 and r.json() == {"name": "cust-42", "tenant": "acme", "vni": 5000, "attachments": []}
+    assert r.status_code == 201 and r.json() == {"name": "cust-42", "tenant": "acme", "vni": 5000, "attachments": [],
+                                             "violations": []}
     r = client.post("/v1/networks/cust-42/attachments", json={"interface_group": "vsa", "vlan": 100})
     assert r.status_code == 201 and r.json()["status"] == "pending" and r.json()["vni"] == 5000
     net = client.get("/v1/networks/cust-42").json()

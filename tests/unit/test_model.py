@@ -6,6 +6,7 @@ import pytest
 
 from silonet.errors import Conflict, InUse, InvalidInput, NotFound, OverCapacity
 from silonet.model import Attachment, Gateway, InterfaceGroup, Inventory, Management, Port, PortRef, VirtualNetwork
+from silonet.model.inventory import AnyDevice
 
 MGMT = Management("ovsdb", "tcp:198.18.1.1:6640")
 
@@ -158,7 +159,7 @@ def test_duplicate_vtep_ip_is_refused(inv: Inventory) -> None:
         inv.put_gateway(gw("gw-c", "198.18.0.1"))
 
 
-class PerSwitch:
+class PerSwitch(AnyDevice):
     """A device policy under which gw-a maps VLAN->VNI per switch (like EOS)."""
 
     def check(self, gateway: Gateway) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
@@ -12,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silonet import __version__
-from silonet.api import errors, observe, ui
+from silonet.api import errors, gate, observe, ui
 from silonet.model import rules
 from silonet.reconcile import Reconciler
 from silonet.service import Manager, listing
@@ -26,12 +27,19 @@ NameQuery = Annotated[str | None, Query(min_length=1, max_length=rules.NAME_MAX,
 Wait = Annotated[float | None, Query(ge=0, le=300, description="seconds to wait until every affected gateway "
                                                               "is realized (or one failed)")]
 ERRORS = {code: {"model": errors.ErrorBody} for code in (404, 409, 422)}
+WAITS: dict[int | str, dict[str, Any]] = {429: {"model": errors.ErrorBody,
+                                                "description": "too many ?wait= requests of this token in flight"}}
+_T = TypeVar("_T")
 _BEARER = HTTPBearer(auto_error=False, description="a token from SILONET_ADMIN_TOKEN or POST /v1/tokens")
 
 
 async def _caller(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Principal:
-    """Every /v1 call names its caller (async: a token already verified costs no thread hop)."""
+    """Every /v1 call names its caller: the one the gate verified before the body was read
+    (``api.gate``); verified here only if the gate did not guard this path."""
+    who = gate.principal_of(request.scope)
+    if who is not None:
+        return who
     header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
     tokens = request.app.state.tokens
     who = tokens.cached(header)
@@ -41,6 +49,39 @@ async def _caller(request: Request,
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+async def _in_thread(call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """A service call from an async route, in a worker thread (it may block on the database)."""
+    return await anyio.to_thread.run_sync(partial(call, *args, **kwargs))
+
+
+class WaitSlots:
+    """``?wait=`` requests in flight per token (in this process), at most ``limit`` each: one
+    token cannot park an unbounded number of requests. Used on the event loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held: dict[int | str, int] = {}
+
+    @contextmanager
+    def take(self, who: Principal, wait: float | None) -> Iterator[None]:
+        """A slot while the block runs, if the request waits; 429 when the token has none left."""
+        if not wait:
+            yield
+            return
+        key = who.token_id if who.token_id is not None else who.actor
+        held = self._held.get(key, 0)
+        if held >= self.limit:
+            raise errors.TooManyWaits(field="wait", limit=self.limit)
+        self._held[key] = held + 1
+        try:
+            yield
+        finally:
+            if (left := self._held[key] - 1) > 0:
+                self._held[key] = left
+            else:
+                del self._held[key]
 
 
 def _seen_by(who: Principal, gw: S.GatewayOut) -> S.GatewayOut:
@@ -69,14 +110,16 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         lifespan=lifespan,
     )
     errors.install(app)
-    observe.install(app, reconciler, _caller)  # request ids, GET /metrics
     app.state.manager = manager
     app.state.reconciler = reconciler
     tokens = app.state.tokens = Tokens(manager.db)
     if manager.settings.admin_token:
         tokens.seed_admin(manager.settings.admin_token)
-    v1 = APIRouter(prefix="/v1", responses={code: {"model": errors.ErrorBody} for code in (401, 403)})
+    app.add_middleware(gate.Gate, tokens=tokens, max_body=manager.settings.max_body_bytes)  # token, size: then the body
+    observe.install(app, reconciler, _caller)  # request ids, GET /metrics (outside the gate: it counts 401s too)
+    v1 = APIRouter(prefix="/v1", responses={code: {"model": errors.ErrorBody} for code in (401, 403, 413)})
     m = manager
+    waits = WaitSlots(manager.settings.max_waits_per_token)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -164,35 +207,41 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
     def get_network(name: NamePath, who: Caller) -> S.NetworkOut:
         return m.get_network(name, tenant=who.scope)
 
-    @v1.delete("/networks/{name}", status_code=204, tags=["networks"])
-    def delete_network(
+    # The routes that may wait are async: the write runs in a worker thread, the wait on the event
+    # loop (Manager.wait_async), so a waiting request holds no thread of the pool every sync route shares.
+    @v1.delete("/networks/{name}", status_code=204, tags=["networks"], responses=WAITS)
+    async def delete_network(
         name: NamePath,
         who: Caller,
         cascade: Annotated[bool, Query(description="also detach its attachments")] = False,
         wait: Wait = None,
     ) -> Response:
-        gateways, generation = m.delete_network(name, cascade=cascade, actor=who.actor, tenant=who.scope)
-        if wait:
-            m.wait(gateways, generation, wait)
+        with waits.take(who, wait):
+            gateways, generation = await _in_thread(m.delete_network, name, cascade=cascade, actor=who.actor,
+                                                    tenant=who.scope)
+            if wait:
+                await m.wait_async(gateways, generation, wait)
         return Response(status_code=204)
 
-    @v1.post("/networks/{name}/attachments", status_code=201, tags=["networks"])
-    def attach(name: NamePath, body: S.AttachmentIn, who: Caller, wait: Wait = None) -> S.AttachmentOut:
-        out = m.attach(name, body, actor=who.actor, tenant=who.scope)
-        if wait:
-            m.wait([g.gateway for g in out.gateways], out.generation, wait)
-            out = m.get_attachment(name, out.interface_group, out.vlan, tenant=who.scope)
+    @v1.post("/networks/{name}/attachments", status_code=201, tags=["networks"], responses=WAITS)
+    async def attach(name: NamePath, body: S.AttachmentIn, who: Caller, wait: Wait = None) -> S.AttachmentOut:
+        with waits.take(who, wait):
+            out = await _in_thread(m.attach, name, body, actor=who.actor, tenant=who.scope)
+            if wait:
+                await m.wait_async([g.gateway for g in out.gateways], out.generation, wait)
+                out = await _in_thread(m.get_attachment, name, out.interface_group, out.vlan, tenant=who.scope)
         return out
 
     @v1.get("/networks/{name}/attachments", tags=["networks"])
     def list_attachments(name: NamePath, who: Caller) -> list[S.AttachmentOut]:
         return m.get_network(name, tenant=who.scope).attachments
 
-    @v1.delete("/networks/{name}/attachments/{group}/{vlan}", status_code=204, tags=["networks"])
-    def detach(name: NamePath, group: NamePath, vlan: VlanPath, who: Caller, wait: Wait = None) -> Response:
-        gateways, generation = m.detach(name, group, vlan, actor=who.actor, tenant=who.scope)
-        if wait:
-            m.wait(gateways, generation, wait)
+    @v1.delete("/networks/{name}/attachments/{group}/{vlan}", status_code=204, tags=["networks"], responses=WAITS)
+    async def detach(name: NamePath, group: NamePath, vlan: VlanPath, who: Caller, wait: Wait = None) -> Response:
+        with waits.take(who, wait):
+            gateways, generation = await _in_thread(m.detach, name, group, vlan, actor=who.actor, tenant=who.scope)
+            if wait:
+                await m.wait_async(gateways, generation, wait)
         return Response(status_code=204)
 
     @v1.get("/attachments", tags=["networks"])
@@ -229,8 +278,8 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         who.require_admin("the audit log")
         return m.audit(limit, before)
 
-    @v1.post("/apply", tags=["operations"])
-    def apply(
+    @v1.post("/apply", tags=["operations"], responses=WAITS)
+    async def apply(
         body: S.Topology,
         who: Caller,
         prune: Annotated[bool, Query()] = False,
@@ -238,9 +287,10 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         wait: Wait = None,
     ) -> S.ApplyOut:
         who.require_admin("apply (it may change the whole inventory)")
-        out = m.apply(body, prune=prune, dry_run=dry_run, actor=who.actor)
-        if wait and out.gateways:
-            out.status = m.wait(out.gateways, out.generation, wait)
+        with waits.take(who, wait):
+            out = await _in_thread(m.apply, body, prune=prune, dry_run=dry_run, actor=who.actor)
+            if wait and out.gateways:
+                out.status = await m.wait_async(out.gateways, out.generation, wait)
         return out
 
     # ------------------------------------------------------------------ tokens

@@ -13,6 +13,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from silonet.errors import Conflict, DeviceError, Forbidden, InvalidInput, NotFound, SilonetError, Unauthorized
 from silonet.service.schemas import describe_errors
 
+
+class TooLarge(SilonetError):
+    """A request body over ``SILONET_MAX_BODY_BYTES``: refused before it is read further."""
+
+    code = "too_large"
+    template = "the request body is over the limit of {limit} bytes (SILONET_MAX_BODY_BYTES)"
+
+
+class TooManyWaits(SilonetError):
+    """A token with as many ``?wait=`` requests in flight as the limit allows."""
+
+    code = "too_many_waits"
+    template = ("this token already has {limit} requests waiting (?wait=; SILONET_MAX_WAITS_PER_TOKEN is "
+                "{limit}): retry when one ends, or without wait and poll the status")
+
+
 STATUS: dict[type[SilonetError], int] = {
     InvalidInput: 422,
     NotFound: 404,
@@ -20,6 +36,8 @@ STATUS: dict[type[SilonetError], int] = {
     DeviceError: 502,
     Unauthorized: 401,
     Forbidden: 403,
+    TooLarge: 413,
+    TooManyWaits: 429,
 }
 
 

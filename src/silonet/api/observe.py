@@ -1,13 +1,16 @@
 """Request ids and Prometheus metrics for the API: one pure ASGI middleware does both (each
 middleware layer costs every request; Starlette's BaseHTTPMiddleware costs the most), and
 ``GET /metrics`` serves the app's own registry (never the process-global one: tests build
-several apps in one process, and each reconciler's figures belong to its app).
+several apps in one process, and each reconciler's figures belong to its app): in full to an
+admin, to a tenant only the aggregate families of ``TENANT_FAMILIES`` (no gateway names, no
+error texts: the per-gateway series say which gateway is down or failing, which ``/v1/status``
+tells admins only).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, Response
@@ -19,15 +22,41 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from silonet import __version__
 from silonet.logs import HEADER, REQUEST_ID, request_id
 from silonet.reconcile import Reconciler
+from silonet.service.auth import Principal
 
 REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _HEADER = HEADER.encode()
+# What a tenant's scrape shows: families (as the registry names them) whose series carry only
+# these labels, none naming a gateway, a network or an error.
+TENANT_FAMILIES = frozenset({
+    "silonet_build",  # silonet_build_info{version}
+    "silonet_http_request_duration_seconds",  # {method, route template, status}
+    "silonet_reconcile_pass_duration_seconds",  # {result}
+    "silonet_reconcile_operations",  # silonet_reconcile_operations_total{kind}
+    "silonet_reconcile_settled_passes",  # silonet_reconcile_settled_passes_total{scope}
+})
+TENANT_LABELS = frozenset({"version", "method", "route", "status", "result", "kind", "scope", "le"})
+
+
+class TenantView:
+    """The registry as a tenant scrapes it: ``TENANT_FAMILIES`` only, and of those only series
+    whose labels are all in ``TENANT_LABELS`` (a label added later is left out, not shown)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if family.name in TENANT_FAMILIES:
+                family.samples = [s for s in family.samples if TENANT_LABELS.issuperset(s.labels)]
+                yield family
 
 
 class Observe:
@@ -86,11 +115,14 @@ def install(app: FastAPI, reconciler: Reconciler | None, caller: Callable[..., A
     app.add_middleware(Observe, requests=requests)
     app.state.metrics = registry
 
-    @app.get("/metrics", tags=["meta"], include_in_schema=False, dependencies=[Depends(caller)])
-    async def metrics() -> Response:
-        """Prometheus text format. Needs a bearer token of any role, as every route but /healthz
-        (it names gateways, which any token may list): give the scraper its own token."""
+    tenant_view = TenantView(registry)
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False)
+    async def metrics(who: Principal = Depends(caller)) -> Response:  # noqa: B008 (a local: Annotated cannot name it)
+        """Prometheus text format. Needs a bearer token, as every route but /healthz: an admin
+        token reads every series, a tenant token the aggregate ones (``TENANT_FAMILIES``)."""
         # async: runs on the event loop, where the reconciler's workers update what it reads
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        text = generate_latest(registry if who.admin else tenant_view)  # type: ignore[arg-type]
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return registry

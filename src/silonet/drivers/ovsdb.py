@@ -32,8 +32,10 @@ import ovs.stream
 import ovs.timeval
 import ovs.vlog
 
-from silonet.drivers import ovsjson
+from silonet.drivers import ovsjson, secrets
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
+from silonet.drivers.untrusted import echo, shown
+from silonet.drivers.untrusted import mac as read_mac
 from silonet.drivers.vtep_schema import (
     LS_TABLE,
     MCAST_LOCAL,
@@ -106,13 +108,12 @@ def configure_ssl(gateway: Any) -> None:
     if not ref:
         raise DeviceError(gateway=gateway.name, reason="ssl: needs management.credentials = a directory with "
                                                        "key.pem, cert.pem and cacert.pem (or SILONET_OVSDB_SSL_DIR)")
-    path = Path(ref.removeprefix("file:")).expanduser()
+    # a reference (from the API) only inside the secrets directory; the setting is the operator's
+    path = secrets.fenced_path(ref, gateway.name) if gateway.management.credentials else Path(ref).expanduser()
     missing = [f for f in ("key.pem", "cert.pem", "cacert.pem") if not (path / f).is_file()]
     if missing:
         raise DeviceError(gateway=gateway.name, reason=f"ssl: {path} lacks {', '.join(missing)}")
-    if (path / "key.pem").stat().st_mode & 0o077:
-        raise DeviceError(gateway=gateway.name, reason=f"ssl: {path / 'key.pem'} must not be readable by others "
-                                                       "(chmod 600)")
+    secrets.read_secret(path / "key.pem", gateway.name)  # no symlink, owner and mode checked
     if _ssl_dir not in (None, str(path)):
         raise DeviceError(gateway=gateway.name, reason=f"ssl: this manager already uses {_ssl_dir}; "
                                                        "one client identity per process")
@@ -135,7 +136,7 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
     if error:
         raise ConnectionError(f"get_schema from {remote}: {os.strerror(error)}")
     if reply.error:
-        raise ConnectionError(f"get_schema from {remote}: {reply.error}")
+        raise ConnectionError(f"get_schema from {remote}: {echo(reply.error)}")
     helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
     tables = reply.result.get("tables", {})
     for table, columns in COLUMNS.items():
@@ -330,7 +331,7 @@ class _IdlThread(threading.Thread):
                 self.idl._session.reconnect.set_backoff(1000, RECONNECT_MAX_MS)
                 self.error = ""
             except Exception as err:
-                self.error = str(err)
+                self.error = echo(err)  # any tcp:/unix: peer's words reach the gateway's status
                 self._fail_jobs()
                 self._halt.wait(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_MS / 1000)
@@ -454,10 +455,10 @@ class OvsdbDriver(Driver):
             # Another gateway's device (a wrong address, two gateways on one device): two
             # managers of one device would undo each other forever. Refuse.
             raise DeviceError(gateway=self.gateway.name, reason=(
-                f"the device at {self.gateway.management.address} is Physical_Switch '{ps.name}' with tunnel IPs "
-                f"{', '.join(sorted(ps.tunnel_ips)) or 'none'}, not this gateway ({self.gateway.vtep_ip}): "
+                f"the device at {self.gateway.management.address} is Physical_Switch {shown(ps.name)} with tunnel IPs "
+                f"{echo(', '.join(sorted(ps.tunnel_ips))) or 'none'}, not this gateway ({self.gateway.vtep_ip}): "
                 "check management.address, or name the Physical_Switch after the gateway"))
-        names = ", ".join(sorted(ps.name for ps in switches)) or "none"
+        names = echo(", ".join(sorted(ps.name for ps in switches))) or "none"
         raise DeviceError(gateway=self.gateway.name,
                           reason=f"cannot tell which Physical_Switch is this gateway (found: {names})")
 
@@ -595,13 +596,14 @@ class OvsdbDriver(Driver):
                     row.locator_set = locator_set(flood)
                 case SetRemoteMac(vni=vni, mac=mac, vtep_ip=ip):
                     ls = switch(vni)
-                    found = [r for r in rows_of("Ucast_Macs_Remote", ls) if r.MAC == mac]
+                    # a row read as this MAC (the read normalises: AA-BB-.. is aa:bb:..) is the one to update
+                    found = [r for r in rows_of("Ucast_Macs_Remote", ls) if read_mac(r.MAC) == mac]
                     row = found[0] if found else new_row("Ucast_Macs_Remote", ls)
                     row.MAC = mac
                     row.locator = locator(ip)
                 case RemoveRemoteMac(vni=vni, mac=mac):
                     for r in rows_of("Ucast_Macs_Remote", switch(vni)):
-                        if r.MAC == mac:
+                        if read_mac(r.MAC) == mac:
                             r.delete()
                 case Bind(port=port, vlan=vlan, vni=vni):
                     prow = ports[port]
@@ -633,7 +635,7 @@ class OvsdbDriver(Driver):
             return ApplyResult(len(ops))
         if status == Txn.TRY_AGAIN:
             return ApplyResult(0, retry=True)
-        raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {txn.get_error()}")
+        raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(txn.get_error())}")
 
     def _commit(self, idl: _MemoIdl, txn: Txn, size: int) -> str:
         """``txn.commit_block()``, except that a device which stops answering ends the write: the

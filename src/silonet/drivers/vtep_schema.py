@@ -2,7 +2,10 @@
 
 The ``ovsdb`` driver reads the tables through the OVS IDL, the ``vtepctl`` dialect through
 ``vtep-ctl --format=json`` over SSH; both hand the rows here, so the reading of ownership,
-bindings, flood lists, MACs and faults exists once (``Interpretation``). The IDL tells which
+bindings, flood lists, MACs and faults exists once (``Interpretation``), and so does the check of
+what the rows say (``silonet.drivers.untrusted``): a MAC that is not a MAC, a locator IP that is
+not an IPv4 address, a switch marked silonet's under a name silonet could not have written, is a
+fault of the gateway and never silonet's state. The IDL tells which
 rows changed, so the ``ovsdb`` driver keeps one ``Interpretation`` up to date row by row: a
 read after an attach costs the rows the attach touched, not every row of the device.
 """
@@ -16,6 +19,8 @@ from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from silonet.drivers.untrusted import FAULTS, all_ipv4, ipv4, is_mac, is_token, mac, owned_name, shown, vni_ok
+from silonet.model.rules import VLAN_MAX
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import Changes, GatewayState, LogicalSwitch, new_logical_switch
 
@@ -42,6 +47,7 @@ class VtepRows:
 
 
 LS_TABLE = "Logical_Switch"
+PORT_TABLE = "Physical_Port"
 CHANGE_LOG = 256  # reads remembered by ``changes_since``: a worker is never that many behind
 _serials = itertools.count(1)
 
@@ -62,6 +68,10 @@ class Interpretation:
 
     Each ``state()`` that found changes is a new ``version``; ``changes_since(version)`` tells
     what the reads since then changed, so a reconcile pass need only look at that.
+
+    Every row is checked as it is told (``_checked``): a value that fails is kept out of the state
+    (a row keeps its place in ``rows_on``, so removing its switch still removes it) and described
+    under ``FAULTS`` for as long as the row holds it.
     """
 
     def __init__(self) -> None:
@@ -78,6 +88,8 @@ class Interpretation:
         self.rows: dict[str, dict[Hashable, tuple]] = {t: {} for t in ROW_TABLES}  # table -> row -> meaning
         self.on_switch: dict[str, dict[Hashable, set[Hashable]]] = {t: {} for t in ROW_TABLES}  # table -> id -> rows
         self.ports: dict[str, PortRows] = {}
+        self._told_ports: dict[str, PortRows] = {}  # as the reader gave them (``ports``: as checked)
+        self._bad: dict[tuple[str, Hashable], list[str]] = {}  # (table, row) -> what is wrong with it
         self.bound_to: dict[Hashable, set[tuple[str, int]]] = {}  # switch id -> (port, VLAN) bound to it
         self._dirty_vnis: set[int] = set()
         self._dirty_switches: set[Hashable] = set()
@@ -100,6 +112,7 @@ class Interpretation:
             return
         rows, index = self.rows[table], self.on_switch[table]
         if old is not None:
+            self._bad.pop((table, key), None)
             rows.pop(key, None)
             held = index.get(old[1])
             if held is not None:
@@ -108,17 +121,74 @@ class Interpretation:
                     del index[old[1]]
             self._dirty_switches.add(old[1])
         if new is not None:
+            new = self._checked(table, key, new)
             rows[key] = new
             index.setdefault(new[1], set()).add(key)
             self._dirty_switches.add(new[1])
         self._out = None
 
+    def _checked(self, table: str, key: Hashable, meaning: tuple) -> tuple:
+        """``meaning`` with each value that fails its check as None (flood IPs: left out); the very
+        tuple when all pass. The MAC of a multicast row is a name ("unknown-dst"), not checked."""
+        if table == UCAST_LOCAL:
+            if is_mac(meaning[0]):
+                return meaning
+        elif table == UCAST_REMOTE:
+            if is_mac(meaning[0]) and ipv4(meaning[2]) is not None:
+                return meaning
+        elif table != MCAST_REMOTE or meaning[0] != "unknown-dst" or all_ipv4(meaning[2]):
+            return meaning
+        why: list[str] = []
+        if table in (UCAST_LOCAL, UCAST_REMOTE):
+            address = mac(meaning[0])
+            if address is None:
+                why.append(f"{table} MAC {shown(meaning[0])} is not a MAC address; "
+                           + ("not published to other gateways" if table == UCAST_LOCAL else "ignored"))
+            if table == UCAST_LOCAL:
+                if address is not meaning[0]:
+                    meaning = (address, *meaning[1:])
+            else:
+                ip = ipv4(meaning[2])
+                if ip is None:
+                    why.append(f"{table} locator dst_ip {shown(meaning[2])} is not an IPv4 address; ignored")
+                if address is not meaning[0] or ip is not meaning[2]:
+                    meaning = (address, meaning[1], ip, *meaning[3:])
+        elif table == MCAST_REMOTE and meaning[0] == "unknown-dst":
+            bad = sorted((ip for ip in meaning[2] if ipv4(ip) is None), key=repr)
+            if bad:
+                why += [f"{table} locator dst_ip {shown(ip)} is not an IPv4 address; left out of the flood list"
+                        for ip in bad]
+                meaning = (meaning[0], meaning[1], frozenset(meaning[2]).difference(bad), *meaning[3:])
+        if why:
+            self._bad[(table, key)] = why
+        return meaning
+
+    def _claimed(self, meaning: tuple, now: bool) -> tuple[Hashable, str, int | None, bool]:
+        """A logical switch row as (id, name, tunnel key, silonet's). One marked silonet's whose name
+        silonet could not have written, or whose tunnel key is not a VNI, is someone else's (a fault
+        while ``now``: the row as it stands)."""
+        sid, (name, key, config) = meaning
+        owned = config.get(OWNER_KEY) == "true"
+        why: list[str] = []
+        if key is not None and not vni_ok(key):
+            why.append(f"tunnel_key {shown(key)} is not a VNI")
+            key = None
+        if owned and not owned_name(name):
+            why.append(f"name {shown(name)} is not a name silonet writes")
+        if owned and why:
+            owned = False
+            if now:
+                self._bad[(LS_TABLE, sid)] = [f"{LS_TABLE} {', '.join(why)}, yet it is marked {OWNER_KEY}=true: "
+                                              "taken for someone else's"]
+        return sid, name, key, owned
+
     def _switch(self, old: tuple | None, new: tuple | None) -> None:
         for meaning, sign in ((old, -1), (new, 1)):
             if meaning is None:
                 continue
-            sid, (name, key, config) = meaning
-            owned = config.get(OWNER_KEY) == "true"
+            if sign < 0:
+                self._bad.pop((LS_TABLE, meaning[0]), None)
+            sid, name, key, owned = self._claimed(meaning, sign > 0)
             if sign < 0:
                 self.switches.pop(sid, None)
             else:
@@ -143,6 +213,15 @@ class Interpretation:
 
     def port(self, name: str, rows: PortRows | None) -> None:
         """A port as it is now (None: gone)."""
+        if self._told_ports.get(name) is rows:
+            return
+        if rows is None:
+            self._told_ports.pop(name, None)
+        else:
+            self._told_ports[name] = rows
+        self._bad.pop((PORT_TABLE, name), None)
+        if rows is not None:
+            rows = self._checked_port(name, rows)
         old = self.ports.get(name)
         if old is rows:
             return
@@ -169,6 +248,20 @@ class Interpretation:
         else:
             self.ports[name] = rows
         self._out = None
+
+    def _checked_port(self, name: str, rows: PortRows) -> PortRows | None:
+        """The port with what fails its check left out (a name that is not a plain token: the whole
+        port, which no inventory can name); the very object when all passes."""
+        if not is_token(name):
+            self._bad[(PORT_TABLE, name)] = [f"{PORT_TABLE} name {shown(name)} is not a plain name; "
+                                             "its bindings are ignored"]
+            return None
+        bad = [vlan for vlan in rows.vlan_bindings if type(vlan) is not int or not 0 <= vlan <= VLAN_MAX + 1]
+        if not bad:
+            return rows
+        self._bad[(PORT_TABLE, name)] = [f"{PORT_TABLE} {shown(name)} vlan_bindings key {shown(vlan)} is not a "
+                                         "VLAN; ignored" for vlan in bad]
+        return PortRows(rows.name, rows.faults, {v: s for v, s in rows.vlan_bindings.items() if v not in bad})
 
     def owner_of(self, vni: int) -> Any:
         """The id of silonet's logical switch for ``vni`` (the one ``state()`` reads)."""
@@ -199,6 +292,8 @@ class Interpretation:
         for port in self.ports.values():
             if port.faults:
                 faults[f"port {port.name}"] = sorted(port.faults)
+        if self._bad:
+            faults[FAULTS] = sorted(why for found in self._bad.values() for why in found)
         return (*self._out, faults)
 
     def changes_since(self, version: tuple[int, int] | None) -> Changes | None:
@@ -264,15 +359,17 @@ class Interpretation:
         self._ls[vni] = new_logical_switch(vni, self.switches[min(ids)][0], ips)
         remote: dict[tuple[int, str], tuple[str, str]] = {}
         for sid in ids:
-            for r, (mac, _sid, ip) in self._on(UCAST_REMOTE, sid):
-                seen = remote.get((vni, mac))
+            for r, (address, _sid, ip) in self._on(UCAST_REMOTE, sid):
+                if address is None or ip is None:
+                    continue
+                seen = remote.get((vni, address))
                 if seen is None or str(r) < seen[0]:
-                    remote[(vni, mac)] = (str(r), ip)
+                    remote[(vni, address)] = (str(r), ip)
         for key, (_r, ip) in remote.items():
             self._remote[key] = ip
         if remote:
             self._remote_keys[vni] = list(remote)
-        local = frozenset(m[0] for sid in ids for _r, m in self._on(UCAST_LOCAL, sid))
+        local = frozenset(m[0] for sid in ids for _r, m in self._on(UCAST_LOCAL, sid) if m[0] is not None)
         if local:
             self._local[vni] = local
         else:

@@ -6,6 +6,7 @@ new process (the CLI, a test, the reconciler) can operate a lab another process 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from silonet.config import secrets_dir
 from silonet.lab import build, daemons
 from silonet.lab.errors import LabError
 from silonet.lab.layout import (
@@ -28,6 +30,12 @@ from silonet.lab.state import StateFile, now
 from silonet.lab.topology import LabTopology, paper_topology
 
 Progress = Callable[[str, int, int], None]  # (what is being done, steps done, steps in all)
+
+
+def client_key_dir(prefix: str) -> Path:
+    """The lab's folder in the secrets directory (``SILONET_SECRETS_DIR``, default under the data
+    directory): a manager with the default setting takes the lab's inventory as it is."""
+    return secrets_dir() / f"lab-{prefix}"
 
 
 class Lab:
@@ -63,7 +71,9 @@ class Lab:
             data = self._state.load()
             self.index = int(data["index"])
             topo = LabTopology.from_dict(data["topology"], str(self._state.path))
-            self._layout = build_layout(self.prefix, self.index, self.base_dir, topo, data.get("driver") or "ovsdb")
+            key_dir = Path(data["client_key_dir"]) if data.get("client_key_dir") else None
+            self._layout = build_layout(self.prefix, self.index, self.base_dir, topo, data.get("driver") or "ovsdb",
+                                        key_dir)
         return self._layout
 
     @property
@@ -79,7 +89,8 @@ class Lab:
 
         ``driver``: how ``inventory`` tells silonet to manage the gateways. ``ovsdb``: OVSDB over
         TCP on the management IP. ``ssh``: the ``vtepctl`` dialect over OpenSSH (``root@<mgmt
-        ip>:22``, the lab's client key and known_hosts under ``<lab dir>/ssh``). ``mixed``: the
+        ip>:22``, known_hosts under ``<lab dir>/ssh``, the client key in ``<secrets dir>/lab-<prefix>``,
+        where credentials references may point). ``mixed``: the
         gateways alternate, the first one ovsdb. With ssh or mixed every gateway runs sshd, so
         each can be reached both ways."""
         check_driver(driver)
@@ -89,13 +100,16 @@ class Lab:
                 raise LabError(f"lab '{self.prefix}' is already up; run `silonet lab down` first")
             raise LabError(f"lab '{self.prefix}' was left half-built (phase {phase}); run `silonet lab down` first")
         topo = (topology or paper_topology()).resolved()
-        layout = build_layout(self.prefix, self.index, self.base_dir, topo, driver)
+        layout = build_layout(self.prefix, self.index, self.base_dir, topo, driver,
+                              client_key_dir(self.prefix) if driver != "ovsdb" else None)
         build.check_host(driver)
         build.check_free(layout)
         if self.dir.exists() and any(self.dir.iterdir()):
             # down removes the whole directory, so it must hold nothing but what up puts there
             raise LabError(f"{self.dir} is not empty and holds no lab state; remove it or pick another --dir/--prefix")
         self._state.create(self.prefix, self.index, topo.to_dict(), driver)
+        if layout.key_dir is not None:  # before the key is made, so down removes it
+            self._state.set(client_key_dir=str(layout.key_dir))
         self._layout = layout
         todo = build.steps(layout, self._state)
         try:
@@ -142,6 +156,11 @@ class Lab:
         for link in reversed(data.get("links", [])):
             del_link(link)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if layout.key_dir is not None:  # the client key's folder in the secrets directory
+            for key in (layout.client_key, layout.client_key.with_name(layout.client_key.name + ".pub")):
+                key.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                layout.key_dir.rmdir()
         self._layout = None
         return notes
 
@@ -182,14 +201,15 @@ class Lab:
         interface groups; no networks. Of the running lab, or of ``topology`` laid out at this index
         with ``driver`` (default ovsdb). Management per gateway: ``{driver: ovsdb, address:
         tcp:<mgmt ip>:6640}`` or ``{driver: ssh, dialect: vtepctl, address: root@<mgmt ip>:22,
-        credentials: file:<lab dir>/ssh/id_ed25519}``; a mixed lab alternates, the first one ovsdb."""
+        credentials: file:<secrets dir>/lab-<prefix>/id_ed25519}``; a mixed lab alternates, the first one ovsdb."""
         if topology is None:
             layout = self.layout()
             if driver is not None and driver != layout.driver:
                 raise LabError(f"lab '{self.prefix}' runs with driver {layout.driver}, not {driver}; "
                                f"rebuild it with `silonet lab up --driver {driver}`")
         else:
-            layout = build_layout(self.prefix, self.index, self.base_dir, topology.resolved(), driver or "ovsdb")
+            layout = build_layout(self.prefix, self.index, self.base_dir, topology.resolved(), driver or "ovsdb",
+                                  client_key_dir(self.prefix))
         topo = layout.topology
         return {
             "silos": [{"name": s.name, "kind": s.kind, "description": s.description} for s in topo.silos],

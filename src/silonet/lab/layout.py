@@ -30,7 +30,7 @@ HOST_IF = "eth0"
 # dialect over OpenSSH) or "mixed" (alternating by gateway order). With ssh or mixed every gateway runs
 # sshd, so each can be reached both ways.
 DRIVERS = ("ovsdb", "ssh", "mixed")
-SSH_DIR = "ssh"  # <lab dir>/ssh: client key pair, host keys, authorized_keys, known_hosts
+SSH_DIR = "ssh"  # <lab dir>/ssh: host keys, authorized_keys, known_hosts (the client key: LabLayout.key_dir)
 SSH_USER, SSH_PORT = "root", 22
 SSH_DIALECT = "vtepctl"
 
@@ -141,6 +141,9 @@ class LabLayout:
     topology: LabTopology
     gateways: tuple[GatewayLayout, ...]
     driver: str = "ovsdb"
+    # where the manager's client key lives: a folder of the secrets directory, since credentials
+    # references point only there (None: <lab dir>/ssh, as labs built before that had it)
+    key_dir: Path | None = None
 
     @property
     def ssh(self) -> bool:
@@ -153,7 +156,7 @@ class LabLayout:
 
     @property
     def client_key(self) -> Path:
-        return self.ssh_dir / "id_ed25519"
+        return (self.key_dir or self.ssh_dir) / "id_ed25519"
 
     @property
     def authorized_keys(self) -> Path:
@@ -237,8 +240,8 @@ def host_mac(ip: str) -> str:
     return f"02:00:{a:02x}:{b:02x}:{c:02x}:{d:02x}"
 
 
-def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology, driver: str = "ovsdb"
-                 ) -> LabLayout:
+def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology, driver: str = "ovsdb",
+                 key_dir: Path | None = None) -> LabLayout:
     """Lay out a resolved topology; fails if two interfaces of one gateway namespace would share a name."""
     check_prefix_index(prefix, index)
     check_driver(driver)
@@ -288,4 +291,4 @@ def build_layout(prefix: str, index: int, base_dir: Path, topology: LabTopology,
         sock = len(str(g.dir / "db.sock"))
         if sock > 100:
             raise LabError(f"lab directory {lab_dir} is too long for a unix socket path ({sock} > 100 characters)")
-    return LabLayout(prefix, index, lab_dir, topology, gateways, driver)
+    return LabLayout(prefix, index, lab_dir, topology, gateways, driver, key_dir)

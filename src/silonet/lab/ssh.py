@@ -3,10 +3,11 @@
 With driver ``ssh`` or ``mixed`` every gateway answers on ``root@<mgmt ip>:22`` with key
 authentication only, and a session there runs ``vtep-ctl`` against that gateway's own
 database (``SetEnv OVS_RUNDIR=<gateway dir>``): what the ``ssh`` driver's ``vtepctl``
-dialect expects of a switch with a vtep-ctl shell. Everything lives under
-``<lab dir>/ssh`` (mode 0700), so ``down`` removes it with the lab directory:
+dialect expects of a switch with a vtep-ctl shell. The manager's client key ``id_ed25519``
+(0600) / ``.pub`` (``management.credentials``) lives in ``<secrets dir>/lab-<prefix>`` (0700),
+since credentials references may point only into the secrets directory; the rest under
+``<lab dir>/ssh`` (mode 0700); ``down`` removes both:
 
-- ``id_ed25519`` (0600) / ``.pub``: the manager's client key (``management.credentials``);
 - ``authorized_keys``: that public key, the only one any lab sshd accepts;
 - ``ssh_host_<gateway>_ed25519``: one host key per gateway;
 - ``known_hosts``: each gateway's management IP with its host key (``SILONET_SSH_KNOWN_HOSTS``).
@@ -39,9 +40,10 @@ def public_key(path: Path) -> str:
 
 def make_keys(layout: LabLayout) -> None:
     """The client key pair, authorized_keys, one host key per gateway and known_hosts."""
-    d = layout.ssh_dir
-    d.mkdir(parents=True, exist_ok=True)
-    d.chmod(0o700)
+    layout.client_key.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the secrets dir, if new
+    for d in (layout.ssh_dir, layout.client_key.parent):
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
     _keygen(layout.client_key, f"silonet-lab-{layout.prefix}")
     _write(layout.authorized_keys, public_key(layout.client_key) + f" silonet-lab-{layout.prefix}\n")
     lines = []

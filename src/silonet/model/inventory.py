@@ -8,10 +8,12 @@ change, not to the fleet.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Set
+from collections.abc import Callable, Iterable, Iterator, Set
+from dataclasses import dataclass
 from typing import Protocol
 
 from silonet.errors import Conflict, InUse, InvalidInput, NotFound, OverCapacity
+from silonet.model import rules
 from silonet.model.entities import (
     Attachment,
     Gateway,
@@ -29,6 +31,18 @@ def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
     return f"{kind} {shown}{more}"
 
 
+@dataclass(frozen=True)
+class Proposed:
+    """An attachment about to be carried by one gateway, as a dialect's limits see it."""
+
+    gateway: str
+    network: str
+    vni: int
+    vlan: int
+    group: str
+    held: Callable[[], Iterator[tuple[str, int, int]]]  # (group, VLAN, VNI) the gateway carries already
+
+
 class DevicePolicy(Protocol):
     """What the device layer says about a gateway, without the model knowing vendors."""
 
@@ -40,6 +54,9 @@ class DevicePolicy(Protocol):
 
     def default_capacity(self, driver: str, dialect: str | None) -> int:
         """Capacity of a gateway whose request leaves it out."""
+
+    def refuse(self, gateway: Gateway, proposed: Proposed) -> tuple[str, str] | None:
+        """(dialect, rule) when the gateway's platform cannot hold ``proposed``, else None."""
 
 
 class AnyDevice:
@@ -53,6 +70,9 @@ class AnyDevice:
 
     def default_capacity(self, driver: str, dialect: str | None) -> int:
         return 4096
+
+    def refuse(self, gateway: Gateway, proposed: Proposed) -> tuple[str, str] | None:
+        return None
 
 
 class Inventory:
@@ -71,6 +91,9 @@ class Inventory:
         self._vlans: dict[str, dict[int, str]] = defaultdict(dict)
         self._net_atts: dict[str, set[tuple[str, int]]] = defaultdict(set)
         self._vni_owner: dict[int, str] = {}
+        # Networks stored under older name rules (``rules.name_violation``): kept, listed and
+        # deletable, but compiled onto no device, so one bad name cannot fail a shared gateway.
+        self.quarantined: dict[str, str] = {}
         # Who carries each network, kept current by every change so a compile only reads it:
         # VLANs per (network, group), the gateways per network, and one shared frozenset
         # per set of groups (networks stretched over the same groups share it).
@@ -181,6 +204,24 @@ class Inventory:
                     f"or a platform with per-port VLAN mapping",
                 )
 
+    def _check_limits(self, gateway: str, group: str, vlan: int, network: str) -> None:
+        """What one switch of the gateway's platform cannot hold (a VLAN name too long, VLAN 0 where
+        only tagged VLANs map, two VNIs on one translated VLAN): refused now, naming the gateway,
+        the dialect and the rule, instead of failing every pass of that gateway for everyone."""
+        vni = self.networks[network].vni
+
+        def held() -> Iterator[tuple[str, int, int]]:
+            for g in sorted(self._groups_on.get(gateway, ())):
+                for v, net in sorted(self._vlans.get(g, {}).items()):
+                    if (g, v) != (group, vlan):
+                        yield g, v, self.networks[net].vni
+
+        refused = self.policy.refuse(self.gateways[gateway], Proposed(gateway, network, vni, vlan, group, held))
+        if refused is not None:
+            dialect, rule = refused
+            raise Conflict(field="vlan", rule=f"gateway '{gateway}' ({dialect} dialect) cannot carry network "
+                                              f"'{network}' (VNI {vni}) on VLAN {vlan}: {rule}")
+
     # ------------------------------------------------------------------- silos
     def put_silo(self, silo: Silo) -> Silo | None:
         before = self.silos.get(silo.name)
@@ -260,6 +301,7 @@ class Inventory:
         for gw in sorted(group.gateways - (before.gateways if before else frozenset())):
             for vlan, net in sorted(self._vlans.get(group.name, {}).items()):
                 self._check_scope(gw, group.name, vlan, net)
+                self._check_limits(gw, group.name, vlan, net)
         nvlans = len(self._vlans.get(group.name, ()))
         if nvlans:
             for gw in sorted(group.gateways):
@@ -305,10 +347,21 @@ class Inventory:
         holder = self._vni_owner.get(net.vni)
         if holder is not None and holder != net.name:
             raise Conflict(field="vni", rule=f"VNI {net.vni} already belongs to network '{holder}'")
+        if before is not None and before.vni != net.vni and self._net_atts.get(net.name):
+            self.networks[net.name] = net  # the checks read the new VNI; put back if one refuses
+            try:
+                for g, vlan in sorted(self._net_atts[net.name]):
+                    for gw in sorted(self.groups[g].gateways):
+                        self._check_limits(gw, g, vlan, net.name)
+            except Conflict:
+                self.networks[net.name] = before
+                raise
         if before is not None:
             self._vni_owner.pop(before.vni, None)
         self.networks[net.name] = net
         self._vni_owner[net.vni] = net.name
+        if (why := rules.name_violation(net.name)) is not None:
+            self.quarantined[net.name] = f"network name {net.name!r} {why}"
         return before
 
     def allocate_vni(self, pool: range) -> int:
@@ -330,6 +383,7 @@ class Inventory:
             self.detach(att.network, att.group, att.vlan)
         del self.networks[name]
         self._vni_owner.pop(net.vni, None)
+        self.quarantined.pop(name, None)
         return net, atts
 
     # ------------------------------------------------------------- attachments
@@ -345,6 +399,7 @@ class Inventory:
         group = self.groups[att.group]
         for gw in sorted(group.gateways):
             self._check_scope(gw, att.group, att.vlan, att.network)
+            self._check_limits(gw, att.group, att.vlan, att.network)
         for gw in sorted(group.gateways):
             needed = group.entries_per_vlan(gw)
             self._check_capacity(gw, needed, self.gateways[gw].capacity - self.usage(gw), group)

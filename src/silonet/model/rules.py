@@ -6,13 +6,22 @@ Each check returns the value or raises ``InvalidInput`` naming the field and the
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
+from pathlib import PurePath
 
 from silonet.errors import InvalidInput
 
 NAME_MAX = 64
-NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
+NAME_RE = re.compile(r"[A-Za-z0-9._-]+")  # every stored name, older rows included
 NAME_RULE = f"must be 1..{NAME_MAX} characters of [A-Za-z0-9._-]"
+# What a name written now must also be: device CLIs read a leading '-' as an option and a lone
+# '--' as vtep-ctl's command separator, and vtep-ctl resolves a UUID before a name, so a network
+# named after a foreign row's UUID would address that row.
+NEW_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+NEW_NAME_RULE = (f"must be 1..{NAME_MAX} characters of [A-Za-z0-9._-], start with a letter or a digit, "
+                 "and not have the shape of a UUID")
 VLAN_MIN, VLAN_MAX = 0, 4094
 VLAN_RULE = f"VLAN must be an integer {VLAN_MIN}..{VLAN_MAX} (0 = untagged)"
 VNI_MIN, VNI_MAX = 1, 16_777_215
@@ -20,11 +29,35 @@ VNI_RULE = f"VNI must be an integer {VNI_MIN}..{VNI_MAX}"
 CAPACITY_MAX = 10_000_000
 CAPACITY_RULE = f"capacity must be an integer 1..{CAPACITY_MAX}"
 DRIVERS = ("ovsdb", "ssh")
+SECRETS_SETTING = "SILONET_SECRETS_DIR"
+SECRET_ENV_PREFIX = "SILONET_SECRET_"
+SECRET_ENV_NAME_RE = re.compile(r"[A-Za-z0-9_]+")
+SECRET_ENV_RULE = f"env: may name only a variable {SECRET_ENV_PREFIX}<NAME> (<NAME> of [A-Za-z0-9_])"
+REFERENCE_FORMS = f"file:<secrets dir>/<file> or env:{SECRET_ENV_PREFIX}<NAME>"
 
 
 def name(value: str, field: str = "name") -> str:
     if not isinstance(value, str) or not value or len(value) > NAME_MAX or not NAME_RE.fullmatch(value):
         raise InvalidInput(field=field, rule=f"{value!r} {NAME_RULE}")
+    return value
+
+
+def name_violation(value: str) -> str | None:
+    """The rule a name breaks that older versions accepted (None: it is fine). Stored rows that
+    break it still load; they are flagged, and never rendered into a device command."""
+    if not NEW_NAME_RE.fullmatch(value):
+        return "must start with a letter or a digit (a device CLI reads a leading '-' as an option)"
+    if UUID_RE.fullmatch(value):
+        return "must not have the shape of a UUID (device tools resolve a UUID before a name)"
+    return None
+
+
+def new_name(value: str, field: str = "name") -> str:
+    """A name being written now: ``name`` and ``name_violation``."""
+    name(value, field)
+    why = name_violation(value)
+    if why is not None:
+        raise InvalidInput(field=field, rule=f"{value!r} {why}")
     return value
 
 
@@ -89,12 +122,43 @@ def ssh_address(value: str, field: str = "management.address") -> str:
     (without echoing it)."""
     if ":" in value.removeprefix("ssh://").rpartition("@")[0]:
         raise InvalidInput(field=field, rule="must not hold a password (user:password@host); name the secret in "
-                                             "management.credentials (env:VAR or file:/path)")
+                                             f"management.credentials ({REFERENCE_FORMS})")
+    return value
+
+
+def secret_file_rule(secrets_dir: str | PurePath) -> str:
+    """The fence for ``file:`` references (one text for the API, the status flag and the driver)."""
+    return (f"file: (or a bare path) must be an absolute path, without '..', inside the secrets directory "
+            f"{secrets_dir} ({SECRETS_SETTING})")
+
+
+def credentials_violation(value: str, secrets_dir: str | PurePath) -> str | None:
+    """The fence a credentials reference breaks, or None. Pure (no file is looked at, so the
+    answer says nothing about what exists outside the fence): ``env:`` only for variables named
+    ``SILONET_SECRET_*`` (else any admin could send the database password or the admin token
+    to an address of their choosing), a path only inside ``secrets_dir``. Checked on writes
+    and before connecting; rows stored before the fence still load (``credentials`` below)."""
+    if value.startswith("env:"):
+        var = value[4:]
+        ok = var.startswith(SECRET_ENV_PREFIX) and SECRET_ENV_NAME_RE.fullmatch(var[len(SECRET_ENV_PREFIX):])
+        return None if ok else SECRET_ENV_RULE
+    path, base = value.removeprefix("file:"), str(secrets_dir)
+    inside = (posixpath.isabs(path) and posixpath.isabs(base) and ".." not in path.split("/")
+              and posixpath.normpath(path).startswith(posixpath.normpath(base).rstrip("/") + "/"))
+    return None if inside else secret_file_rule(secrets_dir)
+
+
+def fenced_credentials(value: str | None, secrets_dir: str | PurePath,
+                       field: str = "management.credentials") -> str | None:
+    """``value`` if it passes the fence (a write), else InvalidInput naming the field and the rule."""
+    if value is not None and (rule := credentials_violation(value, secrets_dir)) is not None:
+        raise InvalidInput(field=field, rule=rule)
     return value
 
 
 def credentials(value: str, field: str = "management.credentials") -> str:
-    """A reference to a secret (``file:/path``, ``/path`` or ``env:VAR``), never the secret."""
+    """A reference to a secret (``file:/path``, ``/path`` or ``env:VAR``), never the secret.
+    The shape only: where a reference may point is ``credentials_violation``."""
     text(value, field, 256)
     if value.startswith("env:"):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]):
@@ -102,5 +166,5 @@ def credentials(value: str, field: str = "management.credentials") -> str:
             raise InvalidInput(field=field, rule="env: needs a variable name ([A-Za-z_][A-Za-z0-9_]*)")
         return value
     if not value.removeprefix("file:").startswith(("/", "~")):
-        raise InvalidInput(field=field, rule="must be a reference (file:/path or env:VAR), never the secret itself")
+        raise InvalidInput(field=field, rule=f"must be a reference ({REFERENCE_FORMS}), never the secret itself")
     return value

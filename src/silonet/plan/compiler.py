@@ -33,6 +33,8 @@ def vni_carriers(inv: Inventory) -> dict[int, set[str]]:
     """Gateways that carry each VNI: computed once, shared by every gateway's compile."""
     carriers: dict[int, set[str]] = defaultdict(set)
     for name, net in inv.networks.items():
+        if name in inv.quarantined:
+            continue
         held = inv.carriers_of(name)
         if held:  # attached somewhere (every group has a gateway)
             carriers[net.vni] = set(held)
@@ -83,6 +85,8 @@ class Compiler:
         if group is None:
             networks = self.inv.networks
             held = sorted(self.inv.vlans_of(name).items())
+            if self.inv.quarantined:
+                held = [(vlan, net) for vlan, net in held if net not in self.inv.quarantined]
             vlans = [(vlan, networks[net].vni) for vlan, net in held]
             names = {vni: net for (_, vni), (_, net) in zip(vlans, held, strict=True)}
             if self.carriers is None:
@@ -121,7 +125,7 @@ class Compiler:
         carried: list[Carried] = []
         for vni in sorted(set(vnis)):
             net = inv.network_of_vni(vni)
-            if net is None:
+            if net is None or net in inv.quarantined:
                 continue
             keys = [(g, vlan) for g, vlan in inv.attachment_keys(net) if g in here]
             if not keys:

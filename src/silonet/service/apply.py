@@ -9,10 +9,11 @@ retried until no further progress, and then the last error is the answer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from silonet.errors import Conflict
-from silonet.model import Attachment, Gateway, Inventory, VirtualNetwork
+from silonet.model import Attachment, Gateway, Inventory, VirtualNetwork, rules
 from silonet.service import schemas as S
 from silonet.store.repo import Repository
 
@@ -25,8 +26,9 @@ class _DryRun(Exception):
 
 
 class _Applier:
-    def __init__(self, repo: Repository, inv: Inventory, actor: str, generation: int) -> None:
+    def __init__(self, repo: Repository, inv: Inventory, actor: str, generation: int, secrets_dir: Path) -> None:
         self.repo, self.inv, self.actor, self.gen = repo, inv, actor, generation
+        self.secrets_dir = secrets_dir  # where credentials references may point
         self.changes: list[S.ChangeOut] = []
         self.audits: list[tuple[str, str, dict | None, dict | None]] = []
         self.touched: set[str] = set()  # gateways whose desired state may have changed
@@ -70,7 +72,7 @@ def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, a
     try:
         with mgr.cache.transaction(mgr.db) as (session, inv, gen):
             repo = Repository(session)
-            a = _Applier(repo, inv, actor, gen)
+            a = _Applier(repo, inv, actor, gen, mgr.settings.secrets_dir)
             _run(a, topo, prune, mgr.settings.vni_pool)
             repo.bump(a.touched & set(inv.gateways), gen)
             repo.audit_many(actor, a.audits)
@@ -122,6 +124,8 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
         gw, old = body.entity(inv.policy.default_capacity(m.driver, m.dialect)), inv.gateways.get(body.name)
         if old == gw:
             continue
+        field = f"gateways.{gw.name}.management.credentials"  # a write follows the fence; an unchanged row is none
+        rules.fenced_credentials(gw.management.credentials, a.secrets_dir, field)
         keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()
         interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo)
         inv.put_gateway(interim)

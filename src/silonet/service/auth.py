@@ -10,10 +10,11 @@ takes effect at once in the replica that made it and within ``CACHE_S`` in the o
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from silonet.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from silonet.model import VirtualNetwork
 from silonet.service import schemas as S
 from silonet.store.db import Database
 from silonet.store.repo import Repository, utc
@@ -45,6 +47,45 @@ def errors_for(real: dict[Any, _R], tenant: str | None) -> dict[Any, _R]:
         return real
     return {gw: replace(r, last_error=TENANT_GATEWAY_ERROR) if r.last_error else r  # type: ignore[attr-defined]
             for gw, r in real.items()}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Something a write asks for that one network at most may hold: the error field a conflict
+    over it carries, how a tenant reads it ("VNI 10001"), and the network holding it (or None)."""
+
+    field: str
+    subject: str
+    holder: str | None
+
+
+_QUOTED = re.compile(r"'([^']{1,64})'")
+_VNIS = re.compile(r"\bVNIs? \d{1,8}(?:(?:,? and |, )\d{1,8})*\b")  # "VNI 5000", "VNIs 5000 and 6968"
+_NUMBER = re.compile(r"\d+")
+NOT_SHOWN = "(not shown)"
+
+
+def conflict_for(err: Conflict, tenant: str | None, networks: Mapping[str, VirtualNetwork],
+                 claims: Iterable[Claim] = ()) -> Conflict:
+    """A conflict as a caller may read it (``networks``: every network, by name). An admin reads
+    it as raised. A tenant whose claim is held by a network of someone else reads only that it is
+    "not available", not whose nor which network; any other conflict reads with the names and
+    VNIs of networks not its own replaced."""
+    if tenant is None:
+        return err
+    for claim in claims:
+        held = networks.get(claim.holder) if claim.holder is not None else None
+        if claim.field == err.field and held is not None and held.tenant != tenant:
+            return Conflict(field=err.field, rule=f"{claim.subject} is not available")
+    theirs = {n: net.vni for n, net in networks.items() if net.tenant != tenant}
+    vnis = set(theirs.values())
+
+    def hide_vnis(m: re.Match[str]) -> str:
+        return _NUMBER.sub(lambda n: NOT_SHOWN if int(n.group(0)) in vnis else n.group(0), m.group(0))
+
+    text = _QUOTED.sub(lambda m: NOT_SHOWN if m.group(1) in theirs else m.group(0), err.message)
+    text = _VNIS.sub(hide_vnis, text)
+    return err if text == err.message else Conflict(field=err.field, rule=text)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from silonet.errors import InvalidInput, NotFound
+from silonet.model import rules
+from silonet.model.legacy import quarantine_reason
 from silonet.service import schemas as S
 from silonet.service.auth import errors_for
 from silonet.store.tables import (
@@ -237,8 +239,11 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
             per_gw = shared[(r.network_id, r.generation)] = [plain(gw, r.generation) for gw in net_gws[r.network_id]]
         failed = next((g for g in per_gw if g.status == "failed"), None)
         status = "failed" if failed else "pending" if any(g.status == "pending" for g in per_gw) else "realized"
+        reason = f"gateway '{failed.gateway}': {failed.reason}" if failed else None
+        if (rule := rules.name_violation(r.network_name)) is not None:  # quarantined: on no device
+            status, reason = "failed", quarantine_reason(f"network name {r.network_name!r} {rule}")
         items.append(S.AttachmentOut(
             network=r.network_name, interface_group=r.group_name, vlan=r.vlan, vni=r.vni, generation=r.generation,
-            status=status, reason=f"gateway '{failed.gateway}': {failed.reason}" if failed else None, gateways=per_gw,
+            status=status, reason=reason, gateways=per_gw,
         ))
     return S.AttachmentPageOut(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None, limit=limit)

@@ -9,27 +9,29 @@ nothing anywhere.
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
+
+import anyio
 
 from silonet.config import Settings
 from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
-from silonet.model import Attachment, Inventory
+from silonet.model import Attachment, Inventory, rules
+from silonet.model.legacy import quarantine_reason, violations
 from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.service import schemas as S
-from silonet.service.auth import errors_for
+from silonet.service.auth import Claim, conflict_for, errors_for
 from silonet.service.policy import DriverPolicy
 from silonet.store.db import Database
 from silonet.store.repo import Realization, Repository
 
 ADMIN = "admin"
 WAIT_MAX_S = 300.0
-_QUOTED = re.compile(r"'([^']{1,64})'")
 AUDIT_LIMIT = (1, 1000)
 
 
@@ -39,25 +41,26 @@ def _learned(real: dict[str, Realization]) -> Learned:
             for gw, r in real.items()}
 
 
-def _scrub(text: str, inv: Inventory, tenant: str) -> str:
-    """``text`` with every other tenant's network name replaced: a refusal or a device error
-    told to a tenant names none of their networks."""
-    def hide(m: re.Match) -> str:
-        net = inv.networks.get(m.group(1))
-        return m.group(0) if net is None or net.tenant == tenant else "(another tenant's network)"
-
-    return _QUOTED.sub(hide, text)
-
-
 @contextmanager
-def _told_to(inv: Inventory, tenant: str | None) -> Iterator[None]:
-    """Conflicts raised inside, scrubbed for a tenant caller (same field, same status)."""
+def _told_to(inv: Inventory, tenant: str | None, claims: Callable[[], list[Claim]] = list) -> Iterator[None]:
+    """Conflicts raised inside, as ``auth.conflict_for`` lets the caller read them (same field,
+    same status); ``claims``: what the write asks for, looked up only when one is refused."""
     try:
         yield
     except Conflict as err:
-        if tenant is None:
+        told = conflict_for(err, tenant, inv.networks, claims() if tenant is not None else ())
+        if told is err:
             raise
-        raise Conflict(field=err.field, rule=_scrub(err.message, inv, tenant)) from None
+        raise told from None
+
+
+def _holder_of_vni(inv: Inventory, vni: int | None) -> str | None:
+    return None if vni is None else next((n.name for n in inv.networks.values() if n.vni == vni), None)
+
+
+def _holder_of_vlan(inv: Inventory, group: str, vlan: int) -> str | None:
+    att = inv.attachments.get((group, vlan))
+    return None if att is None else att.network
 
 
 def _visible(inv: Inventory, name: str, tenant: str | None) -> None:
@@ -102,11 +105,12 @@ class Manager:
 
     def list_gateways(self) -> list[S.GatewayOut]:
         with self._view() as (_repo, inv):
-            return [S.gateway_out(inv.gateways[n], inv.usage(n)) for n in sorted(inv.gateways)]
+            secrets = self.settings.secrets_dir
+            return [S.gateway_out(inv.gateways[n], inv.usage(n), secrets) for n in sorted(inv.gateways)]
 
     def get_gateway(self, name: str) -> S.GatewayOut:
         with self._view() as (_repo, inv):
-            return S.gateway_out(inv.gateway(name), inv.usage(name))
+            return S.gateway_out(inv.gateway(name), inv.usage(name), self.settings.secrets_dir)
 
     def list_groups(self) -> list[S.GroupOut]:
         with self._view() as (_repo, inv):
@@ -121,6 +125,7 @@ class Manager:
         return S.NetworkOut(
             name=net.name, tenant=net.tenant, vni=net.vni,
             attachments=[self._attachment_out(inv, a, real) for a in inv.attachments_of(name)],
+            violations=violations(net),
         )
 
     def _attachment_out(self, inv: Inventory, att: Attachment, real: dict[str, Realization]) -> S.AttachmentOut:
@@ -139,10 +144,13 @@ class Manager:
                 per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="pending"))
         failed = [g for g in per_gw if g.status == "failed"]
         status = "failed" if failed else "pending" if any(g.status == "pending" for g in per_gw) else "realized"
+        reason = f"gateway '{failed[0].gateway}': {failed[0].reason}" if failed else None
+        if (quarantined := inv.quarantined.get(att.network)) is not None:
+            status, reason = "failed", quarantine_reason(quarantined)
         return S.AttachmentOut(
             network=att.network, interface_group=att.group, vlan=att.vlan,
             vni=inv.networks[att.network].vni, generation=att.generation, status=status,
-            reason=f"gateway '{failed[0].gateway}': {failed[0].reason}" if failed else None, gateways=per_gw,
+            reason=reason, gateways=per_gw,
         )
 
     def list_networks(self, tenant: str | None = None) -> list[S.NetworkOut]:
@@ -246,6 +254,7 @@ class Manager:
 
     def create_gateway(self, body: S.GatewayIn, actor: str = ADMIN) -> S.GatewayOut:
         gw = body.entity(self.policy.default_capacity(body.management.driver, body.management.dialect))
+        rules.fenced_credentials(gw.management.credentials, self.settings.secrets_dir)  # writes only: old rows load
         with self._tx() as (repo, inv, gen):
             self._must_be_new(inv.gateways, "gateway", gw.name)
             inv.put_gateway(gw)
@@ -281,7 +290,11 @@ class Manager:
         if tenant is not None and body.tenant != tenant:
             raise Forbidden(field="tenant", rule=f"a tenant token creates networks of its own tenant "
                                                  f"'{tenant}' only, not '{body.tenant}'")
-        with self._tx() as (repo, inv, _gen), _told_to(inv, tenant):
+        def claims() -> list[Claim]:
+            return [Claim("name", f"network name '{body.name}'", body.name if body.name in inv.networks else None),
+                    Claim("vni", f"VNI {body.vni}", _holder_of_vni(inv, body.vni))]
+
+        with self._tx() as (repo, inv, _gen), _told_to(inv, tenant, claims):
             self._must_be_new(inv.networks, "network", body.name)
             vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
             net = S.network_entity(body, vni)
@@ -307,8 +320,14 @@ class Manager:
 
     def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN,
                tenant: str | None = None) -> S.AttachmentOut:
-        with self._tx() as (repo, inv, gen), _told_to(inv, tenant):
+        def claims() -> list[Claim]:
+            return [Claim("vlan", f"VLAN {body.vlan} of interface group '{body.interface_group}'",
+                          _holder_of_vlan(inv, body.interface_group, body.vlan))]
+
+        with self._tx() as (repo, inv, gen), _told_to(inv, tenant, claims):
             _visible(inv, network, tenant)
+            if (quarantined := inv.quarantined.get(network)) is not None:
+                raise Conflict(field="network", rule=quarantine_reason(quarantined))
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
@@ -346,6 +365,37 @@ class Manager:
     # -------------------------------------------------------------------- wait
     def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
         """Block up to ``timeout`` s until every gateway realized ``generation`` (or one failed)."""
+        steps = self._waiting(gateways, generation, timeout)
+        try:
+            step = next(steps)
+            while True:
+                step = steps.send(self._state(step[1], generation) if step[0] == "ask"
+                                  else self.db.wait_status(step[1], step[2]))
+        except StopIteration as done:
+            return done.value
+
+    async def wait_async(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
+        """``wait`` for the API: the waiting holds no thread (a thread per waiter let a few dozen
+        ``?wait=`` requests exhaust the pool every sync route shares); only a database read
+        borrows one for its duration."""
+        steps = self._waiting(gateways, generation, timeout)
+        try:
+            step = next(steps)
+            while True:
+                if step[0] == "ask":
+                    answer: str | bool = await anyio.to_thread.run_sync(self._state, step[1], generation)
+                else:
+                    answer = await self.db.wait_status_async(step[1], step[2])
+                step = steps.send(answer)
+        except StopIteration as done:
+            return done.value
+
+    def _waiting(self, gateways: Iterable[str], generation: int,
+                 timeout: float) -> Generator[tuple[Any, ...], str | bool, str]:
+        """The decisions of a wait, without its I/O (one copy for ``wait`` and ``wait_async``):
+        yields ``("ask", names)`` to read the state from the database (send it back) and
+        ``("sleep", seq, seconds)`` to wait for a status change after ``seq`` (send back whether
+        one came); returns the result."""
         names = sorted(set(gateways))
         bound = 0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S)  # NaN: every compare is false
         deadline = time.monotonic() + bound
@@ -359,11 +409,11 @@ class Manager:
             if self.db.realized_here(names, generation):  # no query
                 return "realized"
             if ask or time.monotonic() >= deadline:
-                state = self._state(names, generation)
+                state = yield ("ask", names)
                 if state != "pending" or time.monotonic() >= deadline:
-                    return state
+                    return str(state)
             # woken by this process's reconciler at once; another process's within 0.1 s
-            woke = self.db.wait_status(seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
+            woke = yield ("sleep", seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
             ask = not woke or self.db.failed_since(names, seq)
 
     def _state(self, names: list[str], generation: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from silonet.errors import InvalidInput
 from silonet.model import Gateway
+from silonet.model.inventory import Proposed
 
 
 class DriverPolicy:
@@ -34,3 +35,15 @@ class DriverPolicy:
             if found is not None and found.default_capacity:
                 return found.default_capacity
         return 4096
+
+    def refuse(self, gateway: Gateway, proposed: Proposed) -> tuple[str, str] | None:
+        """The dialect's own limits (``Dialect.limits``), asked when an attachment is made."""
+        if gateway.management.driver != "ssh":
+            return None
+        from silonet.drivers.ssh.dialect import get
+
+        dialect = get(gateway.management.dialect)
+        if dialect.limits is None:
+            return None
+        rule = dialect.limits(proposed)
+        return None if rule is None else (dialect.name, rule)

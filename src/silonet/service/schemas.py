@@ -6,7 +6,9 @@ API, the CLI and the model say the same thing about the same bad value.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,6 +35,7 @@ from silonet.model import (
     VirtualNetwork,
     rules,
 )
+from silonet.model.legacy import violations
 
 
 # ``rules`` check the values (one message everywhere); ``_doc`` tells the OpenAPI document the same
@@ -41,8 +44,10 @@ def _doc(**bounds: Any) -> Any:
     return Field(json_schema_extra=bounds)
 
 
-Name = Annotated[StrictStr, AfterValidator(lambda v: rules.name(v)),
-                 _doc(minLength=1, maxLength=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
+# Names in a request follow today's rule (``rules.new_name``); older stored names that break it
+# are still read, listed and deleted through paths (``api.app.NamePath``), never written anew.
+Name = Annotated[StrictStr, AfterValidator(lambda v: rules.new_name(v)),
+                 _doc(minLength=1, maxLength=rules.NAME_MAX, pattern=f"^{rules.NEW_NAME_RE.pattern}$")]
 Vlan = Annotated[StrictInt, AfterValidator(lambda v: rules.vlan(v)),
                  _doc(minimum=rules.VLAN_MIN, maximum=rules.VLAN_MAX)]
 Vni = Annotated[StrictInt, AfterValidator(lambda v: rules.vni(v)), _doc(minimum=rules.VNI_MIN, maximum=rules.VNI_MAX)]
@@ -80,7 +85,8 @@ class ManagementIn(_In):
     address: Ref
     dialect: Name | None = None
     credentials: Ref | None = Field(
-        default=None, description="A reference to credentials (file:/path or env:VAR), never the secret itself"
+        default=None, description="A reference to credentials, never the secret itself: env:SILONET_SECRET_<NAME> "
+                                  "or file:<path inside SILONET_SECRETS_DIR>"
     )
     trust_on_first_use: StrictBool = Field(
         default=False, description="ssh: accept and record an unknown host key once (off: known_hosts only)")
@@ -187,8 +193,8 @@ class Topology(_In):
     @model_validator(mode="after")
     def _unique(self) -> Topology:
         for section in ("silos", "gateways", "interface_groups", "networks"):
-            names = [item.name for item in getattr(self, section)]
-            dup = sorted({n for n in names if names.count(n) > 1})
+            counts = Counter(item.name for item in getattr(self, section))  # linear: 16k networks are common
+            dup = sorted(n for n, k in counts.items() if k > 1)
             if dup:
                 raise InvalidInput(field=section, rule=f"names must be unique; listed twice: {', '.join(dup)}")
         seen: set[tuple[str, int]] = set()
@@ -202,10 +208,15 @@ class Topology(_In):
 
 
 # ----------------------------------------------------------------------- outputs
+VIOLATIONS = ("rules this object, stored by an older version, breaks (field: value rule); empty for objects "
+              "written under today's rules")
+
+
 class SiloOut(BaseModel):
     name: str
     kind: str
     description: str
+    violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
 class ManagementOut(BaseModel):
@@ -229,6 +240,7 @@ class GatewayOut(BaseModel):
     capacity: int
     used: int = Field(description="VLAN->VNI entries the current intent needs on this gateway")
     ports: list[PortOut]
+    violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
 class PortRefOut(BaseModel):
@@ -241,6 +253,7 @@ class GroupOut(BaseModel):
     silo: str | None
     members: list[PortRefOut]
     switchback: list[PortRefOut]
+    violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
 AttachmentStatus = Literal["pending", "realized", "failed"]
@@ -276,6 +289,7 @@ class NetworkOut(BaseModel):
     tenant: str
     vni: int
     attachments: list[AttachmentOut]
+    violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
 class RealizationOut(BaseModel):
@@ -341,16 +355,19 @@ class ApplyOut(BaseModel):
 
 
 def silo_out(s: Silo) -> SiloOut:
-    return SiloOut(name=s.name, kind=s.kind.value, description=s.description)
+    return SiloOut(name=s.name, kind=s.kind.value, description=s.description, violations=violations(s))
 
 
-def gateway_out(g: Gateway, used: int) -> GatewayOut:
+def gateway_out(g: Gateway, used: int, secrets_dir: Path | None = None) -> GatewayOut:
+    """``secrets_dir``: also judge the credentials reference against today's fence (``violations``)."""
     m = g.management
     return GatewayOut(
         name=g.name, silo=g.silo, vtep_ip=g.vtep_ip, capacity=g.capacity, used=used,
         management=ManagementOut(driver=m.driver, address=m.address, dialect=m.dialect, credentials=m.credentials,
                                  trust_on_first_use=m.trust_on_first_use),
         ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports],
+        violations=violations(g, None if secrets_dir is None else
+                              lambda ref: rules.credentials_violation(ref, secrets_dir)),
     )
 
 
@@ -359,6 +376,7 @@ def group_out(g: InterfaceGroup) -> GroupOut:
         name=g.name, silo=g.silo,
         members=[PortRefOut(gateway=r.gateway, port=r.port) for r in g.members],
         switchback=[PortRefOut(gateway=r.gateway, port=r.port) for r in g.switchback],
+        violations=violations(g),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +38,11 @@ def _no_fsync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.close()
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():  # a waiter that timed out meanwhile cancelled it
+        future.set_result(None)
+
+
 class Database:
     """One database: SQLite file (default) or PostgreSQL."""
 
@@ -61,6 +68,8 @@ class Database:
         self._status_seq = 0
         self._realized: dict[str, int] = {}  # gateway -> newest realized generation this process recorded
         self._failed_seq: dict[str, int] = {}  # gateway -> status seq at which this process last recorded an error
+        # waiters on an event loop (API ``?wait=``): woken through their loop, so none holds a thread
+        self._status_futures: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         # this process's reconcilers: a gateway's actual state as their worker last read it, or None
         self.actual_sources: list[Callable[[str], dict | None]] = []
 
@@ -94,6 +103,9 @@ class Database:
             self._failed_seq.update(dict.fromkeys(failed, self._status_seq + 1))
             self._status_seq += 1
             self._status.notify_all()
+            for loop, future in self._status_futures:
+                with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
+                    loop.call_soon_threadsafe(_settle, future)
 
     def failed_since(self, gateways: list[str], seq: int) -> bool:
         """Whether this process recorded an error for one of them after ``seq``."""
@@ -129,6 +141,26 @@ class Database:
         Writers in other processes do not signal here: callers re-check on a short timeout too."""
         with self._status:
             return self._status.wait_for(lambda: self._status_seq != seq, timeout)
+
+    async def wait_status_async(self, seq: int, timeout: float) -> bool:
+        """``wait_status`` on the event loop: the waiter holds no thread (a thread per waiter let
+        a few dozen ``?wait=`` requests exhaust the pool that every sync route and token check
+        share); ``status_changed`` wakes it from any thread through its loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (loop, future)
+        with self._status:
+            if self._status_seq != seq:
+                return True
+            self._status_futures.add(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._status:
+                self._status_futures.discard(entry)
+        return self._status_seq != seq
 
     def alembic_config(self) -> Config:
         from alembic.config import Config  # on use: a CLI talking to a server never migrates

@@ -165,7 +165,7 @@ def _ax_gateway(name: str, switchback: bool) -> S.GatewayIn:
     return S.GatewayIn.model_validate({
         "name": name, "vtep_ip": "198.18.0.1", "capacity": 8192, "ports": ports,
         "management": {"driver": "ssh", "dialect": "alaxala", "address": "admin@127.0.0.1:22",
-                       "credentials": "file:/nonexistent/ax_key"}})
+                       "credentials": "env:SILONET_SECRET_AX"}})
 
 
 def _topology(gateway: S.GatewayIn, group: str, vlans: range, switchback: bool) -> S.Topology:
@@ -525,7 +525,7 @@ def test_ax_gateway_defaults_to_8192_entries(client) -> None:  # type: ignore[no
     r = client.post("/v1/gateways", json={
         "name": "ax1", "vtep_ip": "198.18.0.41",
         "management": {"driver": "ssh", "dialect": "alaxala", "address": "admin@198.18.1.41:22",
-                       "credentials": "file:/etc/silonet/ax.key"},
+                       "credentials": "env:SILONET_SECRET_AX"},
         "ports": [{"name": "geth1_0_1"}]})
     assert r.status_code == 201 and r.json()["capacity"] == 8192
     r = client.post("/v1/gateways", json={

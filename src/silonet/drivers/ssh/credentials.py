@@ -1,8 +1,9 @@
 """Credential references: silonet stores where a secret is, never the secret.
 
-``file:/path/key`` (or a bare path): a private key, which must be readable by its owner
-only; ``env:VAR``: a password in the manager's environment. Resolved at connect time,
-never logged, never returned by the API.
+``file:<secrets dir>/key`` (or a bare path there): a private key, owned by the service's
+user or root and readable by its owner only; ``env:SILONET_SECRET_<NAME>``: a password in
+the manager's environment. Resolved at connect time, inside the fence only
+(``drivers/secrets.py``), never logged, never returned by the API.
 """
 
 from __future__ import annotations
@@ -11,31 +12,41 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncssh
+
+from silonet.drivers import secrets
+from silonet.errors import DeviceError
+from silonet.model import rules
+
 
 @dataclass(frozen=True)
 class Secret:
     key_file: Path | None = None
     password: str | None = field(default=None, repr=False)
+    key: asyncssh.SSHKey | None = field(default=None, repr=False)  # parsed from the checked descriptor
 
     def __repr__(self) -> str:  # never show the password, not even by accident
         return f"Secret(key_file={self.key_file}, password={'***' if self.password else None})"
 
 
-def resolve(ref: str | None, gateway: str) -> Secret:
-    from silonet.errors import DeviceError
-
+def resolve(ref: str | None, gateway: str, base: Path | None = None) -> Secret:
+    """What ``ref`` names, read now; a reference outside the fence (stored before it) or a key
+    asyncssh cannot parse is this gateway's error, never an exception that stops its worker."""
     if not ref:
         return Secret()
     if ref.startswith("env:"):
+        if (rule := rules.credentials_violation(ref, base or secrets.secrets_dir())) is not None:
+            raise DeviceError(gateway=gateway, reason=f"credentials: {rule}")
         value = os.environ.get(ref[4:])
         if value is None:
             raise DeviceError(gateway=gateway, reason=f"credentials: environment variable {ref[4:]} is not set")
         return Secret(password=value)
-    path = Path(ref.removeprefix("file:")).expanduser()
+    path = secrets.fenced_path(ref, gateway, base)
+    data = secrets.read_secret(path, gateway)
     try:
-        mode = path.stat().st_mode
-    except OSError as err:
-        raise DeviceError(gateway=gateway, reason=f"credentials: cannot read {path}: {err.strerror}") from None
-    if mode & 0o077:
-        raise DeviceError(gateway=gateway, reason=f"credentials: {path} must be readable by its owner only (0600)")
-    return Secret(key_file=path)
+        key = asyncssh.import_private_key(data)
+    except Exception as err:  # KeyImportError (a ValueError), and on some garbage even re.error
+        why = str(err) if isinstance(err, asyncssh.KeyImportError) else type(err).__name__  # fixed texts only
+        raise DeviceError(gateway=gateway, reason=f"credentials: {path} is not a private key silonet can use "
+                                                  f"(unencrypted OpenSSH or PEM): {why}") from None
+    return Secret(key_file=path, key=key)

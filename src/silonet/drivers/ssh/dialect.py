@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -18,7 +17,9 @@ from typing import Any, Literal
 
 import jinja2
 
-from silonet.errors import InvalidInput
+from silonet.drivers.untrusted import TEMPLATE_FILTERS, UnsafeValue, shown
+from silonet.errors import DeviceError, InvalidInput
+from silonet.model.inventory import Proposed
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState
@@ -87,6 +88,10 @@ class Dialect:
     flood_per_vtep: bool = False  # True: one remote-VTEP list serves every VNI (the union is configured)
     default_capacity: int | None = None
     notes: str = ""
+    # What one switch of the platform cannot hold, asked when an attachment is made (a 409 then,
+    # instead of a batch the switch refuses on every pass): the rule broken, or None.
+    limits: Callable[[Proposed], str | None] | None = None
+    unnamed: bool = False  # True: a switch of silonet's may read back without a name (an interrupted batch)
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -95,8 +100,9 @@ class Dialect:
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
             autoescape=False,
         )
-        env.filters["q"] = lambda v: shlex.quote(str(v))
-        env.filters["ovs_str"] = lambda v: '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # every value a template prints goes through one of these (tests/drivers/ssh/test_hostile.py
+        # walks every template to hold it so): each refuses anything but a plain token or an integer
+        env.filters.update(TEMPLATE_FILTERS)
         return env
 
     def template(self, name: str) -> jinja2.Template | None:
@@ -104,6 +110,35 @@ class Dialect:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound:
             return None
+
+
+# ------------------------------------------------------------------ limits
+Limit = Callable[[Proposed], str | None]
+
+
+def tagged_only(p: Proposed) -> str | None:
+    """Platforms that map tagged VLANs only: VLAN 0 (untagged) cannot carry a VNI there."""
+    return "it maps tagged VLANs only; VLAN 0 (untagged) cannot carry a VNI" if p.vlan == 0 else None
+
+
+def vlan_name_within(limit: int, prefix: str = "silonet-") -> Limit:
+    """Platforms whose VLAN names (silonet's ownership mark, ``prefix`` + network) have a length limit."""
+
+    def check(p: Proposed) -> str | None:
+        name = prefix + p.network
+        if len(name) > limit:
+            return (f"its VLAN name {name!r} would be {len(name)} characters, the platform allows {limit} "
+                    f"(network names of at most {limit - len(prefix)} characters fit)")
+        return None
+
+    return check
+
+
+def all_of(*limits: Limit) -> Limit:
+    def check(p: Proposed) -> str | None:
+        return next((why for limit in limits if (why := limit(p)) is not None), None)
+
+    return check
 
 
 def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
@@ -142,21 +177,62 @@ def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual:
                            "ops": ops}
     out: list[str] = []
     if framed and (begin := dialect.template("begin.j2")) is not None:
-        out += _lines(begin.render(**ctx))
+        out += _render(begin, ctx)
     for op in ops:
         tpl = dialect.template(OP_TEMPLATES[type(op).__name__])
         if tpl is None:
             raise InvalidInput(field="management.dialect",
                                rule=f"dialect {dialect.name} cannot {op.describe()}")
-        out += _lines(tpl.render(op=op, kind=type(op).__name__, **ctx))
+        out += _render(tpl, {**ctx, "op": op, "kind": type(op).__name__})
     if framed and (commit := dialect.template("commit.j2")) is not None:
-        out += _lines(commit.render(**ctx))
+        out += _render(commit, ctx)
     return out
 
 
 def render_abort(dialect: Dialect, target: Target, generation: int = 0) -> list[str]:
     tpl = dialect.template("abort.j2")
-    return [] if tpl is None else _lines(tpl.render(gw=target, generation=generation))
+    return [] if tpl is None else _render(tpl, {"gw": target, "generation": generation})
+
+
+def _render(tpl: jinja2.Template, ctx: dict[str, Any]) -> list[str]:
+    """The template's lines; a value its filters refuse fails the whole batch before a line is sent,
+    naming the template, the value's role and the value."""
+    try:
+        return _lines(tpl.render(**ctx))
+    except UnsafeValue as err:
+        op = ctx.get("op")
+        reason = (f"{tpl.name}{f' ({type(op).__name__})' if op is not None else ''}: refused to put the "
+                  f"{_role(err.value, ctx)} {shown(err.value)} on a command line: it is not {err.rule}; "
+                  "nothing was sent")
+        raise DeviceError(gateway=ctx["gw"].name, reason=reason) from None
+
+
+def _role(value: object, ctx: dict[str, Any]) -> str:
+    """What ``value`` is to the batch (for the error): a field of the operation, of the gateway or of a
+    state, or a value holding one (a template may join a prefix to a name before printing it)."""
+    known: list[tuple[str, object]] = []
+    op = ctx.get("op")
+    for name in getattr(op, "__slots__", ()):
+        held = getattr(op, name)
+        for one in held if isinstance(held, frozenset) else (held,):
+            known.append((f"{name.replace('_', ' ')} of the operation", one))
+    known += [("gateway name", ctx["gw"].name), ("gateway VTEP IP", ctx["gw"].vtep_ip)]
+    for which in ("desired", "actual"):
+        state = ctx.get(which)
+        for ls in state.logical_switches.values() if state is not None else ():
+            known += [(f"{which} network name of VNI {ls.vni}", ls.network)]
+            known += [(f"{which} flood list IP of VNI {ls.vni}", ip) for ip in ls.flood]
+        for (port, _vlan) in state.bindings if state is not None else ():
+            known.append((f"{which} binding port", port))
+        for (vni, mac), ip in state.remote_macs.items() if state is not None else ():
+            known += [(f"{which} remote MAC of VNI {vni}", mac), (f"{which} remote MAC IP of VNI {vni}", ip)]
+    for role, held in known:
+        if held == value:
+            return role
+    for role, held in known:
+        if isinstance(held, str) and isinstance(value, str) and held and held in value:
+            return f"value holding the {role}"
+    return "value"
 
 
 @cache

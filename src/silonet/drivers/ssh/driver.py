@@ -25,6 +25,7 @@ from silonet.config import data_dir
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
 from silonet.drivers.ssh import credentials
 from silonet.drivers.ssh.dialect import Dialect, Target, device_facts, get, render_abort, render_batch
+from silonet.drivers.untrusted import FAULTS, check_read, echo
 from silonet.errors import DeviceError
 from silonet.model import Gateway
 from silonet.plan import apply_ops
@@ -43,7 +44,7 @@ def _refusal(text: str, failures: tuple[str, ...]) -> str | None:
     lines = [x.strip() for x in text.splitlines() if x.strip()]
     for i, line in enumerate(lines):
         if any(f in line for f in failures):
-            return " / ".join(lines[i:i + 3])
+            return echo(" / ".join(lines[i:i + 3]))  # the device's words, bounded and escaped
     return None
 
 
@@ -90,9 +91,13 @@ class SshDriver(Driver):
             "username": self.user or os.environ.get("USER", "root"),
             "connect_timeout": CONNECT_TIMEOUT_S,
             "keepalive_interval": 15,
-            "client_keys": [str(secret.key_file)] if secret.key_file else None,
+            # asyncssh: client_keys=None offers no key at all, while [] or () would load the service
+            # user's ~/.ssh/id_*; no agent, and no ~/.ssh/config (its IdentityFile, PKCS11Provider or
+            # host-based signing): a gateway gets the key its reference names, or none.
+            "client_keys": [secret.key] if secret.key is not None else None,
             "password": secret.password,
             "agent_path": None,
+            "config": None,
         }
         tofu = self.gateway.management.trust_on_first_use
         if known.exists() and (not tofu or self._listed(known)):
@@ -121,8 +126,11 @@ class SshDriver(Driver):
         while True:
             try:
                 conn = await self._connect()
-            except (OSError, asyncssh.Error, DeviceError) as err:
-                self.error = f"ssh {self.host}:{self.port}: {getattr(err, 'reason', None) or err}"
+            except Exception as err:  # each is this gateway's error: an escaped one left it "connecting" forever
+                if not isinstance(err, OSError | asyncssh.Error | DeviceError | ValueError):  # ValueError: a bad key
+                    log.exception("gateway %s: connecting failed", self.gateway.name)
+                why = getattr(err, "reason", None) or str(err) or type(err).__name__  # TimeoutError() says ""
+                self.error = f"ssh {self.host}:{self.port}: {why}"
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
@@ -165,7 +173,7 @@ class SshDriver(Driver):
         out, err_text = str(result.stdout or ""), str(result.stderr or "")
         refused = _refusal(err_text + "\n" + out, self.dialect.failures) if script else None
         if result.exit_status != 0 or refused is not None:
-            why = refused or (err_text or out).strip().rsplit("\n", 1)[-1] or f"exit status {result.exit_status}"
+            why = refused or echo((err_text or out).strip().rsplit("\n", 1)[-1]) or f"exit status {result.exit_status}"
             raise self._fail(f"device refused: {why}")
         return out
 
@@ -249,12 +257,17 @@ class SshDriver(Driver):
             except (ValueError, KeyError) as err:
                 raise self._fail(f"cannot parse the show output: {err}") from None
             d = self.dialect
-            facts = device_facts(d, parsed.facts)
-            owned = parsed.owned
+            # what a parser read is checked here, once for every dialect: a bad value is a fault
+            owned, facts, local, bad = check_read(parsed.owned, parsed.facts, parsed.local_macs,
+                                                  f"{d.name} show output", unnamed_ok=d.unnamed)
+            faults = parsed.faults
+            if bad:
+                faults = {**faults, FAULTS: sorted({*faults.get(FAULTS, ()), *bad})}
+            facts = device_facts(d, facts)
             if not d.flood_lists:  # the platform builds them itself (EVPN): not ours to compare
                 owned = replace(owned, logical_switches={v: ls._replace(flood=frozenset())
                                                          for v, ls in owned.logical_switches.items()})
-            self.last = ActualState(owned, facts, parsed.local_macs, parsed.faults)
+            self.last = ActualState(owned, facts, local, faults)
             return self.last
 
     async def apply(self, ops: list[Operation]) -> ApplyResult:

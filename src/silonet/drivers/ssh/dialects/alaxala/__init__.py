@@ -444,6 +444,7 @@ DIALECT = Dialect(
     setup=SETUP,
     remote_macs=False,
     flood_per_vtep=True,
+    unnamed=True,
     default_capacity=8192,
     notes="VLAN mapping per switch (vlan / vxlan-vni, interface vxlan 1 / member vni); ownership = VLAN name "
           "silonet-<network> and a VTEP dedicated to silonet; remote VTEPs are per VTEP (union of flood lists); "

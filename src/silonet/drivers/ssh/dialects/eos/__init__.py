@@ -59,7 +59,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, all_of, tagged_only, vlan_name_within
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -157,6 +157,7 @@ DIALECT = Dialect(
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+(\([^()\s]*\))?[>#] ?$",
     remote_macs=False,
+    limits=all_of(tagged_only, vlan_name_within(32)),
     notes="VLAN->VNI per switch; a binding is trunk membership of the mapped VLAN; ownership is the VLAN "
           "name silonet-<network>; documentation only",
 )

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, tagged_only
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -130,6 +130,7 @@ DIALECT = Dialect(
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+[>#] ?$",
     remote_macs=False,
+    limits=tagged_only,
     notes="VLAN->VNI per switch; ownership is the VLAN name silonet-<network>; a binding is unit 0 membership; "
           "documentation only",
 )

@@ -57,7 +57,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, all_of, tagged_only, vlan_name_within
+from silonet.model.inventory import Proposed
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -72,6 +73,19 @@ XLATE_BASE, XLATE_SPAN = 2000, 1968  # translated VLANs 2000..3967 (keep in step
 
 def translated_vlan(vni: int) -> int:
     return XLATE_BASE + vni % XLATE_SPAN
+
+
+def _translation(p: Proposed) -> str | None:
+    """Two VNIs on one translated VLAN, or one VNI reached from two VLANs of one port: a switch holds
+    neither (NX-OS maps one ingress VLAN per translated VLAN on a port)."""
+    t = translated_vlan(p.vni)
+    for group, vlan, vni in p.held():
+        if vni != p.vni and translated_vlan(vni) == t:
+            return f"VNIs {vni} and {p.vni} would both translate to VLAN {t} on this switch"
+        if vni == p.vni and group == p.group:
+            return (f"VLANs {vlan} and {p.vlan} of interface group '{group}' would both map to translated VLAN {t} "
+                    "on the same ports")
+    return None
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -183,6 +197,7 @@ DIALECT = Dialect(
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+(\([^()\s]*\))?[>#] ?$",
     remote_macs=False,
+    limits=all_of(tagged_only, vlan_name_within(32), _translation),
     notes=f"per-port VLAN mapping onto translated VLAN {XLATE_BASE} + VNI % {XLATE_SPAN}; ownership is the "
           "translated VLAN's name silonet-<network>; config is immediate; documentation only",
 )
