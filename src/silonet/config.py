@@ -1,4 +1,4 @@
-"""Settings from the environment (names are part of the contract in design.md)."""
+"""Settings from the environment (the names are a contract: README, "Configuration")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The FastAPI application: routes of design.md's v1 contract, each a call into the service."""
+"""The FastAPI application: the v1 routes (README, "REST API"), each a call into the service."""
 
 from __future__ import annotations
 

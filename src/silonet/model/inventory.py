@@ -1,4 +1,4 @@
-"""The whole intent as one aggregate, with the invariants of design.md.
+"""The whole intent as one aggregate, with its invariants (docs/architecture.md, "Layers").
 
 Every mutating method checks all it needs *before* it changes anything, so a rejected
 request leaves the inventory as it was. Indexes keep each check proportional to the

@@ -1,6 +1,6 @@
 """Request and response shapes shared by the API, the CLI and the YAML loader.
 
-Field names are the contract of design.md. Value rules come from ``model.rules`` so the
+Field names are the API contract (README, "REST API"). Value rules come from ``model.rules`` so the
 API, the CLI and the model say the same thing about the same bad value.
 """
 

@@ -56,8 +56,8 @@ to all its ``destination-ip`` addresses. The templates keep that list equal to t
 the flood lists of silonet's VNIs (over-flooding to a gateway that lacks a VNI costs
 bandwidth only: it drops the frames), and the parser reports that list as each VNI's flood
 list. Read-back therefore matches only while silonet's VNIs on one gateway share one flood
-list (two gateways, or networks spanning the same gateways); see the report for the
-framework change that makes it converge in general.
+list (two gateways, or networks spanning the same gateways); converging in general needs a
+framework change (a per-VTEP flood list in the plan: ``Dialect.flood_per_vtep``).
 
 Ownership. silonet owns the VLANs named ``silonet-*`` and the VTEP ``interface vxlan 1``
 (``vtep`` in ``_ax.j2``) with its member and destination lists, which must be dedicated to

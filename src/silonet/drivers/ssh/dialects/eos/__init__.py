@@ -43,7 +43,7 @@ does; ``begin.j2`` unmaps every VLAN the batch hands to another VNI right after 
 session (so swaps never find a VNI mapped twice); the last unbind of a VLAN no longer wanted
 removes its object when the VNI stays, ``remove_logical_switch.j2`` when the VNI goes.
 
-Workarounds for framework limits (see the report): the first "show" command is ``terminal
+Workarounds for framework limits (docs/architecture.md, "Dialects"): the first "show" command is ``terminal
 length 0`` (no session-setup hook; the pty would page long output); show answers are cut
 from the first ``{`` because shell-style reads keep the trailing prompt; inventory port names
 spell ``/`` as ``_`` (the model forbids ``/``: ``Ethernet3_1`` is ``Ethernet3/1``); a batch

@@ -43,7 +43,7 @@ parser agree without remembering anything:
 allocated from a contiguous pool never collide (1968 consecutive VNIs get distinct T); two
 desired VNIs with the same T are refused by ``begin.j2``. The operator must keep 2000..3967
 free of other VLANs: the parser reports a foreign VLAN there as a switch fault (it cannot
-block the VNIs that would translate onto it; see the report). Ownership: VLAN T named
+block the VNIs that would translate onto it: the intent does not know the device's VLANs). Ownership: VLAN T named
 ``silonet-<network>``; an nve VNI on any other VLAN is foreign, and a port mapping onto a
 foreign VLAN is a foreign binding. Inventory port names spell ``/`` as ``_``
 (``Ethernet1_1`` is ``Ethernet1/1``), and the first "show" command is ``terminal length 0``.
