@@ -18,11 +18,22 @@ class SilonetError(Exception):
     def __init__(self, field: str | None = None, **fields: Any) -> None:
         self.field = field
         self.fields = fields
+        self.more: list[SilonetError] = []  # further problems of the same request (``problems``)
         super().__init__(self.template.format(field=field, **fields))
 
     @property
     def message(self) -> str:
         return str(self)
+
+    @property
+    def problems(self) -> list[SilonetError]:
+        """Every problem of the request, this one first: a request with three mistakes hears of
+        all three at once (the API's ``problems``, one CLI line each)."""
+        return [self, *self.more]
+
+    def with_more(self, more: list[SilonetError]) -> SilonetError:
+        self.more = list(more)
+        return self
 
 
 class InvalidInput(SilonetError, ValueError):
@@ -35,10 +46,14 @@ class InvalidInput(SilonetError, ValueError):
 
 
 class NotFound(SilonetError):
-    """A name refers to nothing."""
+    """A name refers to nothing. ``by``: who refers to it (``interface group 'g1' lists it in
+    members``), so a mistake in one group of a large file is found without a search."""
 
     code = "not_found"
-    template = "{kind} '{name}' does not exist"
+    template = "{kind} '{name}' does not exist{by}"
+
+    def __init__(self, field: str | None = None, *, by: str = "", **fields: Any) -> None:
+        super().__init__(field, by=f" ({by})" if by else "", **fields)
 
 
 class Conflict(SilonetError):
@@ -59,10 +74,7 @@ class OverCapacity(Conflict):
     """A gateway would need more VLAN->VNI entries than its ASIC holds."""
 
     code = "over_capacity"
-    template = (
-        "gateway '{gateway}' over capacity: the request needs {needed} VLAN->VNI entries "
-        "but only {free} of {capacity} are free{hint}"
-    )
+    template = "gateway '{gateway}' over capacity: {detail}"
 
 
 class DeviceError(SilonetError):

@@ -66,7 +66,7 @@ def test_filters(client: Any, seeded: Manager) -> None:
 ])
 def test_bad_parameters(client: Any, seeded: Manager, params: dict, status: int, field: str) -> None:
     body = get(client, status, **params)
-    assert set(body) == {"error", "field", "message"}
+    assert set(body) == {"error", "field", "message", "problems"}
     assert body["error"] == ("invalid" if status == 422 else "not_found")
     assert body["field"] == field, body
 

@@ -48,7 +48,8 @@ class Api:
         r = self.client.request(method, url, **kw)
         assert r.status_code == status, r.text
         body = r.json()
-        assert set(body) == {"error", "field", "message"}, body
+        assert set(body) == {"error", "field", "message", "problems"}, body
+        assert body["problems"][0] == {"field": body["field"], "message": body["message"]}, body
         assert body["error"] == (code or CODE[status]), body
         assert body["field"] == field, body
         for word in words:
@@ -291,10 +292,10 @@ BAD_NAMES = [
 NAME_FIELDS = {  # kind -> (url, body builder, field)
     "silo": ("/v1/silos", lambda n: {"name": n}, "name"),
     "gateway": ("/v1/gateways", lambda n: gateway(name=n), "name"),
-    "port": ("/v1/gateways", lambda n: gateway(ports=[{"name": n}]), "ports.0.name"),
+    "port": ("/v1/gateways", lambda n: gateway(ports=[{"name": n}]), "ports[0].name"),
     "group": ("/v1/interface-groups", lambda n: {"name": n, "members": [{"gateway": "gw-b", "port": "p9"}]}, "name"),
     "member-gateway": ("/v1/interface-groups", lambda n: {"name": "g9", "members": [{"gateway": n, "port": "p1"}]},
-                       "members.0.gateway"),
+                       "members[0].gateway"),
     "network": ("/v1/networks", lambda n: {"name": n, "tenant": "t"}, "name"),
     "tenant": ("/v1/networks", lambda n: {"name": "n1", "tenant": n}, "tenant"),
 }
@@ -323,13 +324,13 @@ def test_name_of_64_chars_is_fine(fresh):
     ("/v1/silos", {"name": "s9", "colour": "red"}, "colour"),
     ("/v1/gateways", gateway(model="x"), "model"),
     ("/v1/gateways", gateway(management={**MGMT, "password": "x"}), "management.password"),
-    ("/v1/gateways", gateway(ports=[{"name": "p1", "speed": 10}]), "ports.0.speed"),
+    ("/v1/gateways", gateway(ports=[{"name": "p1", "speed": 10}]), "ports[p1].speed"),
     ("/v1/interface-groups", {"name": "g9", "members": [{"gateway": "gw-b", "port": "p1", "vlan": 1}]},
-     "members.0.vlan"),
+     "members[gw-b:p1].vlan"),
     ("/v1/networks", {"name": "n1", "tenant": "t", "vlan": 7}, "vlan"),
     ("/v1/networks/cust-42/attachments", {"interface_group": "bmc", "vlan": 7, "vni": 1}, "vni"),
     ("/v1/apply", {"switches": []}, "switches"),
-    ("/v1/apply", {"silos": [{"name": "s9", "colour": "red"}]}, "silos.0.colour"),
+    ("/v1/apply", {"silos": [{"name": "s9", "colour": "red"}]}, "silos[s9].colour"),
 ])
 def test_unknown_field(api, url, body, field):
     api.reject("POST", url, 422, field, f"{field}: unknown field", json=body)
@@ -390,8 +391,10 @@ def small_gateway_topology(n_attachments: int) -> dict:
 
 @pytest.mark.parametrize("dry_run", ["false", "true"])
 def test_apply_fifth_attachment_over_capacity_writes_nothing(api, dry_run):
-    api.reject("POST", f"/v1/apply?dry_run={dry_run}", 409, "capacity", "gw-t", "needs 1", "only 0 of 4",
-               "switch-back", code="over_capacity", json=small_gateway_topology(5))
+    body = api.reject("POST", f"/v1/apply?dry_run={dry_run}", 409, "capacity", "gw-t", "needs 1", "only 0 of 4",
+                      "in use by interface group 'tg' (4 = 1 port x 4 VLANs)", code="over_capacity",
+                      json=small_gateway_topology(5))
+    assert "switch-back" not in body["message"]  # one port per VLAN: a switch-back port would save nothing
     for url in ("/v1/silos/s-t", "/v1/gateways/gw-t", "/v1/interface-groups/tg", "/v1/networks/tn"):
         assert api.get(url).status_code == 404
 
@@ -424,8 +427,9 @@ def with_new_silo(**sections: Any) -> dict:
     (with_new_silo(silos=[{"name": "s-new"}, {"name": "s-new"}]), 422, "silos", ("listed twice", "s-new")),
     (with_new_silo(networks=[{"name": "n1", "tenant": "t", "attachments": [{"interface_group": "bmc", "vlan": 9}]},
                              {"name": "n2", "tenant": "t", "attachments": [{"interface_group": "bmc", "vlan": 9}]}]),
-     422, "networks.n2.attachments", ("bmc", "VLAN 9", "listed twice")),
-    (with_new_silo(networks=[{"name": "n-new", "tenant": "t", "vni": 0}]), 422, "networks.0.vni", ("1..16777215",)),
+     422, "networks[n2].attachments[(bmc, 9)]", ("(bmc, 9) is in n1 and n2",)),
+    (with_new_silo(networks=[{"name": "n-new", "tenant": "t", "vni": 0}]), 422, "networks[n-new].vni",
+     ("1..16777215",)),
     ([{"name": "s-new"}], 422, "body", ("dictionary",)),
 ])
 def test_apply_bad_topology_writes_nothing(api, topology, status, field, words):

@@ -84,7 +84,7 @@ def test_apply_names_the_gateway_and_the_rule(client: TestClient, snapshot, secr
     r = client.post("/v1/apply", json={"gateways": [_gateway("gw-ok", "env:SILONET_SECRET_OK", 1),
                                                      _gateway("gw-bad", "file:/root/.ssh/id_ed25519", 2)]})
     assert r.status_code == 422, r.text
-    assert r.json()["field"] == "gateways.gw-bad.management.credentials"
+    assert r.json()["field"] == "gateways[gw-bad].management.credentials"
     assert r.json()["message"].endswith(rules.secret_file_rule(secrets))
     assert snapshot() == before
 
@@ -112,11 +112,12 @@ def test_a_gateway_stored_before_the_fence_still_loads(db: Database, secrets: Pa
         assert shown["violations"] == [f"management.credentials: {rules.credentials_violation(ref, secrets)}"]
     # re-applying it unchanged is no write; changing it is one, and follows the fence
     old = _gateway("gw-old", ref, 7)
-    assert manager.apply(S.Topology.model_validate({"gateways": [old]})).changes == []
+    adopted = manager.apply(S.Topology.model_validate({"gateways": [old]})).changes
+    assert [(c.kind, c.fields) for c in adopted] == [("gateway", {"apply_set": (None, "default")})]  # ownership only
     changed = {**old, "ports": [{"name": "p1"}, {"name": "p2"}]}
     with pytest.raises(InvalidInput) as err:
         manager.apply(S.Topology.model_validate({"gateways": [changed]}))
-    assert err.value.field == "gateways.gw-old.management.credentials"
+    assert err.value.field == "gateways[gw-old].management.credentials"
     # connecting it fails with the rule the reference breaks (the driver's own check)
     monkeypatch.setenv("SILONET_SECRETS_DIR", str(secrets))
     monkeypatch.setenv("SILONET_DB_PASSWORD", "pw-of-the-database")

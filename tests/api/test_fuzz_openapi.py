@@ -189,7 +189,7 @@ def test_edge_inputs(live: Server, method: str, url: str, body: bytes | None) ->
     assert r.status_code in (200, 404, 409, 422), (r.status_code, r.text)
     if r.status_code >= 400:
         err = r.json()
-        assert set(err) == {"error", "field", "message"} and err["field"] and err["message"], err
+        assert set(err) == {"error", "field", "message", "problems"} and err["field"] and err["message"], err
 
 
 @pytest.mark.parametrize(("method", "url", "allow"), [("OPTIONS", "/v1/networks", "GET, POST"),

@@ -59,8 +59,9 @@ def test_deep_json_without_a_token_is_401_not_422(client: TestClient) -> None:
     for path in ("/v1/apply", "/v1/networks", "/v1/tokens"):
         r = client.post(path, headers={"Authorization": "", "Content-Type": "application/json"}, content=deep)
         assert r.status_code == 401, (path, r.status_code, r.text[:200])
-        assert r.json() == {"error": "unauthorized", "field": None,
-                            "message": "missing bearer token: send 'Authorization: Bearer <token>'"}
+        message = "missing bearer token: send 'Authorization: Bearer <token>'"
+        assert r.json() == {"error": "unauthorized", "field": None, "message": message,
+                            "problems": [{"field": None, "message": message}]}
 
 
 def test_a_body_over_the_limit_by_content_length_is_413_unread(small: TestClient) -> None:
@@ -68,8 +69,9 @@ def test_a_body_over_the_limit_by_content_length_is_413_unread(small: TestClient
     r = small.post("/v1/networks", content=iter(body),
                    headers={"Content-Type": "application/json", "Content-Length": str(LIMIT + 1)})
     assert r.status_code == 413, r.text
-    assert r.json() == {"error": "too_large", "field": "body", "message":
-                        f"the request body is over the limit of {LIMIT} bytes (SILONET_MAX_BODY_BYTES)"}
+    message = f"the request body is over the limit of {LIMIT} bytes (SILONET_MAX_BODY_BYTES)"
+    assert r.json() == {"error": "too_large", "field": "body", "message": message,
+                        "problems": [{"field": "body", "message": message}]}
     assert body.read == 0
     assert small.get("/v1/networks").json() == []
 

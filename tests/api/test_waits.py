@@ -134,10 +134,10 @@ def test_a_token_has_a_bounded_number_of_waits_in_flight(capped: tuple[TestClien
     assert both
     assert third is not None and third.response is not None, "the third wait was not refused"
     assert third.response.status_code == 429, third.response.text
-    assert third.response.json() == {
-        "error": "too_many_waits", "field": "wait",
-        "message": "this token already has 2 requests waiting (?wait=; SILONET_MAX_WAITS_PER_TOKEN is 2): "
-                   "retry when one ends, or without wait and poll the status"}
+    message = ("this token already has 2 requests waiting (?wait=; SILONET_MAX_WAITS_PER_TOKEN is 2): "
+               "retry when one ends, or without wait and poll the status")
+    assert third.response.json() == {"error": "too_many_waits", "field": "wait", "message": message,
+                                     "problems": [{"field": "wait", "message": message}]}
     assert other is not None and other.response is not None and other.response.status_code == 201
     vlans = {a["vlan"] for a in client.get("/v1/networks/cust-42/attachments").json()}
     assert 1002 not in vlans and {1000, 1001, 1003} <= vlans  # the refused request wrote nothing

@@ -4,9 +4,7 @@ and through a server (the RemoteBackend against the app)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +12,15 @@ import pytest
 
 from silonet.cli.backend import RemoteBackend, RemoteError
 from silonet.service import Manager
+from tests.support.cli import EXAMPLE
+from tests.support.cli import silonet as run
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "topology.yaml"
 ALL = [("cust-42", "vsa", 100), ("cust-42", "kvb", 2100), ("cust-42", "bmc", 300), ("cust-43", "kvb", 2200),
        ("cust-43", "pad", 0)]
 
 
 def silonet(datadir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SILONET_") and k != "FORCE_COLOR"}
-    env["SILONET_DATA_DIR"] = str(datadir)
-    env["SILONET_CONFIG"] = str(datadir / "cli-config.json")  # never the runner's own `silonet login`
-    env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "silonet.cli.main", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, encoding="utf-8", timeout=60, check=False)
+    return run(datadir, *args, columns=200)
 
 
 @pytest.fixture(scope="module")

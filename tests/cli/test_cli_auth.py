@@ -40,7 +40,7 @@ def test_serve_refuses_a_weak_admin_token(tmp_path: Path) -> None:
 
 
 def test_local_token_commands(tmp_path: Path) -> None:
-    p = silonet(tmp_path, "token", "create", "--role", "tenant", "--tenant", "acme", "--json")
+    p = silonet(tmp_path, "token", "create", "--role", "tenant", "--tenant", "acme", "--new-tenant", "--json")
     assert p.returncode == 0, p.stderr
     made = json.loads(p.stdout)
     assert made["token"].startswith("snt_") and made["tenant"] == "acme"

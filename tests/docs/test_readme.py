@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -37,6 +38,23 @@ def test_cli_walkthrough(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "no changes" in result.stdout
     assert "detached bmc VLAN 301 from cust-43" in result.stdout
+
+
+def test_apply_sets_walkthrough(tmp_path: Path) -> None:
+    """The worked example of apply sets: two sets, a hand-made network, the guard, --force."""
+    script = next(b for b in blocks("sh") if "--set lab" in b)
+    data = tmp_path / "data"
+    result = run(script.replace("/tmp/silonet-sets", str(data)), tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "the old attachment (pad, 42) stays; --prune removes it" in out
+    assert "prune of apply set 'lab' deletes 1 object (1 attachment); the file declares 2 objects" in out
+    assert "the guard would refuse this prune of apply set 'lab'" in out
+    assert "error: prune: refused for apply set 'lab': it would delete 2 objects (1 attachment, 1 network) and the " \
+           "file declares nothing" in out
+    assert out.count("exit 1") == 2
+    listed = run(f". .venv/bin/activate && SILONET_DATA_DIR={data} silonet network list --json", tmp_path)
+    assert sorted(n["name"] for n in json.loads(listed.stdout)) == ["cust-42", "cust-43", "scratch"]
 
 
 def test_example_topology_in_readme_is_valid(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import pytest
 from silonet.bench.fleet import Fleet, Server
 from silonet.devices.vtepdb import VtepDb, available
 from tests.e2e.vtep_audit import Wanted, problems, read_tables
+from tests.support.fleet import started_fleet
 
 pytestmark = pytest.mark.ovs
 
@@ -139,13 +140,8 @@ def writing_window(fleet: Fleet, shape: Shape) -> tuple[float, float]:
 
 @pytest.fixture
 def fleet(tmp_path: Path):  # type: ignore[no-untyped-def]
-    if missing := available():
-        pytest.skip(f"Open vSwitch is not installed here (missing: {missing}); ./run test installs it")
-    f = Fleet(tmp_path / "fleet", 3, ports=("p1", "p2"), prefix="cs")
-    try:
-        yield f.start()
-    finally:
-        f.stop()
+    with started_fleet(tmp_path / "fleet", 3, "cs") as f:
+        yield f
 
 
 @dataclass

@@ -32,6 +32,9 @@ from silonet.devices.vtepdb import free_port
 pytestmark = pytest.mark.slow
 
 USER = "netops"
+# One device is managed by one gateway, so each gateway of the test reaches the stand-in switch
+# on its own loopback address (all of 127.0.0.0/8 is this machine's loopback).
+HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
 @dataclass
@@ -43,7 +46,7 @@ class Seen:
 
 
 class SshGateway:
-    """An SSH server on 127.0.0.1 that accepts one password and one public key, then refuses
+    """An SSH server on loopback (``HOSTS``) that accepts one password and one public key, then refuses
     every session (the drivers then fail as they would on a broken switch)."""
 
     def __init__(self, password: str, client_key: asyncssh.SSHKey) -> None:
@@ -57,7 +60,8 @@ class SshGateway:
         self.server: asyncssh.SSHAcceptor | None = None
 
     def known_hosts_line(self) -> str:
-        return f"[127.0.0.1]:{self.port} {self.host_key.export_public_key().decode().strip()}\n"
+        key = self.host_key.export_public_key().decode().strip()
+        return "".join(f"[{host}]:{self.port} {key}\n" for host in HOSTS)
 
     def start(self) -> SshGateway:
         gateway = self
@@ -82,7 +86,7 @@ class SshGateway:
                 return username == USER and offered == gateway.client_public
 
         async def listen() -> asyncssh.SSHAcceptor:
-            return await asyncssh.create_server(Auth, "127.0.0.1", self.port, server_host_keys=[self.host_key])
+            return await asyncssh.create_server(Auth, list(HOSTS), self.port, server_host_keys=[self.host_key])
 
         self.thread.start()
         self.server = asyncio.run_coroutine_threadsafe(listen(), self.loop).result(timeout=10)
@@ -112,11 +116,9 @@ class Run:
 
 
 def _gateways(port: int, key_file: Path) -> list[dict]:
-    address = f"{USER}@127.0.0.1:{port}"
-
     def gw(name: str, i: int, credentials: str) -> dict:
         return {"name": name, "vtep_ip": f"198.18.70.{i}", "capacity": 64,
-                "management": {"driver": "ssh", "dialect": "vtepctl", "address": address,
+                "management": {"driver": "ssh", "dialect": "vtepctl", "address": f"{USER}@{HOSTS[i - 1]}:{port}",
                                "credentials": credentials},
                 "ports": [{"name": "p1"}]}
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from silonet import heap
 from silonet.bench.synthetic import build_inventory
 from silonet.errors import SilonetError
 from silonet.model import Attachment, Gateway, InterfaceGroup, Inventory, Management, Port, PortRef, VirtualNetwork
@@ -254,11 +255,19 @@ def test_bulk_logical_switch_is_a_logical_switch() -> None:
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_full_compile_leaves_the_collector_as_it_was(enabled: bool) -> None:
+def test_a_paused_compile_leaves_the_collector_as_it_was(enabled: bool) -> None:
+    """The pure compiler never touches the collector; ``heap.paused`` (its caller's policy) pauses
+    it inside and, nested or not, puts it back as it found it."""
     inv = build_inventory(10, attachments=50)
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()
+        with heap.paused():
+            assert not gc.isenabled()
+            with heap.paused():
+                compile_intent(inv)
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
         compile_intent(inv)
         assert gc.isenabled() is enabled
     finally:

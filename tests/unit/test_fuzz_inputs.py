@@ -1,8 +1,8 @@
 """Hypothesis against what people type and write: the topology loader and the CLI's arguments.
 
 Whatever the input (broken YAML, wrong types, unknown keys, huge numbers, unicode, control
-characters, undecodable bytes, deep nesting), the answer is a value or exactly one readable
-error line, never a traceback. The CLI runs in-process through its real entry point
+characters, undecodable bytes, deep nesting), the answer is a value or one readable error line
+per problem (the first five, then a count), never a traceback. The CLI runs in-process through its real entry point
 (``silonet.cli.main.main``) on a local store, with stdout and stderr encoded as a pipe's
 are (strict UTF-8 out, backslash-escaped err), so an unprintable character fails as it
 would for a user; ``tests/cli`` covers the same through a subprocess.
@@ -116,8 +116,9 @@ def test_parse_topology_answers_a_topology_or_one_error_line(text: str) -> None:
     try:
         topology = parse_topology(text, "t.yaml")
     except InvalidInput as err:
-        _single_readable_line(err.message)
-        assert "t.yaml" in err.message and err.field, err.message
+        for problem in err.problems:
+            _single_readable_line(problem.message)
+            assert "t.yaml" in problem.message and problem.field, problem.message
     else:
         assert isinstance(topology, Topology)
 
@@ -162,13 +163,18 @@ def run_cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
 
 
 def assert_outcome(code: int, out: str, err: str) -> None:
-    """Success, or a non-zero exit with exactly one `error:` line and nothing else."""
+    """Success, or a non-zero exit with one `error:` line per problem (at most five, then a
+    count) and nothing else."""
     assert "Traceback" not in out + err, err
     if code == 0:
         return
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
-    _single_readable_line(lines[0])
+    assert 1 <= len(lines) <= cli.PROBLEMS_SHOWN + 1, (code, out, err)
+    for line in lines:
+        assert line.startswith("error: "), (code, out, err)
+        _single_readable_line(line)
+    if len(lines) == cli.PROBLEMS_SHOWN + 1:
+        assert lines[-1].startswith("error: and ") and lines[-1].endswith(" more problem(s)"), err
     assert out == "", out
 
 

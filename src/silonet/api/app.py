@@ -6,17 +6,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silonet import __version__
-from silonet.api import errors, gate, observe, ui
+from silonet.api import docs, errors, gate, observe, ui
 from silonet.model import rules
+from silonet.plan.status import Verdict, counted
 from silonet.reconcile import Reconciler
-from silonet.service import Manager, listing
+from silonet.service import Manager, decommission, listing
 from silonet.service import schemas as S
 from silonet.service.auth import Principal, Tokens
 
@@ -24,11 +26,21 @@ NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
 NameQuery = Annotated[str | None, Query(min_length=1, max_length=rules.NAME_MAX,
                                          pattern=f"^{rules.NAME_RE.pattern}$")]
-Wait = Annotated[float | None, Query(ge=0, le=300, description="seconds to wait until every affected gateway "
-                                                              "is realized (or one failed)")]
+Wait = Annotated[float | None, Query(ge=0, le=300, description=(
+    "seconds to wait until the change is no longer pending (realized, degraded, held or failed); the answer "
+    "carries the status reached when the wait ended (a 204 in its Silonet-Status header)"))]
 ERRORS = {code: {"model": errors.ErrorBody} for code in (404, 409, 422)}
 WAITS: dict[int | str, dict[str, Any]] = {429: {"model": errors.ErrorBody,
                                                 "description": "too many ?wait= requests of this token in flight"}}
+# a DELETE that waited answers 204 (no body): the status it reached is in these headers
+STATUS_HEADER, REASON_HEADER = "Silonet-Status", "Silonet-Reason"
+REASON_HEADER_MAX = 4000
+WAITED: dict[int | str, dict[str, Any]] = {**WAITS, 204: {
+    "description": "done; after ?wait= the headers say how far it got",
+    "headers": {STATUS_HEADER: {"description": "after ?wait=: pending, realized, degraded, held or failed",
+                                "schema": {"type": "string"}},
+                REASON_HEADER: {"description": "after ?wait=, unless realized: which gateways and why "
+                                               "(percent-encoded UTF-8)", "schema": {"type": "string"}}}}}
 _T = TypeVar("_T")
 _BEARER = HTTPBearer(auto_error=False, description="a token from SILONET_ADMIN_TOKEN or POST /v1/tokens")
 
@@ -49,6 +61,15 @@ async def _caller(request: Request,
 
 
 Caller = Annotated[Principal, Depends(_caller)]
+
+
+def _waited(verdict: Verdict) -> Response:
+    """A 204 after a wait: the status reached in a header, the reason (percent-encoded: device
+    errors may hold any character, a header only some) in another."""
+    headers = {STATUS_HEADER: verdict.status}
+    if verdict.reason:
+        headers[REASON_HEADER] = quote(verdict.reason[:REASON_HEADER_MAX], safe=" !\"#$&'()*+,/:;<=>?@[]^`{|}")
+    return Response(status_code=204, headers=headers)
 
 
 async def _in_thread(call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -108,6 +129,8 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         description="Connect silo VLANs across silos through hardware VXLAN gateways.",
         responses=ERRORS,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: api.docs, from the package (no CDN)
+        redoc_url=None,
     )
     errors.install(app)
     app.state.manager = manager
@@ -168,11 +191,28 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         who.require_admin("a gateway's status (it shows every tenant's networks)")
         return m.gateway_status(name)
 
-    @v1.delete("/gateways/{name}", status_code=204, tags=["gateways"])
-    def delete_gateway(name: NamePath, who: Caller) -> Response:
+    @v1.delete("/gateways/{name}", status_code=204, tags=["gateways"], responses={
+        202: {"model": S.RealizationOut, "description": "decommissioning: silonet removes its configuration from "
+                                                        "the device, then forgets the gateway"},
+        200: {"model": S.GatewayForgottenOut, "description": "forgotten; what may be left on the device"}, **WAITS})
+    async def delete_gateway(
+        name: NamePath,
+        who: Caller,
+        force: Annotated[bool, Query(description="forget it now, even if silonet could not clean its device "
+                                                 "(what may be left there is audited)")] = False,
+        wait: Annotated[float | None, Query(ge=0, le=300, description="seconds to wait until it is gone")] = None,
+    ) -> Response:
+        """204: gone, nothing was left on the device; 202: decommissioning (the gateway's state); 200:
+        forgotten without cleaning its device (``force``, or no reconciler runs): what may be left there."""
         who.require_admin("deleting a gateway")
-        m.delete_gateway(name, actor=who.actor)
-        return Response(status_code=204)
+        with waits.take(who, wait):
+            out = await _in_thread(m.delete_gateway, name, force=force, actor=who.actor)
+            if isinstance(out, S.RealizationOut) and wait:
+                gone = await decommission.wait_gone_async(m, name, wait)
+                out = None if gone else await _in_thread(m.gateway_state, name)
+        if out is None:
+            return Response(status_code=204)
+        return JSONResponse(out.model_dump(mode="json"), status_code=202 if isinstance(out, S.RealizationOut) else 200)
 
     # -------------------------------------------------------- interface groups
     @v1.post("/interface-groups", status_code=201, tags=["interface groups"])
@@ -209,7 +249,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
 
     # The routes that may wait are async: the write runs in a worker thread, the wait on the event
     # loop (Manager.wait_async), so a waiting request holds no thread of the pool every sync route shares.
-    @v1.delete("/networks/{name}", status_code=204, tags=["networks"], responses=WAITS)
+    @v1.delete("/networks/{name}", status_code=204, tags=["networks"], responses=WAITED)
     async def delete_network(
         name: NamePath,
         who: Caller,
@@ -219,8 +259,8 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         with waits.take(who, wait):
             gateways, generation = await _in_thread(m.delete_network, name, cascade=cascade, actor=who.actor,
                                                     tenant=who.scope)
-            if wait:
-                await m.wait_async(gateways, generation, wait)
+            if wait:  # every gateway of the network carried it: each one's failure fails the delete
+                return _waited(await m.wait_verdict_async(gateways, generation, wait, tenant=who.scope))
         return Response(status_code=204)
 
     @v1.post("/networks/{name}/attachments", status_code=201, tags=["networks"], responses=WAITS)
@@ -228,20 +268,20 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         with waits.take(who, wait):
             out = await _in_thread(m.attach, name, body, actor=who.actor, tenant=who.scope)
             if wait:
-                await m.wait_async([g.gateway for g in out.gateways], out.generation, wait)
-                out = await _in_thread(m.get_attachment, name, out.interface_group, out.vlan, tenant=who.scope)
+                out = await m.settle_async(out, wait, tenant=who.scope)
         return out
 
     @v1.get("/networks/{name}/attachments", tags=["networks"])
     def list_attachments(name: NamePath, who: Caller) -> list[S.AttachmentOut]:
         return m.get_network(name, tenant=who.scope).attachments
 
-    @v1.delete("/networks/{name}/attachments/{group}/{vlan}", status_code=204, tags=["networks"], responses=WAITS)
+    @v1.delete("/networks/{name}/attachments/{group}/{vlan}", status_code=204, tags=["networks"], responses=WAITED)
     async def detach(name: NamePath, group: NamePath, vlan: VlanPath, who: Caller, wait: Wait = None) -> Response:
         with waits.take(who, wait):
             gateways, generation = await _in_thread(m.detach, name, group, vlan, actor=who.actor, tenant=who.scope)
-            if wait:
-                await m.wait_async(gateways, generation, wait)
+            if wait:  # the group's gateways unbind it: they fail a detach, the others degrade it
+                own = await _in_thread(m.group_gateways, group)
+                return _waited(await m.wait_verdict_async(gateways, generation, wait, own, tenant=who.scope))
         return Response(status_code=204)
 
     @v1.get("/attachments", tags=["networks"])
@@ -278,19 +318,26 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         who.require_admin("the audit log")
         return m.audit(limit, before)
 
-    @v1.post("/apply", tags=["operations"], responses=WAITS)
+    @v1.post("/apply", tags=["operations"], responses={**WAITS, **ERRORS})
     async def apply(
         body: S.Topology,
         who: Caller,
-        prune: Annotated[bool, Query()] = False,
+        prune: Annotated[bool, Query(description="delete the set's objects the file no longer declares")] = False,
         dry_run: Annotated[bool, Query()] = False,
         wait: Wait = None,
+        apply_set: Annotated[str, Query(
+            alias="set", min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NEW_NAME_RE.pattern}$",
+            description="the apply set the file's objects belong to; a prune deletes only this set's")] = "default",
+        force: Annotated[bool, Query(description="prune even when it deletes more objects than the file declares "
+                                                 "(or anything from an empty file): otherwise 409")] = False,
     ) -> S.ApplyOut:
         who.require_admin("apply (it may change the whole inventory)")
         with waits.take(who, wait):
-            out = await _in_thread(m.apply, body, prune=prune, dry_run=dry_run, actor=who.actor)
+            out = await _in_thread(m.apply, body, prune=prune, dry_run=dry_run, actor=who.actor, apply_set=apply_set,
+                                   force=force)
             if wait and out.gateways:
-                out.status = await m.wait_async(out.gateways, out.generation, wait)
+                verdict = await m.wait_verdict_async(out.gateways, out.generation, wait)
+                out.status, out.reason = verdict.status, counted(verdict, len(out.gateways))
         return out
 
     # ------------------------------------------------------------------ tokens
@@ -314,4 +361,5 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
 
     app.include_router(v1)
     app.include_router(ui.router)
+    app.include_router(docs.router)
     return app

@@ -7,7 +7,7 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from silonet.errors import Conflict, DeviceError, Forbidden, InvalidInput, NotFound, SilonetError, Unauthorized
@@ -41,10 +41,17 @@ STATUS: dict[type[SilonetError], int] = {
 }
 
 
-class ErrorBody(BaseModel):
-    error: str
+class ProblemBody(BaseModel):
     field: str | None
     message: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    field: str | None = Field(description="the field of the first problem")
+    message: str = Field(description="the first problem")
+    problems: list[ProblemBody] = Field(description="every problem of the request, the first one first (a request "
+                                                    "with three mistakes names all three)")
 
 
 def status_of(err: SilonetError) -> int:
@@ -54,8 +61,11 @@ def status_of(err: SilonetError) -> int:
     return 500
 
 
-def body(code: str, field: str | None, message: str) -> dict:
-    return {"error": code, "field": field, "message": message}
+def body(code: str, field: str | None, message: str, problems: list[SilonetError] | None = None) -> dict:
+    """The one error body: ``field``/``message`` of the first problem, ``problems`` all of them."""
+    listed = [{"field": p.field, "message": p.message} for p in problems] if problems else [
+        {"field": field, "message": message}]
+    return {"error": code, "field": field, "message": message, "problems": listed}
 
 
 def install(app: FastAPI) -> None:
@@ -63,12 +73,13 @@ def install(app: FastAPI) -> None:
     async def _silonet(_req: Request, err: SilonetError) -> JSONResponse:
         status = status_of(err)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(body(err.code, err.field, err.message), status_code=status, headers=headers)
+        return JSONResponse(body(err.code, err.field, err.message, err.problems), status_code=status,
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, err: RequestValidationError) -> JSONResponse:
-        inv = describe_errors(list(err.errors()))
-        return JSONResponse(body(inv.code, inv.field, inv.message), status_code=422)
+        inv = describe_errors(list(err.errors()), data=getattr(err, "body", None))  # names items by their names
+        return JSONResponse(body(inv.code, inv.field, inv.message, inv.problems), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -22,7 +22,8 @@ from silonet.errors import SilonetError, Unauthorized
 from silonet.service.auth import Principal, Tokens
 
 # Paths that need a token (a path under one of them too); every other route needs none: /healthz,
-# /, /docs, /redoc, /openapi.json and the /ui shell and assets, which hold no data.
+# /, /docs, /redoc and their files (/docs/static), /openapi.json and the /ui shell and assets,
+# which hold no data.
 GUARDED = ("/v1", "/metrics")
 PRINCIPAL = "silonet.principal"  # the key in the request's state
 _AUTHORIZATION = b"authorization"

@@ -94,10 +94,11 @@ def fill(db: Database, attachments: int, gateways: int, layout: Layout = "spread
         for p in range(1, PORTS + 1):
             port_rows.append({"id": (g - 1) * PORTS + p, "gateway_id": g, "name": f"p{p}", "switchback": p == PORTS})
         behind = g % 97 == 3  # about 1 in 100 gateways is behind: 3 (pending), 100 (failed), 197, ...
+        down = behind and (g // 97) % 2 == 1  # unreachable, as a reconciler records it: with its error
         status_rows.append({
             "gateway_id": g, "desired_generation": GENERATION,
             "realized_generation": GENERATION - 1 if behind else GENERATION,
-            "last_error": "connection refused" if behind and (g // 97) % 2 else None, "reachable": not behind,
+            "last_error": "connection refused" if down else None, "reachable": not down,
             "binding_errors": {f"p{PORTS}/{v}": "VLAN in use by another VNI" for v in range(1, 21)}
             if g % 100 == 7 else None,
         })

@@ -5,12 +5,16 @@ Both return the API's JSON shapes, so the renderers do not care which one answer
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 import httpx
 
-from silonet.errors import SilonetError
+from silonet.errors import InvalidInput, SilonetError
 from silonet.service import schemas as S
+
+if TYPE_CHECKING:
+    from silonet.store.db import Database
 
 COLLECTIONS = {
     "silo": "silos",
@@ -27,18 +31,53 @@ class RemoteError(SilonetError):
     template = "{message}"
 
 
+def open_database(url: str) -> Database:
+    """The local store, migrated; a URL that names no database silonet can open is one error line
+    naming SILONET_DATABASE_URL, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from silonet.store.db import Database
+
+    try:
+        db = Database(url)
+    except ArgumentError as err:  # NoSuchModuleError too: an unknown scheme
+        raise InvalidInput(field="SILONET_DATABASE_URL", rule=f"not a database URL silonet can use ({err})"
+                           ) from None
+    try:
+        db.upgrade()
+    except (OperationalError, OSError) as err:
+        db.dispose()
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise InvalidInput(field="SILONET_DATABASE_URL",
+                           rule=f"cannot open {make_url(url).render_as_string(hide_password=True)}: {reason}"
+                           ) from None
+    return db
+
+
+def _foreign(r: httpx.Response) -> str:
+    """An answer that is not silonet's JSON (another program on that port, a proxy's error page):
+    one line that says so, not the page's HTML."""
+    kind = r.headers.get("content-type", "no content type").split(";")[0]
+    return (f"{r.request.method} {r.request.url} answered {r.status_code} {r.reason_phrase} with {kind}, not "
+            "silonet's JSON: is that a silonet server?")
+
+
 class Backend(Protocol):
     def create(self, kind: str, body: dict) -> Any: ...
     def list(self, kind: str) -> Any: ...
     def get(self, kind: str, name: str) -> Any: ...
     def delete(self, kind: str, name: str, cascade: bool = False) -> None: ...
+    def delete_gateway(self, name: str, force: bool, wait: float | None) -> Any: ...
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any: ...
-    def detach(self, network: str, group: str, vlan: int, wait: float | None) -> None: ...
+    def detach(self, network: str, group: str, vlan: int, wait: float | None) -> dict | None: ...
+    def delete_network(self, name: str, cascade: bool, wait: float | None) -> dict | None: ...
     def plan(self, gateway: str | None) -> Any: ...
     def status(self, gateway: str | None) -> Any: ...
     def audit(self, limit: int) -> Any: ...
     def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any: ...
-    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any: ...
+    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
+              apply_set: str = "default", force: bool = False) -> Any: ...
     def token_create(self, role: str, tenant: str | None, description: str) -> Any: ...
     def token_list(self) -> Any: ...
     def token_revoke(self, token_id: int) -> None: ...
@@ -56,11 +95,9 @@ class LocalBackend:
     def __init__(self) -> None:
         from silonet.config import Settings
         from silonet.service import Manager
-        from silonet.store.db import Database
 
         settings = Settings()
-        db = Database(settings.database_url)
-        db.upgrade()
+        db = open_database(settings.database_url)
         self.m = Manager(db, settings)
         m = self.m
         self._ops = {
@@ -69,6 +106,25 @@ class LocalBackend:
             "group": (S.GroupIn, m.create_group, m.list_groups, m.get_group, m.delete_group),
             "network": (S.NetworkIn, m.create_network, m.list_networks, m.get_network, m.delete_network),
         }
+
+    def where(self) -> str:
+        """The store, as a person finds it: the SQLite file's path, else the URL without password."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.m.db.url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            return url.database
+        return url.render_as_string(hide_password=True)
+
+    def empty(self) -> bool:
+        """Nothing in the inventory (tokens aside): what a forgotten `silonet login` looks like."""
+        from sqlalchemy import select
+
+        from silonet.store.tables import GatewayRow, GroupRow, NetworkRow, SiloRow
+
+        with self.m.db.read() as s:
+            return not any(s.execute(select(row).limit(1)).first() for row in (SiloRow, GatewayRow, GroupRow,
+                                                                                NetworkRow))
 
     def create(self, kind: str, body: dict) -> Any:
         model, create, *_ = self._ops[kind]
@@ -86,17 +142,35 @@ class LocalBackend:
         else:
             self._ops[kind][4](name)
 
+    def delete_gateway(self, name: str, force: bool, wait: float | None) -> Any:
+        """None: gone; the state while decommissioning; what may be left when forgotten without cleaning."""
+        from silonet.service import decommission
+
+        out = self.m.delete_gateway(name, force=force)
+        if isinstance(out, S.RealizationOut) and wait:
+            out = None if decommission.wait_gone(self.m, name, wait) else self.m.gateway_state(name)
+        return None if out is None else _json(out)
+
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any:
         out = self.m.attach(network, S.validate(S.AttachmentIn, {"interface_group": group, "vlan": vlan}))
         if wait:
-            self.m.wait([g.gateway for g in out.gateways], out.generation, wait)
-            out = self.m.get_attachment(network, group, vlan)
+            out = self.m.settle(out, wait)
         return _json(out)
 
-    def detach(self, network: str, group: str, vlan: int, wait: float | None) -> None:
+    def detach(self, network: str, group: str, vlan: int, wait: float | None) -> dict | None:
+        """After a wait, the status it reached (``{"status", "reason"}``), as the API's headers say it."""
         gateways, generation = self.m.detach(network, group, vlan)
-        if wait:
-            self.m.wait(gateways, generation, wait)
+        if not wait:
+            return None
+        verdict = self.m.wait_verdict(gateways, generation, wait, self.m.group_gateways(group))
+        return {"status": verdict.status, "reason": verdict.reason}
+
+    def delete_network(self, name: str, cascade: bool, wait: float | None) -> dict | None:
+        gateways, generation = self.m.delete_network(name, cascade=cascade)
+        if not wait:
+            return None
+        verdict = self.m.wait_verdict(gateways, generation, wait)
+        return {"status": verdict.status, "reason": verdict.reason}
 
     def plan(self, gateway: str | None) -> Any:
         return _json(self.m.plan(gateway))
@@ -113,10 +187,14 @@ class LocalBackend:
         with self.m.db.read() as s:
             return _json(list_attachments_page(s, limit, cursor, network=network, interface_group=group))
 
-    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any:
-        out = self.m.apply(topology, prune=prune, dry_run=dry_run)
+    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
+              apply_set: str = "default", force: bool = False) -> Any:
+        out = self.m.apply(topology, prune=prune, dry_run=dry_run, apply_set=apply_set, force=force)
         if wait and out.gateways:
-            out.status = self.m.wait(out.gateways, out.generation, wait)
+            from silonet.plan.status import counted
+
+            verdict = self.m.wait_verdict(out.gateways, out.generation, wait)
+            out.status, out.reason = verdict.status, counted(verdict, len(out.gateways))
         return _json(out)
 
     # The local store is the admin's own: whoever can write the database file is admin.
@@ -145,20 +223,30 @@ class RemoteBackend:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=timeout)
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def _call(self, method: str, path: str, answered: list[httpx.Response] | None = None, **kw: Any) -> Any:
+        """``answered``: gets the response too (for its headers)."""
         try:
             r = self.http.request(method, path, **kw)
         except httpx.HTTPError as err:
             raise RemoteError(message=f"cannot reach the server at {self.http.base_url}: {err}") from None
+        if answered is not None:
+            answered.append(r)
         if r.status_code >= 400:
-            field = None
+            field, more = None, []
             try:
                 body = r.json()
                 msg, field = body.get("message") or r.text, body.get("field")
+                more = [RemoteError(field=p.get("field"), message=str(p.get("message")))
+                        for p in (body.get("problems") or [])[1:] if isinstance(p, dict)]
             except (ValueError, AttributeError):
-                msg = r.text or r.reason_phrase
-            raise RemoteError(field=field, message=f"{msg} (HTTP {r.status_code})")
-        return None if r.status_code == 204 else r.json()
+                msg = _foreign(r)
+            raise RemoteError(field=field, message=f"{msg} (HTTP {r.status_code})").with_more(more)
+        if r.status_code == 204:
+            return None
+        try:
+            return r.json()
+        except ValueError:
+            raise RemoteError(message=f"{_foreign(r)} (HTTP {r.status_code})") from None
 
     def create(self, kind: str, body: dict) -> Any:
         return self._call("POST", f"/v1/{COLLECTIONS[kind]}", json=body)
@@ -173,15 +261,33 @@ class RemoteBackend:
         params = {"cascade": "true"} if cascade else {}
         self._call("DELETE", f"/v1/{COLLECTIONS[kind]}/{name}", params=params)
 
+    def delete_gateway(self, name: str, force: bool, wait: float | None) -> Any:
+        params = {**({"force": "true"} if force else {}), **self._wait(wait)}
+        return self._call("DELETE", f"/v1/gateways/{name}", params=params, timeout=(wait or 0) + 30)
+
     def _wait(self, wait: float | None) -> dict:
         return {"wait": wait} if wait else {}
 
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any:
         body = {"interface_group": group, "vlan": vlan}
-        return self._call("POST", f"/v1/networks/{network}/attachments", json=body, params=self._wait(wait))
+        return self._call("POST", f"/v1/networks/{network}/attachments", json=body, params=self._wait(wait),
+                          timeout=(wait or 0) + 30)
 
-    def detach(self, network: str, group: str, vlan: int, wait: float | None) -> None:
-        self._call("DELETE", f"/v1/networks/{network}/attachments/{group}/{vlan}", params=self._wait(wait))
+    def detach(self, network: str, group: str, vlan: int, wait: float | None) -> dict | None:
+        return self._waited(f"/v1/networks/{network}/attachments/{group}/{vlan}", {}, wait)
+
+    def delete_network(self, name: str, cascade: bool, wait: float | None) -> dict | None:
+        return self._waited(f"/v1/networks/{name}", {"cascade": "true"} if cascade else {}, wait)
+
+    def _waited(self, path: str, params: dict, wait: float | None) -> dict | None:
+        """A DELETE; after a wait, the status it reached (the 204's Silonet-Status and -Reason headers)."""
+        answer: list[httpx.Response] = []
+        self._call("DELETE", path, answer, params={**params, **self._wait(wait)}, timeout=(wait or 0) + 30)
+        status = answer[0].headers.get("silonet-status") if answer and wait else None
+        if status is None:
+            return None
+        reason = answer[0].headers.get("silonet-reason")
+        return {"status": status, "reason": None if reason is None else unquote(reason)}
 
     def plan(self, gateway: str | None) -> Any:
         return self._call("GET", "/v1/plan", params={"gateway": gateway} if gateway else {})
@@ -196,9 +302,12 @@ class RemoteBackend:
         params = {"limit": limit, "cursor": cursor, "network": network, "interface_group": group}
         return self._call("GET", "/v1/attachments", params={k: v for k, v in params.items() if v is not None})
 
-    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None) -> Any:
-        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower(), **self._wait(wait)}
-        return self._call("POST", "/v1/apply", json=topology.model_dump(mode="json"), params=params)
+    def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
+              apply_set: str = "default", force: bool = False) -> Any:
+        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower(), "set": apply_set,
+                  "force": str(force).lower(), **self._wait(wait)}
+        return self._call("POST", "/v1/apply", json=topology.model_dump(mode="json"), params=params,
+                          timeout=(wait or 0) + 30)
 
     def token_create(self, role: str, tenant: str | None, description: str) -> Any:
         body = {"role": role, "tenant": tenant, "description": description}

@@ -42,6 +42,9 @@ def load() -> CliConfig:
         raise InvalidInput(field="config", rule=f"{p}: unreadable ({err}); fix it or run `silonet logout`") from None
     if not isinstance(data, dict):
         raise InvalidInput(field="config", rule=f"{p}: expected a JSON object")
+    for key in ("server", "token"):
+        if not isinstance(data.get(key) or "", str):
+            raise InvalidInput(field="config", rule=f"{p}: {key} must be a string; fix it or run `silonet logout`")
     return CliConfig(server=data.get("server") or None, token=data.get("token") or None)
 
 
@@ -70,6 +73,17 @@ def forget() -> bool:
     return False
 
 
+def check_server(server: str) -> None:
+    """An http(s) URL with a host, or one error line naming --server (not a traceback later)."""
+    try:
+        parts = urlsplit(server)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as err:
+        raise InvalidInput(field="--server", rule=f"{server!r} is not a URL ({err})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(field="--server", rule=f"{server!r} must be http(s)://HOST[:PORT]")
+
+
 def _loopback(server: str) -> bool:
     host = urlsplit(server).hostname or ""
     try:
@@ -84,6 +98,8 @@ def resolve(server: str | None, token: str | None) -> CliConfig:
     server on this machine (loopback), never to whatever ``--server`` names."""
     saved = load() if server is None or token is None else CliConfig()
     server = server or saved.server
+    if server is not None:
+        check_server(server)
     if token is None and server is not None:
         if saved.token and saved.server == server:
             token = saved.token

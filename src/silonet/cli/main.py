@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,9 +14,8 @@ try:  # newer Typer carries its own copy of click
 except ImportError:  # pragma: no cover
     from click import exceptions as _click  # type: ignore[no-redef]
 
-from silonet import __version__
 from silonet.cli import config as cli_config
-from silonet.cli import render
+from silonet.cli import params, render, serving
 from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
 from silonet.cli.bench import bench_app
 from silonet.cli.lab import lab_app
@@ -53,6 +51,11 @@ class State:
             self._backend = RemoteBackend(cfg.server, cfg.token) if cfg.server else LocalBackend()
         return self._backend
 
+    def reading(self) -> Backend:
+        """The backend for a read: an empty local store says which one it is (stderr)."""
+        params.note_if_empty_local(self.backend)
+        return self.backend
+
 
 state = State()
 
@@ -65,8 +68,18 @@ def _seconds(value: float | None) -> float | None:
     return value
 
 
-WaitOpt = Annotated[float | None, typer.Option(help="seconds to wait until the gateways realize it (0..300)",
-                                               callback=_seconds)]
+WaitOpt = Annotated[float | None, typer.Option(
+    help="seconds to wait until the gateways realize it (0..300); then exit 0 realized, 1 failed, 3 degraded or "
+         "held, 4 still pending", callback=_seconds)]
+
+
+def _exit_with(status: str | None) -> None:
+    """A --wait's exit code: 0 realized, 1 failed, 3 degraded or held, 4 still pending (README)."""
+    from silonet.plan.status import EXIT_CODES
+
+    code = EXIT_CODES.get(status, 1) if status is not None else 0
+    if code:
+        raise typer.Exit(code)
 
 
 @app.callback()
@@ -85,10 +98,11 @@ def _show(kind: str, data: Any, as_json: bool) -> None:
         render.RENDER[kind](data if isinstance(data, list) else [data])
 
 
-def _int(value: str, check: Any, field: str) -> int:
-    if not re.fullmatch(r"-?[0-9]+", value):
-        raise InvalidInput(field=field, rule=f"{value!r} is not an integer")
-    return check(int(value), field)
+NameArg = Annotated[str, typer.Argument(help="its name", show_default=False)]
+SiloOpt = Annotated[str | None, typer.Option(help="the silo it belongs to")]
+VlanArg = Annotated[int, typer.Argument(help="VLAN 0..4094 (0: untagged)", parser=params.number("vlan", rules.vlan))]
+NetworkArg = Annotated[str, typer.Argument(help="the virtual network")]
+GroupArg = Annotated[str, typer.Argument(help="the interface group")]
 
 
 def _ref(value: str, field: str) -> dict:
@@ -100,26 +114,31 @@ def _ref(value: str, field: str) -> dict:
 
 # -------------------------------------------------------------------------- silos
 @silo_app.command("create")
-def silo_create(name: str, kind: Annotated[str, typer.Option(help="vsphere, kvm, baremetal, paas or other")] = "other",
-                description: str = "", json_: JsonOpt = False) -> None:
+def silo_create(name: NameArg,
+                kind: Annotated[str, typer.Option(help="vsphere, kvm, baremetal, paas or other")] = "other",
+                description: Annotated[str, typer.Option(help="free text for people")] = "",
+                json_: JsonOpt = False) -> None:
+    """Create a silo."""
     _show("silo", state.backend.create("silo", {"name": name, "kind": kind, "description": description}), json_)
 
 
 # ----------------------------------------------------------------------- gateways
 @gateway_app.command("create")
 def gateway_create(
-    name: str,
+    name: NameArg,
     vtep_ip: Annotated[str, typer.Option(help="tunnel (VTEP) IPv4 address")],
     address: Annotated[str, typer.Option(help="management address, e.g. tcp:198.18.1.1:6640")],
     driver: Annotated[str, typer.Option(help="ovsdb or ssh")] = "ovsdb",
-    silo: str | None = None,
-    capacity: Annotated[str | None, typer.Option(help="VLAN->VNI entries the device holds "
-                                                      "(default: the dialect's, else 4096)")] = None,
+    silo: SiloOpt = None,
+    capacity: Annotated[int | None, typer.Option(help="VLAN->VNI entries the device holds "
+                                                      "(default: the dialect's, else 4096)",
+                                                 parser=params.number("capacity", rules.capacity))] = None,
     port: Annotated[list[str] | None, typer.Option(help="NAME or NAME:switchback; repeat")] = None,
-    dialect: str | None = None,
+    dialect: Annotated[str | None, typer.Option(help="with --driver ssh: the vendor CLI (`silonet dialects`)")] = None,
     credentials: Annotated[str | None, typer.Option(help="reference to credentials, never the secret")] = None,
     json_: JsonOpt = False,
 ) -> None:
+    """Create a gateway: how silonet reaches it, its tunnel address and its ports."""
     ports = []
     for p in port or []:
         pname, _, flag = p.partition(":")
@@ -134,19 +153,20 @@ def gateway_create(
     body = {"name": name, "silo": silo, "vtep_ip": vtep_ip, "management": mgmt,
             "ports": ports}
     if capacity is not None:
-        body["capacity"] = _int(capacity, rules.capacity, "capacity")
+        body["capacity"] = capacity
     _show("gateway", state.backend.create("gateway", body), json_)
 
 
 # ------------------------------------------------------------------------- groups
 @group_app.command("create")
 def group_create(
-    name: str,
+    name: NameArg,
     member: Annotated[list[str] | None, typer.Option(help="GATEWAY:PORT; repeat")] = None,
     switchback: Annotated[list[str] | None, typer.Option(help="GATEWAY:PORT, at most one per gateway")] = None,
-    silo: str | None = None,
+    silo: SiloOpt = None,
     json_: JsonOpt = False,
 ) -> None:
+    """Create an interface group: gateway ports that share one VLAN domain."""
     body = {"name": name, "silo": silo, "members": [_ref(m, "member") for m in member or []],
             "switchback": [_ref(s, "switchback") for s in switchback or []]}
     _show("group", state.backend.create("group", body), json_)
@@ -154,38 +174,43 @@ def group_create(
 
 # ----------------------------------------------------------------------- networks
 @network_app.command("create")
-def network_create(name: str, tenant: Annotated[str, typer.Option()],
-                   vni: Annotated[str | None, typer.Option(help="1..16777215; allocated when absent")] = None,
+def network_create(name: NameArg, tenant: Annotated[str, typer.Option(help="the tenant that owns it")],
+                   vni: Annotated[int | None, typer.Option(help="1..16777215; allocated when absent",
+                                                           parser=params.number("vni", rules.vni))] = None,
                    json_: JsonOpt = False) -> None:
+    """Create a virtual network (one VNI)."""
     body: dict[str, Any] = {"name": name, "tenant": tenant}
     if vni is not None:
-        body["vni"] = _int(vni, rules.vni, "vni")
+        body["vni"] = vni
     _show("network", state.backend.create("network", body), json_)
 
 
 def _crud(kind: str, sub: typer.Typer) -> None:
     """list/show/delete are the same for every collection."""
 
-    @sub.command("list")
+    @sub.command("list", help=f"Every {kind}.")
     def _list(json_: JsonOpt = False) -> None:
-        _show(kind, state.backend.list(kind), json_)
+        _show(kind, state.reading().list(kind), json_)
 
-    @sub.command("show")
-    def _get(name: str, json_: JsonOpt = False) -> None:
-        data = state.backend.get(kind, name)
+    @sub.command("show", help=f"One {kind}.")
+    def _get(name: NameArg, json_: JsonOpt = False) -> None:
+        data = state.reading().get(kind, name)
         _show(kind, data, json_)
         if kind == "network" and not json_ and data["attachments"]:
             render.attachments(data["attachments"])
 
     if kind == "network":
-        @sub.command("delete")
-        def _delete_net(name: str, cascade: Annotated[bool, typer.Option(help="detach its attachments")] = False
-                        ) -> None:
-            state.backend.delete(kind, name, cascade=cascade)
+        @sub.command("delete", help="Delete a network (refused while it has attachments, unless --cascade).")
+        def _delete_net(name: NameArg, cascade: Annotated[bool, typer.Option(help="detach its attachments")] = False,
+                        wait: WaitOpt = None) -> None:
+            done = state.backend.delete_network(name, cascade, wait)
             render.out.print(f"deleted {kind} {name}")
-    else:
-        @sub.command("delete")
-        def _delete(name: str) -> None:
+            if done is not None:
+                render.waited(done["status"], done["reason"])
+                _exit_with(done["status"])
+    elif kind != "gateway":  # gateway delete: below
+        @sub.command("delete", help=f"Delete a {kind} (refused while something uses it).")
+        def _delete(name: NameArg) -> None:
             state.backend.delete(kind, name)
             render.out.print(f"deleted {kind} {name}")
 
@@ -194,39 +219,69 @@ for _kind, _sub in (("silo", silo_app), ("gateway", gateway_app), ("group", grou
     _crud(_kind, _sub)
 
 
+@gateway_app.command("delete")
+def gateway_delete(
+    name: NameArg,
+    force: Annotated[bool, typer.Option(help="forget it now, even if silonet could not remove its configuration "
+                                             "from the device (what may be left there is audited)")] = False,
+    wait: Annotated[float | None, typer.Option(help="seconds to wait until it is gone (0..300)",
+                                               callback=_seconds)] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete a gateway: silonet first removes its configuration from the device (the gateway is
+    decommissioning meanwhile), then forgets it. Exit 4 when --wait ends before it is gone."""
+    data = state.backend.delete_gateway(name, force, wait)
+    if json_:
+        render.as_json(data if data is not None else {"gateway": name, "state": "gone"})
+    elif data is None:
+        render.out.print(f"deleted gateway {name}")
+    elif "state" in data:
+        render.out.print(f"gateway '{name}' is decommissioning: silonet removes its configuration from the device, "
+                         f"then forgets it (see `silonet status {name}`)", markup=False, highlight=False)
+    else:
+        render.out.print(data["message"], style="yellow", markup=False, highlight=False)
+    if data is not None and "state" in data and wait:
+        raise typer.Exit(4)  # still there when the wait ended
+
+
 # -------------------------------------------------------------------- attachments
 NEGATIVE_OK = {"ignore_unknown_options": True}  # so that a VLAN of -1 reaches our own check
 
 
 @app.command(context_settings=NEGATIVE_OK)
-def attach(network: str, group: str, vlan: str, wait: WaitOpt = None, json_: JsonOpt = False) -> None:
+def attach(network: NetworkArg, group: GroupArg, vlan: VlanArg, wait: WaitOpt = None, json_: JsonOpt = False) -> None:
     """Attach VLAN of an interface group to a virtual network."""
-    data = state.backend.attach(network, group, _int(vlan, rules.vlan, "vlan"), wait)
+    data = state.backend.attach(network, group, vlan, wait)
     if json_:
         render.as_json(data)
     else:
         render.attachments([data])
+    if wait:
+        _exit_with(data["status"])
 
 
 @app.command(context_settings=NEGATIVE_OK)
-def detach(network: str, group: str, vlan: str, wait: WaitOpt = None) -> None:
+def detach(network: NetworkArg, group: GroupArg, vlan: VlanArg, wait: WaitOpt = None) -> None:
     """Detach VLAN of an interface group from a virtual network."""
-    state.backend.detach(network, group, _int(vlan, rules.vlan, "vlan"), wait)
+    done = state.backend.detach(network, group, vlan, wait)
     render.out.print(f"detached {group} VLAN {vlan} from {network}")
+    if done is not None:
+        render.waited(done["status"], done["reason"])
+        _exit_with(done["status"])
 
 
 @attachment_app.command("list")
 def attachment_list(
     network: Annotated[str | None, typer.Option(help="only this network's attachments")] = None,
     group: Annotated[str | None, typer.Option(help="only this interface group's attachments")] = None,
-    limit: Annotated[str, typer.Option(help="attachments per page, 1..1000")] = "100",
+    limit: Annotated[int, typer.Option(help="attachments per page, 1..1000", parser=params.number("limit"))] = 100,
     cursor: Annotated[str | None, typer.Option(help="start after this page (next_cursor of the previous one)")] = None,
     all_: Annotated[bool, typer.Option("--all", help="follow the cursors to the last page")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Attachments of every network with their status, a page at a time, oldest first."""
-    size = _int(limit, lambda v, _field: v, "limit")
-    page = state.backend.attachments(size, cursor, network, group)
+    size = limit
+    page = state.reading().attachments(size, cursor, network, group)
     if all_:
         items = list(page["items"])
         while page["next_cursor"]:
@@ -246,14 +301,16 @@ def attachment_list(
 def plan(gateway: Annotated[str | None, typer.Option(help="only this gateway")] = None,
          json_: JsonOpt = False) -> None:
     """Dry run: what the next reconcile would change on each gateway."""
-    data = state.backend.plan(gateway)
+    data = state.reading().plan(gateway)
     render.as_json(data) if json_ else render.plan(data)
 
 
 @app.command()
-def status(gateway: Annotated[str | None, typer.Argument()] = None, json_: JsonOpt = False) -> None:
+def status(gateway: Annotated[str | None, typer.Argument(help="one gateway's desired and actual state, "
+                                                                "drift and faults")] = None,
+           json_: JsonOpt = False) -> None:
     """Realization state of every gateway, or desired/actual/drift of one."""
-    data = state.backend.status(gateway)
+    data = state.reading().status(gateway)
     if json_:
         render.as_json(data)
     elif gateway:
@@ -263,17 +320,24 @@ def status(gateway: Annotated[str | None, typer.Argument()] = None, json_: JsonO
 
 
 @app.command()
-def audit(limit: int = 50, json_: JsonOpt = False) -> None:
+def audit(limit: Annotated[int, typer.Option(help="how many entries, 1..1000",
+                                             parser=params.number("limit"))] = 50,
+          json_: JsonOpt = False) -> None:
     """The newest entries of the audit log."""
-    data = state.backend.audit(limit)
+    data = state.reading().audit(limit)
     render.as_json(data) if json_ else render.audit(data)
 
 
 @app.command()
 def apply(
     file: Annotated[Path, typer.Option("-f", "--file", help="topology YAML (or JSON); - for stdin")],
-    prune: Annotated[bool, typer.Option(help="remove what the file no longer has")] = False,
+    prune: Annotated[bool, typer.Option(help="delete the objects of the apply set (--set) that the file no longer "
+                                            "has; never another set's or ones made directly")] = False,
     dry_run: Annotated[bool, typer.Option(help="check and show the changes, write nothing")] = False,
+    apply_set: Annotated[str, typer.Option("--set", help="the apply set the file's objects belong to (the set that "
+                                                         "applied an object last owns it)")] = "default",
+    force: Annotated[bool, typer.Option(help="with --prune: delete even more objects than the file declares "
+                                             "(or anything from an empty file), which is refused otherwise")] = False,
     wait: WaitOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -288,10 +352,15 @@ def apply(
         except (OSError, UnicodeDecodeError) as err:
             raise InvalidInput(field="file", rule=f"cannot read {file}: {getattr(err, 'strerror', None) or err}"
                                ) from None
-    data = state.backend.apply(parse_topology(text, source), prune, dry_run, wait)
+    data = state.backend.apply(parse_topology(text, source), prune, dry_run, wait, apply_set, force)
     render.as_json(data) if json_ else render.changes(data)
-    if data.get("status") not in (None, "realized"):
+    if not json_:
+        render.apply_notes(data)  # the prune guard's word, warnings
+    for note in [] if json_ else data.get("notes", []):  # decommissioning gateways, silos that wait for them
+        render.out.print(note, style="yellow", markup=False, highlight=False)
+    if (data.get("prune") or {}).get("refused"):  # a dry run the real apply would refuse
         raise typer.Exit(1)
+    _exit_with(data.get("status"))
 
 
 # ------------------------------------------------------------------ tokens, login
@@ -300,9 +369,13 @@ def token_create(
     role: Annotated[str, typer.Option(help="admin or tenant")] = "tenant",
     tenant: Annotated[str | None, typer.Option(help="the tenant of a tenant token")] = None,
     description: Annotated[str, typer.Option(help="what the token is for")] = "",
+    new_tenant: Annotated[bool, typer.Option(help="the tenant owns no network yet, and that is meant (asked at a "
+                                                  "terminal, refused in a script without it)")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """A new token; its secret is printed this once (only its hash is stored)."""
+    if role == "tenant" and tenant and not new_tenant:
+        params.confirm_new_tenant(state.backend, tenant)
     data = state.backend.token_create(role, tenant, description)
     if json_:
         render.as_json(data)
@@ -314,14 +387,15 @@ def token_create(
 @token_app.command("list")
 def token_list(json_: JsonOpt = False) -> None:
     """Every token (never the secrets)."""
-    data = state.backend.token_list()
+    data = state.reading().token_list()
     render.as_json(data) if json_ else render.tokens(data)
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: str) -> None:
+def token_revoke(token_id: Annotated[int, typer.Argument(help="its id (`silonet token list`)",
+                                                         parser=params.number("id"))]) -> None:
     """Revoke a token by id: it stops working at once on this server, within 5 s on replicas."""
-    state.backend.token_revoke(_int(token_id, lambda v, _f: v, "id"))
+    state.backend.token_revoke(token_id)
     render.out.print(f"token {token_id} revoked")
 
 
@@ -332,6 +406,7 @@ def login(
                                        prompt=True, hide_input=True)],
 ) -> None:
     """Check the token against the server and keep both in the CLI's config file (0600)."""
+    cli_config.check_server(server)
     RemoteBackend(server, token).list("network")  # a wrong token or server fails here, nothing written
     path = cli_config.save(cli_config.CliConfig(server=server, token=token))
     render.out.print(f"logged in to {server}; saved in {path} (mode 0600)")
@@ -345,90 +420,10 @@ def logout() -> None:
 
 
 # ------------------------------------------------------------------ serve, db, misc
-@app.command()
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    reconcile: Annotated[bool, typer.Option(help="drive the gateways (off: API only)")] = True,
-    period: Annotated[float, typer.Option(help="seconds between periodic passes per gateway")] = 10.0,
-    replica_id: Annotated[str | None, typer.Option(help="this replica's name among several serving one database "
-                                                         "(default: host-pid-random)")] = None,
-    log_format: Annotated[str, typer.Option(help="text, or json: one object per line with its request_id")] = "text",
-) -> None:
-    """Run the REST API and the reconciler (migrates the database first). Several replicas may
-    serve one PostgreSQL database: each gateway is driven by one of them at a time (leases)."""
-    import logging
-
-    import uvicorn
-
-    from silonet import heap
-    from silonet.api.app import create_app
-    from silonet.config import Settings
-    from silonet.reconcile import Reconciler
-    from silonet.service import Manager
-    from silonet.service.auth import Tokens, check_admin_secret
-    from silonet.store.db import Database
-
-    settings = Settings()
-    if settings.admin_token:
-        check_admin_secret(settings.admin_token)  # before anything is written
-    db = Database(settings.database_url)
-    db.upgrade()
-    if not settings.admin_token and not Tokens(db).any_admin():
-        raise InvalidInput(field="SILONET_ADMIN_TOKEN", rule="set it to a secret of your choice: every API call "
-                                                             "needs a token and this database has no admin token yet")
-    from silonet import logs
-
-    if log_format not in logs.FORMATS:
-        raise InvalidInput(field="--log-format", rule=f"one of {', '.join(logs.FORMATS)}")
-    logs.configure(log_format, logging.INFO)
-    banner = f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})"
-    if log_format == "json":  # every line of the output is JSON then
-        logging.getLogger("silonet.serve").info("%s", banner)
-    else:
-        render.err.print(banner)
-    rec = Reconciler(db, period=period, replica=replica_id) if reconcile else None
-    api = create_app(Manager(db, settings), rec)
-    heap.settle()
-    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Migrate the database to the newest schema."""
-    from silonet.config import Settings
-    from silonet.store.db import Database
-
-    url = Settings().database_url
-    Database(url).upgrade()
-    render.out.print(f"database at newest schema: {_safe_url(url)}")
-
-
-@app.command()
-def dialects(json_: JsonOpt = False) -> None:
-    """The SSH dialects (vendor CLIs) silonet speaks."""
-    from silonet.drivers.ssh.dialect import dialects as registry
-
-    rows = [{"name": d.name, "platform": d.platform, "scope": d.scope, "style": d.style, "verified": d.verified,
-             "remote_macs": d.remote_macs, "default_capacity": d.default_capacity} for d in registry().values()]
-    if json_:
-        render.as_json(rows)
-        return
-    render.table("SSH dialects", ["name", "platform", "VLAN->VNI", "session", "verified against", "remote MACs"],
-                 [[r["name"], r["platform"], f"per {r['scope']}", r["style"], r["verified"],
-                   "yes" if r["remote_macs"] else "no"] for r in rows])
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    render.out.print(__version__)
+app.command()(serving.serve)
+db_app.command("upgrade")(serving.db_upgrade)
+app.command()(serving.dialects)
+app.command()(serving.version)
 
 
 def error_line(err: SilonetError) -> str:
@@ -439,13 +434,26 @@ def error_line(err: SilonetError) -> str:
     return msg
 
 
+PROBLEMS_SHOWN = 5
+
+
+def error_lines(err: SilonetError) -> list[str]:
+    """One line per problem of the request (the first five, then how many more)."""
+    problems = err.problems
+    lines = [error_line(p) for p in problems[:PROBLEMS_SHOWN]]
+    if len(problems) > PROBLEMS_SHOWN:
+        lines.append(f"and {len(problems) - PROBLEMS_SHOWN} more problem(s)")
+    return lines
+
+
 def main() -> None:
-    """Entry point: every error is one red line; exit 1 for a refused request, 2 for usage."""
+    """Entry point: every problem is one red line; exit 1 for a refused request, 2 for usage."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     try:
         code = typer.main.get_command(app).main(standalone_mode=False)
     except SilonetError as err:
-        render.error(error_line(err))
+        for line in error_lines(err):
+            render.error(line)
         sys.exit(1)
     except _click.UsageError as err:
         if isinstance(err, getattr(_click, "NoArgsIsHelpError", ())):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-STATE_STYLE = {"realized": "green", "pending": "yellow", "failed": "red"}
+STATE_STYLE = {"realized": "green", "pending": "yellow", "failed": "red", "degraded": "dark_orange",
+               "held": "magenta"}
 
 
 def one_line(message: str) -> str:
@@ -22,9 +26,28 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+# What the API calls a query parameter is a flag on the command line: the service's messages name
+# the former (`cascade=true`), a CLI user must read the latter (`--cascade`).
+_API_FLAG = re.compile(r"\b(cascade|force|prune|dry_run)=true\b|\?(wait|set)=(?![\w.])")
+_TWICE = re.compile(r"(--[a-z-]+) \(\1\)")
+
+
+def cli_words(message: str) -> str:
+    """``pass cascade=true`` -> ``pass --cascade``; ``--force (force=true)`` -> ``--force``."""
+    def flag(m: re.Match[str]) -> str:
+        return "--" + (m.group(1) or m.group(2)).replace("_", "-")
+
+    return _TWICE.sub(r"\1", _API_FLAG.sub(flag, message))
+
+
 def error(message: str) -> None:
     """One red line; the message is plain text (a rule like [A-Za-z0-9._-] must survive)."""
-    err.print(Text.assemble(("error: ", "bold red"), one_line(message)), highlight=False)
+    err.print(Text.assemble(("error: ", "bold red"), one_line(cli_words(message))), highlight=False)
+
+
+def note(message: str) -> None:
+    """One dim line on stderr: something the user should know that is not an error."""
+    err.print(Text.assemble(("note: ", "bold yellow"), one_line(message)), highlight=False)
 
 
 RICH_JSON_MAX = 100_000  # characters: colouring 8,000 changes took Rich 1.4 s
@@ -49,7 +72,22 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(c)
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
-    out.print(t)
+    emit(t)
+
+
+WIDE = 1_000_000  # columns: "as wide as the content wants"
+
+
+def emit(t: Table) -> None:
+    """At a terminal a table fits its width; piped (a script, `| grep`, `| less`) every cell keeps
+    its full text on one line however narrow COLUMNS is: `realized`, never `realiz…`."""
+    if out.is_terminal:
+        out.print(t)
+        return
+    natural = Measurement.get(out, out.options.update_width(WIDE), t).maximum
+    if isinstance(t.title, str):
+        t.min_width = max(t.min_width or 0, cell_len(t.title))  # nor is the title wrapped
+    Console(file=out.file, width=max(natural, t.min_width or 0), soft_wrap=True).print(t)
 
 
 def _refs(refs: list[dict]) -> str:
@@ -60,14 +98,21 @@ def silos(items: list[dict]) -> None:
     table("Silos", ["name", "kind", "description"], [[s["name"], s["kind"], s["description"]] for s in items])
 
 
+def _management(g: dict) -> str:
+    m = g.get("management")
+    return "" if m is None else f"{m['driver']} {m['address']}"
+
+
 def gateways(items: list[dict]) -> None:
+    """A tenant's token sees no management details (the API sends null): no such column then."""
+    admin = any(g.get("management") is not None for g in items)
     rows = [
-        [g["name"], g["silo"], g["vtep_ip"], f"{g['management']['driver']} {g['management']['address']}",
+        [g["name"], g["silo"], g["vtep_ip"], *([_management(g)] if admin else []),
          f"{g['used']}/{g['capacity']}",
          ", ".join(p["name"] + (" (switch-back)" if p["switchback"] else "") for p in g["ports"])]
         for g in items
     ]
-    table("Gateways", ["name", "silo", "vtep_ip", "management", "entries", "ports"], rows)
+    table("Gateways", ["name", "silo", "vtep_ip", *(["management"] if admin else []), "entries", "ports"], rows)
 
 
 def groups(items: list[dict]) -> None:
@@ -165,10 +210,45 @@ def changes(data: dict) -> None:
         table(f"{verb} {len(data['changes'])} change(s)", ["action", "kind", "count"], rows)
     else:
         rows = [[c["action"], c["kind"], c["name"]] for c in data["changes"]]
-        table(f"{verb} {len(rows)} change(s)", ["action", "kind", "name"], rows)
-    if data.get("status"):
-        color = {"realized": "green", "failed": "red"}.get(data["status"], "yellow")
-        out.print(f"[{color}]{data['status']}[/] on {len(data.get('gateways', []))} gateway(s)")
+        if any(c.get("fields") for c in data["changes"]):  # what an update changes: old -> new
+            rows = [[*row, changed_fields(c.get("fields") or {})] for row, c in zip(rows, data["changes"], strict=True)]
+        table(f"{verb} {len(rows)} change(s)", ["action", "kind", "name", "fields"][:len(rows[0])], rows)
+    if data.get("status"):  # after --wait: how many of the gateways, which and why
+        waited(data["status"], data.get("reason") or f"{data['status']} on {len(data.get('gateways', []))} "
+                                                      "gateway(s)")
+
+
+def waited(status: str, reason: str | None) -> None:
+    """The status a --wait ended with, in its colour, and why: ``failed on 2 of 5 gateway(s): ...``
+    (a reason that starts with the status), else ``degraded: <reason>``."""
+    rest = "" if not reason else reason[len(status):] if reason.startswith(status) else f": {reason}"
+    out.print(Text.assemble((status, f"bold {STATE_STYLE.get(status, 'yellow')}"), one_line(rest)), highlight=False)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def changed_fields(fields: dict) -> str:
+    """``vni: 5000 -> 5100; tenant: acme -> globex``"""
+    return "; ".join(f"{name}: {_shown(old)} -> {_shown(new)}" for name, (old, new) in fields.items())
+
+
+def apply_notes(data: dict) -> None:
+    """After an apply's table: what its prune deletes and what the guard says (red when it would
+    refuse), then each warning as one yellow line on stderr."""
+    prune = data.get("prune")
+    if prune and (prune["deletes"] or prune["refused"]):
+        style = "red" if prune["refused"] else "yellow" if prune["forced"] else ""
+        out.print(Text(one_line(cli_words(prune["message"])), style=style), highlight=False)
+    for warning in data.get("warnings", []):
+        err.print(Text.assemble(("warning: ", "bold yellow"), (one_line(warning), "yellow")), highlight=False)
 
 
 RENDER = {"silo": silos, "gateway": gateways, "group": groups, "network": networks}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from silonet.errors import DeviceError, InvalidInput
-from silonet.model import Gateway
+from silonet.model import Gateway, rules
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import Changes, GatewayState
@@ -108,13 +108,12 @@ async def wait_connected(driver: Driver, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-_MODULES = {"ovsdb": "silonet.drivers.ovsdb", "ssh": "silonet.drivers.ssh.driver"}
+_MODULES = {"ssh": "silonet.drivers.ssh.driver"}  # where a driver's module is not silonet.drivers.<name>
 
 
 def registry(name: str) -> type[Driver]:
-    """The driver class for ``management.driver`` (modules load on first use)."""
-    try:
-        module = importlib.import_module(_MODULES[name])
-    except KeyError:
-        raise InvalidInput(field="management.driver", rule=f"no driver named {name!r}") from None
-    return module.DRIVER
+    """The driver class for ``management.driver`` (modules load on first use). The names are
+    ``model.rules.DRIVERS``, the one list of them."""
+    if name not in rules.DRIVERS:
+        raise InvalidInput(field="management.driver", rule=f"no driver named {name!r}")
+    return importlib.import_module(_MODULES.get(name, f"silonet.drivers.{name}")).DRIVER

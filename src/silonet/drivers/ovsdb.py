@@ -88,8 +88,6 @@ Txn = ovs.db.idl.Transaction
 _RNG = random.Random(os.urandom(16))  # provisional row UUIDs only: the server assigns the real ones
 
 
-ovsjson.enable()
-
 
 def _quiet_vlog() -> None:
     """The OVS library logs through ``ovs.vlog``; keep it off the console unless asked."""
@@ -394,6 +392,7 @@ class OvsdbDriver(Driver):
     def __init__(self, gateway: Any, on_change: Callable[[], None]) -> None:
         super().__init__(gateway, on_change)
         _quiet_vlog()
+        ovsjson.enable()  # idempotent: the OVS library's C JSON parser, loaded when a driver first needs it
         self._thread = _IdlThread(gateway.management.address, on_change)
         self._config_error: str | None = None
         self._cached: tuple[int, ActualState] | None = None  # (IDL change_seqno, what it meant)

@@ -90,7 +90,7 @@ class Gateway:
         seen: set[str] = set()
         for port in self.ports:
             if port.name in seen:
-                raise InvalidInput(field="ports", rule=f"port '{port.name}' is listed twice")
+                raise InvalidInput(field="ports", rule=f"port '{port.name}' is listed twice on gateway '{self.name}'")
             seen.add(port.name)
 
     def port(self, name: str) -> Port | None:
@@ -132,7 +132,7 @@ class InterfaceGroup:
                 rules.name(ref.gateway, f"{fld}.gateway")
                 rules.name(ref.port, f"{fld}.port")
                 if ref in seen:
-                    raise InvalidInput(field=fld, rule=f"port {ref} is listed twice in the group")
+                    raise InvalidInput(field=fld, rule=f"port {ref} is listed twice in interface group '{self.name}'")
                 seen.add(ref)
         sb_gateways = [ref.gateway for ref in self.switchback]
         for gw in sb_gateways:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass
 from typing import Protocol
 
-from silonet.errors import Conflict, InUse, InvalidInput, NotFound, OverCapacity
+from silonet.errors import Conflict, InUse, InvalidInput, NotFound
 from silonet.model import rules
 from silonet.model.entities import (
     Attachment,
@@ -22,6 +22,11 @@ from silonet.model.entities import (
     Silo,
     VirtualNetwork,
 )
+from silonet.model.refusals import over_capacity
+
+
+def _endpoint(gw: Gateway) -> tuple[str, str]:
+    return rules.management_endpoint(gw.management.driver, gw.management.address)
 
 
 def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
@@ -86,6 +91,7 @@ class Inventory:
         self.networks: dict[str, VirtualNetwork] = {}
         self.attachments: dict[tuple[str, int], Attachment] = {}
         self._ip_owner: dict[str, str] = {}
+        self._endpoints: dict[tuple[str, str], set[str]] = defaultdict(set)  # (driver, endpoint) -> gateways
         self._port_owner: dict[PortRef, str] = {}
         self._groups_on: dict[str, set[str]] = defaultdict(set)
         self._vlans: dict[str, dict[int, str]] = defaultdict(dict)
@@ -94,6 +100,10 @@ class Inventory:
         # Networks stored under older name rules (``rules.name_violation``): kept, listed and
         # deletable, but compiled onto no device, so one bad name cannot fail a shared gateway.
         self.quarantined: dict[str, str] = {}
+        # Gateways deleted from intent whose reconciler still removes silonet's configuration from
+        # the device: they carry nothing, take no group or attachment, and keep their name and
+        # tunnel IP until they are forgotten (``remove_gateway``).
+        self.decommissioning: set[str] = set()
         # Who carries each network, kept current by every change so a compile only reads it:
         # VLANs per (network, group), the gateways per network, and one shared frozenset
         # per set of groups (networks stretched over the same groups share it).
@@ -128,10 +138,10 @@ class Inventory:
         except KeyError:
             raise NotFound(field="name", kind=kind, name=name) from None
 
-    def _ref(self, table: dict, kind: str, name: str, field: str) -> None:
-        """A name given in a body: unknown is a 404 that names the body field."""
+    def _ref(self, table: dict, kind: str, name: str, field: str, by: str = "") -> None:
+        """A name given in a body: unknown is a 404 that names the body field (and ``by``: who names it)."""
         if name not in table:
-            raise NotFound(field=field, kind=kind, name=name)
+            raise NotFound(field=field, kind=kind, name=name, by=by)
 
     def vlans_of(self, group: str) -> dict[int, str]:
         """VLAN -> network name for a group's attachments."""
@@ -163,26 +173,10 @@ class Inventory:
             for g in self._groups_on.get(gateway, ())
         )
 
-    def _check_capacity(
-        self, gateway: str, needed: int, free: int, group: InterfaceGroup | None
-    ) -> None:
-        if needed <= free:
-            return
-        gw = self.gateways[gateway]
-        if group is not None and group.switchback_on(gateway) is None and group.entries_per_vlan(gateway) > 1:
-            hint = (
-                f"; a switch-back port on '{gateway}' would bring group '{group.name}' down to "
-                f"1 entry per VLAN instead of {group.entries_per_vlan(gateway)}"
-            )
-        else:
-            hint = (
-                "; a switch-back port aggregating the member ports would bring each group "
-                "down to 1 entry per VLAN"
-            )
-        raise OverCapacity(
-            field="capacity", gateway=gateway, needed=needed, free=max(free, 0),
-            capacity=gw.capacity, hint=hint,
-        )
+    def _check_capacity(self, gateway: str, needed: int, free: int, group: InterfaceGroup | None,
+                        new_vlans: int = 0) -> None:
+        if needed > free:  # the message names who uses the gateway and what would help (``model.refusals``)
+            raise over_capacity(self, gateway, needed, free, group, new_vlans)
 
     def _check_scope(self, gateway: str, group: str, vlan: int, network: str) -> None:
         """On a switch that maps VLAN->VNI per switch, one VLAN ID carries one VNI."""
@@ -238,11 +232,19 @@ class Inventory:
         return silo
 
     # ---------------------------------------------------------------- gateways
+    def leaving(self, name: str, field: str = "name") -> None:
+        """Refuse to use a gateway that is being decommissioned."""
+        if name in self.decommissioning:
+            raise Conflict(field=field, rule=f"gateway '{name}' is being decommissioned (silonet is removing its "
+                                             "configuration from the device); its name and vtep_ip stay taken until "
+                                             "it is gone: wait for that, or delete it again with --force")
+
     def put_gateway(self, gw: Gateway) -> Gateway | None:
         before = self.gateways.get(gw.name)
+        self.leaving(gw.name)
         self.policy.check(gw)
         if gw.silo is not None:
-            self._ref(self.silos, "silo", gw.silo, "silo")
+            self._ref(self.silos, "silo", gw.silo, "silo", f"gateway '{gw.name}' names it")
         owner = self._ip_owner.get(gw.vtep_ip)
         if owner is not None and owner != gw.name:
             raise Conflict(field="vtep_ip", rule=f"vtep_ip {gw.vtep_ip} already belongs to gateway '{owner}'")
@@ -262,11 +264,21 @@ class Inventory:
                     )
             used = self.usage(gw.name)
             if used > gw.capacity:
-                self._check_capacity(gw.name, used, gw.capacity, None)
+                raise over_capacity(self, gw.name, used, gw.capacity, new_capacity=gw.capacity)
             self._ip_owner.pop(before.vtep_ip, None)
         self.gateways[gw.name] = gw
         self._ip_owner[gw.vtep_ip] = gw.name
+        if before is not None:
+            self._endpoints[_endpoint(before)].discard(gw.name)
+        self._endpoints[_endpoint(gw)].add(gw.name)
         return before
+
+    def sharing_device(self, gw: Gateway) -> str | None:
+        """Another gateway managed at the device ``gw``'s address reaches, unless ``gw`` already was
+        (writes refuse it: ``refusals.check_management``; a load keeps rows stored before that rule)."""
+        if (before := self.gateways.get(gw.name)) is not None and _endpoint(before) == _endpoint(gw):
+            return None
+        return min(self._endpoints.get(_endpoint(gw), set()) - {gw.name}, default=None)
 
     def remove_gateway(self, name: str) -> Gateway:
         gw = self.gateway(name)
@@ -274,20 +286,33 @@ class Inventory:
             raise InUse(field="name", kind="gateway", name=name, users=_users("interface group", self._groups_on[name]))
         del self.gateways[name]
         self._ip_owner.pop(gw.vtep_ip, None)
+        self._endpoints[_endpoint(gw)].discard(name)
         self._groups_on.pop(name, None)
+        self.decommissioning.discard(name)
+        return gw
+
+    def decommission(self, name: str) -> Gateway:
+        """Delete a gateway from intent but keep it until its device is cleaned: as
+        ``remove_gateway`` refuses a gateway still in a group, so it carries nothing from now on."""
+        gw = self.gateway(name)
+        if self._groups_on.get(name):
+            raise InUse(field="name", kind="gateway", name=name, users=_users("interface group", self._groups_on[name]))
+        self.decommissioning.add(name)
         return gw
 
     # ------------------------------------------------------------------ groups
     def put_group(self, group: InterfaceGroup) -> InterfaceGroup | None:
         before = self.groups.get(group.name)
         if group.silo is not None:
-            self._ref(self.silos, "silo", group.silo, "silo")
+            self._ref(self.silos, "silo", group.silo, "silo", f"interface group '{group.name}' names it")
         for fld, refs, want_sb in (("members", group.members, False), ("switchback", group.switchback, True)):
             for ref in refs:
-                self._ref(self.gateways, "gateway", ref.gateway, f"{fld}.gateway")
+                by = f"interface group '{group.name}' lists it in {fld}"
+                self._ref(self.gateways, "gateway", ref.gateway, f"{fld}.gateway", by)
+                self.leaving(ref.gateway, f"{fld}.gateway")
                 port = self.gateways[ref.gateway].port(ref.port)
                 if port is None:
-                    raise NotFound(field=f"{fld}.port", kind="port", name=str(ref))
+                    raise NotFound(field=f"{fld}.port", kind="port", name=str(ref), by=by)
                 if port.switchback != want_sb:
                     rule = (
                         f"port {ref} is not marked as a switch-back port on its gateway"
@@ -402,7 +427,7 @@ class Inventory:
             self._check_limits(gw, att.group, att.vlan, att.network)
         for gw in sorted(group.gateways):
             needed = group.entries_per_vlan(gw)
-            self._check_capacity(gw, needed, self.gateways[gw].capacity - self.usage(gw), group)
+            self._check_capacity(gw, needed, self.gateways[gw].capacity - self.usage(gw), group, new_vlans=1)
         self.attachments[att.key] = att
         self._vlans[att.group][att.vlan] = att.network
         self._net_atts[att.network].add(att.key)
@@ -459,6 +484,6 @@ def _counted(method):  # type: ignore[no-untyped-def]
 
 
 Inventory.changes = 0  # type: ignore[attr-defined]
-for _name in ("put_silo", "remove_silo", "put_gateway", "remove_gateway", "put_group", "remove_group",
+for _name in ("put_silo", "remove_silo", "put_gateway", "remove_gateway", "decommission", "put_group", "remove_group",
               "put_network", "remove_network", "attach", "detach"):
     setattr(Inventory, _name, _counted(getattr(Inventory, _name)))

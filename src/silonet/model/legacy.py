@@ -1,8 +1,9 @@
 """Rules an object stored by an older version may break.
 
-Names written now follow ``rules.new_name``; rows stored before still load (a store must open
-after an upgrade), and each such object carries the rules it breaks, shown by the API and the
-CLI as ``violations``. A network among them is compiled onto no device (``Inventory.quarantined``).
+Names written now follow ``rules.new_name``, management addresses ``rules.new_address``; rows
+stored before still load (a store must open after an upgrade), and each such object carries the
+rules it breaks, shown by the API and the CLI as ``violations``. A network among them is compiled
+onto no device (``Inventory.quarantined``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def violations(obj: Silo | Gateway | InterfaceGroup | VirtualNetwork,
         return _names((("name", obj.name), ("tenant", obj.tenant)))
     if isinstance(obj, Gateway):
         out = _names([("name", obj.name), ("silo", obj.silo)] + [("ports.name", p.name) for p in obj.ports])
+        m = obj.management
+        if (why := rules.address_violation(m.driver, m.address)) is not None:
+            out.append(f"management.address: {m.address!r} {why}")
         ref = obj.management.credentials
         if credentials is not None and ref is not None and (why := credentials(ref)) is not None:
             out.append(f"management.credentials: {why}")

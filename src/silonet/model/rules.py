@@ -28,7 +28,12 @@ VNI_MIN, VNI_MAX = 1, 16_777_215
 VNI_RULE = f"VNI must be an integer {VNI_MIN}..{VNI_MAX}"
 CAPACITY_MAX = 10_000_000
 CAPACITY_RULE = f"capacity must be an integer 1..{CAPACITY_MAX}"
-DRIVERS = ("ovsdb", "ssh")
+DRIVERS = ("ovsdb", "ssh", "memory")  # the one list of drivers (drivers.base.registry loads them)
+
+
+def default_address(driver: str, gateway: str) -> str | None:
+    """The management address a driver needs none for: an in-process device named after its gateway."""
+    return f"memory:{gateway}" if driver == "memory" else None
 SECRETS_SETTING = "SILONET_SECRETS_DIR"
 SECRET_ENV_PREFIX = "SILONET_SECRET_"
 SECRET_ENV_NAME_RE = re.compile(r"[A-Za-z0-9_]+")
@@ -124,6 +129,74 @@ def ssh_address(value: str, field: str = "management.address") -> str:
         raise InvalidInput(field=field, rule="must not hold a password (user:password@host); name the secret in "
                                              f"management.credentials ({REFERENCE_FORMS})")
     return value
+
+
+_PORT = r"(?P<port>[0-9]{1,5})"
+SSH_ADDRESS_RE = re.compile(rf"(?:ssh://)?(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^:/@\s]+)(?::{_PORT})?/?")
+OVSDB_INET_RE = re.compile(rf"(?P<scheme>tcp|ssl):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):{_PORT}")
+OVSDB_ADDRESS_RULE = ("is not tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH (the ovsdb driver's forms, "
+                      "e.g. tcp:198.18.1.1:6640)")
+INET_RULE = "needs HOST:PORT after {scheme}: (an IPv4 address, [IPv6 address] or host name, and a port 1..65535)"
+SSH_ADDRESS_RULE = "is not [ssh://][user@]host[:port] (port 1..65535)"
+
+
+def _host_ok(host: str) -> bool:
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+    return True
+
+
+def address_violation(driver: str, value: str) -> str | None:
+    """The rule a management address breaks (None: it is fine). Checked when written
+    (``new_address``); rows stored before the rule still load and are flagged (``legacy``), so a
+    gateway with ``198.18.1.9:6640`` (no ``tcp:``) is named instead of failing every connection."""
+    if driver == "ovsdb":
+        if value.startswith("unix:"):
+            return None if value[5:].strip() else "unix: needs the path of the socket"
+        if not value.startswith(("tcp:", "ssl:")):
+            return OVSDB_ADDRESS_RULE
+        m = OVSDB_INET_RE.fullmatch(value)
+        if m is None or not _host_ok(m["host"]) or not 1 <= int(m["port"]) <= 65535:
+            return INET_RULE.format(scheme=value[:3])
+        return None
+    if driver == "ssh":
+        m = SSH_ADDRESS_RE.fullmatch(value)
+        if m is None or (m["port"] is not None and not 1 <= int(m["port"]) <= 65535):
+            return SSH_ADDRESS_RULE
+    return None
+
+
+def new_address(driver: str, value: str, field: str = "management.address") -> str:
+    """A management address being written now: a password is refused unechoed (``ssh_address``),
+    then the driver's form (``address_violation``)."""
+    if driver == "ssh":
+        ssh_address(value, field)
+    if (why := address_violation(driver, value)) is not None:
+        raise InvalidInput(field=field, rule=f"{value!r} {why}")
+    return value
+
+
+def management_endpoint(driver: str, value: str) -> tuple[str, str]:
+    """The device an address reaches, so two gateways on one device are told from two devices:
+    ``ssh://admin@GW1`` and ``gw1:22`` are one endpoint, as are ``tcp:`` and ``ssl:`` to one host and port."""
+    value = value.strip()
+    if driver == "ssh" and (m := SSH_ADDRESS_RE.fullmatch(value)):
+        return driver, f"{m['host'].lower()}:{int(m['port'] or 22)}"
+    # an older row's bare host:port reaches the device its tcp: form does (fixing the form moves nothing)
+    if driver == "ovsdb" and (m := OVSDB_INET_RE.fullmatch(value) or OVSDB_INET_RE.fullmatch(f"tcp:{value}")):
+        return driver, f"{m['host'].lower()}:{int(m['port'])}"
+    if driver == "ovsdb" and value.startswith("unix:"):
+        return driver, "unix:" + posixpath.normpath(value[5:])
+    return driver, value
 
 
 def secret_file_rule(secrets_dir: str | PurePath) -> str:

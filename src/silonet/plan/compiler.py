@@ -6,17 +6,13 @@ group's sorted (port, VLAN) -> VNI pairs (the binding keys are then the same tup
 every gateway of the group), the group's VNIs with their carrier sets, and one flood list
 per (carrier set, gateway) instead of one per VNI. Who carries a network comes from the
 inventory's index, so a single gateway's compile reads only what that gateway holds and
-the cost of a change follows the change, not the fleet. A full compile also pauses the
-cyclic garbage collector (see ``_collector_paused``).
+the cost of a change follows the change, not the fleet.
 """
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Set
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Set
 from operator import itemgetter
 
 from silonet.model.inventory import Inventory
@@ -179,33 +175,8 @@ def compile_gateway(
 
 
 def compile_intent(inv: Inventory, learned: Learned | None = None) -> dict[str, GatewayState]:
-    """Desired state of every gateway, by gateway name (gateways with nothing get empty state)."""
+    """Desired state of every gateway, by gateway name (gateways with nothing get empty state).
+    At fleet scale wrap it in ``silonet.heap.paused()``: the compile allocates millions of objects
+    that form no cycles, and a pure function does not own the process's collector."""
     compiler = Compiler(inv, None, learned)  # the inventory's carriers: what vni_carriers(inv) holds
-    with _collector_paused():
-        return {gw: compiler.gateway(gw) for gw in sorted(inv.gateways)}
-
-
-_pause_lock = threading.Lock()
-_pauses = 0
-_was_enabled = False
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic-GC passes while a fleet compiles. It allocates millions of objects that
-    form no cycles, and every full pass walks all of them again: at 1,000 gateways that was
-    half the compile. Overlapping compiles (threads) share one pause; the last one out
-    puts the collector back as it found it."""
-    global _pauses, _was_enabled
-    with _pause_lock:
-        if _pauses == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _was_enabled:
-                gc.enable()
+    return {gw: compiler.gateway(gw) for gw in sorted(inv.gateways)}

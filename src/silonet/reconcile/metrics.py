@@ -113,6 +113,8 @@ class ReconcileMetrics(Collector):
                                "pass, else 0", labels=["gateway"])
         lag = GaugeMetricFamily("silonet_gateway_generation_lag", "Desired generation minus the generation the "
                                 "gateway was last realized at (0: in sync)", labels=["gateway"])
+        leaving = GaugeMetricFamily("silonet_gateway_decommissioning", "1 while the gateway is deleted from "
+                                    "intent and silonet removes its configuration from the device", labels=["gateway"])
         driven = rec.held & rec.gateways.keys()
         for name in [n for n in list(self.gateways) if n not in rec.gateways]:  # list(): a thread may add one
             self.gateways.pop(name, None)
@@ -126,4 +128,5 @@ class ReconcileMetrics(Collector):
             worker = rec.workers.get(name)
             desired = max(rec.desired_at.get(name, 0), worker.desired_seen if worker is not None else 0)
             lag.add_metric([name], max(0, desired - tally.realized))
-        yield from (passes, errors, up, lag)
+            leaving.add_metric([name], 1.0 if name in rec.leaving else 0.0)
+        yield from (passes, errors, up, lag, leaving)

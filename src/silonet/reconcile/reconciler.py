@@ -28,6 +28,7 @@ from silonet.plan.ops import Operation
 from silonet.plan.ownership import restrict
 from silonet.plan.standing import Standing, scope
 from silonet.plan.state import Changes
+from silonet.reconcile.decommission import forget, holds_nothing, leaving
 from silonet.reconcile.metrics import ReconcileMetrics
 from silonet.store.db import Database
 from silonet.store.leases import LEASE_TTL_S, Leases, Round
@@ -112,6 +113,7 @@ class Reconciler:
         self.held: frozenset[str] = frozenset()  # gateways this replica holds leases on ...
         self.valid_until = 0.0  # ... until this monotonic time (the fence)
         self.gateways: dict[str, Gateway] = {}  # the intent's, as last loaded
+        self.leaving: frozenset[str] = frozenset()  # of those, the decommissioning ones
         self.desired_at: dict[str, int] = {}  # gateway -> generation its desired state last changed at
         self.workers: dict[str, Worker] = {}
         self._unstartable: dict[str, Gateway] = {}  # tried again when the intent changes, not every lease round
@@ -342,6 +344,7 @@ class Reconciler:
             with self.cache.lock:  # held briefly: workers compile under it
                 inv, generation = self.cache.current(s)
                 gateways = dict(inv.gateways)
+                self.leaving = frozenset(inv.decommissioning)
             desired = {name: r.desired_generation for name, r in
                        Repository(s).realizations(observed=False).items()}
             return gateways, desired, generation
@@ -601,8 +604,17 @@ class Worker:
             standing.intent = Intent(generation, loads)
             self.standing = standing
             self._settled_at = time.monotonic()
+            if holds_nothing(actual.owned) and self.rec.holds(self.name) and await self._leaving():
+                await asyncio.to_thread(forget, self.rec.db, self.name, f"reconciler {self.rec.replica}")
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
+
+    async def _leaving(self) -> bool:
+        """Whether the gateway is decommissioning (the cache as it stands when nobody holds it)."""
+        inv = self.rec.cache.inventory
+        if inv is not None:
+            return self.name in inv.decommissioning  # a hint: ``forget`` checks again in its transaction
+        return await asyncio.to_thread(leaving, self.rec.db, self.name)
 
     async def _intent(self, since: Intent | None) -> tuple[GatewayState, int, frozenset[int] | None, int]:
         try:

@@ -3,7 +3,9 @@
 Idempotent: applying the same file twice changes nothing the second time. Steps are
 ordered so that things can move (a port from one group to another, a VLAN from one
 network to another with ``prune``) within one apply; updates that wait on each other are
-retried until no further progress, and then the last error is the answer.
+retried until no further progress, and then the last error is the answer. The file is applied
+as one apply set: its objects go to that set, and ``prune`` deletes only that set's objects the
+file no longer declares, within a guard (``service/applyset.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from silonet.errors import Conflict
 from silonet.model import Attachment, Gateway, Inventory, VirtualNetwork, rules
+from silonet.model.refusals import check_management
+from silonet.service import applyset, decommission
 from silonet.service import schemas as S
 from silonet.store.repo import Repository
 
@@ -29,13 +33,39 @@ class _Applier:
     def __init__(self, repo: Repository, inv: Inventory, actor: str, generation: int, secrets_dir: Path) -> None:
         self.repo, self.inv, self.actor, self.gen = repo, inv, actor, generation
         self.secrets_dir = secrets_dir  # where credentials references may point
+        self.set = applyset.DEFAULT_SET  # the apply set the file is applied as
+        self.outside: applyset.Outside = {}  # stored objects in another apply set or in none
+        self.adopted: dict[str, list[Any]] = {}  # unchanged objects the set takes over, per kind
+        self.moved: list[tuple[str, str, str]] = []  # (kind, name, old set) taken from another named set
+        self.warnings: list[str] = []
+        self.prune: S.PruneOut | None = None
         self.changes: list[S.ChangeOut] = []
         self.audits: list[tuple[str, str, dict | None, dict | None]] = []
         self.touched: set[str] = set()  # gateways whose desired state may have changed
+        self.notes: list[str] = []  # what the apply leaves to finish later (decommissioning gateways)
 
-    def record(self, action: str, kind: str, name: str, before: Any, after: Any) -> None:
-        self.changes.append(S.ChangeOut(action=action, kind=kind, name=name))
-        self.audits.append((f"apply.{action}", f"{kind}/{name}", S.dump(before), S.dump(after)))
+    def record(self, action: str, kind: str, name: str, before: Any, after: Any, key: Any = None) -> None:
+        """One change, audited with the apply sets; an update names each field old -> new, its
+        apply set too when the object moves to this one (``key``: as ``outside`` knows it)."""
+        key = name if key is None else key
+        fields = applyset.changed_fields(before, after) if action == "update" else {}
+        old_set = self.outside.get(kind, {}).get(key, self.set)
+        if action == "update" and old_set != self.set:
+            fields["apply_set"] = (old_set, self.set)
+            if old_set is not None:
+                self.moved.append((kind, name, old_set))
+        self.changes.append(S.ChangeOut(action=action, kind=kind, name=name, fields=fields))
+        gone, made = action in ("update", "delete", "detach"), action in ("create", "update", "attach")
+        self.audits.append((f"apply.{action}", f"{kind}/{name}",
+                            {**(S.dump(before) or {}), "apply_set": old_set} if gone else S.dump(before),
+                            {**(S.dump(after) or {}), "apply_set": self.set} if made else S.dump(after)))
+
+    def adopt(self, kind: str, name: str, key: Any = None) -> None:
+        """An unchanged object the file declares: this set owns it now, if another (or none) did."""
+        key = name if key is None else key
+        if key in self.outside.get(kind, {}):
+            self.adopted.setdefault(kind, []).append(key)
+            self.record("update", kind, name, None, None, key)
 
     def touch_network(self, name: str) -> None:
         """Gateways carrying the network (call before and after changing it)."""
@@ -68,17 +98,23 @@ class _Applier:
             pending = failed
 
 
-def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, actor: str) -> S.ApplyOut:
+def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, actor: str,
+                   apply_set: str = applyset.DEFAULT_SET, force: bool = False) -> S.ApplyOut:
+    """Apply ``topo`` as apply set ``apply_set``; ``prune`` deletes that set's objects the file no
+    longer declares, within the guard (``applyset.guard``) unless ``force``."""
+    rules.new_name(apply_set, "set")
     try:
         with mgr.cache.transaction(mgr.db) as (session, inv, gen):
             repo = Repository(session)
             a = _Applier(repo, inv, actor, gen, mgr.settings.secrets_dir)
-            _run(a, topo, prune, mgr.settings.vni_pool)
+            a.set, a.outside = apply_set, repo.outside_apply_set(apply_set)
+            _run(a, topo, prune, mgr.settings.vni_pool, force=force, dry_run=dry_run)
             repo.bump(a.touched & set(inv.gateways), gen)
             repo.audit_many(actor, a.audits)
             kept = a.changes and not dry_run
             result = S.ApplyOut(dry_run=dry_run, generation=gen if kept else gen - 1, changes=a.changes,
-                                gateways=sorted(a.touched & set(inv.gateways)) if kept else [])
+                                gateways=sorted(a.touched & (set(inv.gateways) - inv.decommissioning)) if kept else [],
+                                notes=a.notes, set=apply_set, warnings=a.warnings, prune=a.prune)
             if dry_run or not a.changes:
                 raise _DryRun  # nothing to keep: not even the generation moves
     except _DryRun:
@@ -86,26 +122,27 @@ def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, a
     return result
 
 
-def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
+def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range, force: bool = False, dry_run: bool = False) -> None:
     inv, repo = a.inv, a.repo
     wanted_atts = {(att.interface_group, att.vlan): net.name for net in topo.networks for att in net.attachments}
     names = {sec: {i.name for i in getattr(topo, sec)} for sec in ("silos", "gateways", "interface_groups", "networks")}
 
-    if prune:
-        for key, att in sorted(inv.attachments.items()):
-            if wanted_atts.get(key) != att.network:
-                a.touch_network(att.network)
-                inv.detach(att.network, att.group, att.vlan)
-                repo.delete_attachment(att)
-                a.record("detach", "attachment", f"{att.network}/{att.group}/{att.vlan}", None, None)
-        for name in sorted(set(inv.networks) - names["networks"]):
+    if prune:  # only this set's objects, and only within the guard (a refused prune raises here)
+        plan = applyset.plan_prune(inv, a.outside, a.set, wanted_atts, names)
+        a.prune = applyset.guard(plan, applyset.declared(topo), a.set, force, dry_run)
+        for att in plan.attachments:
+            a.touch_network(att.network)
+            inv.detach(att.network, att.group, att.vlan)
+            repo.delete_attachment(att)
+            a.record("detach", "attachment", f"{att.network}/{att.group}/{att.vlan}", None, None)
+        for name in plan.networks:
             net = inv.networks[name]
             a.touch_network(name)
             inv.remove_network(name)
             repo.delete_network(name)
             a.record("delete", "network", name, S.NetworkOut(name=name, tenant=net.tenant, vni=net.vni,
                                                              attachments=[]), None)
-        for name in sorted(set(inv.groups) - names["interface_groups"]):
+        for name in plan.groups:
             a.touch_group(name)
             a.record("delete", "interface-group", name, S.group_out(inv.remove_group(name)), None)
             repo.delete_group(name)
@@ -114,22 +151,27 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
         silo, old = body.entity(), inv.silos.get(body.name)
         if old != silo:
             inv.put_silo(silo)
-            repo.save_silo(silo)
+            repo.save_silo(silo, a.set)
             a.record("update" if old else "create", "silo", silo.name, old and S.silo_out(old), S.silo_out(silo))
+        else:
+            a.adopt("silo", silo.name)
 
     # Gateways first keep the ports they lose, so groups can let go of them.
     final: dict[str, Gateway] = {}
     for body in topo.gateways:
+        inv.leaving(body.name, f"gateways[{body.name}]")
         m = body.management
         gw, old = body.entity(inv.policy.default_capacity(m.driver, m.dialect)), inv.gateways.get(body.name)
         if old == gw:
+            a.adopt("gateway", gw.name)
             continue
-        field = f"gateways.{gw.name}.management.credentials"  # a write follows the fence; an unchanged row is none
+        field = f"gateways[{gw.name}].management.credentials"  # a write follows the fence; an unchanged row is none
         rules.fenced_credentials(gw.management.credentials, a.secrets_dir, field)
+        check_management(inv, gw, f"gateways[{gw.name}].management.address")  # one device, one gateway
         keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()
         interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo)
         inv.put_gateway(interim)
-        repo.save_gateway(interim)
+        repo.save_gateway(interim, a.set)
         a.touched.add(gw.name)
         for group in inv.groups_on(gw.name):  # a new tunnel IP changes its peers' flood lists
             a.touch_group(group)
@@ -140,11 +182,12 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
     def put_group(body: S.GroupIn) -> None:
         group, old = body.entity(), inv.groups.get(body.name)
         if old == group:
+            a.adopt("interface-group", group.name)
             return
         a.touch_group(group.name)
         inv.put_group(group)
         a.touch_group(group.name)
-        repo.save_group(group)
+        repo.save_group(group, a.set)
         a.record("update" if old else "create", "interface-group", group.name,
                  old and S.group_out(old), S.group_out(group))
 
@@ -153,13 +196,19 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
     for gw in final.values():
         if inv.gateways[gw.name] != gw:
             inv.put_gateway(gw)
-            repo.save_gateway(gw)
+            repo.save_gateway(gw, a.set)
 
     if prune:
-        for name in sorted(set(inv.gateways) - names["gateways"]):
-            a.record("delete", "gateway", name, S.gateway_out(inv.remove_gateway(name), 0), None)
-            repo.delete_gateway(name)
-        for name in sorted(set(inv.silos) - names["silos"]):
+        for name in plan.gateways:
+            if name in inv.decommissioning:
+                continue  # deleted already: its reconciler is cleaning its device
+            a.record("delete", "gateway", name, S.gateway_out(inv.gateway(name), 0), None)
+            out = decommission.begin(repo, inv, name, a.gen, a.actor)  # cleaned first, where a reconciler runs
+            a.notes += [out.message] if out.message else []
+        for name in plan.silos:
+            if (stays := decommission.silo_stays(inv, name)) is not None:
+                a.notes.append(stays)
+                continue
             a.record("delete", "silo", name, S.silo_out(inv.remove_silo(name)), None)
             repo.delete_silo(name)
 
@@ -170,28 +219,40 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range) -> None:
         vni = body.vni if body.vni is not None else (old.vni if old else inv.allocate_vni(pool))
         net = S.network_entity(body, vni)
         if old == net:
+            a.adopt("network", net.name)
             return
         a.touch_network(net.name)
         inv.put_network(net)
         if old is None:
             new_networks.append(net)  # inserted together below: one statement for thousands
         else:
-            repo.save_network(net)
+            a.warnings += applyset.live_network_moves(net.name, inv, old.vni, net.vni, old.tenant, net.tenant)
+            repo.save_network(net, a.set)
         out = lambda n: S.NetworkOut(name=n.name, tenant=n.tenant, vni=n.vni, attachments=[])  # noqa: E731
         a.record("update" if old else "create", "network", net.name, old and out(old), out(net))
 
     a.until_stable(list(topo.networks), put_network)
-    repo.insert_networks(new_networks)
+    repo.insert_networks(new_networks, a.set)
 
     new_atts: list[Attachment] = []
     for net in topo.networks:
         for body in net.attachments:
             cur = inv.attachments.get((body.interface_group, body.vlan))
             if cur is not None and cur.network == net.name:
+                a.adopt("attachment", f"{net.name}/{cur.group}/{cur.vlan}", cur.key)
                 continue
             att = inv.attach(Attachment(body.interface_group, body.vlan, net.name, a.gen))
             new_atts.append(att)
             a.record("attach", "attachment", f"{net.name}/{att.group}/{att.vlan}", None, None)
     for net_name in {att.network for att in new_atts}:
         a.touch_network(net_name)
-    repo.add_attachments(new_atts, a.gen)
+    repo.add_attachments(new_atts, a.gen, a.set)
+    new_keys: dict[str, list[tuple[str, int]]] = {}
+    for att in new_atts:
+        new_keys.setdefault(att.network, []).append(att.key)
+    for net in topo.networks:
+        if net.name in new_keys:
+            a.warnings += applyset.old_attachments_stay(net, new_keys[net.name], inv, a.outside, prune)
+    for kind, keys in a.adopted.items():
+        repo.stamp_apply_set(kind, keys, a.set)
+    a.warnings += applyset.moves(a.moved, a.set)

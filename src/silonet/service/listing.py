@@ -3,10 +3,10 @@ for just the page (its attachments, the groups of its networks, the gateways of 
 groups and their realization rows), so the cost of a page does not grow with the fleet.
 
 The status of each item is the one ``Manager._attachment_out`` computes from the whole
-inventory: per gateway of the attachment's network (every group attached to it, the
-attachment's own included), ``failed`` with the binding error of one of the group's bound
-ports at that VLAN, else ``realized`` once the gateway reached the attachment's generation,
-else ``failed`` with the gateway's last error, else ``pending``.
+inventory, by the same rule (``plan/status.py``): per gateway of the attachment's network (every
+group attached to it, the attachment's own included), with the binding error of one of the
+group's bound ports at that VLAN if there is one; then over them, its own group's gateways
+apart from the others.
 """
 
 from __future__ import annotations
@@ -16,18 +16,21 @@ import binascii
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import Select, String, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from silonet.errors import InvalidInput, NotFound
 from silonet.model import rules
 from silonet.model.legacy import quarantine_reason
+from silonet.plan.status import Verdict, gateway_status, summarize
 from silonet.service import schemas as S
 from silonet.service.auth import errors_for
+from silonet.store.leases import owner_now
 from silonet.store.tables import (
     AttachmentRow,
+    GatewayLeaseRow,
     GatewayRow,
     GatewayStatusRow,
     GroupPortRow,
@@ -39,6 +42,8 @@ from silonet.store.tables import (
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 1000, 100
 CURSOR_MAX = 256
 _CURSOR_RULE = "not a cursor this server handed out (pass next_cursor of the previous page as it is)"
+_NONE: frozenset[str] = frozenset()
+_OWNERS: dict[str, Select] = {}  # per dialect: the lease owners of some gateways (``_owners``)
 
 
 # ------------------------------------------------------------------------ cursor
@@ -74,10 +79,12 @@ def check_limit(limit: int) -> int:
 # ------------------------------------------------------------------------- reads
 @dataclass(frozen=True, slots=True)
 class _Real:
-    """The scalar part of a realization row, plus its binding errors."""
+    """The scalar part of a realization row, plus its binding errors (a ``plan.status.Record``)."""
 
     realized_generation: int
     last_error: str | None
+    reachable: bool | None
+    owner: str | None
     binding_errors: dict[str, str]
     error_vlans: frozenset[int]  # VLANs named by a binding error, to skip the port lookup otherwise
 
@@ -124,27 +131,44 @@ def _groups_of_networks(session: Session, network_ids: Iterable[int]) -> dict[in
 def _gateways_of_groups(session: Session, group_ids: Iterable[int]
                         ) -> tuple[dict[int, set[int]], dict[int, str], dict[int, _Real]]:
     """group id -> ids of the gateways its ports (members and switch-back) are on; those
-    gateways' names; their realization rows (scalar columns and binding errors, never the
-    big ``actual``), in one statement."""
+    gateways' names; their realization rows (scalar columns and binding errors, never the big
+    ``actual``; the lease owner only where ``_owners`` adds it), in one statement."""
     pairs = (select(GroupPortRow.group_id, PortRow.gateway_id).distinct()
              .join(PortRow, PortRow.id == GroupPortRow.port_id)
              .where(GroupPortRow.group_id.in_(sorted(group_ids))).subquery())
-    q = (select(pairs.c.group_id, GatewayRow.id, GatewayRow.name, GatewayStatusRow.realized_generation,
-                GatewayStatusRow.last_error, type_coerce(GatewayStatusRow.binding_errors, String))
+    st = GatewayStatusRow
+    q = (select(pairs.c.group_id, GatewayRow.id, GatewayRow.name, st.realized_generation, st.last_error,
+                st.reachable, type_coerce(st.binding_errors, String))
          .join(GatewayRow, GatewayRow.id == pairs.c.gateway_id)
-         .outerjoin(GatewayStatusRow, GatewayStatusRow.gateway_id == GatewayRow.id))
+         .outerjoin(st, st.gateway_id == GatewayRow.id))
     group_gws: dict[int, set[int]] = defaultdict(set)
     names: dict[int, str] = {}
     real: dict[int, _Real] = {}
-    for gid, gwid, name, realized, last_error, errors in session.execute(q):
+    for gid, gwid, name, realized, last_error, reachable, errors in session.execute(q):
         group_gws[gid].add(gwid)
         if gwid in names:
             continue
         names[gwid] = name
         if realized is not None:
             errors = _json_dict(errors)
-            real[gwid] = _Real(realized, last_error, errors, _error_vlans(errors))
+            real[gwid] = _Real(realized, last_error, reachable, None, errors, _error_vlans(errors))
     return group_gws, names, real
+
+
+def _owners(session: Session, real: dict[int, _Real], generation: int) -> dict[int, _Real]:
+    """``real`` with the lease owner of every gateway that may be pending (behind ``generation``
+    without an error): it says why (``plan.status.pending_reason``); the rest need none, so
+    most pages ask nothing."""
+    behind = sorted(gw for gw, st in real.items()
+                    if st.realized_generation < generation and st.reachable is not False and not st.last_error)
+    if not behind:
+        return real
+    dialect = session.get_bind().dialect.name
+    if (q := _OWNERS.get(dialect)) is None:  # built once: building it cost more than running it
+        q = _OWNERS[dialect] = (select(GatewayLeaseRow.gateway_id, owner_now(dialect))
+                                .where(GatewayLeaseRow.gateway_id.in_(bindparam("ids", expanding=True))))
+    owners = {gw: owner for gw, owner in session.execute(q, {"ids": behind})}
+    return {gw: replace(st, owner=owners[gw]) if owners.get(gw) else st for gw, st in real.items()}
 
 
 def _bound_ports(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, ...]]:
@@ -197,6 +221,7 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
     for r in rows:  # its own group, even if it was detached between the two reads
         net_groups[r.network_id].add(r.group_id)
     group_gws, names, real = _gateways_of_groups(session, set().union(*net_groups.values()))
+    real = _owners(session, real, max(r.generation for r in rows))
     real = errors_for(real, tenant)  # a gateway's own error may name other tenants' networks and MACs
     by_name = names.__getitem__
     net_gws = {nid: sorted({gw for g in groups for gw in group_gws.get(g, ()) if gw in names}, key=by_name)
@@ -209,41 +234,59 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
     bound = _bound_ports(session, {(r.group_id, gw) for r in rows for gw in suspects[r.id]})
 
     # Without a binding error, what a gateway says depends only on the attachment's generation,
-    # and the list only on its network too: each is made once per page and shared.
+    # the list only on its network too, and the status only on its group too: each is made once
+    # per page and shared.
     entries: dict[tuple[int, int], S.AttachmentGatewayOut] = {}
     shared: dict[tuple[int, int], list[S.AttachmentGatewayOut]] = {}
+    unsettled: dict[tuple[int, int], list[S.AttachmentGatewayOut]] = {}  # of a shared list: the not realized
+    owns: dict[int, frozenset[str]] = {}
+    verdicts: dict[tuple[int, int, int, frozenset[str]], Verdict] = {}
+    is_tenant = tenant is not None
 
     def plain(gw: int, generation: int) -> S.AttachmentGatewayOut:
         out = entries.get((gw, generation))
         if out is None:
-            st = real.get(gw)
-            if st is not None and st.realized_generation >= generation:
-                out = S.AttachmentGatewayOut(gateway=names[gw], status="realized")
-            elif st is not None and st.last_error:
-                out = S.AttachmentGatewayOut(gateway=names[gw], status="failed", reason=st.last_error)
-            else:
-                out = S.AttachmentGatewayOut(gateway=names[gw], status="pending")
-            entries[(gw, generation)] = out
+            status, reason = gateway_status(real.get(gw), generation)
+            out = entries[(gw, generation)] = S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason)
         return out
+
+    def own(group_id: int) -> frozenset[str]:
+        found = owns.get(group_id)
+        if found is None:
+            found = owns[group_id] = frozenset(names[gw] for gw in group_gws.get(group_id, ()) if gw in names)
+        return found
 
     items = []
     for r in rows:
+        if (rule := rules.name_violation(r.network_name)) is not None:  # quarantined: on no device
+            quarantined: str | None = quarantine_reason(f"network name {r.network_name!r} {rule}")
+        else:
+            quarantined = None
         if suspects[r.id]:
             per_gw = []
             for gw in net_gws[r.network_id]:
                 ports = bound.get((r.group_id, gw), ())
-                errors = [e for p in ports if (e := real[gw].binding_errors.get(f"{p}/{r.vlan}"))]
-                per_gw.append(S.AttachmentGatewayOut(gateway=names[gw], status="failed", reason=errors[0])
-                              if errors else plain(gw, r.generation))
-        elif (per_gw := shared.get((r.network_id, r.generation))) is None:
-            per_gw = shared[(r.network_id, r.generation)] = [plain(gw, r.generation) for gw in net_gws[r.network_id]]
-        failed = next((g for g in per_gw if g.status == "failed"), None)
-        status = "failed" if failed else "pending" if any(g.status == "pending" for g in per_gw) else "realized"
-        reason = f"gateway '{failed.gateway}': {failed.reason}" if failed else None
-        if (rule := rules.name_violation(r.network_name)) is not None:  # quarantined: on no device
-            status, reason = "failed", quarantine_reason(f"network name {r.network_name!r} {rule}")
+                error = next((e for p in ports if (e := real[gw].binding_errors.get(f"{p}/{r.vlan}"))), None)
+                if error:
+                    status, reason = gateway_status(real[gw], r.generation, error)
+                    per_gw.append(S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason))
+                else:
+                    per_gw.append(plain(gw, r.generation))
+            verdict = summarize(per_gw, own(r.group_id), is_tenant, quarantined)
+        else:
+            at = (r.network_id, r.generation)
+            if (per_gw := shared.get(at)) is None:
+                per_gw = shared[at] = [plain(gw, r.generation) for gw in net_gws[r.network_id]]
+                unsettled[at] = [e for e in per_gw if e.status != "realized"]
+            # the verdict depends on which of the unsettled gateways are its own (mostly none)
+            mine, uneasy = own(r.group_id), unsettled[at]  # its own: all of them gateways of its network
+            key = (r.network_id, r.generation, len(mine),
+                   frozenset(e.gateway for e in uneasy if e.gateway in mine) if uneasy else _NONE)
+            if (verdict := verdicts.get(key)) is None:
+                verdict = verdicts[key] = summarize(unsettled[at], mine, is_tenant, quarantined,
+                                                    peers=len(per_gw) - len(mine))
         items.append(S.AttachmentOut(
             network=r.network_name, interface_group=r.group_name, vlan=r.vlan, vni=r.vni, generation=r.generation,
-            status=status, reason=reason, gateways=per_gw,
+            status=verdict.status, reason=verdict.reason, gateways=per_gw,
         ))
     return S.AttachmentPageOut(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None, limit=limit)

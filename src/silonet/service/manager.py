@@ -8,12 +8,10 @@ nothing anywhere.
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from functools import partial
 
 import anyio
 
@@ -21,9 +19,12 @@ from silonet.config import Settings
 from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from silonet.model import Attachment, Inventory, rules
 from silonet.model.legacy import quarantine_reason, violations
+from silonet.model.refusals import check_management
 from silonet.plan import GatewayState, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
+from silonet.plan.status import Verdict, gateway_status, summarize
+from silonet.service import decommission, waits
 from silonet.service import schemas as S
 from silonet.service.auth import Claim, conflict_for, errors_for
 from silonet.service.policy import DriverPolicy
@@ -31,7 +32,7 @@ from silonet.store.db import Database
 from silonet.store.repo import Realization, Repository
 
 ADMIN = "admin"
-WAIT_MAX_S = 300.0
+WAIT_MAX_S = waits.WAIT_MAX_S
 AUDIT_LIMIT = (1, 1000)
 
 
@@ -120,50 +121,45 @@ class Manager:
         with self._view() as (_repo, inv):
             return S.group_out(inv.group(name))
 
-    def _network_out(self, inv: Inventory, name: str, real: dict[str, Realization]) -> S.NetworkOut:
+    def _network_out(self, inv: Inventory, name: str, real: dict[str, Realization],
+                     tenant: str | None = None) -> S.NetworkOut:
         net = inv.network(name)
         return S.NetworkOut(
             name=net.name, tenant=net.tenant, vni=net.vni,
-            attachments=[self._attachment_out(inv, a, real) for a in inv.attachments_of(name)],
+            attachments=[self._attachment_out(inv, a, real, tenant) for a in inv.attachments_of(name)],
             violations=violations(net),
         )
 
-    def _attachment_out(self, inv: Inventory, att: Attachment, real: dict[str, Realization]) -> S.AttachmentOut:
+    def _attachment_out(self, inv: Inventory, att: Attachment, real: dict[str, Realization],
+                        tenant: str | None = None) -> S.AttachmentOut:
+        """Its status by the rule of ``plan/status.py`` (``real``: as ``errors_for`` lets the caller read them)."""
         group = inv.groups[att.group]
         per_gw = []
         for gw in sorted(inv.gateways_of_network(att.network)):  # the attachment's own group's included
             r = real.get(gw)
-            errors = [e for p in group.bound_ports(gw) if r and (e := r.binding_error(p, att.vlan))]
-            if errors:
-                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="failed", reason=errors[0]))
-            elif r is not None and r.realized_generation >= att.generation:
-                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="realized"))
-            elif r is not None and r.last_error:
-                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="failed", reason=r.last_error))
-            else:
-                per_gw.append(S.AttachmentGatewayOut(gateway=gw, status="pending"))
-        failed = [g for g in per_gw if g.status == "failed"]
-        status = "failed" if failed else "pending" if any(g.status == "pending" for g in per_gw) else "realized"
-        reason = f"gateway '{failed[0].gateway}': {failed[0].reason}" if failed else None
-        if (quarantined := inv.quarantined.get(att.network)) is not None:
-            status, reason = "failed", quarantine_reason(quarantined)
+            error = next((e for p in group.bound_ports(gw) if r and (e := r.binding_error(p, att.vlan))), None)
+            status, reason = gateway_status(r, att.generation, error)
+            per_gw.append(S.AttachmentGatewayOut(gateway=gw, status=status, reason=reason))
+        quarantined = inv.quarantined.get(att.network)
+        verdict = summarize(per_gw, group.gateways, tenant is not None,
+                            None if quarantined is None else quarantine_reason(quarantined))
         return S.AttachmentOut(
             network=att.network, interface_group=att.group, vlan=att.vlan,
-            vni=inv.networks[att.network].vni, generation=att.generation, status=status,
-            reason=reason, gateways=per_gw,
+            vni=inv.networks[att.network].vni, generation=att.generation, status=verdict.status,
+            reason=verdict.reason, gateways=per_gw,
         )
 
     def list_networks(self, tenant: str | None = None) -> list[S.NetworkOut]:
         with self._view() as (repo, inv):
             real = errors_for(repo.realizations(observed=False), tenant)
-            return [self._network_out(inv, n, real) for n in sorted(inv.networks)
+            return [self._network_out(inv, n, real, tenant) for n in sorted(inv.networks)
                     if tenant is None or inv.networks[n].tenant == tenant]
 
     def get_network(self, name: str, tenant: str | None = None) -> S.NetworkOut:
         with self._view() as (repo, inv):
             _visible(inv, name, tenant)
             real = errors_for(repo.realizations(inv.gateways_of_network(name), observed=False), tenant)
-            return self._network_out(inv, name, real)
+            return self._network_out(inv, name, real, tenant)
 
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
         lo, hi = AUDIT_LIMIT
@@ -257,6 +253,7 @@ class Manager:
         rules.fenced_credentials(gw.management.credentials, self.settings.secrets_dir)  # writes only: old rows load
         with self._tx() as (repo, inv, gen):
             self._must_be_new(inv.gateways, "gateway", gw.name)
+            check_management(inv, gw)  # writes only: older rows sharing a device still load
             inv.put_gateway(gw)
             repo.save_gateway(gw)
             repo.bump([gw.name], gen)
@@ -264,11 +261,26 @@ class Manager:
             repo.audit(actor, "create", f"gateway/{gw.name}", None, S.dump(out))
         return out
 
-    def delete_gateway(self, name: str, actor: str = ADMIN) -> None:
-        with self._tx() as (repo, inv, _gen):
-            gw = inv.remove_gateway(name)
-            repo.delete_gateway(name)
-            repo.audit(actor, "delete", f"gateway/{name}", S.dump(S.gateway_out(gw, 0)), None)
+    def delete_gateway(self, name: str, force: bool = False,
+                       actor: str = ADMIN) -> S.RealizationOut | S.GatewayForgottenOut | None:
+        """Delete from intent (``service/decommission.py``): the gateway's state while its reconciler
+        removes silonet's configuration from the device, what may be left there when it was forgotten
+        without that (``force``, or no reconciler runs), None when it is gone and nothing was left."""
+        if not force:
+            with self._view() as (repo, inv):
+                if name in inv.decommissioning:  # again: nothing to write
+                    return self._realization_out(repo.realizations([name])[name])
+        with self._tx() as (repo, inv, gen):
+            out = decommission.begin(repo, inv, name, gen, actor, force, self.db.actual_here(name))
+            if out.decommissioning:
+                return self._realization_out(repo.realizations([name])[name])
+        return None if out.left is None else S.GatewayForgottenOut(gateway=name, left=out.left, message=out.message)
+
+    def gateway_state(self, name: str) -> S.RealizationOut | None:
+        """The gateway's realization state; None once it is gone."""
+        with self.db.read() as s:
+            real = Repository(s).realizations([name]).get(name)
+        return None if real is None else self._realization_out(real)
 
     def create_group(self, body: S.GroupIn, actor: str = ADMIN) -> S.GroupOut:
         group = body.entity()
@@ -332,7 +344,8 @@ class Manager:
             repo.add_attachment(att, gen)
             affected = inv.gateways_of_network(network)
             repo.bump(affected, gen, vnis=[inv.networks[network].vni])
-            out = self._attachment_out(inv, att, errors_for(repo.realizations(affected, observed=False), tenant))
+            out = self._attachment_out(inv, att, errors_for(repo.realizations(affected, observed=False), tenant),
+                                       tenant)
             repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
         return out
 
@@ -350,82 +363,62 @@ class Manager:
             repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", S.dump(before), None)
         return affected, gen
 
-    def apply(self, topology: S.Topology, prune: bool = False, dry_run: bool = False, actor: str = ADMIN) -> S.ApplyOut:
+    def apply(self, topology: S.Topology, prune: bool = False, dry_run: bool = False, actor: str = ADMIN,
+              apply_set: str = "default", force: bool = False) -> S.ApplyOut:
+        """``apply_set``: the set the file's objects go to (a prune deletes only its objects);
+        ``force``: prune even where the guard refuses (``service/applyset.py``)."""
         from silonet.service.apply import apply_topology
 
-        return apply_topology(self, topology, prune=prune, dry_run=dry_run, actor=actor)
+        return apply_topology(self, topology, prune=prune, dry_run=dry_run, actor=actor, apply_set=apply_set,
+                              force=force)
 
     def get_attachment(self, network: str, group: str, vlan: int, tenant: str | None = None) -> S.AttachmentOut:
         with self._view() as (repo, inv):
             _visible(inv, network, tenant)
             att = inv.attachment(network, group, vlan)
-            return self._attachment_out(inv, att, errors_for(repo.realizations(inv.gateways_of_network(network),
-                                                                         observed=False), tenant))
+            real = repo.realizations(inv.gateways_of_network(network), observed=False)
+            return self._attachment_out(inv, att, errors_for(real, tenant), tenant)
 
     # -------------------------------------------------------------------- wait
-    def wait(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
-        """Block up to ``timeout`` s until every gateway realized ``generation`` (or one failed)."""
-        steps = self._waiting(gateways, generation, timeout)
-        try:
-            step = next(steps)
-            while True:
-                step = steps.send(self._state(step[1], generation) if step[0] == "ask"
-                                  else self.db.wait_status(step[1], step[2]))
-        except StopIteration as done:
-            return done.value
+    def wait(self, gateways: Iterable[str], generation: int, timeout: float,
+             own: Collection[str] | None = None, tenant: str | None = None) -> str:
+        """Block up to ``timeout`` s until the change at ``generation`` is no longer pending;
+        the status reached (``service/waits.py``; ``own``: as ``plan.status.summarize``)."""
+        return waits.wait(self.db, gateways, generation, timeout, own, tenant).status
 
-    async def wait_async(self, gateways: Iterable[str], generation: int, timeout: float) -> str:
-        """``wait`` for the API: the waiting holds no thread (a thread per waiter let a few dozen
-        ``?wait=`` requests exhaust the pool every sync route shares); only a database read
-        borrows one for its duration."""
-        steps = self._waiting(gateways, generation, timeout)
-        try:
-            step = next(steps)
-            while True:
-                if step[0] == "ask":
-                    answer: str | bool = await anyio.to_thread.run_sync(self._state, step[1], generation)
-                else:
-                    answer = await self.db.wait_status_async(step[1], step[2])
-                step = steps.send(answer)
-        except StopIteration as done:
-            return done.value
+    async def wait_async(self, gateways: Iterable[str], generation: int, timeout: float,
+                         own: Collection[str] | None = None, tenant: str | None = None) -> str:
+        """``wait`` for the API: the waiting holds no thread."""
+        return (await waits.wait_async(self.db, gateways, generation, timeout, own, tenant)).status
 
-    def _waiting(self, gateways: Iterable[str], generation: int,
-                 timeout: float) -> Generator[tuple[Any, ...], str | bool, str]:
-        """The decisions of a wait, without its I/O (one copy for ``wait`` and ``wait_async``):
-        yields ``("ask", names)`` to read the state from the database (send it back) and
-        ``("sleep", seq, seconds)`` to wait for a status change after ``seq`` (send back whether
-        one came); returns the result."""
-        names = sorted(set(gateways))
-        bound = 0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S)  # NaN: every compare is false
-        deadline = time.monotonic() + bound
-        # The database: at first (unless this process's reconciler drives them all and none
-        # ever failed here), after a poll timeout (another process may have written), at the
-        # deadline, or when this process recorded an error for one of them; otherwise what this
-        # process's reconciler recorded tells enough.
-        ask = not self.db.healthy_here(names)
-        while True:
-            seq = self.db.status_seq()
-            if self.db.realized_here(names, generation):  # no query
-                return "realized"
-            if ask or time.monotonic() >= deadline:
-                state = yield ("ask", names)
-                if state != "pending" or time.monotonic() >= deadline:
-                    return str(state)
-            # woken by this process's reconciler at once; another process's within 0.1 s
-            woke = yield ("sleep", seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
-            ask = not woke or self.db.failed_since(names, seq)
+    def wait_verdict(self, gateways: Iterable[str], generation: int, timeout: float,
+                     own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+        """``wait``, with the reason and the gateways behind the status."""
+        return waits.wait(self.db, gateways, generation, timeout, own, tenant)
 
-    def _state(self, names: list[str], generation: int) -> str:
-        """realized, failed or pending, as the database has it."""
-        with self.db.read() as s:
-            real = Repository(s).realizations(names, observed=False)
-        states = [
-            "realized" if (r := real.get(n)) and r.realized_generation >= generation
-            else "failed" if r and r.last_error else "pending"
-            for n in names
-        ]
-        return "failed" if "failed" in states else "pending" if "pending" in states else "realized"
+    async def wait_verdict_async(self, gateways: Iterable[str], generation: int, timeout: float,
+                                 own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+        return await waits.wait_async(self.db, gateways, generation, timeout, own, tenant)
+
+    def group_gateways(self, group: str) -> frozenset[str]:
+        """The gateways of an interface group (empty once it is gone): a change there fails
+        with them, and only degrades with the other gateways of its networks."""
+        with self._view() as (_repo, inv):
+            found = inv.groups.get(group)
+            return found.gateways if found is not None else frozenset()
+
+    def settle(self, out: S.AttachmentOut, timeout: float, tenant: str | None = None) -> S.AttachmentOut:
+        """Wait for a new attachment, then read it again: its status when the wait ended."""
+        self.wait([g.gateway for g in out.gateways], out.generation, timeout,
+                  self.group_gateways(out.interface_group), tenant)
+        return self.get_attachment(out.network, out.interface_group, out.vlan, tenant=tenant)
+
+    async def settle_async(self, out: S.AttachmentOut, timeout: float, tenant: str | None = None) -> S.AttachmentOut:
+        """``settle`` for the API: the waiting holds no thread."""
+        own = await anyio.to_thread.run_sync(self.group_gateways, out.interface_group)
+        await self.wait_async([g.gateway for g in out.gateways], out.generation, timeout, own, tenant)
+        return await anyio.to_thread.run_sync(partial(self.get_attachment, out.network, out.interface_group,
+                                                      out.vlan, tenant=tenant))
 
     @staticmethod
     def _must_be_new(table: dict, kind: str, name: str) -> None:

@@ -19,7 +19,6 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
-    ValidationError,
     model_validator,
 )
 
@@ -36,6 +35,8 @@ from silonet.model import (
     rules,
 )
 from silonet.model.legacy import violations
+from silonet.plan.status import Status
+from silonet.service.problems import describe_errors, validate  # noqa: F401 (callers import them from here)
 
 
 # ``rules`` check the values (one message everywhere); ``_doc`` tells the OpenAPI document the same
@@ -81,8 +82,9 @@ class SiloIn(_In):
 
 
 class ManagementIn(_In):
-    driver: Literal["ovsdb", "ssh"]
-    address: Ref
+    driver: Literal[rules.DRIVERS]  # type: ignore[valid-type]
+    address: Ref | None = Field(default=None, description="ovsdb: tcp:|ssl:|unix: endpoint; ssh: [user@]host[:port]; "
+                                                        "memory: optional (default memory:<gateway>)")
     dialect: Name | None = None
     credentials: Ref | None = Field(
         default=None, description="A reference to credentials, never the secret itself: env:SILONET_SECRET_<NAME> "
@@ -90,6 +92,13 @@ class ManagementIn(_In):
     )
     trust_on_first_use: StrictBool = Field(
         default=False, description="ssh: accept and record an unknown host key once (off: known_hosts only)")
+
+    @model_validator(mode="after")
+    def _address_form(self) -> ManagementIn:
+        """Written addresses follow the driver's form (stored older ones load, flagged: ``legacy``)."""
+        if self.address is not None:
+            rules.new_address(self.driver, self.address, "management.address")
+        return self
 
 
 class PortIn(_In):
@@ -107,12 +116,30 @@ class GatewayIn(_In):
                                   "8192), else 4096")
     ports: list[PortIn] = Field(default_factory=list, max_length=4096)
 
+    @model_validator(mode="after")
+    def _ports(self) -> GatewayIn:
+        counts = Counter(p.name for p in self.ports)
+        twice = [n for n, k in counts.items() if k > 1]
+        found: list[SilonetError] = [
+            InvalidInput(field="ports", rule=f"port '{n}' is listed twice on gateway '{self.name}'") for n in twice]
+        if found:
+            raise found[0].with_more(found[1:])
+        return self
+
+    @model_validator(mode="after")
+    def _address(self) -> GatewayIn:
+        m = self.management
+        if m.address is None and rules.default_address(m.driver, self.name) is None:
+            raise InvalidInput(field="management.address", rule=f"the {m.driver} driver needs an address")
+        return self
+
     def entity(self, default_capacity: int = 4096) -> Gateway:
         m = self.management
         return Gateway(
             name=self.name,
             vtep_ip=self.vtep_ip,
-            management=Management(m.driver, m.address, m.dialect, m.credentials, m.trust_on_first_use),
+            management=Management(m.driver, m.address or rules.default_address(m.driver, self.name) or "",
+                                  m.dialect, m.credentials, m.trust_on_first_use),
             capacity=self.capacity if self.capacity is not None else default_capacity,
             ports=tuple(Port(p.name, p.switchback) for p in self.ports),
             silo=self.silo,
@@ -192,18 +219,27 @@ class Topology(_In):
 
     @model_validator(mode="after")
     def _unique(self) -> Topology:
+        """Every name listed twice, and every (group, VLAN) listed twice with both places that list it."""
+        found: list[SilonetError] = []
         for section in ("silos", "gateways", "interface_groups", "networks"):
             counts = Counter(item.name for item in getattr(self, section))  # linear: 16k networks are common
             dup = sorted(n for n, k in counts.items() if k > 1)
             if dup:
-                raise InvalidInput(field=section, rule=f"names must be unique; listed twice: {', '.join(dup)}")
-        seen: set[tuple[str, int]] = set()
+                found.append(InvalidInput(field=section, rule=f"names must be unique; listed twice: {', '.join(dup)}"))
+        seen: dict[tuple[str, int], str] = {}
         for net in self.networks:
             for att in net.attachments:
-                if (att.interface_group, att.vlan) in seen:
-                    raise InvalidInput(field=f"networks.{net.name}.attachments",
-                                       rule=f"({att.interface_group}, VLAN {att.vlan}) is listed twice")
-                seen.add((att.interface_group, att.vlan))
+                key = (att.interface_group, att.vlan)
+                first = seen.get(key)
+                if first is None:
+                    seen[key] = net.name
+                    continue
+                where = f"listed twice in {net.name}" if first == net.name else f"in {first} and {net.name}"
+                found.append(InvalidInput(field=f"networks[{net.name}].attachments[({key[0]}, {key[1]})]",
+                                          rule=f"({key[0]}, {key[1]}) is {where}: one VLAN of an interface group "
+                                               "carries one network"))
+        if found:
+            raise found[0].with_more(found[1:])
         return self
 
 
@@ -256,7 +292,9 @@ class GroupOut(BaseModel):
     violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
-AttachmentStatus = Literal["pending", "realized", "failed"]
+# plan/status.py says which: pending (not yet realized), realized (on its own gateways and their
+# peers), degraded (on its own, not every peer), held (an own gateway in observe/maintenance), failed
+AttachmentStatus = Status
 
 
 class AttachmentGatewayOut(BaseModel):
@@ -271,7 +309,10 @@ class AttachmentOut(BaseModel):
     vlan: int
     vni: int
     generation: int
-    status: AttachmentStatus = Field(description="failed if any gateway failed, pending if any is pending")
+    status: AttachmentStatus = Field(description=(
+        "failed: a gateway of its interface group failed; held: one is in observe or maintenance mode; pending: "
+        "one has not realized it yet; degraded: its own gateways realized it, another gateway of the network "
+        "failed; realized: every gateway of the network realized it"))
     reason: str | None = None
     gateways: list[AttachmentGatewayOut] = Field(
         default_factory=list, description="per gateway that carries the VNI: all must realize the attachment")
@@ -294,7 +335,9 @@ class NetworkOut(BaseModel):
 
 class RealizationOut(BaseModel):
     gateway: str
-    state: Literal["pending", "realized", "failed"]
+    state: Literal["pending", "realized", "failed", "decommissioning"] = Field(
+        description="decommissioning: deleted from intent, silonet removes its configuration from the device, "
+                    "then forgets the gateway")
     reachable: bool | None = Field(description="null until the reconciler tried")
     desired_generation: int
     realized_generation: int
@@ -315,6 +358,16 @@ class GatewayStatusOut(RealizationOut):
         "latest read, others with the recorded one, which is at most a second behind)"))
     repair: list[dict[str, Any]] | None = Field(
         description="operations that would bring the device from actual to desired; null until read")
+
+
+class GatewayForgottenOut(BaseModel):
+    """A gateway forgotten before its device was cleaned (``force``, or no reconciler runs)."""
+
+    gateway: str
+    left: dict[str, Any] | None = Field(description=(
+        "silonet's configuration that may be left on the device: the owned part of its last read state "
+        "(null: never read)"))
+    message: str
 
 
 class GatewayPlanOut(BaseModel):
@@ -344,6 +397,20 @@ class ChangeOut(BaseModel):
     action: Literal["create", "update", "delete", "attach", "detach"]
     kind: str
     name: str
+    fields: dict[str, tuple[Any, Any]] = Field(
+        default_factory=dict, description="an update's changed fields: name -> [old, new] (apply_set: the apply "
+                                          "set that owns the object, null for none)")
+
+
+class PruneOut(BaseModel):
+    """What a prune of one apply set deletes and what its guard says."""
+
+    set: str
+    declared: int = Field(description="objects the file declares (silos, gateways, groups, networks, attachments)")
+    deletes: dict[str, int] = Field(description="kind -> how many objects of the set the prune deletes")
+    refused: bool = Field(description="the guard refuses it (a dry run says so; a real apply answers 409)")
+    forced: bool = Field(description="the guard would have refused it; --force (force=true) let it through")
+    message: str
 
 
 class ApplyOut(BaseModel):
@@ -351,7 +418,14 @@ class ApplyOut(BaseModel):
     generation: int
     changes: list[ChangeOut]
     gateways: list[str] = []  # whose desired state changed: what ``wait`` waits for
-    status: Literal["realized", "pending", "failed"] | None = None  # after ``wait``
+    notes: list[str] = Field(default_factory=list, description="what the apply leaves to finish later: gateways "
+                             "being decommissioned, silos that stay until those are gone")
+    status: AttachmentStatus | None = None  # after ``wait``: the status reached then
+    reason: str | None = Field(default=None, description="after wait: how many of the gateways, which and why")
+    set: str = Field(default="default", description="the apply set the file was applied as")
+    warnings: list[str] = Field(default_factory=list, description="changes that may surprise: a live network "
+                                                                  "moving, an old attachment that stays, ...")
+    prune: PruneOut | None = Field(default=None, description="with prune: what it deletes and what the guard says")
 
 
 def silo_out(s: Silo) -> SiloOut:
@@ -382,37 +456,6 @@ def group_out(g: InterfaceGroup) -> GroupOut:
 
 def network_entity(n: NetworkIn, vni: int) -> VirtualNetwork:
     return VirtualNetwork(n.name, n.tenant, vni)
-
-
-def describe_errors(errors: list[Any], prefix: str = "") -> InvalidInput:
-    """Pydantic's error list as one InvalidInput naming the first field and its rule."""
-    first = errors[0] if errors else {"loc": (), "msg": "invalid input"}
-    parts = [str(p) for p in first.get("loc", ())]
-    if parts and parts[0] in ("body", "query", "path"):
-        parts = parts[1:]
-    ctx_err = (first.get("ctx") or {}).get("error")
-    if first.get("type") == "json_invalid":
-        parts = []
-    elif not parts and isinstance(ctx_err, SilonetError) and ctx_err.field:
-        parts = [ctx_err.field]
-    field = prefix + (".".join(parts) or "body")
-    if isinstance(ctx_err, SilonetError):
-        rule = str(ctx_err.fields.get("rule", ctx_err))
-    elif first.get("type") == "extra_forbidden":
-        rule = "unknown field"
-    else:
-        rule = str(first.get("msg", "invalid"))
-    if len(errors) > 1:
-        rule += f" (and {len(errors) - 1} more problem(s))"
-    return InvalidInput(field=field, rule=rule)
-
-
-def validate(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
-    """``model.model_validate`` with silonet's error instead of pydantic's."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise describe_errors(err.errors(), prefix) from None
 
 
 def dump(model: BaseModel | None) -> dict | None:

@@ -67,6 +67,14 @@ def dead_here(owner: str) -> bool:
     return False
 
 
+def live_replicas(session: Session) -> list[str]:
+    """``silonet serve`` replicas whose heartbeat is current (and, on this host, whose process
+    lives): while there is one, a gateway deleted from intent is cleaned by a reconciler."""
+    ids = session.execute(select(ReplicaRow.id).where(
+        ReplicaRow.expires_at > db_time(session.get_bind().dialect.name))).scalars()
+    return [i for i in ids if not dead_here(i)]
+
+
 def db_time(dialect: str, seconds: float = 0.0) -> ColumnElement[datetime]:
     """The database's clock, ``seconds`` ahead. SQLite: the text SQLAlchemy stores datetimes
     as ('YYYY-MM-DD HH:MM:SS.ffffff'), so stored and computed times compare as text."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from silonet.model import (
@@ -41,6 +41,10 @@ from silonet.store.tables import (
     SiloRow,
 )
 
+# The kinds of object an apply set holds besides attachments, by the name ``apply`` reports them under.
+APPLY_SET_KINDS: dict[str, Any] = {"silo": SiloRow, "gateway": GatewayRow, "interface-group": GroupRow,
+                                   "network": NetworkRow}
+
 
 def utc(t: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every time silonet shows is UTC."""
@@ -62,13 +66,16 @@ class Realization:
     binding_errors: dict | None = None
     foreign: list | None = None
     drift: int | None = None
-    owner: str | None = None  # the replica driving the gateway (unexpired lease), when observed
+    owner: str | None = None  # the replica driving the gateway (unexpired lease)
+    decommissioning: bool = False  # deleted from intent, its device being cleaned before it is forgotten
 
     def binding_error(self, port: str, vlan: int) -> str | None:
         return (self.binding_errors or {}).get(f"{port}/{vlan}")
 
     @property
     def state(self) -> str:
+        if self.decommissioning:
+            return "decommissioning"
         if self.realized_generation >= self.desired_generation:
             return "realized"
         return "failed" if self.last_error else "pending"
@@ -139,6 +146,8 @@ class Repository:
                     silo=silo_names.get(g.silo_id) if g.silo_id else None,
                 )
             )
+            if g.decommissioning:
+                inv.decommissioning.add(g.name)
         members: dict[int, list[PortRef]] = {}
         sbs: dict[int, list[PortRef]] = {}
         for gp in s.execute(select(GroupPortRow).order_by(GroupPortRow.id)).scalars():
@@ -167,15 +176,16 @@ class Repository:
 
     def realizations(self, gateways: Iterable[str] | None = None, observed: bool = True) -> dict[str, Realization]:
         """Realization records; ``observed=False`` leaves out what the devices hold (``actual``,
-        ``foreign``, ``faults``: large) when only generations and errors matter."""
+        ``foreign``, ``faults``: large) when only generations, errors and owners matter (the
+        owner says why a gateway is pending: plan/status.py)."""
         st = GatewayStatusRow
         cols = [GatewayRow.name, st.desired_generation, st.realized_generation, st.last_error, st.last_contact,
-                st.reachable, st.binding_errors, st.drift]
+                st.reachable, st.binding_errors, st.drift, GatewayRow.decommissioning,
+                owner_now(self.s.get_bind().dialect.name).label("owner")]
         if observed:
-            cols += [st.actual, st.faults, st.foreign, owner_now(self.s.get_bind().dialect.name).label("owner")]
-        q = select(*cols).join(st, st.gateway_id == GatewayRow.id)
-        if observed:
-            q = q.outerjoin(GatewayLeaseRow, GatewayLeaseRow.gateway_id == GatewayRow.id)
+            cols += [st.actual, st.faults, st.foreign]
+        q = (select(*cols).join(st, st.gateway_id == GatewayRow.id)
+             .outerjoin(GatewayLeaseRow, GatewayLeaseRow.gateway_id == GatewayRow.id))
         if gateways is not None:
             q = q.where(GatewayRow.name.in_(list(gateways)))
         out = {}
@@ -184,7 +194,7 @@ class Repository:
             out[r["name"]] = Realization(
                 r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
                 utc(r["last_contact"]), r["reachable"], r.get("actual"), r.get("faults"), r["binding_errors"],
-                r.get("foreign"), r["drift"], r.get("owner"))
+                r.get("foreign"), r["drift"], r.get("owner"), r["decommissioning"])
         return out
 
     def learned_macs(self) -> dict[str, dict[int, frozenset[str]]]:
@@ -216,7 +226,10 @@ class Repository:
             .where(GatewayRow.name == ref.gateway, PortRow.name == ref.port)
         ).scalar_one()
 
-    def _upsert(self, table: Any, name: str, values: dict) -> int:
+    def _upsert(self, table: Any, name: str, values: dict, apply_set: str | None = None) -> int:
+        """Insert or update by name; ``apply_set``: the apply set writing it (None: keep the row's)."""
+        if apply_set is not None:
+            values = {**values, "apply_set": apply_set}
         row_id = self.s.execute(select(table.id).where(table.name == name)).scalar_one_or_none()
         if row_id is None:
             return self.s.execute(insert(table).values(name=name, **values).returning(table.id)).scalar_one()
@@ -224,19 +237,19 @@ class Repository:
         return row_id
 
     # ------------------------------------------------------------------ writes
-    def save_silo(self, silo: Silo) -> None:
-        self._upsert(SiloRow, silo.name, {"kind": silo.kind.value, "description": silo.description})
+    def save_silo(self, silo: Silo, apply_set: str | None = None) -> None:
+        self._upsert(SiloRow, silo.name, {"kind": silo.kind.value, "description": silo.description}, apply_set)
 
     def delete_silo(self, name: str) -> None:
         self.s.execute(delete(SiloRow).where(SiloRow.name == name))
 
-    def save_gateway(self, gw: Gateway) -> None:
+    def save_gateway(self, gw: Gateway, apply_set: str | None = None) -> None:
         m = gw.management
         gid = self._upsert(GatewayRow, gw.name, {
             "silo_id": self._opt_id(SiloRow, gw.silo), "vtep_ip": gw.vtep_ip, "driver": m.driver,
             "address": m.address, "dialect": m.dialect, "credentials_ref": m.credentials,
             "trust_on_first_use": m.trust_on_first_use, "capacity": gw.capacity,
-        })
+        }, apply_set)
         have = dict(self.s.execute(select(PortRow.name, PortRow.id).where(PortRow.gateway_id == gid)).all())
         want = {p.name: p for p in gw.ports}
         gone = [have[n] for n in have.keys() - want.keys()]
@@ -251,14 +264,18 @@ class Repository:
         if exists is None:
             self.s.execute(insert(GatewayStatusRow).values(gateway_id=gid, desired_generation=0, realized_generation=0))
 
+    def decommission_gateway(self, name: str) -> None:
+        """Keep the row, marked: its reconciler cleans the device, then ``delete_gateway`` forgets it."""
+        self.s.execute(update(GatewayRow).where(GatewayRow.name == name).values(decommissioning=True))
+
     def delete_gateway(self, name: str) -> None:
         gid = self._id(GatewayRow, name)
         self.s.execute(delete(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid))
         self.s.execute(delete(PortRow).where(PortRow.gateway_id == gid))
         self.s.execute(delete(GatewayRow).where(GatewayRow.id == gid))
 
-    def save_group(self, group: InterfaceGroup) -> None:
-        gid = self._upsert(GroupRow, group.name, {"silo_id": self._opt_id(SiloRow, group.silo)})
+    def save_group(self, group: InterfaceGroup, apply_set: str | None = None) -> None:
+        gid = self._upsert(GroupRow, group.name, {"silo_id": self._opt_id(SiloRow, group.silo)}, apply_set)
         self.s.execute(delete(GroupPortRow).where(GroupPortRow.group_id == gid))
         for ref in group.members:
             self.s.execute(insert(GroupPortRow).values(group_id=gid, port_id=self._port_id(ref)))
@@ -271,20 +288,21 @@ class Repository:
         self.s.execute(delete(GroupPortRow).where(GroupPortRow.group_id == gid))
         self.s.execute(delete(GroupRow).where(GroupRow.id == gid))
 
-    def save_network(self, net: VirtualNetwork) -> None:
-        self._upsert(NetworkRow, net.name, {"tenant": net.tenant, "vni": net.vni})
+    def save_network(self, net: VirtualNetwork, apply_set: str | None = None) -> None:
+        self._upsert(NetworkRow, net.name, {"tenant": net.tenant, "vni": net.vni}, apply_set)
 
     def delete_network(self, name: str) -> None:
         nid = self._id(NetworkRow, name)
         self.s.execute(delete(AttachmentRow).where(AttachmentRow.network_id == nid))
         self.s.execute(delete(NetworkRow).where(NetworkRow.id == nid))
 
-    def insert_networks(self, nets: list[VirtualNetwork]) -> None:
+    def insert_networks(self, nets: list[VirtualNetwork], apply_set: str | None = None) -> None:
         """New networks in one statement (``apply`` creates thousands at a time)."""
         if nets:
-            self.s.execute(insert(NetworkRow), [{"name": n.name, "tenant": n.tenant, "vni": n.vni} for n in nets])
+            self.s.execute(insert(NetworkRow), [{"name": n.name, "tenant": n.tenant, "vni": n.vni,
+                                                 "apply_set": apply_set} for n in nets])
 
-    def add_attachments(self, atts: list[Attachment], generation: int) -> None:
+    def add_attachments(self, atts: list[Attachment], generation: int, apply_set: str | None = None) -> None:
         """New attachments in one statement, names resolved with one query per table."""
         if not atts:
             return
@@ -293,8 +311,8 @@ class Repository:
         nets = dict(self.s.execute(select(NetworkRow.name, NetworkRow.id).where(
             NetworkRow.name.in_({a.network for a in atts}))).all())
         self.s.execute(insert(AttachmentRow), [
-            {"group_id": groups[a.group], "vlan": a.vlan, "network_id": nets[a.network], "generation": generation}
-            for a in atts])
+            {"group_id": groups[a.group], "vlan": a.vlan, "network_id": nets[a.network], "generation": generation,
+             "apply_set": apply_set} for a in atts])
 
     def add_attachment(self, att: Attachment, generation: int) -> None:
         self.s.execute(insert(AttachmentRow).values(
@@ -304,6 +322,36 @@ class Repository:
     def delete_attachment(self, att: Attachment) -> None:
         self.s.execute(delete(AttachmentRow).where(
             AttachmentRow.group_id == self._id(GroupRow, att.group), AttachmentRow.vlan == att.vlan))
+
+    def outside_apply_set(self, name: str) -> dict[str, dict[Any, str | None]]:
+        """Per kind (``APPLY_SET_KINDS``), the stored objects not in apply set ``name`` -> the set
+        they are in (None: made directly, in none); attachments keyed (group, VLAN). Every other
+        stored object is in ``name``: one query per table, returning only the others."""
+        out: dict[str, dict[Any, str | None]] = {}
+        for kind, table in APPLY_SET_KINDS.items():
+            q = select(table.name, table.apply_set).where(or_(table.apply_set.is_(None), table.apply_set != name))
+            out[kind] = {n: s for n, s in self.s.execute(q)}
+        a = AttachmentRow
+        q = (select(GroupRow.name, a.vlan, a.apply_set).join(GroupRow, GroupRow.id == a.group_id)
+             .where(or_(a.apply_set.is_(None), a.apply_set != name)))
+        out["attachment"] = {(g, v): s for g, v, s in self.s.execute(q)}
+        return out
+
+    def stamp_apply_set(self, kind: str, keys: Iterable[Any], name: str) -> None:
+        """Put existing objects in apply set ``name`` (the set that applied an object last owns it)."""
+        keys = list(keys)
+        if not keys:
+            return
+        conn = self.s.connection()
+        if kind == "attachment":
+            groups = dict(self.s.execute(select(GroupRow.name, GroupRow.id).where(
+                GroupRow.name.in_({g for g, _ in keys}))).all())
+            at = AttachmentRow.__table__
+            conn.execute(update(at).where(at.c.group_id == bindparam("gid"), at.c.vlan == bindparam("v"))
+                         .values(apply_set=name), [{"gid": groups[g], "v": v} for g, v in keys])
+            return
+        t = APPLY_SET_KINDS[kind].__table__
+        conn.execute(update(t).where(t.c.name == bindparam("n")).values(apply_set=name), [{"n": k} for k in keys])
 
     def bump(self, gateways: Iterable[str], generation: int, vnis: Iterable[int] | None = None) -> None:
         """Mark the gateways' desired state as changed at ``generation``; ``vnis``: only what

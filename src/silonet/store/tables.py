@@ -38,6 +38,7 @@ class SiloRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    apply_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the apply set that last applied it
 
 
 class GatewayRow(Base):
@@ -53,6 +54,9 @@ class GatewayRow(Base):
     trust_on_first_use: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
                                                      server_default=sa_false())
     capacity: Mapped[int] = mapped_column(Integer, nullable=False)
+    # deleted from intent, its worker removing what silonet owns on the device before it is forgotten
+    decommissioning: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
+    apply_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the apply set that last applied it
 
 
 class PortRow(Base):
@@ -69,6 +73,7 @@ class GroupRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     silo_id: Mapped[int | None] = mapped_column(ForeignKey("silos.id"), nullable=True)
+    apply_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the apply set that last applied it
 
 
 class GroupPortRow(Base):
@@ -92,6 +97,7 @@ class NetworkRow(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     tenant: Mapped[str] = mapped_column(String(64), nullable=False)
     vni: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    apply_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the apply set that last applied it
 
 
 class AttachmentRow(Base):
@@ -106,6 +112,7 @@ class AttachmentRow(Base):
     vlan: Mapped[int] = mapped_column(Integer, nullable=False)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), nullable=False, index=True)
     generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    apply_set: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the apply set that last applied it
 
 
 class AuditRow(Base):

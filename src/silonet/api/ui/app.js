@@ -90,10 +90,28 @@
     return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : new Date(iso).toLocaleString();
   }
 
+  const WORST_FIRST = ["failed", "degraded", "held", "pending"];
   function overall(statuses) {
-    if (statuses.includes("failed")) return "failed";
-    if (statuses.includes("pending")) return "pending";
-    return statuses.length ? "realized" : "unknown";
+    return WORST_FIRST.find((s) => statuses.includes(s)) || (statuses.length ? "realized" : "unknown");
+  }
+
+  // What a gateway reports beside its state: port faults and bindings it refused or found taken.
+  const faultsOf = (st) => [
+    ...Object.entries(st.faults || {}).map(([port, f]) => `${port}: ${f.join(", ")}`),
+    ...Object.entries(st.binding_errors || {}).map(([b, why]) => `${b}: ${why}`),
+  ];
+
+  // Label widths, measured as drawn (system-ui): a label longer than its room is cut with "...".
+  const measure = document.createElement("canvas").getContext("2d");
+  function textWidth(text, size, bold) {
+    measure.font = `${bold ? "600 " : ""}${size}px system-ui, "DejaVu Sans", sans-serif`;
+    return measure.measureText(text).width;
+  }
+  function fit(text, px, size, bold) {
+    if (textWidth(text, size, bold) <= px) return text;
+    let n = text.length;
+    while (n > 1 && textWidth(`${text.slice(0, n)}\u2026`, size, bold) > px) n -= 1;
+    return `${text.slice(0, n)}\u2026`;
   }
 
   // ---------------------------------------------------------------------- topology
@@ -105,6 +123,10 @@
   }
 
   function drawTopology(silos, gateways, groups, networks, statusByGw) {
+    // A metro map: silos are columns, each virtual network a row whose line joins the silos it
+    // reaches, with a pill per silo naming its groups and VLANs. Columns shrink to the panel's
+    // width (the drawing scales down past that), every label is cut to its room: no horizontal
+    // scrolling, no label over a line.
     const host = $("topology");
     const groupSilo = new Map(groups.map((g) => [g.name, g.silo]));
     const gatewaySilo = new Map(gateways.map((g) => [g.name, g.silo]));
@@ -112,82 +134,113 @@
     const kinds = new Map(silos.map((s) => [s.name, s.kind]));
     if (gateways.some((g) => !g.silo) || groups.some((g) => !g.silo)) names.push(NO_SILO);
     const lanes = networks.slice(0, MAX_LANES).map((n) => {
-      const where = new Map();  // silo -> ["group/vlan", ...]
+      const where = new Map();  // silo -> group -> [VLAN text, ...]
+      const seen = new Map();  // silo -> the statuses of its attachments
       for (const a of n.attachments) {
         const s = siloOfAttachment(a, groupSilo, gatewaySilo);
         if (!names.includes(s)) names.push(s);
-        if (!where.has(s)) where.set(s, []);
-        where.get(s).push(`${a.interface_group} ${vlanText(a.vlan)}`);
+        if (!where.has(s)) { where.set(s, new Map()); seen.set(s, []); }
+        const byGroup = where.get(s);
+        if (!byGroup.has(a.interface_group)) byGroup.set(a.interface_group, []);
+        byGroup.get(a.interface_group).push(vlanText(a.vlan));
+        seen.get(s).push(a.status);
       }
-      return { net: n, where, state: overall(n.attachments.map((a) => a.status)) };
+      return { net: n, where, seen, state: overall(n.attachments.map((a) => a.status)) };
     });
     if (!names.length) {
       host.replaceChildren(el("p", { class: "muted" }, "No silos yet: `silonet apply -f inventory.yaml` adds them."));
       return;
     }
 
-    const LEFT = 190, TOP = 12, COL = 250, BOX = 226, ROW = 24, LANE = 40;
+    const LEFT = 170, TOP = 12, ROW = 24, LANE = 36, GAP = 12;
+    const room = Math.max(host.clientWidth || 0, 600);
+    const COL = Math.max(150, Math.min(250, Math.floor((room - LEFT - 4) / names.length)));
+    const BOX = COL - GAP;
     const rowsOf = (s) => gateways.filter((g) => (g.silo || NO_SILO) === s).length
       + groups.filter((g) => (g.silo || NO_SILO) === s).length;
-    const boxH = 52 + ROW * Math.max(1, ...names.map(rowsOf)) + 14;
-    const lane0 = TOP + boxH + 36;
+    const boxH = 52 + ROW * Math.max(1, ...names.map(rowsOf)) + 6;
+    const lane0 = TOP + boxH + 30;
     const extra = networks.length > MAX_LANES ? 1 : 0;
-    const width = LEFT + COL * names.length + 10;
-    const height = lane0 + LANE * Math.max(lanes.length + extra, 1) + 6;
-    const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+    const width = LEFT + COL * names.length;
+    const height = lane0 + LANE * Math.max(lanes.length + extra, 1);
+    const root = svg("svg", { width: Math.min(width, room), height: Math.round(height * Math.min(1, room / width)),
+      viewBox: `0 0 ${width} ${height}`, role: "img",
       "aria-label": "silos, gateways, interface groups and the virtual networks joining them" });
     const colX = new Map(names.map((s, i) => [s, LEFT + i * COL]));
+    const mid = (s) => colX.get(s) + BOX / 2;
 
+    for (const s of names) {  // a faint guide down each column, under everything else
+      root.append(svg("line", { class: "col-guide", x1: mid(s), y1: TOP + boxH, x2: mid(s), y2: height - 4 }));
+    }
     for (const s of names) {
       const x = colX.get(s);
       const g = svg("g", { class: "silo", data: { silo: s } });
       g.append(svg("rect", { class: "silo-box", x, y: TOP, width: BOX, height: boxH, rx: 6 }));
-      g.append(svg("text", { class: "silo-name", x: x + 10, y: TOP + 20 }, s));
-      g.append(svg("text", { class: "silo-kind", x: x + 10, y: TOP + 36 }, kinds.get(s) || ""));
+      g.append(svg("text", { class: "silo-name", x: x + 10, y: TOP + 20 }, fit(s, BOX - 20, 13, true)));
+      g.append(svg("text", { class: "silo-kind", x: x + 10, y: TOP + 36 }, fit(kinds.get(s) || "", BOX - 20, 11)));
+      g.append(svg("title", {}, s));
       let y = TOP + 48;
       for (const gw of gateways.filter((d) => (d.silo || NO_SILO) === s)) {
         const st = statusByGw ? statusByGw.get(gw.name) : null;
-        const state = st ? (st.reachable === false ? "failed" : st.state) : "unknown";
-        const label = st ? (st.reachable === false ? "unreachable" : st.state) : gw.vtep_ip;
-        const gg = svg("g", { class: `gw ${state}`, data: { gateway: gw.name, state } });
+        const leaving = st && st.state === "decommissioning";  // being cleaned, then forgotten
+        const state = st ? (st.reachable === false && !leaving ? "failed" : st.state) : "unknown";
+        const label = st ? (st.reachable === false ? (leaving ? "decommissioning, unreachable" : "unreachable")
+          : st.state) : gw.vtep_ip;
+        const faults = st ? faultsOf(st) : [];
+        const gg = svg("g", { class: `gw ${state}${faults.length ? " faulted" : ""}`,
+          data: { gateway: gw.name, state, faults: faults.length } });
         gg.append(svg("rect", { class: "gw-box", x: x + 8, y, width: BOX - 16, height: ROW - 4, rx: 3 }));
         gg.append(svg("circle", { class: `gw-dot ${state}`, cx: x + 20, cy: y + 10, r: 5 }));
-        gg.append(svg("text", { x: x + 32, y: y + 14 }, gw.name));
-        gg.append(svg("text", { class: "caption", x: x + BOX - 14, y: y + 14, "text-anchor": "end" }, label));
-        gg.append(svg("title", {}, st && st.last_error ? `${gw.name}: ${st.last_error}` : `${gw.name} (${gw.vtep_ip})`));
+        // the name and the state share the row: each whole if both fit, else the name keeps at
+        // least half of it and the state the rest
+        const mark = faults.length ? `\u26a0${faults.length} ` : "";
+        const avail = BOX - 50, nameW = textWidth(gw.name, 12), labelW = textWidth(mark + label, 11);
+        const nameRoom = nameW + labelW <= avail ? nameW : Math.max(avail - labelW, Math.min(nameW, avail / 2));
+        const shown = fit(label, avail - nameRoom - textWidth(mark, 11), 11);
+        gg.append(svg("text", { x: x + 32, y: y + 14 }, fit(gw.name, nameRoom + 0.5, 12)));
+        const caption = svg("text", { class: "caption", x: x + BOX - 14, y: y + 14, "text-anchor": "end" });
+        if (mark) caption.append(svg("tspan", { class: "fault-mark" }, mark));
+        caption.append(svg("tspan", {}, shown));
+        gg.append(caption);
+        const why = [st && st.last_error, ...faults].filter(Boolean);
+        gg.append(svg("title", {}, why.length ? `${gw.name}: ${why.join("; ")}` : `${gw.name} (${gw.vtep_ip})`));
         g.append(gg);
         y += ROW;
       }
       for (const grp of groups.filter((d) => (d.silo || NO_SILO) === s)) {
         const gg = svg("g", { class: "group", data: { group: grp.name } });
         gg.append(svg("rect", { class: "group-box", x: x + 8, y, width: BOX - 16, height: ROW - 4, rx: 3 }));
-        gg.append(svg("text", { x: x + 16, y: y + 14 }, grp.name));
-        const ports = grp.members.length;
-        gg.append(svg("text", { class: "caption", x: x + BOX - 14, y: y + 14, "text-anchor": "end" },
-          `interface group, ${ports} port${ports === 1 ? "" : "s"}`));
+        const ports = `${grp.members.length} port${grp.members.length === 1 ? "" : "s"}`;
+        gg.append(svg("text", { x: x + 16, y: y + 14 }, fit(grp.name, BOX - 40 - textWidth(ports, 11), 12)));
+        gg.append(svg("text", { class: "caption", x: x + BOX - 14, y: y + 14, "text-anchor": "end" }, ports));
+        gg.append(svg("title", {}, `interface group ${grp.name}, ${ports}`));
         g.append(gg);
         y += ROW;
       }
       root.append(g);
     }
 
-    lanes.forEach(({ net, where, state }, i) => {
+    lanes.forEach(({ net, where, seen, state }, i) => {
       const y = lane0 + i * LANE;
       const g = svg("g", { class: `net ${state}`, data: { network: net.name, vni: net.vni, state } });
-      g.append(svg("text", { class: "net-label", x: 10, y: y + 4 }, net.name));
-      g.append(svg("text", { class: "caption", x: 10, y: y + 18 }, `VNI ${net.vni} \u00b7 ${net.tenant}`));
-      const offset = 30 + (i % 8) * 22;  // each network drops at its own x inside a silo
-      const xs = [...where.keys()].map((s) => colX.get(s) + offset);
+      g.append(svg("text", { class: "net-label", x: 10, y: y - 2 }, fit(net.name, LEFT - 20, 12, true)));
+      g.append(svg("text", { class: "caption", x: 10, y: y + 12 }, fit(`VNI ${net.vni} \u00b7 ${net.tenant}`, LEFT - 20, 11)));
+      const xs = [...where.keys()].map(mid);
       if (xs.length) {
         const x0 = Math.min(...xs), x1 = Math.max(...xs);
-        g.append(svg("line", { class: "net-line", x1: Math.min(x0, LEFT - 10), y1: y, x2: Math.max(x1, x0 + 1), y2: y }));
-        for (const [s, labels] of where) {
-          const x = colX.get(s) + offset;
-          g.append(svg("line", { class: "net-drop", x1: x, y1: TOP + boxH, x2: x, y2: y }));
-          g.append(svg("circle", { class: "net-knot", cx: x, cy: y, r: 4 }));
-          const text = labels.join(", ");
-          g.append(svg("rect", { class: "vlan-bg", x: x + 6, y: y - 16, width: 6.6 * text.length + 6, height: 13 }));
-          g.append(svg("text", { class: "vlan-label", x: x + 8, y: y - 6, data: { silo: s } }, text));
+        g.append(svg("line", { class: "net-leader", x1: LEFT - 8, y1: y, x2: x0, y2: y }));
+        g.append(svg("line", { class: "net-line", x1: x0, y1: y, x2: Math.max(x1, x0 + 1), y2: y }));
+        for (const [s, byGroup] of where) {
+          const text = [...byGroup].map(([grp, vlans]) => `${grp} ${vlans.join(", ")}`).join("; ");
+          const shown = fit(text, BOX - 14, 11);
+          const w = textWidth(shown, 11) + 12;
+          const here = overall(seen.get(s));  // its own colour: degraded here, failed there
+          const pill = svg("g", { class: `vlan-pill ${here}`, data: { silo: s, state: here } });
+          pill.append(svg("rect", { class: "vlan-bg", x: mid(s) - w / 2, y: y - 9, width: w, height: 18, rx: 9 }));
+          pill.append(svg("text", { class: "vlan-label", x: mid(s), y: y + 4, "text-anchor": "middle",
+            data: { silo: s } }, shown));
+          pill.append(svg("title", {}, `${s}: ${text} (${here})`));
+          g.append(pill);
         }
       } else {
         g.append(svg("text", { class: "caption", x: LEFT, y: y + 4 }, "no attachments"));
@@ -208,21 +261,30 @@
     const byName = new Map(gateways.map((g) => [g.name, g]));
     const rows = statuses.map((st) => {
       const gw = byName.get(st.gateway) || {};
-      const faults = [
-        ...Object.entries(st.faults || {}).map(([port, f]) => `${port}: ${f.join(", ")}`),
-        ...Object.entries(st.binding_errors || {}).map(([b, why]) => `${b}: ${why}`),
-      ];
+      const faults = faultsOf(st);
       const reach = st.reachable === null ? el("td", {}, "not tried")
         : el("td", { class: st.reachable ? "yes" : "no" }, st.reachable ? "yes" : "no");
-      return el("tr", { data: { gateway: st.gateway, state: st.state, reachable: String(st.reachable) } },
-        el("td", {}, st.gateway), el("td", {}, dash(gw.silo)), stateCell(st.state), reach,
-        el("td", { class: "num" }, `${st.realized_generation} / ${st.desired_generation}`),
+      const state = stateCell(st.state);
+      if (faults.length) {  // realized, yet something on the device is not as it should be
+        state.append(" ", el("span", { class: "fault-mark", title: faults.join("\n") },
+          `\u26a0 ${faults.length} fault${faults.length === 1 ? "" : "s"}`));
+      }
+      // desired first, then how far the device got; realized may run ahead of a gateway's desired
+      // generation (it is the intent's generation it last matched), which is in sync, not ahead
+      const behind = st.realized_generation < st.desired_generation;
+      return el("tr", { data: { gateway: st.gateway, state: st.state, reachable: String(st.reachable),
+        faults: faults.length } },
+        el("td", {}, st.gateway), el("td", {}, dash(gw.silo)), state, reach,
+        el("td", { class: "num", data: { col: "desired" } }, st.desired_generation),
+        el("td", { class: `num${behind ? " behind" : ""}`, data: { col: "realized" },
+          title: behind ? `behind by ${st.desired_generation - st.realized_generation}` : "in sync" },
+          behind ? `${st.realized_generation} (behind)` : `${st.realized_generation} \u2713`),
         el("td", { class: "num" }, dash(st.drift)),
         el("td", { class: "wrap" }, faults.length ? faults.join("; ") : "\u2014"),
         el("td", { class: "wrap error-text" }, st.last_error || ""),
         el("td", {}, since(st.last_contact)), el("td", {}, dash(st.owner)));
     });
-    fill($("gateways").tBodies[0], rows, 10, "no gateways");
+    fill($("gateways").tBodies[0], rows, 11, "no gateways");
   }
 
   function drawNetworks(networks) {
@@ -404,6 +466,11 @@
     $("logout").addEventListener("click", () => logout(""));
     for (const id of ["filter-network", "filter-group"]) $(id).addEventListener("change", resetPaging);
     $("filter-status").addEventListener("change", () => refresh());
+    let resized = null;  // the topology is laid out for the panel's width: draw it again for the new one
+    window.addEventListener("resize", () => {
+      clearTimeout(resized);
+      resized = setTimeout(() => { drawn.delete("topology"); refresh(); }, 250);
+    });
     $("page-next").addEventListener("click", () => { if (nextCursor) { cursors.push(nextCursor); refresh(); } });
     $("page-prev").addEventListener("click", () => { if (cursors.length > 1) { cursors.pop(); refresh(); } });
     if (token) start(); else logout("");

@@ -92,6 +92,8 @@ class Dialect:
     # instead of a batch the switch refuses on every pass): the rule broken, or None.
     limits: Callable[[Proposed], str | None] | None = None
     unnamed: bool = False  # True: a switch of silonet's may read back without a name (an interrupted batch)
+    filters: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # the dialect's own Jinja2 filters
+    globals: Mapping[str, Any] = field(default_factory=dict)  # and globals (Python hooks templates may call)
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -103,6 +105,8 @@ class Dialect:
         # every value a template prints goes through one of these (tests/drivers/ssh/test_hostile.py
         # walks every template to hold it so): each refuses anything but a plain token or an integer
         env.filters.update(TEMPLATE_FILTERS)
+        env.filters.update(self.filters)
+        env.globals.update(self.globals)
         return env
 
     def template(self, name: str) -> jinja2.Template | None:

@@ -446,10 +446,9 @@ DIALECT = Dialect(
     flood_per_vtep=True,
     unnamed=True,
     default_capacity=8192,
+    filters={"ax_interface": interface},
+    globals={"ax_batch": batch, "ax_no_port": NO_PORT},
     notes="VLAN mapping per switch (vlan / vxlan-vni, interface vxlan 1 / member vni); ownership = VLAN name "
           "silonet-<network> and a VTEP dedicated to silonet; remote VTEPs are per VTEP (union of flood lists); "
           "save in config mode; ports geth1_0_11 = gigabitethernet 1/0/11",
 )
-DIALECT.env.filters["ax_interface"] = interface
-DIALECT.env.globals["ax_batch"] = batch
-DIALECT.env.globals["ax_no_port"] = NO_PORT

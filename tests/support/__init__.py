@@ -1,0 +1,1 @@
+"""Builders and runners the test packages share (never imported by the product)."""
