@@ -6,21 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from tests.support.cli import EXAMPLE, copied, seeded_store, silonet
+from tests.support.cli import EXAMPLE, silonet
 
 LAB = "networks:\n  - {name: lab-1, tenant: lab, attachments: [{interface_group: pad, vlan: 42}]}\n"
-
-
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return seeded_store(tmp_path_factory, "apply-template")
-
-
-@pytest.fixture
-def datadir(seeded_template: Path, tmp_path: Path) -> Path:
-    return copied(seeded_template, tmp_path)
 
 
 def write(datadir: Path, name: str, text: str) -> str:

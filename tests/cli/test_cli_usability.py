@@ -19,22 +19,11 @@ import pytest
 import typer
 
 from silonet.cli import main as cli
-from tests.support.cli import copied, seeded_store
 from tests.support.cli import silonet as run
 
 
 def silonet(datadir: Path, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
     return run(datadir, *args, config=datadir.parent / "cli-config.json", **options)
-
-
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return seeded_store(tmp_path_factory, "usability")
-
-
-@pytest.fixture
-def datadir(seeded_template: Path, tmp_path: Path) -> Path:
-    return copied(seeded_template, tmp_path)
 
 
 def _commands(command: typer.core.TyperGroup | typer.core.TyperCommand, path: tuple[str, ...] = ()
