@@ -7,10 +7,11 @@ change, not to the fleet.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from silonet.errors import Conflict, InUse, InvalidInput, NotFound
 from silonet.model import rules
@@ -27,6 +28,8 @@ from silonet.model.refusals import over_capacity
 
 def _endpoint(gw: Gateway) -> tuple[str, str]:
     return rules.management_endpoint(gw.management.driver, gw.management.address)
+
+T = TypeVar("T")
 
 
 def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
@@ -80,11 +83,25 @@ class AnyDevice:
         return None
 
 
+def _counted(method: Callable[..., T]) -> Callable[..., T]:
+    """Count successful changes: a holder of a cached inventory can tell whether a failed
+    request changed it (the model checks before it changes, so a rejection never does)."""
+
+    @functools.wraps(method)
+    def counted(self: Inventory, *args: Any, **kwargs: Any) -> T:
+        out = method(self, *args, **kwargs)
+        self.changes += 1
+        return out
+
+    return counted
+
+
 class Inventory:
     """Silos, gateways, interface groups, virtual networks and attachments."""
 
     def __init__(self, policy: DevicePolicy | None = None) -> None:
         self.policy: DevicePolicy = policy or AnyDevice()
+        self.changes = 0  # successful changes (``_counted``)
         self.silos: dict[str, Silo] = {}
         self.gateways: dict[str, Gateway] = {}
         self.groups: dict[str, InterfaceGroup] = {}
@@ -217,11 +234,13 @@ class Inventory:
                                               f"'{network}' (VNI {vni}) on VLAN {vlan}: {rule}")
 
     # ------------------------------------------------------------------- silos
+    @_counted
     def put_silo(self, silo: Silo) -> Silo | None:
         before = self.silos.get(silo.name)
         self.silos[silo.name] = silo
         return before
 
+    @_counted
     def remove_silo(self, name: str) -> Silo:
         silo = self.silo(name)
         users = [g.name for g in self.gateways.values() if g.silo == name]
@@ -239,6 +258,7 @@ class Inventory:
                                              "configuration from the device); its name and vtep_ip stay taken until "
                                              "it is gone: wait for that, or delete it again with --force")
 
+    @_counted
     def put_gateway(self, gw: Gateway) -> Gateway | None:
         before = self.gateways.get(gw.name)
         self.leaving(gw.name)
@@ -280,6 +300,7 @@ class Inventory:
             return None
         return min(self._endpoints.get(_endpoint(gw), set()) - {gw.name}, default=None)
 
+    @_counted
     def remove_gateway(self, name: str) -> Gateway:
         gw = self.gateway(name)
         if self._groups_on.get(name):
@@ -291,6 +312,7 @@ class Inventory:
         self.decommissioning.discard(name)
         return gw
 
+    @_counted
     def decommission(self, name: str) -> Gateway:
         """Delete a gateway from intent but keep it until its device is cleaned: as
         ``remove_gateway`` refuses a gateway still in a group, so it carries nothing from now on."""
@@ -301,6 +323,7 @@ class Inventory:
         return gw
 
     # ------------------------------------------------------------------ groups
+    @_counted
     def put_group(self, group: InterfaceGroup) -> InterfaceGroup | None:
         before = self.groups.get(group.name)
         if group.silo is not None:
@@ -354,6 +377,7 @@ class Inventory:
         for gw in group.gateways:
             self._groups_on[gw].discard(group.name)
 
+    @_counted
     def remove_group(self, name: str) -> InterfaceGroup:
         group = self.group(name)
         vlans = self._vlans.get(name)
@@ -367,6 +391,7 @@ class Inventory:
         return group
 
     # ---------------------------------------------------------------- networks
+    @_counted
     def put_network(self, net: VirtualNetwork) -> VirtualNetwork | None:
         before = self.networks.get(net.name)
         holder = self._vni_owner.get(net.vni)
@@ -396,6 +421,7 @@ class Inventory:
                 return vni
         raise Conflict(field="vni", rule=f"the VNI pool {pool.start}-{pool.stop - 1} is exhausted")
 
+    @_counted
     def remove_network(self, name: str, cascade: bool = False) -> tuple[VirtualNetwork, list[Attachment]]:
         net = self.network(name)
         atts = self.attachments_of(name)
@@ -412,6 +438,7 @@ class Inventory:
         return net, atts
 
     # ------------------------------------------------------------- attachments
+    @_counted
     def attach(self, att: Attachment) -> Attachment:
         self._ref(self.networks, "network", att.network, "network")
         self._ref(self.groups, "interface group", att.group, "interface_group")
@@ -437,6 +464,7 @@ class Inventory:
             self._carry(att.network)
         return att
 
+    @_counted
     def detach(self, network: str, group: str, vlan: int) -> Attachment:
         att = self.attachment(network, group, vlan)
         del self.attachments[att.key]
@@ -467,23 +495,3 @@ class Inventory:
                 self._unions.clear()  # only sharing is lost; keep churn from growing it
             union = self._unions[key] = frozenset().union(*(self.groups[g].gateways for g in key))
         self._carriers[network] = union
-
-
-
-def _counted(method):  # type: ignore[no-untyped-def]
-    """Count successful changes: a holder of a cached inventory can tell whether a failed
-    request changed it (the model checks before it changes, so a rejection never does)."""
-
-    def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        out = method(self, *args, **kwargs)
-        self.changes += 1
-        return out
-
-    counted.__name__, counted.__qualname__, counted.__doc__ = method.__name__, method.__qualname__, method.__doc__
-    return counted
-
-
-Inventory.changes = 0  # type: ignore[attr-defined]
-for _name in ("put_silo", "remove_silo", "put_gateway", "remove_gateway", "decommission", "put_group", "remove_group",
-              "put_network", "remove_network", "attach", "detach"):
-    setattr(Inventory, _name, _counted(getattr(Inventory, _name)))
