@@ -23,6 +23,7 @@ from silonet.model.entities import (
     Silo,
     VirtualNetwork,
 )
+from silonet.model.legacy import quarantine_rule
 from silonet.model.refusals import over_capacity
 
 
@@ -410,8 +411,8 @@ class Inventory:
             self._vni_owner.pop(before.vni, None)
         self.networks[net.name] = net
         self._vni_owner[net.vni] = net.name
-        if (why := rules.name_violation(net.name)) is not None:
-            self.quarantined[net.name] = f"network name {net.name!r} {why}"
+        if (rule := quarantine_rule(net.name)) is not None:
+            self.quarantined[net.name] = rule
         return before
 
     def allocate_vni(self, pool: range) -> int:

@@ -39,6 +39,12 @@ def violations(obj: Silo | Gateway | InterfaceGroup | VirtualNetwork,
     return _names((("name", obj.name), ("silo", obj.silo)))
 
 
+def quarantine_rule(network: str) -> str | None:
+    """Why a network stored under older name rules is compiled onto no device (None: it is not)."""
+    why = rules.name_violation(network)
+    return None if why is None else f"network name {network!r} {why}"
+
+
 def quarantine_reason(rule: str) -> str:
     """Why a network stored under older rules is on no device, and what the operator does about it."""
     return (f"{rule}; it was stored by an older version and is configured on no gateway: delete it and "

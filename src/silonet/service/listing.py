@@ -22,8 +22,7 @@ from sqlalchemy import Select, String, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from silonet.errors import InvalidInput, NotFound
-from silonet.model import rules
-from silonet.model.legacy import quarantine_reason
+from silonet.model.legacy import quarantine_reason, quarantine_rule
 from silonet.plan.status import Verdict, gateway_status, summarize
 from silonet.service import schemas as S
 from silonet.service.auth import errors_for
@@ -258,10 +257,8 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
 
     items = []
     for r in rows:
-        if (rule := rules.name_violation(r.network_name)) is not None:  # quarantined: on no device
-            quarantined: str | None = quarantine_reason(f"network name {r.network_name!r} {rule}")
-        else:
-            quarantined = None
+        rule = quarantine_rule(r.network_name)  # quarantined: on no device
+        quarantined = None if rule is None else quarantine_reason(rule)
         if suspects[r.id]:
             per_gw = []
             for gw in net_gws[r.network_id]:

@@ -55,10 +55,6 @@ def _told_to(inv: Inventory, tenant: str | None, claims: Callable[[], list[Claim
         raise told from None
 
 
-def _holder_of_vni(inv: Inventory, vni: int | None) -> str | None:
-    return None if vni is None else next((n.name for n in inv.networks.values() if n.vni == vni), None)
-
-
 def _holder_of_vlan(inv: Inventory, group: str, vlan: int) -> str | None:
     att = inv.attachments.get((group, vlan))
     return None if att is None else att.network
@@ -304,7 +300,7 @@ class Manager:
                                                  f"'{tenant}' only, not '{body.tenant}'")
         def claims() -> list[Claim]:
             return [Claim("name", f"network name '{body.name}'", body.name if body.name in inv.networks else None),
-                    Claim("vni", f"VNI {body.vni}", _holder_of_vni(inv, body.vni))]
+                    Claim("vni", f"VNI {body.vni}", None if body.vni is None else inv.network_of_vni(body.vni))]
 
         with self._tx() as (repo, inv, _gen), _told_to(inv, tenant, claims):
             self._must_be_new(inv.networks, "network", body.name)
