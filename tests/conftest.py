@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from silonet.config import Settings
 from silonet.lab import Lab
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service.topology import parse_topology
 from silonet.store.db import Database
@@ -66,7 +67,7 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def manager(db: Database) -> Manager:
-    return Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN))
+    return Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN))
 
 
 @pytest.fixture

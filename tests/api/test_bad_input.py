@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from silonet.config import Settings
 from silonet.model import rules
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service.topology import parse_topology
 from silonet.store.db import Database
@@ -69,7 +70,7 @@ def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('shared') / 'silonet.db'}")
     db.upgrade()
-    manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN))
+    manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN))
     manager.apply(parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
     app = create_app(manager)  # seeds the admin token
     start = take_snapshot(db)

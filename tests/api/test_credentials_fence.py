@@ -19,6 +19,7 @@ from silonet.config import Settings
 from silonet.drivers.ssh import credentials
 from silonet.errors import DeviceError, InvalidInput
 from silonet.model import rules
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -34,7 +35,7 @@ def secrets(tmp_path: Path) -> Path:
 
 
 def _manager(db: Database, secrets: Path) -> Manager:
-    return Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN,
+    return Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN,
                                 secrets_dir=secrets))
 
 

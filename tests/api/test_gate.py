@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from silonet.api.app import create_app
 from silonet.config import Settings
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.store.db import Database
 from tests.conftest import ADMIN, ADMIN_TOKEN
@@ -38,7 +39,7 @@ class Body:
 @pytest.fixture
 def small(db: Database) -> Iterator[TestClient]:
     """An API whose body limit is LIMIT bytes."""
-    manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN,
+    manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN,
                                    max_body_bytes=LIMIT))
     with TestClient(create_app(manager), headers=ADMIN) as c:
         yield c
@@ -97,7 +98,7 @@ def test_a_body_within_the_limit_passes_and_the_token_comes_first(small: TestCli
 def test_chunks_are_read_no_further_than_the_limit(db: Database) -> None:
     """At the ASGI level, where a body really arrives in chunks: reading stops at the first chunk
     that passes the limit, and the 413 goes out without the rest being pulled."""
-    manager = Manager(db, Settings(database_url=db.url, admin_token=ADMIN_TOKEN, max_body_bytes=LIMIT))
+    manager = Manager(Runtime(db), Settings(database_url=db.url, admin_token=ADMIN_TOKEN, max_body_bytes=LIMIT))
     app = create_app(manager)
     pulled = 0
     sent: list[dict] = []

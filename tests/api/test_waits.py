@@ -3,7 +3,7 @@
 have only SILONET_MAX_WAITS_PER_TOKEN of them in flight (429 past it, nothing written).
 
 No reconciler runs here, so nothing realizes by itself: the waits stay in flight until the test
-records a realization (``Database.status_changed``, what the reconciler calls after its commit)."""
+records a realization (``RealizationBoard.recorded``, what the reconciler calls after its commit)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from silonet.api.app import create_app
 from silonet.config import Settings
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service.topology import parse_topology
 from silonet.store.db import Database
@@ -56,13 +57,13 @@ def _attachments(manager: Manager) -> int:
 
 def _release(manager: Manager, calls: list[Call]) -> None:
     """Every gateway realized (as far as this process knows): the waits end."""
-    manager.db.status_changed({g: 2**31 for g in manager.inventory().gateways})
+    manager.board.recorded({g: 2**31 for g in manager.inventory().gateways})
     for call in calls:
         call.join(GUARD_S)
 
 
 def _app(db: Database, **settings: Any) -> Iterator[tuple[TestClient, Manager]]:
-    manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN,
+    manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10010), admin_token=ADMIN_TOKEN,
                                    **settings))
     manager.apply(parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
     with TestClient(create_app(manager), headers=ADMIN) as client:

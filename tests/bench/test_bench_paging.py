@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from silonet.bench.paging import fill, measure_paging
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service.listing import list_attachments_page
 from silonet.store.db import Database
@@ -39,7 +40,7 @@ def test_synthetic_fleet_is_one_the_model_accepts(tmp_path: Path) -> None:
     db.upgrade()
     try:
         fill(db, attachments=92, gateways=80)  # 8 groups: networks on groups 1-4 or 5-8
-        m = Manager(db)
+        m = Manager(Runtime(db))
         inv = m.inventory()
         assert len(inv.groups) == 8 and len(inv.networks) == 23
         for gw in inv.gateways:

@@ -27,7 +27,7 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
 @pytest.fixture
 def fabric(manager: Manager) -> Iterator[tuple[TestClient, dict[str, MemoryDevice]]]:
     FABRIC.forget()
-    with TestClient(create_app(manager, Reconciler(manager.db, period=2.0, poll=0.2)), headers=ADMIN) as client:
+    with TestClient(create_app(manager, Reconciler(manager.runtime, period=2.0, poll=0.2)), headers=ADMIN) as client:
         for i, name in enumerate(("gw-a", "gw-b"), start=1):
             r = client.post("/v1/gateways", json={"name": name, "vtep_ip": f"198.18.0.{i}", "ports": [{"name": "p1"}],
                                                   "management": {"driver": "memory"}})

@@ -20,6 +20,7 @@ from silonet.api.app import create_app
 from silonet.config import Settings
 from silonet.lab import Lab, paper_topology
 from silonet.reconcile import Reconciler
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -118,9 +119,10 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             os.environ["SILONET_SSH_KNOWN_HOSTS"] = lab.status()["known_hosts"]
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
-        manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=ADMIN_TOKEN))
+        manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10100),
+                                                admin_token=ADMIN_TOKEN))
         manager.apply(S.validate(S.Topology, lab.inventory()))
-        rec = Reconciler(db, period=5.0, poll=0.5)
+        rec = Reconciler(manager.runtime, period=5.0, poll=0.5)
         with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             hosts = {h["name"]: h for s in lab.status()["silos"] for h in s["hosts"]}
             yield Fabric(lab, client, hosts, driver, capture.lines)

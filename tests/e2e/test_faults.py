@@ -23,6 +23,7 @@ from silonet.config import Settings
 from silonet.lab import paper_topology
 from silonet.lab.layout import GW_MGMT_IF
 from silonet.reconcile import Reconciler
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -48,9 +49,10 @@ def lab_fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
         lab.up(paper_topology())
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
-        manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=ADMIN_TOKEN))
+        manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10100),
+                                                admin_token=ADMIN_TOKEN))
         manager.apply(S.validate(S.Topology, lab.inventory()))
-        rec = Reconciler(db, period=10.0, poll=1.0)  # `silonet serve`'s defaults
+        rec = Reconciler(manager.runtime, period=10.0, poll=1.0)  # `silonet serve`'s defaults
         with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             hosts = {h["name"]: h for s in lab.status()["silos"] for h in s["hosts"]}
             yield Fabric(lab, client, hosts, "ovsdb", [])

@@ -22,6 +22,7 @@ from silonet.config import Settings
 from silonet.drivers.untrusted import FAULTS, shown
 from silonet.lab import GatewaySpec, Group, Host, Lab, LabTopology, Silo, Tor
 from silonet.reconcile import Reconciler
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -51,9 +52,11 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, TestC
         os.environ["SILONET_SSH_KNOWN_HOSTS"] = lab.status()["known_hosts"]
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
-        manager = Manager(db, Settings(database_url=db.url, vni_pool=range(10000, 10100), admin_token=ADMIN_TOKEN))
+        manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10100),
+                                                admin_token=ADMIN_TOKEN))
         manager.apply(S.validate(S.Topology, lab.inventory()))
-        with TestClient(create_app(manager, Reconciler(db, period=5.0, poll=0.5)), headers=ADMIN) as client:
+        rec = Reconciler(manager.runtime, period=5.0, poll=0.5)
+        with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             yield lab, client
         db.dispose()
     finally:

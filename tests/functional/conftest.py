@@ -40,7 +40,8 @@ def managed_gateways(tmp_path: Path, manager: Any, ports: dict[str, list[dict]],
     dbs = {name: VtepDb(tmp_path / name, name=name, tunnel_ip=f"198.18.0.{i + 1}").start()
            for i, name in enumerate(ports)}
     try:
-        with TestClient(create_app(manager, Reconciler(manager.db, period=2.0, poll=0.2)), headers=ADMIN) as client:
+        rec = Reconciler(manager.runtime, period=2.0, poll=0.2)
+        with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             for name, db in dbs.items():
                 r = client.post("/v1/gateways", json={
                     "name": name, "vtep_ip": db.tunnel_ip, "management": {"driver": "ovsdb", "address": db.remote},

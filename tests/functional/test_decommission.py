@@ -196,7 +196,8 @@ def test_prune_of_a_file_without_the_gateways_empties_their_devices(tmp_path: Pa
     dbs = {n: VtepDb(tmp_path / n, name=n, tunnel_ip=f"198.18.0.{i + 1}").start()
            for i, n in enumerate(("gw-a", "gw-b", "gw-c"))}
     try:
-        with TestClient(create_app(manager, Reconciler(manager.db, period=2.0, poll=0.2)), headers=ADMIN) as client:
+        rec = Reconciler(manager.runtime, period=2.0, poll=0.2)
+        with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             r = client.post("/v1/apply?wait=20", json=topology(dbs, ("gw-a", "gw-b", "gw-c")))
             assert r.status_code == 200 and r.json()["status"] == "realized", r.text
             dbs["gw-c"].ctl("add-ls", "theirs", "--", "bind-ls", "gw-c", "p2", "300", "theirs")

@@ -45,8 +45,8 @@ def test_two_replicas_split_share_macs_and_hand_over(tmp_path: Path, manager: Ma
             return all(r.state == "realized" for r in manager.statuses())
 
         async def scenario() -> None:
-            a = Reconciler(manager.db, period=2.0, poll=0.2, replica="a", lease_ttl=3.0)
-            b = Reconciler(manager.db, period=2.0, poll=0.2, replica="b", lease_ttl=3.0)
+            a = Reconciler(manager.runtime, period=2.0, poll=0.2, replica="a", lease_ttl=3.0)
+            b = Reconciler(manager.runtime, period=2.0, poll=0.2, replica="b", lease_ttl=3.0)
             await a.start()
             await b.start()
             try:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from silonet.bench.fleet import Server
 from silonet.config import Settings
 from silonet.errors import Conflict
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -119,7 +120,7 @@ def test_parallel_attaches_of_one_vlan_through_the_api(database_url: str, tmp_pa
 def test_parallel_attaches_from_managers_with_their_own_engines(database_url: str) -> None:
     """Four managers, each with its own engine, cache and lock, as four processes would be:
     only the database serializes them."""
-    managers = [Manager(Database(database_url), Settings(database_url=database_url, admin_token=None))
+    managers = [Manager(Runtime(Database(database_url)), Settings(database_url=database_url, admin_token=None))
                 for _ in range(4)]
     try:
         managers[0].db.upgrade()

@@ -20,19 +20,19 @@ def _record_error(manager: Manager, gateway: str) -> None:
 
 
 def test_the_same_answers_as_the_blocking_wait(seeded: Manager) -> None:
-    db = seeded.db
+    board = seeded.board
     gws = sorted(seeded.inventory().gateways)[:2]
     assert anyio.run(seeded.wait_async, gws, 10**9, 0.3) == "pending" == seeded.wait(gws, 10**9, 0.3)
     assert anyio.run(seeded.wait_async, [], 10**9, 5) == "realized" == seeded.wait([], 10**9, 5)
 
-    timer = threading.Timer(0.2, db.status_changed, args=({g: 10**9 for g in gws},))
+    timer = threading.Timer(0.2, board.recorded, args=({g: 10**9 for g in gws},))
     timer.start()
     assert anyio.run(seeded.wait_async, gws, 10**9, 5) == "realized"
     timer.join()
 
     def fail() -> None:
         _record_error(seeded, gws[0])
-        db.status_changed(failed=[gws[0]])
+        board.recorded(failed=[gws[0]])
 
     timer = threading.Timer(0.2, fail)
     timer.start()
@@ -44,9 +44,9 @@ def test_the_same_answers_as_the_blocking_wait(seeded: Manager) -> None:
 def test_many_waiters_one_thread_woken_without_a_query(seeded: Manager) -> None:
     """Fifty waiters with a thread pool of one, all woken by one recording made in another
     thread; gateways this process saw realized (and never failing) need no query."""
-    db = seeded.db
+    db, board = seeded.db, seeded.board
     gw = sorted(seeded.inventory().gateways)[0]
-    db.status_changed({gw: 10**9})
+    board.recorded({gw: 10**9})
     queries: list[str] = []
 
     def count(*args: object) -> None:
@@ -64,7 +64,7 @@ def test_many_waiters_one_thread_woken_without_a_query(seeded: Manager) -> None:
             for _ in range(50):
                 tg.start_soon(one)
             await anyio.sleep(0.05)  # every waiter parked
-            await anyio.to_thread.run_sync(db.status_changed, {gw: 10**9 + 1})
+            await anyio.to_thread.run_sync(board.recorded, {gw: 10**9 + 1})
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from silonet.errors import Conflict
+from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.store.db import Database
@@ -63,7 +64,7 @@ def test_another_process_writing_makes_it_reload(seeded: Manager, db: Database) 
     cache = seeded.cache
     seeded.list_networks()
     loads = cache.loads
-    other = Manager(Database(db.url), seeded.settings)  # its own engine and cache: another process
+    other = Manager(Runtime(Database(db.url)), seeded.settings)  # its own engine and cache: another process
     net, group = some_attachment(other)
     attach(other, net, group, 3999)
     assert any(a.vlan == 3999 for a in seeded.get_network(net).attachments)

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from silonet.store.db import Database
+from silonet.store.db import Database, newest_revision
 from silonet.store.tables import Base, Meta
 
 
@@ -59,3 +59,15 @@ def test_every_revision_up_then_all_down_and_up_again(database_url: str) -> None
     with database.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     database.dispose()
+
+
+def test_the_newest_revision_is_the_newest_files() -> None:
+    """``Database.upgrade`` skips alembic when the database is at ``newest_revision()``: that must
+    be alembic's own head, and every revision must be named by its file's number."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Database("sqlite://").alembic_config()
+    scripts = ScriptDirectory.from_config(cfg)
+    assert scripts.get_current_head() == newest_revision()
+    for rev in scripts.walk_revisions():
+        assert Path(rev.path).name.split("_", 1)[0] == rev.revision, rev.path

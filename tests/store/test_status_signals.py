@@ -6,27 +6,28 @@ from __future__ import annotations
 import threading
 
 from silonet.service import Manager
-from silonet.store.db import Database
+from silonet.signals import RealizationBoard
 from silonet.store.repo import Observation, Repository
 
 
-def test_realized_generations_only_grow_and_errors_are_dated(db: Database) -> None:
-    assert not db.realized_here(["gw-a"], 1)
-    seq = db.status_seq()
-    db.status_changed({"gw-a": 5, "gw-b": 3})
-    db.status_changed({"gw-a": 4})  # an older pass finishing late does not move it back
-    assert db.realized_here(["gw-a"], 5) and db.realized_here(["gw-a", "gw-b"], 3)
-    assert not db.realized_here(["gw-a", "gw-b"], 4) and not db.realized_here(["gw-c"], 0)
-    assert not db.failed_since(["gw-a"], seq)
-    db.status_changed(failed=["gw-b"])
-    assert db.failed_since(["gw-a", "gw-b"], seq) and not db.failed_since(["gw-b"], db.status_seq())
-    assert db.wait_status(db.status_seq(), 0.01) is False
+def test_realized_generations_only_grow_and_errors_are_dated() -> None:
+    board = RealizationBoard()
+    assert not board.realized_here(["gw-a"], 1)
+    seq = board.seq()
+    board.recorded({"gw-a": 5, "gw-b": 3})
+    board.recorded({"gw-a": 4})  # an older pass finishing late does not move it back
+    assert board.realized_here(["gw-a"], 5) and board.realized_here(["gw-a", "gw-b"], 3)
+    assert not board.realized_here(["gw-a", "gw-b"], 4) and not board.realized_here(["gw-c"], 0)
+    assert not board.failed_since(["gw-a"], seq)
+    board.recorded(failed=["gw-b"])
+    assert board.failed_since(["gw-a", "gw-b"], seq) and not board.failed_since(["gw-b"], board.seq())
+    assert board.wait(board.seq(), 0.01) is False
 
 
 def test_wait_sees_this_processes_recordings_and_the_databases_errors(seeded: Manager) -> None:
-    db = seeded.db
+    db, board = seeded.db, seeded.board
     gws = sorted(seeded.inventory().gateways)[:2]
-    timer = threading.Timer(0.2, db.status_changed, args=({g: 10**9 for g in gws},))
+    timer = threading.Timer(0.2, board.recorded, args=({g: 10**9 for g in gws},))
     timer.start()
     assert seeded.wait(gws, 10**9, 5) == "realized"
     timer.join()
@@ -35,7 +36,7 @@ def test_wait_sees_this_processes_recordings_and_the_databases_errors(seeded: Ma
         with db.status_session() as s:
             Repository(s).record(gws[0], Observation(reachable=False, realized_generation=None, error="refused"))
             s.commit()
-        db.status_changed(failed=[gws[0]])
+        board.recorded(failed=[gws[0]])
 
     timer = threading.Timer(0.2, fail)
     timer.start()
@@ -48,7 +49,7 @@ def test_wait_asks_the_database_first_unless_this_process_knows_better(seeded: M
     gateways this process saw realized, and never failing, are waited for without a query."""
     from sqlalchemy import event
 
-    db = seeded.db
+    db, board = seeded.db, seeded.board
     gws = sorted(seeded.inventory().gateways)[:2]
     with db.status_session() as s:
         Repository(s).record(gws[0], Observation(reachable=False, realized_generation=None, error="refused"))
@@ -60,8 +61,8 @@ def test_wait_asks_the_database_first_unless_this_process_knows_better(seeded: M
     def count(*args: object) -> None:
         queries.append(str(args[2]))
 
-    db.status_changed({gws[1]: 10**9})
-    timer = threading.Timer(0.05, db.status_changed, args=({gws[1]: 10**9 + 1},))
+    board.recorded({gws[1]: 10**9})
+    timer = threading.Timer(0.05, board.recorded, args=({gws[1]: 10**9 + 1},))
     event.listen(db.engine, "before_cursor_execute", count)
     try:
         timer.start()

@@ -15,12 +15,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silonet import __version__
 from silonet.api import docs, errors, gate, observe, ui
+from silonet.errors import InvalidInput
 from silonet.model import rules
 from silonet.plan.status import Verdict, counted
 from silonet.reconcile import Reconciler
-from silonet.service import Manager, decommission, listing
+from silonet.service import Manager, listing
 from silonet.service import schemas as S
-from silonet.service.auth import Principal, Tokens
+from silonet.service.auth import Principal
 
 NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
@@ -112,6 +113,9 @@ def _seen_by(who: Principal, gw: S.GatewayOut) -> S.GatewayOut:
 
 def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAPI:
     """The API; with a ``reconciler`` it also drives the gateways for as long as it serves."""
+    if reconciler is not None and reconciler.runtime is not manager.runtime:  # they would not hear each other
+        raise InvalidInput(field="reconciler", rule="the manager and the reconciler share one Runtime "
+                                                    "(silonet.runtime)")
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,7 +139,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
     errors.install(app)
     app.state.manager = manager
     app.state.reconciler = reconciler
-    tokens = app.state.tokens = Tokens(manager.db)
+    tokens = app.state.tokens = manager.tokens
     if manager.settings.admin_token:
         tokens.seed_admin(manager.settings.admin_token)
     app.add_middleware(gate.Gate, tokens=tokens, max_body=manager.settings.max_body_bytes)  # token, size: then the body
@@ -208,8 +212,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         with waits.take(who, wait):
             out = await _in_thread(m.delete_gateway, name, force=force, actor=who.actor)
             if isinstance(out, S.RealizationOut) and wait:
-                gone = await decommission.wait_gone_async(m, name, wait)
-                out = None if gone else await _in_thread(m.gateway_state, name)
+                out = await m.settle_gateway_async(name, wait)
         if out is None:
             return Response(status_code=204)
         return JSONResponse(out.model_dump(mode="json"), status_code=202 if isinstance(out, S.RealizationOut) else 200)
@@ -294,9 +297,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         interface_group: NameQuery = None,
     ) -> S.AttachmentPageOut:
         """Every attachment, in pages in creation order; follow next_cursor until it is null."""
-        with m.db.read() as s:
-            return listing.list_attachments_page(s, limit, cursor, network=network, interface_group=interface_group,
-                                                 tenant=who.scope)
+        return m.attachments_page(limit, cursor, network=network, interface_group=interface_group, tenant=who.scope)
 
     # ---------------------------------------------------------- plan, audit...
     @v1.get("/plan", tags=["operations"])

@@ -149,6 +149,7 @@ def measure_paging(db_url: str, attachments: int, gateways: int, page: int = 100
 
     from silonet.api.app import create_app
     from silonet.config import Settings
+    from silonet.runtime import Runtime
     from silonet.service import Manager
     from silonet.service.auth import new_secret
 
@@ -162,7 +163,7 @@ def measure_paging(db_url: str, attachments: int, gateways: int, page: int = 100
         fill_s = time.perf_counter() - t0
         samples: list[float] = []
         token = new_secret()
-        manager = Manager(db, Settings(database_url=db.url, admin_token=token))
+        manager = Manager(Runtime(db), Settings(database_url=db.url, admin_token=token))
         with TestClient(create_app(manager), headers={"Authorization": f"Bearer {token}"}) as client:
             cursor: str | None = None
 

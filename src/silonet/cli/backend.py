@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
-import httpx
-
 from silonet.errors import InvalidInput, SilonetError
 from silonet.service import schemas as S
 
 if TYPE_CHECKING:
+    import httpx
+
     from silonet.store.db import Database
 
 COLLECTIONS = {
@@ -94,11 +94,11 @@ class LocalBackend:
 
     def __init__(self) -> None:
         from silonet.config import Settings
+        from silonet.runtime import Runtime
         from silonet.service import Manager
 
         settings = Settings()
-        db = open_database(settings.database_url)
-        self.m = Manager(db, settings)
+        self.m = Manager(Runtime(open_database(settings.database_url)), settings)
         m = self.m
         self._ops = {
             "silo": (S.SiloIn, m.create_silo, m.list_silos, m.get_silo, m.delete_silo),
@@ -118,13 +118,7 @@ class LocalBackend:
 
     def empty(self) -> bool:
         """Nothing in the inventory (tokens aside): what a forgotten `silonet login` looks like."""
-        from sqlalchemy import select
-
-        from silonet.store.tables import GatewayRow, GroupRow, NetworkRow, SiloRow
-
-        with self.m.db.read() as s:
-            return not any(s.execute(select(row).limit(1)).first() for row in (SiloRow, GatewayRow, GroupRow,
-                                                                                NetworkRow))
+        return self.m.empty()
 
     def create(self, kind: str, body: dict) -> Any:
         model, create, *_ = self._ops[kind]
@@ -144,11 +138,9 @@ class LocalBackend:
 
     def delete_gateway(self, name: str, force: bool, wait: float | None) -> Any:
         """None: gone; the state while decommissioning; what may be left when forgotten without cleaning."""
-        from silonet.service import decommission
-
         out = self.m.delete_gateway(name, force=force)
         if isinstance(out, S.RealizationOut) and wait:
-            out = None if decommission.wait_gone(self.m, name, wait) else self.m.gateway_state(name)
+            out = self.m.settle_gateway(name, wait)
         return None if out is None else _json(out)
 
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any:
@@ -182,10 +174,7 @@ class LocalBackend:
         return _json(self.m.audit(limit))
 
     def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any:
-        from silonet.service.listing import list_attachments_page
-
-        with self.m.db.read() as s:
-            return _json(list_attachments_page(s, limit, cursor, network=network, interface_group=group))
+        return _json(self.m.attachments_page(limit, cursor, network=network, interface_group=group))
 
     def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
               apply_set: str = "default", force: bool = False) -> Any:
@@ -199,32 +188,30 @@ class LocalBackend:
 
     # The local store is the admin's own: whoever can write the database file is admin.
     def token_create(self, role: str, tenant: str | None, description: str) -> Any:
-        from silonet.service.auth import Tokens
-
         body = S.validate(S.TokenIn, {"role": role, "tenant": tenant, "description": description})
-        info, secret = Tokens(self.m.db).create(body.role, body.tenant, body.description, "admin")
+        info, secret = self.m.tokens.create(body.role, body.tenant, body.description, "admin")
         return {**info.model_dump(mode="json"), "token": secret}
 
     def token_list(self) -> Any:
-        from silonet.service.auth import Tokens
-
-        return [t.model_dump(mode="json") for t in Tokens(self.m.db).list()]
+        return [t.model_dump(mode="json") for t in self.m.tokens.list()]
 
     def token_revoke(self, token_id: int) -> None:
-        from silonet.service.auth import Tokens
-
-        Tokens(self.m.db).revoke(token_id, "admin")
+        self.m.tokens.revoke(token_id, "admin")
 
 
 class RemoteBackend:
     """Talks to ``silonet serve`` over HTTP."""
 
     def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
+        import httpx  # the remote path only: the local store's commands start without it
+
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=timeout)
 
     def _call(self, method: str, path: str, answered: list[httpx.Response] | None = None, **kw: Any) -> Any:
         """``answered``: gets the response too (for its headers)."""
+        import httpx
+
         try:
             r = self.http.request(method, path, **kw)
         except httpx.HTTPError as err:

@@ -1,4 +1,5 @@
-"""`silonet bench ...`: benchmarks that print and save their figures (JSON and PNG)."""
+"""`silonet bench ...`: benchmarks that print and save their figures (JSON and PNG). The
+benchmarks are the ``bench`` extra: imported when a command runs, never with the CLI."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from silonet.cli.extras import require
 from silonet.config import lab_dir
 
 LAB_DIR = lab_dir()
@@ -21,6 +23,7 @@ def ssh(
     dir_: Annotated[Path, typer.Option("--dir", help="lab state directory")] = LAB_DIR,
 ) -> None:
     """N changes: one new SSH connection per change vs one persistent, batched session."""
+    require("bench")
     from silonet.bench.ssh import main
 
     main(changes, out, dir_)
@@ -45,7 +48,9 @@ def dataplane(
     dir_: Annotated[Path, typer.Option("--dir", help="lab state directory")] = LAB_DIR,
 ) -> None:
     """The paper's data-plane evaluation: iperf3 over VM pairs, ceiling vs software VXLAN vs gateways."""
+    require("bench")
     from silonet.bench import dataplane as dp
+    from silonet.bench.dpreport import PAPER_DURATION
     from silonet.bench.iperf import parse_list
 
     try:
@@ -53,7 +58,7 @@ def dataplane(
             sizes=list(dp.PAPER_SIZES) if paper else parse_list(sizes, 1, 65000, "--sizes"),
             pairs=list(dp.PAPER_PAIRS) if paper else parse_list(pairs, 1, 99, "--pairs"),
             modes=[m.strip() for m in modes.split(",") if m.strip()],
-            duration=duration or (dp.PAPER_DURATION if paper else dp.DEFAULT_DURATION),
+            duration=duration or (PAPER_DURATION if paper else dp.DEFAULT_DURATION),
             repeat=repeat, udp=udp, out=out, lab_dir=dir_, keep_lab=keep_lab, inventory=inventory, server=server)
         dp.main(settings)
     except (ValueError, dp.BenchError) as err:
@@ -72,6 +77,7 @@ def control(
     dir_: Annotated[Path, typer.Option("--dir", help="lab state directory")] = LAB_DIR,
 ) -> None:
     """Control-plane figures against their targets: attach latency, bulk vs vtep-ctl, SSH, compile, converge."""
+    require("bench")
     from silonet.bench import control as bc
 
     sections = tuple(x.strip() for x in only.split(",") if x.strip()) if only else bc.SECTIONS

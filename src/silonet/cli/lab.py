@@ -1,19 +1,23 @@
-"""`silonet lab up|down|status|inventory`: the emulated data center in network namespaces."""
+"""`silonet lab up|down|status|inventory`: the emulated data center in network namespaces. The
+lab is the ``lab`` extra: imported when a command runs, never with the CLI."""
 
 from __future__ import annotations
 
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from silonet.cli import render
+from silonet.cli.extras import require
 from silonet.config import lab_dir
-from silonet.lab import Lab, LabError, LabTopology, load_topology, paper_topology
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from silonet.lab import LabTopology
 
 lab_app = typer.Typer(help="The lab: silos, ToRs, hosts and emulated VXLAN gateways in network namespaces.",
                       no_args_is_help=True)
@@ -39,6 +43,8 @@ DRIVER_HELP = ("how the inventory manages the gateways: ovsdb (OVSDB over TCP), 
 
 
 def _topology(spec: str) -> LabTopology:
+    from silonet.lab import load_topology, paper_topology
+
     return paper_topology() if spec == "paper" else load_topology(spec)
 
 
@@ -47,6 +53,9 @@ def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOp
        dir_: DirOpt = LAB_DIR,
        driver: Annotated[LabDriver, typer.Option(help=DRIVER_HELP)] = LabDriver.ovsdb) -> None:
     """Build the lab: namespaces, OVS gateways with ovs-vtep (and sshd), ToRs and hosts."""
+    require("lab")
+    from silonet.lab import Lab
+
     lab = Lab(prefix, index, dir_)
     topo = _topology(topology)
     started = time.monotonic()
@@ -69,6 +78,9 @@ def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOp
 @lab_app.command("down")
 def down(prefix: PrefixOpt = "sn", dir_: DirOpt = LAB_DIR) -> None:
     """Remove everything the lab made (daemons, namespaces, interfaces, its directory)."""
+    require("lab")
+    from silonet.lab import Lab
+
     lab = Lab(prefix, 0, dir_)
     if not lab.exists():
         render.out.print(f"lab '{prefix}' is not up (no state under {lab.dir}); nothing to do")
@@ -83,6 +95,9 @@ def down(prefix: PrefixOpt = "sn", dir_: DirOpt = LAB_DIR) -> None:
 def status(prefix: PrefixOpt = "sn", dir_: DirOpt = LAB_DIR,
            json_: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False) -> None:
     """Hosts (namespace, VLAN, address, group) and gateways (namespace, management, daemons)."""
+    require("lab")
+    from silonet.lab import Lab, LabError
+
     lab = Lab(prefix, 0, dir_)
     if not lab.exists():
         raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up`")
@@ -107,6 +122,11 @@ def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = LAB_
                                                                "default: the running lab's (or ovsdb)")] = None,
               ) -> None:
     """Print the lab's inventory as topology YAML for `silonet apply -f` (no networks)."""
+    require("lab")
+    import yaml
+
+    from silonet.lab import Lab, LabError
+
     lab = Lab(prefix, index, dir_)
     if topology is None and not lab.exists():
         raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up` or pass --topology")
@@ -117,6 +137,9 @@ def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = LAB_
 @lab_app.command("topology")
 def topology_(topology: TopologyOpt = "paper") -> None:
     """Print a lab topology as YAML: a starting point for `silonet lab up --topology FILE`."""
+    require("lab")
+    import yaml
+
     render.out.print(yaml.safe_dump(_topology(topology).to_dict(), sort_keys=False), end="", markup=False,
                      highlight=False)
 
@@ -131,6 +154,8 @@ class _LazyBar:
 
     def show(self, label: str, done: int, total: int) -> None:
         if self.bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=render.err)
             self.bar.start()

@@ -35,14 +35,16 @@ def serve(
     from silonet.api.app import create_app
     from silonet.config import Settings
     from silonet.reconcile import Reconciler
+    from silonet.runtime import Runtime
     from silonet.service import Manager
-    from silonet.service.auth import Tokens, check_admin_secret
+    from silonet.service.auth import check_admin_secret
 
     settings = Settings()
     if settings.admin_token:
         check_admin_secret(settings.admin_token)  # before anything is written
-    db = open_database(settings.database_url)
-    if not settings.admin_token and not Tokens(db).any_admin():
+    runtime = Runtime(open_database(settings.database_url))  # the API's use cases and the reconciler share it
+    manager = Manager(runtime, settings)
+    if not settings.admin_token and not manager.tokens.any_admin():
         raise InvalidInput(field="SILONET_ADMIN_TOKEN", rule="set it to a secret of your choice: every API call "
                                                              "needs a token and this database has no admin token yet")
     from silonet import logs
@@ -55,8 +57,8 @@ def serve(
         logging.getLogger("silonet.serve").info("%s", banner)
     else:
         render.err.print(banner)
-    rec = Reconciler(db, period=period, replica=replica_id) if reconcile else None
-    api = create_app(Manager(db, settings), rec)
+    rec = Reconciler(runtime, period=period, replica=replica_id) if reconcile else None
+    api = create_app(manager, rec)
     heap.settle()
     uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
 

@@ -19,6 +19,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from silonet.errors import InvalidInput
@@ -71,21 +72,15 @@ def is_mac(value: object) -> bool:
     return type(value) is str and _MAC_RE.fullmatch(value) is not None
 
 
-_good_ips: set[str] = set()  # addresses seen valid: flood lists repeat a few VTEP IPs on every switch
+@lru_cache(maxsize=65536)  # flood lists repeat a few VTEP IPs on every switch: a read checks each once
+def dotted_quad(text: str) -> bool:
+    """Whether ``text`` is a dotted-quad IPv4 address (no leading zeros); pure, hence cached."""
+    return _IPV4_RE.fullmatch(text) is not None
 
 
 def ipv4(value: object) -> str | None:
     """A dotted-quad IPv4 address (no leading zeros), or None."""
-    if type(value) is not str:
-        return None
-    if value in _good_ips:
-        return value
-    if not _IPV4_RE.fullmatch(value):
-        return None
-    if len(_good_ips) >= 65536:
-        _good_ips.clear()
-    _good_ips.add(value)
-    return value
+    return value if type(value) is str and dotted_quad(value) else None
 
 
 def all_ipv4(values: Iterable[object]) -> bool:

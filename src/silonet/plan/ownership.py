@@ -1,11 +1,17 @@
 """silonet changes only what it owns: what the device holds that someone else made limits
-what silonet may do, and each such limit becomes a reason on the attachments it blocks."""
+what silonet may do, and each such limit becomes a reason on the attachments it blocks. So
+does what the platform cannot hold (``DeviceFacts.refuse``, a dialect's ``check``): a binding
+refused there fails its attachment alone, the rest of the gateway's state is still applied."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from silonet.plan.state import GatewayState
+
+Key = tuple[str, int]  # (port, VLAN)
+Refuse = Callable[[GatewayState], Mapping[Key, str]]  # a state -> the bindings it cannot hold, each with why
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +26,21 @@ class DeviceFacts:
     flood_lists: bool = True  # False: the device builds its flood lists itself (EVPN)
     bare_vnis: bool = True  # False: a VNI exists only through a binding (VLAN->VNI per switch)
     flood_per_vtep: bool = False  # True: one remote-VTEP list for every VNI of the device (ALAXALA AX)
+    # What the platform cannot hold (the SSH driver puts its dialect's ``check`` here; plan stays pure):
+    # asked about the bindings that foreign state left, after every other rule.
+    refuse: Refuse | None = None
+
+
+def without(state: GatewayState, refused: Mapping[Key, str]) -> GatewayState:
+    """``state`` less the ``refused`` bindings, and less every logical switch that lost its
+    last binding to them (it was there for those bindings only). Remote MACs stay: the caller's
+    rules for them apply after."""
+    if not refused:
+        return state
+    bindings = {k: vni for k, vni in state.bindings.items() if k not in refused}
+    gone = {state.bindings[k] for k in refused if k in state.bindings} - set(bindings.values())
+    switches = {v: ls for v, ls in state.logical_switches.items() if v not in gone}
+    return GatewayState(switches, bindings, state.remote_macs)
 
 
 def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, dict[tuple[str, int], str]]:
@@ -45,6 +66,18 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
         else:
             bindings[(port, vlan)] = vni
     switches = {v: ls for v, ls in desired.logical_switches.items() if v not in blocked_vnis}
+    if facts.refuse is not None:
+        # A switch whose every binding failed above carries nothing here; kept, it could still
+        # collide with what the platform holds per switch (NX-OS: two VNIs on one translated VLAN)
+        # unseen by the check, which judges bindings.
+        lost = set(desired.bindings.values()) - set(bindings.values())
+        switches = {v: ls for v, ls in switches.items() if v not in lost}
+    if facts.refuse is not None and bindings:
+        refused = {k: why for k, why in facts.refuse(GatewayState(switches, bindings)).items() if k in bindings}
+        if refused:
+            kept = without(GatewayState(switches, bindings), refused)
+            switches, bindings = kept.logical_switches, kept.bindings
+            failures.update(refused)
     if not facts.bare_vnis:
         switches = {v: ls for v, ls in switches.items() if v in bindings.values()}
     if not facts.flood_lists:

@@ -8,6 +8,12 @@ only where its reader says (``Changes``). So the next pass patches those VNIs he
 compile), and diffs ``effective`` against the device on those VNIs and keys alone: the same
 operations a full diff would find, at the cost of the change instead of the gateway's size.
 A full pass rebuilds it (first pass, unknown changes, changed facts, any failure).
+
+What the platform cannot hold (``DeviceFacts.refuse``) may depend on the whole desired state
+(one VLAN asked for two VNIs), so with such facts a patch restricts the whole desired state
+again, as a full pass would, and names every binding whose outcome changed. A refusal that
+drops or restores a logical switch outside the patched VNIs is reached by whole passes only:
+the facts that refuse come from the SSH driver, which cannot tell changes (every pass is whole).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class Standing:
     keys_of: dict[int, set[Key]] = field(default_factory=dict)  # VNI -> desired binding keys
     macs_of: dict[int, set[tuple[int, str]]] = field(default_factory=dict)  # VNI -> effective MAC keys
     intent: Any = None  # the caller's note of which intent this is (the reconciler: generation, cache load)
+    desired: GatewayState | None = None  # kept when the facts refuse: a patch restricts all of it again
 
     @classmethod
     def build(cls, desired: GatewayState, effective: GatewayState, failures: dict[Key, str], facts: DeviceFacts,
@@ -44,6 +51,9 @@ class Standing:
         out = cls(facts, generation, version, dict(effective.logical_switches), dict(effective.bindings),
                   dict(effective.remote_macs), dict(failures))
         out._index(desired)
+        if facts.refuse is not None:
+            out.desired = GatewayState(dict(desired.logical_switches), dict(desired.bindings),
+                                       dict(desired.remote_macs))
         return out
 
     def _index(self, desired: GatewayState) -> None:
@@ -61,6 +71,8 @@ class Standing:
         ``Compiler.gateway_part``), restricted by the standing facts. Returns every binding key
         that belonged to those VNIs before or after: where a diff must look."""
         vnis = set(vnis)
+        if self.desired is not None:
+            return self._restrict_again(vnis, part)
         touched: set[Key] = set()
         for vni in vnis:
             for key in self.keys_of.pop(vni, ()):
@@ -80,6 +92,30 @@ class Standing:
             touched.add(key)
         for key in effective.remote_macs:
             self.macs_of.setdefault(key[0], set()).add(key)
+        return touched
+
+    def _restrict_again(self, vnis: set[int], part: GatewayState) -> set[Key]:
+        """``patch`` when the facts refuse: the whole desired state with ``vnis`` replaced by
+        ``part``, restricted as a full pass does. Returns the keys of ``vnis`` and every key whose
+        effective binding or failure changed."""
+        assert self.desired is not None
+        old = self.desired
+        switches = {v: ls for v, ls in old.logical_switches.items() if v not in vnis}
+        bindings = {k: v for k, v in old.bindings.items() if v not in vnis}
+        macs = {k: ip for k, ip in old.remote_macs.items() if k[0] not in vnis}
+        switches.update(part.logical_switches)
+        bindings.update(part.bindings)
+        macs.update(part.remote_macs)
+        desired = GatewayState(switches, bindings, macs)
+        effective, failures = restrict(desired, self.facts)
+        touched = self.keys_for(vnis) | set(part.bindings)
+        touched |= {k for k in self.bindings.keys() | effective.bindings.keys()
+                    if self.bindings.get(k) != effective.bindings.get(k)}
+        touched |= {k for k in self.failures.keys() | failures.keys() if self.failures.get(k) != failures.get(k)}
+        fresh = Standing.build(desired, effective, failures, self.facts, self.generation, self.version)
+        self.switches, self.bindings, self.macs = fresh.switches, fresh.bindings, fresh.macs
+        self.failures = fresh.failures
+        self.keys_of, self.macs_of, self.desired = fresh.keys_of, fresh.macs_of, fresh.desired
         return touched
 
     def scope(self, vnis: set[int], keys: set[Key]) -> GatewayState:

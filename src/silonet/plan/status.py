@@ -12,6 +12,9 @@ gateways of its network. ``failed`` when an own gateway failed, ``held`` when on
 ``pending`` while one is pending, ``degraded`` when all of its own realized it but a peer failed
 or is held (it forwards on its own gateways, not to every site), ``pending`` while a peer
 catches up, else ``realized``. Reasons name every gateway behind the status, not the first.
+
+A gateway's own state (``record_state``, ``silonet status``) is measured against its desired
+generation: ``decommissioning``, ``realized``, ``failed`` (behind with an error) or ``pending``.
 Pure: no I/O.
 """
 
@@ -23,6 +26,7 @@ from typing import Literal, Protocol
 
 Status = Literal["pending", "realized", "degraded", "held", "failed"]
 GatewayStatus = Literal["pending", "realized", "held", "failed"]
+RecordState = Literal["pending", "realized", "failed", "decommissioning"]
 MODES = ("enforce", "observe", "maintenance")
 HOLDING_MODES = frozenset({"observe", "maintenance"})
 # what a ``--wait`` exits with, per status (README, "Status and exit codes")
@@ -92,6 +96,24 @@ def gateway_status(record: Record | None, generation: int, binding_error: str | 
     if record.last_error:
         return "failed", record.last_error
     return "pending", pending_reason(record, generation)
+
+
+def may_pend(record: Record, generation: int) -> bool:
+    """Whether ``gateway_status`` may say the gateway is pending for ``generation`` (without a
+    binding error, not held): then ``pending_reason`` needs the record's ``owner``."""
+    return record.realized_generation < generation and record.reachable is not False and not record.last_error
+
+
+def record_state(desired_generation: int, realized_generation: int, last_error: str | None,
+                 decommissioning: bool = False) -> RecordState:
+    """A gateway's own state against its desired generation, whatever it carries (``silonet status``):
+    ``decommissioning`` once deleted from intent, else ``realized`` once it reached the generation,
+    ``failed`` behind with an error, else ``pending``."""
+    if decommissioning:
+        return "decommissioning"
+    if realized_generation >= desired_generation:
+        return "realized"
+    return "failed" if last_error else "pending"
 
 
 def pending_reason(record: Record, generation: int) -> str:

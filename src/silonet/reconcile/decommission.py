@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 
 from silonet.plan import GatewayState
+from silonet.signals import RealizationBoard
+from silonet.store.cache import IntentCache
 from silonet.store.db import Database
 from silonet.store.repo import Repository
 
@@ -25,28 +27,29 @@ def holds_nothing(owned: GatewayState) -> bool:
     return not (owned.logical_switches or owned.bindings or owned.remote_macs)
 
 
-def leaving(db: Database, gateway: str) -> bool:
+def leaving(db: Database, intent: IntentCache, gateway: str) -> bool:
     """Whether the intent has the gateway decommissioning (call in a thread: it may wait for a writer)."""
-    with db.read() as s, db.intent.lock:
-        inv, _gen = db.intent.current(s)
+    with db.read() as s, intent.lock:
+        inv, _gen = intent.current(s)
         return gateway in inv.decommissioning
 
 
-def forget(db: Database, gateway: str, actor: str) -> bool:
+def forget(db: Database, intent: IntentCache, board: RealizationBoard, gateway: str, actor: str) -> bool:
     """Forget a decommissioning gateway whose device holds nothing silonet owns (a read-back
     showed it): True when it did."""
     try:
-        with db.intent.transaction(db) as (session, inv, _gen):
-            if gateway not in inv.decommissioning:
+        with intent.transaction(db) as tx:
+            if gateway not in tx.inventory.decommissioning:
                 raise _NotLeaving
-            gw = inv.remove_gateway(gateway)
-            repo = Repository(session)
+            gw = tx.inventory.remove_gateway(gateway)
+            repo = Repository(tx.session)
             repo.delete_gateway(gateway)
             nothing: dict[str, list] = {"logical_switches": [], "bindings": [], "remote_macs": []}
-            repo.audit(actor, "decommissioned", f"gateway/{gateway}",
-                       {"name": gateway, "vtep_ip": gw.vtep_ip, "state": "decommissioning", "left": nothing}, None)
+            tx.note(repo.audit(actor, "decommissioned", f"gateway/{gateway}",
+                               {"name": gateway, "vtep_ip": gw.vtep_ip, "state": "decommissioning", "left": nothing},
+                               None))
     except _NotLeaving:
         return False
     log.info("gateway %s: decommissioned (nothing silonet owns is left on the device) and forgotten", gateway)
-    db.status_changed()  # ?wait= of the DELETE in this process hears of it at once
+    board.recorded()  # ?wait= of the DELETE in this process hears of it at once
     return True

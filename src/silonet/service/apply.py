@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from silonet.errors import Conflict
-from silonet.model import Attachment, Gateway, Inventory, VirtualNetwork, rules
+from silonet.model import Attachment, Gateway, VirtualNetwork, rules
 from silonet.model.refusals import check_management
 from silonet.service import applyset, decommission
 from silonet.service import schemas as S
@@ -23,6 +23,7 @@ from silonet.store.repo import Repository
 
 if TYPE_CHECKING:
     from silonet.service.manager import Manager
+    from silonet.store.cache import Write
 
 
 class _DryRun(Exception):
@@ -30,8 +31,9 @@ class _DryRun(Exception):
 
 
 class _Applier:
-    def __init__(self, repo: Repository, inv: Inventory, actor: str, generation: int, secrets_dir: Path) -> None:
-        self.repo, self.inv, self.actor, self.gen = repo, inv, actor, generation
+    def __init__(self, repo: Repository, tx: Write, actor: str, secrets_dir: Path) -> None:
+        self.repo, self.tx, self.actor = repo, tx, actor
+        self.inv, self.gen = tx.inventory, tx.generation
         self.secrets_dir = secrets_dir  # where credentials references may point
         self.set = applyset.DEFAULT_SET  # the apply set the file is applied as
         self.outside: applyset.Outside = {}  # stored objects in another apply set or in none
@@ -104,13 +106,12 @@ def apply_topology(mgr: Manager, topo: S.Topology, prune: bool, dry_run: bool, a
     longer declares, within the guard (``applyset.guard``) unless ``force``."""
     rules.new_name(apply_set, "set")
     try:
-        with mgr.cache.transaction(mgr.db) as (session, inv, gen):
-            repo = Repository(session)
-            a = _Applier(repo, inv, actor, gen, mgr.settings.secrets_dir)
+        with mgr.cache.transaction(mgr.db) as tx:
+            repo, inv, gen = Repository(tx.session), tx.inventory, tx.generation
+            a = _Applier(repo, tx, actor, mgr.settings.secrets_dir)
             a.set, a.outside = apply_set, repo.outside_apply_set(apply_set)
             _run(a, topo, prune, mgr.settings.vni_pool, force=force, dry_run=dry_run)
-            repo.bump(a.touched & set(inv.gateways), gen)
-            repo.audit_many(actor, a.audits)
+            tx.note(repo.bump(a.touched & set(inv.gateways), gen), repo.audit_many(actor, a.audits))
             kept = a.changes and not dry_run
             result = S.ApplyOut(dry_run=dry_run, generation=gen if kept else gen - 1, changes=a.changes,
                                 gateways=sorted(a.touched & (set(inv.gateways) - inv.decommissioning)) if kept else [],
@@ -203,7 +204,7 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range, force: bool = 
             if name in inv.decommissioning:
                 continue  # deleted already: its reconciler is cleaning its device
             a.record("delete", "gateway", name, S.gateway_out(inv.gateway(name), 0), None)
-            out = decommission.begin(repo, inv, name, a.gen, a.actor)  # cleaned first, where a reconciler runs
+            out = decommission.begin(repo, a.tx, name, a.actor)  # cleaned first, where a reconciler runs
             a.notes += [out.message] if out.message else []
         for name in plan.silos:
             if (stays := decommission.silo_stays(inv, name)) is not None:

@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING
 import anyio
 
 from silonet.model import Inventory
+from silonet.plan import actual_json
 from silonet.service import schemas as S
+from silonet.service.waits import WAIT_MAX_S
 from silonet.store.leases import live_replicas
 from silonet.store.repo import Realization, Repository
 
 if TYPE_CHECKING:
     from silonet.service.manager import Manager
+    from silonet.store.cache import Write
 
-OWNED = ("logical_switches", "bindings", "remote_macs")
 SHOWN = 3  # named rows per kind in a message; the rest counted
 DECOMMISSIONING = ("gateway '{name}' is decommissioning: silonet removes its configuration from the device, "
                    "then forgets it")
@@ -45,7 +47,7 @@ class Outcome:
 
 def owned_part(actual: dict | None) -> dict | None:
     """The rows silonet owns in a recorded actual state (None: never read)."""
-    return None if actual is None else {k: list(actual.get(k, [])) for k in OWNED}
+    return None if actual is None else actual_json.owned_rows(actual)
 
 
 def holds_nothing(left: dict | None) -> bool:
@@ -56,14 +58,15 @@ def summary(left: dict | None) -> str:
     """One line: counts per kind, the first few named."""
     if left is None:
         return "unknown (silonet never read the device)"
+    J = actual_json
     names = {
-        "logical_switches": lambda r: f"{r['network']} (VNI {r['vni']})",
-        "bindings": lambda r: f"{r['port']} VLAN {r['vlan']}",
-        "remote_macs": lambda r: f"{r['mac']} on VNI {r['vni']}",
+        J.LOGICAL_SWITCHES: lambda r: f"{r['network']} (VNI {r['vni']})",
+        J.BINDINGS: lambda r: f"{r['port']} VLAN {r['vlan']}",
+        J.REMOTE_MACS: lambda r: f"{r['mac']} on VNI {r['vni']}",
     }
-    words = {"logical_switches": "logical switch(es)", "bindings": "binding(s)", "remote_macs": "remote MAC(s)"}
+    words = {J.LOGICAL_SWITCHES: "logical switch(es)", J.BINDINGS: "binding(s)", J.REMOTE_MACS: "remote MAC(s)"}
     parts = []
-    for kind in OWNED:
+    for kind in actual_json.OWNED:
         rows = left.get(kind, [])
         if rows:
             shown = ", ".join(names[kind](r) for r in rows[:SHOWN])
@@ -72,11 +75,12 @@ def summary(left: dict | None) -> str:
     return "; ".join(parts) or "nothing"
 
 
-def begin(repo: Repository, inv: Inventory, name: str, generation: int, actor: str, force: bool = False,
+def begin(repo: Repository, tx: Write, name: str, actor: str, force: bool = False,
           fresh: dict | None = None) -> Outcome:
-    """Delete ``name`` from intent inside the caller's write (``fresh``: its actual state as this
-    process's reconciler last read it, if it drives it). Raises NotFound, or InUse while a group
-    uses it; writes and audits what it did."""
+    """Delete ``name`` from intent inside the caller's write ``tx`` (``fresh``: its actual state as
+    this process's reconciler last read it, if it drives it). Raises NotFound, or InUse while a
+    group uses it; writes and audits what it did, and notes it in ``tx``."""
+    inv = tx.inventory
     gw = inv.gateway(name)
     again = name in inv.decommissioning
     if again and not force:
@@ -91,16 +95,16 @@ def begin(repo: Repository, inv: Inventory, name: str, generation: int, actor: s
         inv.remove_gateway(name)
         repo.delete_gateway(name)
         if holds_nothing(left):
-            repo.audit(actor, "delete", f"gateway/{name}", before, None)
+            tx.note(repo.audit(actor, "delete", f"gateway/{name}", before, None))
             return Outcome(name, False)
         why = ("forgotten without cleaning its device (force)" if force else
                "forgotten at once: no reconciler runs on this database (no `silonet serve`)")
-        repo.audit(actor, "forget", f"gateway/{name}", {**(before or {}), "left": left}, None)
+        tx.note(repo.audit(actor, "forget", f"gateway/{name}", {**(before or {}), "left": left}, None))
         return Outcome(name, False, left, f"gateway '{name}' {why}; silonet's configuration may be left on "
                                           f"the device: {summary(left)}")
     repo.decommission_gateway(name)
-    repo.bump([name], generation)  # its worker wakes and compiles the empty state
-    repo.audit(actor, "decommission", f"gateway/{name}", before, {"state": "decommissioning"})
+    tx.note(repo.bump([name], tx.generation),  # its worker wakes and compiles the empty state
+            repo.audit(actor, "decommission", f"gateway/{name}", before, {"state": "decommissioning"}))
     return Outcome(name, True, message=DECOMMISSIONING.format(name=name))
 
 
@@ -115,8 +119,6 @@ def silo_stays(inv: Inventory, name: str) -> str | None:
 
 
 def _deadline(timeout: float) -> float:
-    from silonet.service.manager import WAIT_MAX_S
-
     return time.monotonic() + (0.0 if math.isnan(timeout) else min(max(timeout, 0.0), WAIT_MAX_S))
 
 
@@ -124,12 +126,12 @@ def wait_gone(mgr: Manager, name: str, timeout: float) -> bool:
     """Block up to ``timeout`` s until a decommissioning gateway is forgotten."""
     deadline = _deadline(timeout)
     while True:
-        seq = mgr.db.status_seq()
+        seq = mgr.board.seq()
         if mgr.gateway_state(name) is None:
             return True
         if time.monotonic() >= deadline:
             return False
-        mgr.db.wait_status(seq, min(0.2, max(deadline - time.monotonic(), 0.0)))
+        mgr.board.wait(seq, min(0.2, max(deadline - time.monotonic(), 0.0)))
 
 
 async def wait_gone_async(mgr: Manager, name: str, timeout: float) -> bool:
@@ -137,9 +139,9 @@ async def wait_gone_async(mgr: Manager, name: str, timeout: float) -> bool:
     pass and at the forgetting; another process's forgetting is seen within 0.2 s."""
     deadline = _deadline(timeout)
     while True:
-        seq = mgr.db.status_seq()
+        seq = mgr.board.seq()
         if await anyio.to_thread.run_sync(mgr.gateway_state, name) is None:
             return True
         if time.monotonic() >= deadline:
             return False
-        await mgr.db.wait_status_async(seq, min(0.2, max(deadline - time.monotonic(), 0.0)))
+        await mgr.board.wait_async(seq, min(0.2, max(deadline - time.monotonic(), 0.0)))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from silonet.errors import InvalidInput, NotFound
 from silonet.model.legacy import quarantine_reason, quarantine_rule
-from silonet.plan.status import Verdict, gateway_status, summarize
+from silonet.plan.status import Verdict, gateway_status, may_pend, summarize
 from silonet.service import schemas as S
 from silonet.service.auth import errors_for
 from silonet.store.leases import owner_now
@@ -155,11 +155,10 @@ def _gateways_of_groups(session: Session, group_ids: Iterable[int]
 
 
 def _owners(session: Session, real: dict[int, _Real], generation: int) -> dict[int, _Real]:
-    """``real`` with the lease owner of every gateway that may be pending (behind ``generation``
-    without an error): it says why (``plan.status.pending_reason``); the rest need none, so
-    most pages ask nothing."""
-    behind = sorted(gw for gw, st in real.items()
-                    if st.realized_generation < generation and st.reachable is not False and not st.last_error)
+    """``real`` with the lease owner of every gateway that may be pending for ``generation``
+    (``plan.status.may_pend``): it says why (``plan.status.pending_reason``); the rest need none,
+    so most pages ask nothing."""
+    behind = sorted(gw for gw, st in real.items() if may_pend(st, generation))
     if not behind:
         return real
     dialect = session.get_bind().dialect.name

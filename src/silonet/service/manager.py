@@ -8,10 +8,11 @@ nothing anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import partial
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -20,26 +21,35 @@ from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound
 from silonet.model import Attachment, Inventory, rules
 from silonet.model.legacy import quarantine_reason, violations
 from silonet.model.refusals import check_management
-from silonet.plan import GatewayState, compile_gateway, diff
+from silonet.plan import GatewayState, actual_json, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.plan.status import Verdict, gateway_status, summarize
-from silonet.service import decommission, waits
+from silonet.service import decommission, listing, waits
 from silonet.service import schemas as S
-from silonet.service.auth import Claim, conflict_for, errors_for
-from silonet.service.policy import DriverPolicy
-from silonet.store.db import Database
+from silonet.service.auth import Claim, Tokens, conflict_for, errors_for
 from silonet.store.repo import Realization, Repository
+
+if TYPE_CHECKING:
+    from silonet.runtime import Runtime
+    from silonet.store.cache import Write
 
 ADMIN = "admin"
 WAIT_MAX_S = waits.WAIT_MAX_S
 AUDIT_LIMIT = (1, 1000)
+_W = TypeVar("_W")
+_T = TypeVar("_T")
 
 
 def _learned(real: dict[str, Realization]) -> Learned:
     """MACs each gateway learned, as its last reconcile pass read them."""
-    return {gw: {int(v): frozenset(m) for v, m in (r.actual or {}).get("local_macs", {}).items()}
-            for gw, r in real.items()}
+    return {gw: actual_json.local_macs(r.actual) for gw, r in real.items()}
+
+
+async def _then_read(waiting: Awaitable[_W], read: Callable[[_W], _T]) -> _T:
+    """What an API call that waits answers: the wait (on the event loop: it holds no thread),
+    then the state read again as the wait ended it (in a worker thread: a read may block)."""
+    return await anyio.to_thread.run_sync(read, await waiting)
 
 
 @contextmanager
@@ -71,12 +81,20 @@ def _visible(inv: Inventory, name: str, tenant: str | None) -> None:
 class Manager:
     """Use cases over one database."""
 
-    def __init__(self, db: Database, settings: Settings | None = None) -> None:
-        self.db = db
-        self.settings = settings or Settings(database_url=db.url)
-        self.policy = DriverPolicy()
-        self.cache = db.intent
-        self.cache.policy = self.policy
+    def __init__(self, runtime: Runtime, settings: Settings | None = None) -> None:
+        """``runtime``: this process's wiring, shared with its reconciler (``silonet.runtime``)."""
+        self.runtime = runtime
+        self.db = runtime.db
+        self.settings = settings or Settings(database_url=self.db.url)
+        self.policy = runtime.policy
+        self.cache = runtime.intent
+        self.board = runtime.board
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """The token store and verifier (``service/auth.py``): one per manager, so what it remembers
+        (verified tokens, this process's revocations) holds for every caller: API, gate and CLI."""
+        return Tokens(self.db)
 
     # ------------------------------------------------------------------- reads
     @contextmanager
@@ -157,6 +175,19 @@ class Manager:
             real = errors_for(repo.realizations(inv.gateways_of_network(name), observed=False), tenant)
             return self._network_out(inv, name, real, tenant)
 
+    def attachments_page(self, limit: int, cursor: str | None, network: str | None = None,
+                         interface_group: str | None = None, tenant: str | None = None) -> S.AttachmentPageOut:
+        """One page of every attachment, in creation order (``service/listing.py``: from SQL, for the
+        page alone); a tenant's call sees its own networks only."""
+        with self.db.read() as s:
+            return listing.list_attachments_page(s, limit, cursor, network=network,
+                                                 interface_group=interface_group, tenant=tenant)
+
+    def empty(self) -> bool:
+        """Nothing in the inventory (tokens aside)."""
+        with self.db.read() as s:
+            return Repository(s).empty()
+
     def audit(self, limit: int = 100, before_id: int | None = None) -> list[S.AuditOut]:
         lo, hi = AUDIT_LIMIT
         if not lo <= limit <= hi:  # the API checks too; the CLI's local store relies on this one
@@ -184,7 +215,7 @@ class Manager:
         where it drives the gateway (the recorded one may be up to a second older)."""
         real = repo.realizations()
         for name, r in real.items():
-            fresh = self.db.actual_here(name)
+            fresh = self.board.actual_here(name)
             if fresh is not None:
                 real[name] = replace(r, actual=fresh)
         return real
@@ -195,7 +226,7 @@ class Manager:
             everyone = self._observed(repo)
             desired = compile_gateway(inv, name, learned=_learned(everyone))
         real = everyone[name]
-        actual = None if real.actual is None else GatewayState.from_dict(real.actual)
+        actual = None if real.actual is None else actual_json.owned(real.actual)
         repair = None if actual is None else [op_to_dict(op) for op in diff(desired, actual)]
         base = self._realization_out(real).model_dump()
         return S.GatewayStatusOut(
@@ -213,7 +244,7 @@ class Manager:
             for name in names:
                 desired = compile_gateway(inv, name, carriers, learned)
                 seen = real[name].actual if name in real else None
-                actual = None if seen is None else GatewayState.from_dict(seen)
+                actual = None if seen is None else actual_json.owned(seen)
                 ops = diff(desired, actual or GatewayState())
                 out.append(S.GatewayPlanOut(
                     gateway=name, actual_known=actual is not None, entries=desired.entries,
@@ -223,38 +254,39 @@ class Manager:
 
     # ------------------------------------------------------------------ writes
     @contextmanager
-    def _tx(self) -> Iterator[tuple[Repository, Inventory, int]]:
-        """One write: the repository, the intent to check and change, the new generation."""
-        with self.cache.transaction(self.db) as (session, inv, generation):
-            yield Repository(session), inv, generation
+    def _tx(self) -> Iterator[tuple[Repository, Inventory, Write]]:
+        """One write: the repository, the intent to check and change, and the write (its generation;
+        ``note`` what the repository's bump and audit return: told once it committed)."""
+        with self.cache.transaction(self.db) as tx:
+            yield Repository(tx.session), tx.inventory, tx
 
     def create_silo(self, body: S.SiloIn, actor: str = ADMIN) -> S.SiloOut:
         silo = body.entity()
-        with self._tx() as (repo, inv, _gen):
+        with self._tx() as (repo, inv, tx):
             self._must_be_new(inv.silos, "silo", silo.name)
             inv.put_silo(silo)
             repo.save_silo(silo)
             out = S.silo_out(silo)
-            repo.audit(actor, "create", f"silo/{silo.name}", None, S.dump(out))
+            tx.note(repo.audit(actor, "create", f"silo/{silo.name}", None, S.dump(out)))
         return out
 
     def delete_silo(self, name: str, actor: str = ADMIN) -> None:
-        with self._tx() as (repo, inv, _gen):
+        with self._tx() as (repo, inv, tx):
             silo = inv.remove_silo(name)
             repo.delete_silo(name)
-            repo.audit(actor, "delete", f"silo/{name}", S.dump(S.silo_out(silo)), None)
+            tx.note(repo.audit(actor, "delete", f"silo/{name}", S.dump(S.silo_out(silo)), None))
 
     def create_gateway(self, body: S.GatewayIn, actor: str = ADMIN) -> S.GatewayOut:
         gw = body.entity(self.policy.default_capacity(body.management.driver, body.management.dialect))
         rules.fenced_credentials(gw.management.credentials, self.settings.secrets_dir)  # writes only: old rows load
-        with self._tx() as (repo, inv, gen):
+        with self._tx() as (repo, inv, tx):
             self._must_be_new(inv.gateways, "gateway", gw.name)
             check_management(inv, gw)  # writes only: older rows sharing a device still load
             inv.put_gateway(gw)
             repo.save_gateway(gw)
-            repo.bump([gw.name], gen)
+            tx.note(repo.bump([gw.name], tx.generation))
             out = S.gateway_out(gw, 0)
-            repo.audit(actor, "create", f"gateway/{gw.name}", None, S.dump(out))
+            tx.note(repo.audit(actor, "create", f"gateway/{gw.name}", None, S.dump(out)))
         return out
 
     def delete_gateway(self, name: str, force: bool = False,
@@ -266,8 +298,8 @@ class Manager:
             with self._view() as (repo, inv):
                 if name in inv.decommissioning:  # again: nothing to write
                     return self._realization_out(repo.realizations([name])[name])
-        with self._tx() as (repo, inv, gen):
-            out = decommission.begin(repo, inv, name, gen, actor, force, self.db.actual_here(name))
+        with self._tx() as (repo, inv, tx):
+            out = decommission.begin(repo, tx, name, actor, force, self.board.actual_here(name))
             if out.decommissioning:
                 return self._realization_out(repo.realizations([name])[name])
         return None if out.left is None else S.GatewayForgottenOut(gateway=name, left=out.left, message=out.message)
@@ -280,19 +312,19 @@ class Manager:
 
     def create_group(self, body: S.GroupIn, actor: str = ADMIN) -> S.GroupOut:
         group = body.entity()
-        with self._tx() as (repo, inv, _gen):
+        with self._tx() as (repo, inv, tx):
             self._must_be_new(inv.groups, "interface group", group.name)
             inv.put_group(group)
             repo.save_group(group)
             out = S.group_out(group)
-            repo.audit(actor, "create", f"interface-group/{group.name}", None, S.dump(out))
+            tx.note(repo.audit(actor, "create", f"interface-group/{group.name}", None, S.dump(out)))
         return out
 
     def delete_group(self, name: str, actor: str = ADMIN) -> None:
-        with self._tx() as (repo, inv, _gen):
+        with self._tx() as (repo, inv, tx):
             group = inv.remove_group(name)
             repo.delete_group(name)
-            repo.audit(actor, "delete", f"interface-group/{name}", S.dump(S.group_out(group)), None)
+            tx.note(repo.audit(actor, "delete", f"interface-group/{name}", S.dump(S.group_out(group)), None))
 
     def create_network(self, body: S.NetworkIn, actor: str = ADMIN, tenant: str | None = None) -> S.NetworkOut:
         if tenant is not None and body.tenant != tenant:
@@ -302,29 +334,29 @@ class Manager:
             return [Claim("name", f"network name '{body.name}'", body.name if body.name in inv.networks else None),
                     Claim("vni", f"VNI {body.vni}", None if body.vni is None else inv.network_of_vni(body.vni))]
 
-        with self._tx() as (repo, inv, _gen), _told_to(inv, tenant, claims):
+        with self._tx() as (repo, inv, tx), _told_to(inv, tenant, claims):
             self._must_be_new(inv.networks, "network", body.name)
             vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
             net = S.network_entity(body, vni)
             inv.put_network(net)
             repo.save_network(net)
             out = S.NetworkOut(name=net.name, tenant=net.tenant, vni=net.vni, attachments=[])
-            repo.audit(actor, "create", f"network/{net.name}", None, S.dump(out))
+            tx.note(repo.audit(actor, "create", f"network/{net.name}", None, S.dump(out)))
         return out
 
     def delete_network(self, name: str, cascade: bool = False, actor: str = ADMIN,
                        tenant: str | None = None) -> tuple[set[str], int]:
         """Returns the affected gateways and the generation that realizes the change."""
-        with self._tx() as (repo, inv, gen):
+        with self._tx() as (repo, inv, tx):
             _visible(inv, name, tenant)
             before = self._network_out(inv, name, {})
             affected = inv.gateways_of_network(name)
             vni = inv.networks[name].vni
             inv.remove_network(name, cascade)
             repo.delete_network(name)
-            repo.bump(affected, gen, vnis=[vni])
-            repo.audit(actor, "delete", f"network/{name}", S.dump(before), None)
-        return affected, gen
+            tx.note(repo.bump(affected, tx.generation, vnis=[vni]))
+            tx.note(repo.audit(actor, "delete", f"network/{name}", S.dump(before), None))
+        return affected, tx.generation
 
     def attach(self, network: str, body: S.AttachmentIn, actor: str = ADMIN,
                tenant: str | None = None) -> S.AttachmentOut:
@@ -332,32 +364,34 @@ class Manager:
             return [Claim("vlan", f"VLAN {body.vlan} of interface group '{body.interface_group}'",
                           _holder_of_vlan(inv, body.interface_group, body.vlan))]
 
-        with self._tx() as (repo, inv, gen), _told_to(inv, tenant, claims):
+        with self._tx() as (repo, inv, tx), _told_to(inv, tenant, claims):
             _visible(inv, network, tenant)
             if (quarantined := inv.quarantined.get(network)) is not None:
                 raise Conflict(field="network", rule=quarantine_reason(quarantined))
-            att = inv.attach(Attachment(body.interface_group, body.vlan, network, gen))
-            repo.add_attachment(att, gen)
+            att = inv.attach(Attachment(body.interface_group, body.vlan, network, tx.generation))
+            repo.add_attachment(att, tx.generation)
             affected = inv.gateways_of_network(network)
-            repo.bump(affected, gen, vnis=[inv.networks[network].vni])
+            tx.note(repo.bump(affected, tx.generation, vnis=[inv.networks[network].vni]))
             out = self._attachment_out(inv, att, errors_for(repo.realizations(affected, observed=False), tenant),
                                        tenant)
-            repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None, S.dump(out))
+            tx.note(repo.audit(actor, "attach", f"network/{network}/attachments/{att.group}/{att.vlan}", None,
+                               S.dump(out)))
         return out
 
     def detach(self, network: str, group: str, vlan: int, actor: str = ADMIN,
                tenant: str | None = None) -> tuple[set[str], int]:
         """Returns the affected gateways and the generation that realizes the change."""
-        with self._tx() as (repo, inv, gen):
+        with self._tx() as (repo, inv, tx):
             _visible(inv, network, tenant)
             affected = inv.gateways_of_network(network)
             att = inv.attachment(network, group, vlan)
             before = self._attachment_out(inv, att, repo.realizations(affected, observed=False))
             att = inv.detach(network, group, vlan)
             repo.delete_attachment(att)
-            repo.bump(affected, gen, vnis=[inv.networks[network].vni])
-            repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", S.dump(before), None)
-        return affected, gen
+            tx.note(repo.bump(affected, tx.generation, vnis=[inv.networks[network].vni]))
+            tx.note(repo.audit(actor, "detach", f"network/{network}/attachments/{group}/{vlan}", S.dump(before),
+                               None))
+        return affected, tx.generation
 
     def apply(self, topology: S.Topology, prune: bool = False, dry_run: bool = False, actor: str = ADMIN,
               apply_set: str = "default", force: bool = False) -> S.ApplyOut:
@@ -380,21 +414,21 @@ class Manager:
              own: Collection[str] | None = None, tenant: str | None = None) -> str:
         """Block up to ``timeout`` s until the change at ``generation`` is no longer pending;
         the status reached (``service/waits.py``; ``own``: as ``plan.status.summarize``)."""
-        return waits.wait(self.db, gateways, generation, timeout, own, tenant).status
+        return waits.wait(self.db, self.board, gateways, generation, timeout, own, tenant).status
 
     async def wait_async(self, gateways: Iterable[str], generation: int, timeout: float,
                          own: Collection[str] | None = None, tenant: str | None = None) -> str:
         """``wait`` for the API: the waiting holds no thread."""
-        return (await waits.wait_async(self.db, gateways, generation, timeout, own, tenant)).status
+        return (await waits.wait_async(self.db, self.board, gateways, generation, timeout, own, tenant)).status
 
     def wait_verdict(self, gateways: Iterable[str], generation: int, timeout: float,
                      own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
         """``wait``, with the reason and the gateways behind the status."""
-        return waits.wait(self.db, gateways, generation, timeout, own, tenant)
+        return waits.wait(self.db, self.board, gateways, generation, timeout, own, tenant)
 
     async def wait_verdict_async(self, gateways: Iterable[str], generation: int, timeout: float,
                                  own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
-        return await waits.wait_async(self.db, gateways, generation, timeout, own, tenant)
+        return await waits.wait_async(self.db, self.board, gateways, generation, timeout, own, tenant)
 
     def group_gateways(self, group: str) -> frozenset[str]:
         """The gateways of an interface group (empty once it is gone): a change there fails
@@ -412,9 +446,19 @@ class Manager:
     async def settle_async(self, out: S.AttachmentOut, timeout: float, tenant: str | None = None) -> S.AttachmentOut:
         """``settle`` for the API: the waiting holds no thread."""
         own = await anyio.to_thread.run_sync(self.group_gateways, out.interface_group)
-        await self.wait_async([g.gateway for g in out.gateways], out.generation, timeout, own, tenant)
-        return await anyio.to_thread.run_sync(partial(self.get_attachment, out.network, out.interface_group,
-                                                      out.vlan, tenant=tenant))
+        return await _then_read(
+            self.wait_async([g.gateway for g in out.gateways], out.generation, timeout, own, tenant),
+            lambda _status: self.get_attachment(out.network, out.interface_group, out.vlan, tenant=tenant))
+
+    def settle_gateway(self, name: str, timeout: float) -> S.RealizationOut | None:
+        """Wait up to ``timeout`` s for a decommissioning gateway to be forgotten, then read it again:
+        None once it is gone, else its state when the wait ended."""
+        return None if decommission.wait_gone(self, name, timeout) else self.gateway_state(name)
+
+    async def settle_gateway_async(self, name: str, timeout: float) -> S.RealizationOut | None:
+        """``settle_gateway`` for the API: the waiting holds no thread."""
+        return await _then_read(decommission.wait_gone_async(self, name, timeout),
+                                lambda gone: None if gone else self.gateway_state(name))
 
     @staticmethod
     def _must_be_new(table: dict, kind: str, name: str) -> None:

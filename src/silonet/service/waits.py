@@ -17,6 +17,7 @@ import anyio
 
 from silonet.plan.status import Seen, Verdict, gateway_status, summarize
 from silonet.service.auth import errors_for
+from silonet.signals import RealizationBoard
 from silonet.store.db import Database
 from silonet.store.repo import Repository
 
@@ -34,38 +35,39 @@ def verdict(db: Database, names: list[str], generation: int, own: Collection[str
     return summarize(seen, own, tenant=tenant is not None)
 
 
-def wait(db: Database, gateways: Iterable[str], generation: int, timeout: float,
+def wait(db: Database, board: RealizationBoard, gateways: Iterable[str], generation: int, timeout: float,
          own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
-    """Block up to ``timeout`` s until the change at ``generation`` is no longer pending."""
-    steps = _steps(db, gateways, generation, timeout)
+    """Block up to ``timeout`` s until the change at ``generation`` is no longer pending (``board``:
+    what this process's reconciler recorded)."""
+    steps = _steps(board, gateways, generation, timeout)
     try:
         step = next(steps)
         while True:
             step = steps.send(verdict(db, step[1], generation, own, tenant) if step[0] == "ask"
-                              else db.wait_status(step[1], step[2]))
+                              else board.wait(step[1], step[2]))
     except StopIteration as done:
         return done.value
 
 
-async def wait_async(db: Database, gateways: Iterable[str], generation: int, timeout: float,
-                     own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+async def wait_async(db: Database, board: RealizationBoard, gateways: Iterable[str], generation: int,
+                     timeout: float, own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
     """``wait`` for the API: the waiting holds no thread (a thread per waiter let a few dozen
     ``?wait=`` requests exhaust the pool every sync route shares); only a database read
     borrows one for its duration."""
-    steps = _steps(db, gateways, generation, timeout)
+    steps = _steps(board, gateways, generation, timeout)
     try:
         step = next(steps)
         while True:
             if step[0] == "ask":
                 answer: Verdict | bool = await anyio.to_thread.run_sync(verdict, db, step[1], generation, own, tenant)
             else:
-                answer = await db.wait_status_async(step[1], step[2])
+                answer = await board.wait_async(step[1], step[2])
             step = steps.send(answer)
     except StopIteration as done:
         return done.value
 
 
-def _steps(db: Database, gateways: Iterable[str], generation: int,
+def _steps(board: RealizationBoard, gateways: Iterable[str], generation: int,
            timeout: float) -> Generator[tuple[Any, ...], Verdict | bool, Verdict]:
     """The decisions of a wait, without its I/O: yields ``("ask", names)`` to read the verdict
     from the database (send it back) and ``("sleep", seq, seconds)`` to wait for a status change
@@ -77,10 +79,10 @@ def _steps(db: Database, gateways: Iterable[str], generation: int,
     # ever failed here), after a poll timeout (another process may have written), at the
     # deadline, or when this process recorded an error for one of them; otherwise what this
     # process's reconciler recorded tells enough.
-    ask = not db.healthy_here(names)
+    ask = not board.healthy_here(names)
     while True:
-        seq = db.status_seq()
-        if db.realized_here(names, generation):  # no query
+        seq = board.seq()
+        if board.realized_here(names, generation):  # no query
             return REALIZED
         if ask or time.monotonic() >= deadline:
             state = yield ("ask", names)
@@ -91,4 +93,4 @@ def _steps(db: Database, gateways: Iterable[str], generation: int,
         # of them failed (here or ever), realized_here cannot end the wait: the database tells
         # when the status left pending (e.g. degraded: its own realized, a peer still failed).
         woke = yield ("sleep", seq, min(0.1, max(deadline - time.monotonic(), 0.0)))
-        ask = not woke or db.failed_since(names, seq) or not db.healthy_here(names)
+        ask = not woke or board.failed_since(names, seq) or not board.healthy_here(names)

@@ -10,31 +10,72 @@ changed, the cache is dropped and the next user reloads.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from silonet.logs import REQUEST_ID
 from silonet.model import Inventory
 from silonet.model.inventory import DevicePolicy
-from silonet.store.repo import Repository
+from silonet.signals import IntentChanged
+from silonet.store.repo import Audited, Bumped, Repository
 
 if TYPE_CHECKING:
+    from silonet.signals import IntentBus
     from silonet.store.db import Database
+
+audit_log = logging.getLogger("silonet.service.audit")  # one line per committed write (who, what: no values)
+
+
+@dataclass
+class Write:
+    """One intent write in progress (``IntentCache.transaction``): the session, the intent to
+    change in place, the new generation, and the notes the writer hands it (``note``: what
+    ``Repository.bump`` and ``Repository.audit`` return), told once the write committed."""
+
+    session: Session
+    inventory: Inventory
+    generation: int
+    gateways: set[str] = field(default_factory=set)
+    vnis: set[int] | None = field(default_factory=set)  # None: anything may have changed
+    audited: list[str] = field(default_factory=list)
+
+    def note(self, *notes: Bumped | Audited | None) -> None:
+        for n in notes:
+            if isinstance(n, Bumped):
+                if n.gateways:
+                    self.gateways |= n.gateways
+                    if n.vnis is None or self.vnis is None:
+                        self.vnis = None
+                    else:
+                        self.vnis |= n.vnis
+            elif isinstance(n, Audited):
+                self.audited.append(n.line)
+
+    def change(self) -> IntentChanged:
+        """What the write changed, as the reconciler hears it (the writer's request id: the cause)."""
+        return IntentChanged(self.generation, frozenset(self.gateways),
+                             None if self.vnis is None else frozenset(self.vnis), REQUEST_ID.get())
 
 
 class IntentCache:
-    """One inventory per database, shared by the API's use cases and the reconciler.
+    """One inventory per process, shared by the API's use cases and the reconciler (the wiring,
+    ``silonet.runtime``, builds it with the device layer's ``policy`` and the bus its writes are
+    told on).
 
     ``lock`` guards the inventory: readers hold it while they look (compile, render),
     writers for their whole transaction, so nobody sees a half-made change.
     """
 
-    def __init__(self, policy: DevicePolicy | None = None) -> None:
+    def __init__(self, policy: DevicePolicy | None = None, changes: IntentBus | None = None) -> None:
         self.lock = threading.RLock()
         self.policy = policy
+        self.changes = changes
         self.inventory: Inventory | None = None
         self.generation = -1
         self.loads = 0  # how often the whole intent was read from the database
@@ -58,11 +99,14 @@ class IntentCache:
         return self.inventory, generation
 
     @contextmanager
-    def transaction(self, db: Database) -> Iterator[tuple[Session, Inventory, int]]:
-        """One write: the session, the intent to change in place, the new generation.
+    def transaction(self, db: Database) -> Iterator[Write]:
+        """One write (``Write``: the session, the intent to change in place, the new generation).
 
         Commits when the block ends; if anything fails after the model changed (a later
         check, the database), the cache is dropped, so nobody sees a change that did not commit.
+        Once committed, in the writer's thread and still under ``lock``, the audit lines are
+        logged and one ``IntentChanged`` is published: a listener that notes it there is done
+        before anyone compiles the new generation (reconcile/intent.py relies on it).
         """
         with self.lock:
             inv: Inventory | None = None
@@ -75,9 +119,15 @@ class IntentCache:
                     inv = self.inventory
                     assert inv is not None
                     before = inv.changes
-                    yield session, inv, generation
+                    write = Write(session, inv, generation)
+                    yield write
             except BaseException:
                 if inv is not None and inv.changes != before:
                     self.invalidate()
                 raise
+            for line in write.audited:
+                audit_log.info("generation %d: %s; %d gateway(s) to reconcile", generation, line,
+                               len(write.gateways))
+            if self.changes is not None:
+                self.changes.publish(write.change())
             self.generation = generation

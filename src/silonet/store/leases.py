@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import DateTime, case, delete, func, literal, or_, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -122,6 +121,8 @@ class Leases:
         return self.db.sessions()
 
     def _insert(self):  # type: ignore[no-untyped-def]
+        from sqlalchemy.dialects import postgresql, sqlite  # here: the CLI's reads never take a lease
+
         return (sqlite if self.dialect == "sqlite" else postgresql).insert
 
     def round(self, limit: bool = True) -> Round:

@@ -26,6 +26,8 @@ from silonet.model import (
     VirtualNetwork,
 )
 from silonet.model.inventory import DevicePolicy
+from silonet.plan import actual_json
+from silonet.plan.status import RecordState, record_state
 from silonet.store.leases import owner_now
 from silonet.store.tables import (
     AttachmentRow,
@@ -73,12 +75,10 @@ class Realization:
         return (self.binding_errors or {}).get(f"{port}/{vlan}")
 
     @property
-    def state(self) -> str:
-        if self.decommissioning:
-            return "decommissioning"
-        if self.realized_generation >= self.desired_generation:
-            return "realized"
-        return "failed" if self.last_error else "pending"
+    def state(self) -> RecordState:
+        """By the rule of ``plan/status.py``."""
+        return record_state(self.desired_generation, self.realized_generation, self.last_error,
+                            self.decommissioning)
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,23 @@ class ActualSnapshot:
     most every so often, because it is O(device) to serialize and the pass's outcome is not."""
 
     actual: dict
+
+
+@dataclass(frozen=True)
+class Bumped:
+    """What ``Repository.bump`` changed, for the writer to tell the reconciler after commit: the
+    gateways whose desired state changed, and the VNIs it changed at (None: anything)."""
+
+    gateways: frozenset[str]
+    vnis: frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class Audited:
+    """What ``Repository.audit`` wrote, as the one log line the writer emits once it committed
+    (who, what: no values)."""
+
+    line: str
 
 
 @dataclass(frozen=True)
@@ -197,12 +214,17 @@ class Repository:
                 r.get("foreign"), r["drift"], r.get("owner"), r["decommissioning"])
         return out
 
-    def learned_macs(self) -> dict[str, dict[int, frozenset[str]]]:
+    def learned_macs(self) -> dict[str, actual_json.LearnedMacs]:
         """MACs each gateway learned, as its last recorded pass read them (only that part of
         ``actual``: other replicas poll it for the gateways they do not drive)."""
         st = GatewayStatusRow
-        q = select(GatewayRow.name, st.actual["local_macs"]).join(st, st.gateway_id == GatewayRow.id)
-        return {name: {int(v): frozenset(m) for v, m in (macs or {}).items()} for name, macs in self.s.execute(q)}
+        q = select(GatewayRow.name, st.actual[actual_json.LOCAL_MACS]).join(st, st.gateway_id == GatewayRow.id)
+        return {name: actual_json.macs(part) for name, part in self.s.execute(q)}
+
+    def empty(self) -> bool:
+        """No silo, gateway, interface group or network (tokens aside)."""
+        return not any(self.s.execute(select(row.id).limit(1)).first()
+                       for row in (SiloRow, GatewayRow, GroupRow, NetworkRow))
 
     def audit_entries(self, limit: int = 100, before_id: int | None = None) -> list[AuditEntry]:
         q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
@@ -353,21 +375,18 @@ class Repository:
         t = APPLY_SET_KINDS[kind].__table__
         conn.execute(update(t).where(t.c.name == bindparam("n")).values(apply_set=name), [{"n": k} for k in keys])
 
-    def bump(self, gateways: Iterable[str], generation: int, vnis: Iterable[int] | None = None) -> None:
+    def bump(self, gateways: Iterable[str], generation: int, vnis: Iterable[int] | None = None) -> Bumped:
         """Mark the gateways' desired state as changed at ``generation``; ``vnis``: only what
-        these VNIs mean changed (told to the reconciler, which then compiles just those;
-        None: anything may have changed)."""
-        names = sorted(set(gateways))
+        these VNIs mean changed (None: anything may have changed). Returns the note the writer
+        hands its transaction (``IntentCache.Write.note``), which tells the reconciler after commit
+        (with VNIs it compiles just those)."""
+        names = frozenset(gateways)
         if not names:
-            return
-        if vnis is None:
-            self.s.info["vnis_unknown"] = True
-        else:
-            self.s.info.setdefault("vnis", set()).update(vnis)
-        ids = select(GatewayRow.id).where(GatewayRow.name.in_(names)).scalar_subquery()
+            return Bumped(names, frozenset())
+        ids = select(GatewayRow.id).where(GatewayRow.name.in_(sorted(names))).scalar_subquery()
         self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id.in_(ids))
                        .values(desired_generation=generation))
-        self.s.info.setdefault("bumped", set()).update(names)  # told to on_commit listeners
+        return Bumped(names, None if vnis is None else frozenset(vnis))
 
     def record_realized(self, gateway: str, generation: int, error: str | None) -> None:
         """Shorthand for a pass that reached ``generation`` (no error) or failed with ``error``."""
@@ -412,19 +431,21 @@ class Repository:
             values["realized_generation"] = obs.realized_generation
         return values
 
-    def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> None:
-        self.s.info.setdefault("audited", []).append(f"{actor}: {action} {obj}")  # logged on commit (db.py)
+    def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> Audited:
+        """Write an audit entry; returns its log line, for the writer to note (logged on commit)."""
         self.s.execute(insert(AuditRow).values(
             time=datetime.now(UTC), actor=actor, action=action, object=obj, before=before, after=after))
+        return Audited(f"{actor}: {action} {obj}")
 
-    def audit_many(self, actor: str, entries: list[tuple[str, str, dict | None, dict | None]]) -> None:
-        """Several audit entries (action, object, before, after) in one statement."""
-        if entries:
-            self.s.info.setdefault("audited", []).append(f"{actor}: {len(entries)} change(s) ({entries[0][0]} ...)")
-            now = datetime.now(UTC)
-            self.s.execute(insert(AuditRow), [
-                {"time": now, "actor": actor, "action": act, "object": obj, "before": b, "after": a}
-                for act, obj, b, a in entries])
+    def audit_many(self, actor: str, entries: list[tuple[str, str, dict | None, dict | None]]) -> Audited | None:
+        """Several audit entries (action, object, before, after) in one statement; their one log line."""
+        if not entries:
+            return None
+        now = datetime.now(UTC)
+        self.s.execute(insert(AuditRow), [
+            {"time": now, "actor": actor, "action": act, "object": obj, "before": b, "after": a}
+            for act, obj, b, a in entries])
+        return Audited(f"{actor}: {len(entries)} change(s) ({entries[0][0]} ...)")
 
     def count(self, table: Any) -> int:
         return self.s.execute(select(func.count()).select_from(table)).scalar_one()

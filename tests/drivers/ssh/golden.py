@@ -1,6 +1,7 @@
 """Golden files for SSH dialects: shared cases (``cases/<case>.yaml``: gateway, actual,
 desired), each dialect's expected batch in ``golden/<dialect>/<case>/expected.txt``, and
-parser fixtures in ``golden/<dialect>/parse-<name>/`` (``show-<i>.txt`` per show command and
+parser fixtures in ``golden/<dialect>/parse-<name>/`` (``show-<i>.txt`` per show command,
+``setup-<i>.txt`` per session set-up line where the recording has its answer, and
 ``parsed.json``). ``SILONET_UPDATE_GOLDEN=1`` rewrites them; review the diff before committing."""
 
 from __future__ import annotations

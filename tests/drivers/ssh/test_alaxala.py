@@ -16,7 +16,7 @@ from types import TracebackType
 import asyncssh
 import pytest
 
-from silonet.drivers.ssh.dialect import Target, dialects, render_batch, scope_conflicts
+from silonet.drivers.ssh.dialect import Target, device_facts, dialects, render_batch, scope_conflicts
 from silonet.drivers.ssh.dialects import alaxala
 from silonet.drivers.ssh.driver import SshDriver
 from silonet.errors import DeviceError
@@ -90,10 +90,15 @@ def test_switch_scope_refuses_one_vlan_for_two_vnis() -> None:
     assert scope_conflicts(desired) == [(300, [6000, 6001])]
 
 
-def test_untagged_bindings_are_refused_before_anything_is_typed() -> None:
-    desired = _state({5000: ("cust-42", PEERS)}, {("geth1_0_1", 0): 5000})
-    with pytest.raises(DeviceError, match=r"ax-1.*VLAN 0.*geth1_0_1"):
-        render(GatewayState(), desired)
+def test_an_untagged_binding_fails_alone_and_is_never_typed() -> None:
+    desired = _state({5000: ("cust-42", PEERS)}, {("geth1_0_1", 0): 5000, ("geth1_0_2", 100): 5000})
+    effective, failures = restrict(desired, device_facts(AX))
+    assert failures == {("geth1_0_1", 0): "the alaxala dialect maps tagged VLANs only; VLAN 0 (untagged) cannot "
+                                          "carry VNI 5000"}
+    lines = render_batch(AX, diff(effective, GatewayState()), TARGET, GatewayState(), effective, generation=1)
+    assert "interface gigabitethernet 1/0/2" in lines and "interface gigabitethernet 1/0/1" not in lines
+    with pytest.raises(DeviceError, match=r"ax-1.*geth1_0_1 VLAN 0.*tagged VLANs only.*nothing was sent"):
+        render(GatewayState(), _state({5000: ("cust-42", PEERS)}, {("geth1_0_1", 0): 5000}))  # one holding it
 
 
 def test_the_vtep_and_the_destination_syntax_live_in_one_template() -> None:

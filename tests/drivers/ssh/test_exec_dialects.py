@@ -7,7 +7,9 @@ a VLAN with members or a map, a second map of a VLAN or a VNI, a member twice) a
 each line at once; NVUE stages ``nv set``/``nv unset`` on a tree and applies it whole. A batch
 rendered from ``diff(desired, parsed actual)``, run on the model and parsed back must give the
 desired state, for a few hundred random transitions (VLANs remapped, VNIs moved and swapped
-between VLANs, untagged ports, renames, flood changes)."""
+between VLANs, untagged ports, renames, flood changes). What such a switch cannot hold (VLAN 1,
+one VLAN for two VNIs, an untagged port whose VNI no tagged binding carries) is refused by the
+dialect's ``check``, binding by binding: the rest of the batch still converges."""
 
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ import shlex
 
 import pytest
 
-from silonet.drivers.ssh.dialect import Target, dialects, render_batch
+from silonet.drivers.ssh.dialect import Target, device_facts, dialects, render_batch
 from silonet.drivers.ssh.dialects import cumulus, sonic
-from silonet.drivers.ssh.dialects.sonic.switchscope import plan
+from silonet.drivers.ssh.switchscope import Plan
 from silonet.errors import DeviceError
 from silonet.plan import GatewayState, LogicalSwitch, apply_ops, diff
 from silonet.plan.ownership import restrict
@@ -219,7 +221,7 @@ def _no_flood(state: GatewayState) -> GatewayState:
 def _converge(dialect, model, desired: GatewayState) -> GatewayState:  # type: ignore[no-untyped-def]
     """One reconcile pass against the model: read, restrict, diff, render, run, read back."""
     parsed = dialect.parse(model.outputs(), GW)
-    effective, _ = restrict(desired, parsed.facts)
+    effective, _ = restrict(desired, device_facts(dialect, parsed.facts))
     ops = diff(effective, parsed.owned)
     lines = render_batch(dialect, ops, GW, parsed.owned, apply_ops(parsed.owned, ops), generation=1)
     if lines:
@@ -358,19 +360,30 @@ def test_the_diff_of_a_state_against_itself_renders_no_line(name: str, state: in
 
 
 @pytest.mark.parametrize("name", ["sonic", "cumulus"])
-@pytest.mark.parametrize(("desired", "why"), [
-    (_state({5000: ("a", ())}, {("p1", 1): 5000}), "VLAN 1 is the switch's default VLAN"),
-    (_state({5000: ("a", ())}, {("p1", 0): 5000}), "no tagged binding of that VNI"),
-    (_state({5000: ("a", ())}, {("p1", 100): 5000, ("p2", 200): 5000}), "VNI 5000 would need VLANs 100, 200"),
-    (_state({5000: ("a", ()), 5001: ("b", ())}, {("p1", 100): 5000, ("p2", 100): 5001}), "VLAN 100 would map"),
-    (_state({5000: ("a", ())}, {("p1", 100): 5000, ("p1", 0): 5000}), "both a tagged and the untagged"),
+@pytest.mark.parametrize(("desired", "refused", "why"), [
+    (_state({5000: ("a", ())}, {("p1", 1): 5000, ("p2", 100): 5000}), ("p1", 1), "VLAN 1 is the switch's default VLAN"),
+    (_state({5000: ("a", ()), 5001: ("b", ())}, {("p1", 0): 5000, ("p2", 100): 5001}), ("p1", 0),
+     "no tagged binding of that VNI"),
+    (_state({5000: ("a", ())}, {("p1", 100): 5000, ("p2", 200): 5000}), ("p2", 200),
+     "VNI 5000 would need VLANs 100, 200"),
+    (_state({5000: ("a", ()), 5001: ("b", ())}, {("p1", 100): 5000, ("p2", 100): 5001}), ("p2", 100),
+     "VLAN 100 would map to VNIs 5000, 5001"),
+    (_state({5000: ("a", ())}, {("p1", 100): 5000, ("p1", 0): 5000}), ("p1", 0), "both a tagged and the untagged"),
 ])
-def test_what_a_switch_scoped_platform_cannot_do_is_refused_before_anything_is_sent(
-        name: str, desired: GatewayState, why: str) -> None:
-    ops = diff(desired, GatewayState())
+def test_what_a_switch_scoped_platform_cannot_do_fails_that_binding_alone(
+        name: str, desired: GatewayState, refused: tuple[str, int], why: str) -> None:
+    """The dialect's check refuses the binding (a binding error of its attachment, naming the rule);
+    the rest of the batch is applied; a batch that still holds it is refused before a line exists."""
+    dialect = dialects()[name]
+    model = SonicModel() if name == "sonic" else NvueModel()
+    effective, failures = restrict(desired, device_facts(dialect))
+    assert list(failures) == [refused] and why in failures[refused]
+    assert effective.bindings == {k: v for k, v in desired.bindings.items() if k != refused}
+    got = _converge(dialect, model, desired)
+    assert got.bindings == effective.bindings and set(got.logical_switches) == set(effective.logical_switches)
     with pytest.raises(DeviceError) as err:
-        render_batch(dialects()[name], ops, GW, GatewayState(), desired)
-    assert "gw-a" in str(err.value) and why in str(err.value)
+        render_batch(dialect, diff(desired, GatewayState()), GW, GatewayState(), desired)
+    assert "gw-a" in str(err.value) and why in str(err.value) and "nothing was sent" in str(err.value)
 
 
 @pytest.mark.parametrize("name", ["sonic", "cumulus"])
@@ -409,10 +422,10 @@ def test_the_plan_swaps_two_vlans_unmapping_both_before_mapping_either() -> None
     before = _state({5000: ("a", ()), 5001: ("b", ())}, {("p1", 100): 5000, ("p2", 200): 5001})
     after = _state({5000: ("a", ()), 5001: ("b", ())}, {("p1", 200): 5000, ("p2", 100): 5001})
     ops = diff(after, before)
-    p = plan(ops, before, after)
-    first = p.work(ops[0])
-    assert sorted(first.unmap) == [(100, 5000), (200, 5001)] and first.map == [(200, 5000)]
-    assert p.work(ops[1]).unmap == [] and p.work(ops[1]).map == [(100, 5001)]
+    p = Plan(ops, before, after)
+    first = p.work(0)
+    assert sorted(first.unmap) == [(100, 5000), (200, 5001)] and [m[:2] for m in first.map] == [(200, 5000)]
+    assert p.work(1).unmap == [] and [m[:2] for m in p.work(1).map] == [(100, 5001)]
 
 
 def test_a_rename_only_rewrites_the_name() -> None:

@@ -41,8 +41,8 @@ MARK = {"network": "zqxnet", "port": "zqxport", "flood": "198.18.99.99", "mac": 
         "mac_ip": "198.18.99.98", "gw_name": "zqxgw", "gw_ip": "198.18.99.97"}
 # More templates at work than in the shared cases: a rename, a rebind, a VNI going and one coming,
 # remote MACs ("mixed"); a renamed VNI moving to another VLAN with its flood list unchanged ("move");
-# an untagged binding, which tagged-only platforms refuse in words ("untagged"); a VNI no port is
-# bound to going away ("bare").
+# an untagged binding, which the check of tagged-only platforms leaves out ("untagged"); a VNI no port
+# is bound to going away ("bare").
 EXTRA = {"mixed": (
     GatewayState({5000: LogicalSwitch(5000, "cust-42", frozenset({"198.18.0.2"})),
                   5001: LogicalSwitch(5001, "cust-43", frozenset({"198.18.0.2", "198.18.0.3"}))},
@@ -177,8 +177,11 @@ VARIANTS = [(slot, where) for slot in STATE_SLOTS for where in ("desired", "actu
 def _prints_strings(dialect: Dialect) -> set[str]:
     """The templates that print a string value, themselves or through a macro they call."""
     trees = _trees(dialect)
-    printing = {m.name for tree in trees.values() for m in tree.find_all(nodes.Macro)
-                if any(f.name in STRING_FILTERS for f in m.find_all(nodes.Filter))}
+    macros = {m.name: m for tree in trees.values() for m in tree.find_all(nodes.Macro)}
+    printing = {name for name, m in macros.items() if any(f.name in STRING_FILTERS for f in m.find_all(nodes.Filter))}
+    while more := {name for name, m in macros.items() if name not in printing and any(  # a macro calling one
+            getattr(c.node, "attr", getattr(c.node, "name", None)) in printing for c in m.find_all(nodes.Call))}:
+        printing |= more
     return {file for file, tree in trees.items() if not file.startswith("_") and (
         any(f.name in STRING_FILTERS for out in tree.find_all(nodes.Output) for f in out.find_all(nodes.Filter))
         or any(getattr(c.node, "attr", getattr(c.node, "name", None)) in printing for c in tree.find_all(nodes.Call)))}

@@ -42,27 +42,26 @@ MODES = {
 }
 # Answers a real session prints besides show output (so failure checks see realistic text).
 CHATTER = {
-    "eos": {},
+    "eos": {"terminal length 0": "Pagination disabled."},
     "nxos": {"copy running-config startup-config": "[########################################] 100%\nCopy complete."},
-    "junos": {"configure private": "warning: uncommitted changes will be discarded on exit\nEntering configuration "
+    "junos": {"set cli screen-length 0": "Screen length set to 0",
+              "configure private": "warning: uncommitted changes will be discarded on exit\nEntering configuration "
                                    "mode\n\n[edit]",
               "commit and-quit": "commit complete\nExiting configuration mode",
               "rollback 0": "load complete\n\n[edit]", "exit configuration-mode": "Exiting configuration mode"},
 }
 # A switch with nothing of silonet's on it, as each show command answers it.
 EMPTY = {
-    "eos": ["Pagination disabled.",
-            '{"interfaces": {"Vxlan1": {"name": "Vxlan1", "vlanToVniMap": {}, "vlanToVtepList": {}}}}',
+    "eos": ['{"interfaces": {"Vxlan1": {"name": "Vxlan1", "vlanToVniMap": {}, "vlanToVtepList": {}}}}',
             '{"sourceDetail": "", "vlans": {"1": {"status": "active", "name": "default", "interfaces": {}, '
             '"dynamic": false}}}',
             '{"switchports": {"p1": {"enabled": true, "switchportInfo": {"mode": "trunk", '
             '"trunkAllowedVlans": "1"}}}}'],
-    "nxos": ["",
-             '{"TABLE_vlanbrief": {"ROW_vlanbrief": {"vlanshowbr-vlanid": "1", "vlanshowbr-vlanname": "default"}}}',
+    "nxos": ['{"TABLE_vlanbrief": {"ROW_vlanbrief": {"vlanshowbr-vlanid": "1", "vlanshowbr-vlanname": "default"}}}',
              "",
              "interface p1\n  switchport\n  switchport mode trunk\n\ninterface nve1\n  no shutdown\n"
              "  source-interface loopback0"],
-    "junos": ["Screen length set to 0", '{"configuration" : {}}', '{"configuration" : {}}'],
+    "junos": ['{"configuration" : {}}', '{"configuration" : {}}'],
 }
 # The line of the add-vni batch the fake switch refuses, and what it answers.
 REFUSE = {
@@ -112,11 +111,16 @@ def test_read_apply_and_refusal_over_one_connection(name: str, tmp_path: Path,
             await driver.start()
             try:
                 await wait_connected(driver)
-                # read an empty switch, then apply the add-vni batch: exactly the golden lines
+                # the session's set-up once, then read an empty switch, then apply the add-vni
+                # batch: exactly the golden lines
+                assert dialect.setup
                 assert (await driver.read()).owned == case_actual
-                assert cli.lines == list(dialect.show)
+                assert cli.lines == [*dialect.setup, *dialect.show]
                 await driver.apply(ops)
-                assert cli.lines[len(dialect.show):] == golden
+                assert cli.lines[len(dialect.setup) + len(dialect.show):] == golden
+                mark = len(cli.lines)
+                await driver.read()
+                assert cli.lines[mark:] == list(dialect.show)  # set-up is not sent again
                 # read again: the canned documented output parses as parsed.json says
                 cli.show.update(_canned(name, HERE / "golden" / name / "parse-doc"))
                 got = await driver.read()

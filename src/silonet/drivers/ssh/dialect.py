@@ -1,16 +1,18 @@
 """What a dialect is, how its templates render a batch, and the registry.
 
-A dialect is data: a folder of Jinja2 templates (one per operation, plus the session
-framing) and a module that declares its show commands, parser, failure strings, prompt
-and limits. ``render_batch`` is pure, so golden files pin every dialect's output.
+A dialect is data plus two Python hooks: a folder of Jinja2 templates (one per operation,
+plus the session framing) and a module that declares its show commands, parser, failure
+strings, prompt and limits, what one switch of it cannot hold (``check``) and what each
+operation of a batch must print (``prepare``). ``render_batch`` is pure, so golden files pin
+every dialect's output (docs/architecture.md, "Dialects (SSH)").
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +23,7 @@ from silonet.drivers.untrusted import TEMPLATE_FILTERS, UnsafeValue, shown
 from silonet.errors import DeviceError, InvalidInput
 from silonet.model.inventory import Proposed
 from silonet.plan.ops import Operation
-from silonet.plan.ownership import DeviceFacts
+from silonet.plan.ownership import DeviceFacts, Key, without
 from silonet.plan.state import GatewayState
 
 OP_TEMPLATES = {
@@ -57,6 +59,21 @@ class Target:
 
 
 Parser = Callable[[Mapping[str, str], Target], Parsed]
+Refusals = dict[Key, str]  # the bindings a platform cannot hold, each with the rule it breaks
+Check = Callable[[GatewayState], Refusals]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a dialect's ``prepare`` worked out for one batch, for its templates to print:
+    ``batch`` is seen by every template of the batch (the framing has nothing else), ``each[i]``
+    by the template of the batch's ``i``-th operation."""
+
+    batch: Mapping[str, Any] = field(default_factory=dict)
+    each: Sequence[Mapping[str, Any]] = ()
+
+
+Prepare = Callable[[list[Operation], GatewayState, GatewayState], Prepared]
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,7 @@ class Dialect:
     failures: tuple[str, ...]
     folder: Path
     prompt: str = r"^[\w.@:/()!~ -]*[>#$]\s?$"
-    setup: tuple[str, ...] = ()  # sent once when the CLI session opens (paging off...)
+    setup: tuple[str, ...] = ()  # sent once when a CLI session opens (paging off...); set-up, not read
     join: str = "\n"
     remote_macs: bool = False
     flood_lists: bool = True  # False: the platform builds them (EVPN); silonet does not compare them
@@ -91,9 +108,14 @@ class Dialect:
     # What one switch of the platform cannot hold, asked when an attachment is made (a 409 then,
     # instead of a batch the switch refuses on every pass): the rule broken, or None.
     limits: Callable[[Proposed], str | None] | None = None
+    # The same on every pass, about the state silonet is about to apply (stored attachments older
+    # than a limit, a gateway whose dialect changed): the bindings it cannot hold, each with its rule.
+    # They are left out and fail their attachments alone (``DeviceFacts.refuse``).
+    check: Check | None = None
+    # What each operation of a batch must print, worked out once in Python (templates only print).
+    prepare: Prepare | None = None
     unnamed: bool = False  # True: a switch of silonet's may read back without a name (an interrupted batch)
     filters: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # the dialect's own Jinja2 filters
-    globals: Mapping[str, Any] = field(default_factory=dict)  # and globals (Python hooks templates may call)
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -106,7 +128,6 @@ class Dialect:
         # walks every template to hold it so): each refuses anything but a plain token or an integer
         env.filters.update(TEMPLATE_FILTERS)
         env.filters.update(self.filters)
-        env.globals.update(self.globals)
         return env
 
     def template(self, name: str) -> jinja2.Template | None:
@@ -130,10 +151,8 @@ def vlan_name_within(limit: int, prefix: str = "silonet-") -> Limit:
 
     def check(p: Proposed) -> str | None:
         name = prefix + p.network
-        if len(name) > limit:
-            return (f"its VLAN name {name!r} would be {len(name)} characters, the platform allows {limit} "
-                    f"(network names of at most {limit - len(prefix)} characters fit)")
-        return None
+        why = long_name(name, limit)
+        return None if why is None else f"{why} (network names of at most {limit - len(prefix)} characters fit)"
 
     return check
 
@@ -141,6 +160,51 @@ def vlan_name_within(limit: int, prefix: str = "silonet-") -> Limit:
 def all_of(*limits: Limit) -> Limit:
     def check(p: Proposed) -> str | None:
         return next((why for limit in limits if (why := limit(p)) is not None), None)
+
+    return check
+
+
+def long_name(name: str, limit: int) -> str | None:
+    """Why a VLAN name is too long for a platform that allows ``limit`` characters, or None."""
+    return f"its VLAN name {name!r} would be {len(name)} characters, the platform allows {limit}" \
+        if len(name) > limit else None
+
+
+# ------------------------------------------------------------------ checks (every pass)
+def untagged_refused(dialect: str) -> Check:
+    """Platforms that map tagged VLANs only: a VLAN 0 (untagged) binding cannot be held."""
+
+    def check(state: GatewayState) -> Refusals:
+        return {(port, vlan): f"the {dialect} dialect maps tagged VLANs only; VLAN 0 (untagged) cannot carry "
+                              f"VNI {vni}" for (port, vlan), vni in state.bindings.items() if vlan == 0}
+
+    return check
+
+
+def names_within(limit: int, prefix: str = "silonet-") -> Check:
+    """Platforms whose VLAN names (``prefix`` + network) have a length limit: every binding of a
+    network whose name does not fit."""
+
+    def check(state: GatewayState) -> Refusals:
+        too_long = {vni: why for vni, ls in state.logical_switches.items()
+                    if (why := long_name(prefix + ls.network, limit)) is not None}
+        return {key: too_long[vni] for key, vni in state.bindings.items() if vni in too_long}
+
+    return check
+
+
+def checks(*rules: Check) -> Check:
+    """``rules`` asked in turn, each about what the ones before left (a binding refused is not
+    asked about again; a switch whose every binding was refused is gone), so that the state left
+    passes them all."""
+
+    def check(state: GatewayState) -> Refusals:
+        out: Refusals = {}
+        for rule in rules:
+            if refused := rule(state):
+                out.update(refused)
+                state = without(state, refused)
+        return out
 
     return check
 
@@ -159,11 +223,10 @@ def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
 
 
 def device_facts(dialect: Dialect, facts: DeviceFacts | None = None) -> DeviceFacts:
-    """What the dialect says about every device of its kind, laid over what was read."""
-    from dataclasses import replace
-
+    """What the dialect says about every device of its kind (its ``check`` among it), laid over
+    what was read."""
     return replace(facts or DeviceFacts(), remote_macs=dialect.remote_macs, flood_lists=dialect.flood_lists,
-                   bare_vnis=dialect.scope == "port", flood_per_vtep=dialect.flood_per_vtep)
+                   bare_vnis=dialect.scope == "port", flood_per_vtep=dialect.flood_per_vtep, refuse=dialect.check)
 
 
 def _lines(text: str) -> list[str]:
@@ -174,20 +237,32 @@ def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual:
                  desired: GatewayState, generation: int = 0, framed: bool = True) -> list[str]:
     """The commands for ``ops``, framed by the dialect's begin/commit templates.
 
-    Templates see ``op`` (with ``kind``), ``gw`` (the Target), ``actual``, ``desired`` and
-    ``generation``; an operation the dialect has no template for is a programming error
-    (the driver drops unsupported remote MACs before it diffs)."""
+    Templates see ``op`` (with ``kind``), ``gw`` (the Target), ``actual``, ``desired``,
+    ``generation`` and what the dialect's ``prepare`` worked out (``Prepared``); an operation
+    the dialect has no template for is a programming error (the driver drops unsupported remote
+    MACs before it diffs), and so is a ``desired`` state its ``check`` refuses (the plan left
+    those bindings out): neither sends a line."""
+    if dialect.check is not None and (refused := dialect.check(desired)):
+        which = "; ".join(f"port {port} VLAN {vlan}: {why}" for (port, vlan), why in sorted(refused.items()))
+        raise DeviceError(gateway=target.name, reason=f"the {dialect.name} dialect cannot hold {which}; nothing was "
+                                                      "sent")
+    try:
+        prepared = dialect.prepare(ops, actual, desired) if dialect.prepare is not None else Prepared()
+    except ValueError as err:  # a state no parser reads: refused before a line exists
+        raise DeviceError(gateway=target.name, reason=f"the {dialect.name} dialect cannot render this batch: "
+                                                      f"{err}; nothing was sent") from None
     ctx: dict[str, Any] = {"gw": target, "actual": actual, "desired": desired, "generation": generation,
-                           "ops": ops}
+                           "ops": ops, **prepared.batch}
     out: list[str] = []
     if framed and (begin := dialect.template("begin.j2")) is not None:
         out += _render(begin, ctx)
-    for op in ops:
+    for i, op in enumerate(ops):
         tpl = dialect.template(OP_TEMPLATES[type(op).__name__])
         if tpl is None:
             raise InvalidInput(field="management.dialect",
                                rule=f"dialect {dialect.name} cannot {op.describe()}")
-        out += _render(tpl, {**ctx, "op": op, "kind": type(op).__name__})
+        each = prepared.each[i] if prepared.each else {}
+        out += _render(tpl, {**ctx, **each, "op": op, "kind": type(op).__name__})
     if framed and (commit := dialect.template("commit.j2")) is not None:
         out += _render(commit, ctx)
     return out

@@ -263,7 +263,7 @@ class SshDriver(Driver):
             faults = parsed.faults
             if bad:
                 faults = {**faults, FAULTS: sorted({*faults.get(FAULTS, ()), *bad})}
-            facts = device_facts(d, facts)
+            facts = device_facts(d, facts)  # with the dialect's check: restrict leaves out what it refuses
             if not d.flood_lists:  # the platform builds them itself (EVPN): not ours to compare
                 owned = replace(owned, logical_switches={v: ls._replace(flood=frozenset())
                                                          for v, ls in owned.logical_switches.items()})

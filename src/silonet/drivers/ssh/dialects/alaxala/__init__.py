@@ -86,8 +86,9 @@ is ``configure terminal``, the changes (each block ``exit``s back to ``(config)#
 driver sends ``abort.j2``: ``end`` and ``y`` (leave without saving: the y/n question is
 matched by the prompt regex, so its answer is simply the next line; if nothing was unsaved,
 the ``y`` is a harmless error at ``#``); the running config keeps the partial change, unsaved
-(the ``!`` stays), and the next reconcile pass repairs it and saves. A batch with an untagged
-(VLAN 0) binding is refused before anything is typed.
+(the ``!`` stays), and the next reconcile pass repairs it and saves. An untagged (VLAN 0)
+binding, or one that would break VLAN<->VNI one to one, is refused by ``check``: it fails its
+attachment alone.
 
 Limits: 8,192 VNI mapping entries (``default_capacity``); static remote MACs are not
 supported (``remote_macs=False``; AX learns MACs from received VXLAN frames).
@@ -96,16 +97,15 @@ supported (``remote_macs=False``; AX learns MACs from received VXLAN frames).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target
-from silonet.errors import DeviceError
-from silonet.plan.ops import Bind, Operation, SetFloodList, Unbind
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Prepared, Target, checks, untagged_refused
+from silonet.drivers.ssh.switchscope import one_to_one
+from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -359,75 +359,67 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     return Parsed(state, facts, {}, {"switch": faults} if faults else {})
 
 
-# ---------------------------------------------------------------------------- batch view
-@dataclass
-class Batch:
-    """What one operation's template needs to know about its whole batch, computed once.
+# ---------------------------------------------------------------------------- batches
+class Remotes(NamedTuple):
+    """The VTEP's remote list as a batch leaves it (``after``), and the change from before."""
 
-    ``stanza``: the Bind that writes its VLAN's mapping (value: the VLAN held another VNI);
-    ``member``: the Bind that adds its new VNI to the VTEP; ``trunk_mode``: the first Bind on
-    a port silonet had not bound yet; ``unmap``: the last Unbind of a VLAN nothing keeps;
-    ``renames``: VNI -> VLANs that keep mapping it (their names follow the network);
-    ``flood_before``/``flood_after``: the VTEP's remote list before and after (union of
-    flood lists of the VNIs that have a VLAN); ``flood_op``: the SetFloodList that writes it.
+    after: tuple[str, ...]
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+    """What each operation's template prints, worked out for the whole batch.
+
+    A Bind writes its VLAN's mapping when it is the first of the batch on a VLAN that does not
+    map its VNI yet (``mapping``; ``remap``: the VLAN held another VNI), adds its VNI to the VTEP
+    when it is the first Bind of a new VNI (``member``), and sets trunk mode when it is the first
+    on a port silonet had not bound (``trunk_mode``). The last Unbind of a VLAN nothing keeps
+    unmaps and deletes it (``unmap``); ``trunk``: the port is a real one, not ``NO_PORT``. An
+    EnsureLogicalSwitch renames the VLANs that keep mapping its VNI (``renames``). The VTEP's
+    remote list (the union of the flood lists of the VNIs that have a VLAN) is written by the
+    first SetFloodList (``remotes``), else by the commit (``remotes_at_commit``); None: unchanged.
     """
-
-    stanza: dict[Bind, bool] = field(default_factory=dict)
-    member: set[Bind] = field(default_factory=set)
-    trunk_mode: set[Bind] = field(default_factory=set)
-    unmap: set[Unbind] = field(default_factory=set)
-    renames: dict[int, list[int]] = field(default_factory=dict)
-    flood_before: frozenset[str] = frozenset()
-    flood_after: frozenset[str] = frozenset()
-    flood_op: SetFloodList | None = None
-
-
-def _batch(gw: Target, ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Batch:
-    untagged = sorted(port for (port, vlan) in desired.bindings if vlan == 0)
-    if untagged:
-        raise DeviceError(gateway=gw.name, reason=f"the alaxala dialect maps tagged VLANs only; refused untagged "
-                                                  f"(VLAN 0) bindings on {', '.join(untagged)}")
     have = {vlan: vni for (_port, vlan), vni in actual.bindings.items()}
     want = {vlan: vni for (_port, vlan), vni in desired.bindings.items()}
     bound = {port for port, _vlan in actual.bindings}
-    b = Batch(flood_before=frozenset().union(*(ls.flood for ls in actual.logical_switches.values())),
-              flood_after=frozenset().union(*(ls.flood for vni, ls in desired.logical_switches.items()
-                                              if vni in set(want.values()))))
+    before = frozenset().union(*(ls.flood for ls in actual.logical_switches.values()))
+    after = frozenset().union(*(ls.flood for vni, ls in desired.logical_switches.items() if vni in set(want.values())))
+    remotes = Remotes(tuple(sorted(after)), tuple(sorted(after - before)), tuple(sorted(before - after))) \
+        if before != after else None
+    kept: dict[int, list[int]] = {}  # VNI -> the VLANs that map it before and after
+    for vlan, vni in sorted(have.items()):
+        if want.get(vlan) == vni:
+            kept.setdefault(vni, []).append(vlan)
     vlans: set[int] = set()
     vnis: set[int] = set()
     ports: set[str] = set()
-    last_unbind: dict[int, Unbind] = {}
-    for op in ops:
+    last_unbind: dict[int, int] = {}
+    flood_at: int | None = None
+    each: list[dict[str, Any]] = []
+    for i, op in enumerate(ops):
+        ctx: dict[str, Any] = {}
         if isinstance(op, Bind):
-            if have.get(op.vlan) != op.vni and op.vlan not in vlans:
-                b.stanza[op] = op.vlan in have
-                vlans.add(op.vlan)
-            if op.vni not in actual.logical_switches and op.vni not in vnis:
-                b.member.add(op)
-                vnis.add(op.vni)
-            if op.port not in bound and op.port not in ports:
-                b.trunk_mode.add(op)
-                ports.add(op.port)
-        elif isinstance(op, Unbind) and op.vlan not in want:
-            last_unbind[op.vlan] = op
-        elif isinstance(op, SetFloodList) and b.flood_op is None:
-            b.flood_op = op
-    b.unmap = set(last_unbind.values())
-    for vni in actual.logical_switches:
-        b.renames[vni] = sorted(v for v, n in have.items() if n == vni and want.get(v) == vni)
-    return b
-
-
-_last = threading.local()
-
-
-def batch(gw: Target, ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Batch:
-    """``_batch``, memoized for the templates of one ``render_batch`` call (same objects)."""
-    key = (gw, ops, actual, desired)
-    cached = getattr(_last, "entry", None)
-    if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
-        _last.entry = cached = (key, _batch(gw, ops, actual, desired))
-    return cached[1]
+            ctx.update(mapping=have.get(op.vlan) != op.vni and op.vlan not in vlans,
+                       member=op.vni not in actual.logical_switches and op.vni not in vnis,
+                       trunk_mode=op.port not in bound and op.port not in ports)
+            ctx["remap"] = ctx["mapping"] and op.vlan in have
+            vlans |= {op.vlan} if ctx["mapping"] else set()
+            vnis |= {op.vni} if ctx["member"] else set()
+            ports |= {op.port} if ctx["trunk_mode"] else set()
+        elif isinstance(op, Unbind):
+            ctx.update(trunk=op.port != NO_PORT, unmap=False)
+            if op.vlan not in want:
+                last_unbind[op.vlan] = i
+        elif isinstance(op, SetFloodList):
+            ctx["remotes"] = remotes if flood_at is None else None
+            flood_at = i if flood_at is None else flood_at
+        elif isinstance(op, EnsureLogicalSwitch):
+            ctx["renames"] = kept.get(op.vni, []) if op.vni in actual.logical_switches else []
+        each.append(ctx)
+    for i in last_unbind.values():
+        each[i]["unmap"] = True
+    return Prepared({"remotes_at_commit": remotes if flood_at is None else None}, each)
 
 
 DIALECT = Dialect(
@@ -446,8 +438,9 @@ DIALECT = Dialect(
     flood_per_vtep=True,
     unnamed=True,
     default_capacity=8192,
+    check=checks(untagged_refused("alaxala"), one_to_one("alaxala")),
+    prepare=prepare,
     filters={"ax_interface": interface},
-    globals={"ax_batch": batch, "ax_no_port": NO_PORT},
     notes="VLAN mapping per switch (vlan / vxlan-vni, interface vxlan 1 / member vni); ownership = VLAN name "
           "silonet-<network> and a VTEP dedicated to silonet; remote VTEPs are per VTEP (union of flood lists); "
           "save in config mode; ports geth1_0_11 = gigabitethernet 1/0/11",

@@ -51,9 +51,10 @@ Chosen where the documentation is silent or the platform cannot follow silonet:
   list trunks *every* bridge VLAN). A gateway port that trunks every VLAN is reported as a
   fault and blocks its VLANs.
 * **VLAN 0** (untagged): ``untagged <V>`` plus ``vlan <V>`` on the port, ``<V>`` being the
-  VLAN that carries the VNI tagged on this switch; a VNI attached only untagged is refused
-  (see ``sonic.switchscope``). ``access`` ports in a silonet VLAN are reported as foreign.
-  VLAN 1 (the bridge's default untagged VLAN) is refused.
+  VLAN that carries the VNI tagged on this switch; a binding of a VNI attached only untagged
+  is refused (``switchscope.carried_untagged``). ``access`` ports in a silonet VLAN are
+  reported as foreign. A binding on VLAN 1 (the bridge's default untagged VLAN), or one that
+  would break VLAN<->VNI one to one, is refused too (``check``: it fails its attachment alone).
 * Local MACs are not read (remote MACs are not supported: ``remote_macs=False``).
 """
 
@@ -65,8 +66,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Parsed, Target
-from silonet.drivers.ssh.dialects.sonic.switchscope import SwitchScopedDialect, settle_read
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Prepared, Target, checks
+from silonet.drivers.ssh.switchscope import Plan, carried_untagged, one_to_one, reserved_vlans, settle_read
+from silonet.plan.ops import Bind, Operation, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -190,7 +192,54 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     return Parsed(state, facts, {}, faults)
 
 
-DIALECT = SwitchScopedDialect(
+# ---------------------------------------------------------------------------- batches
+def members(p: Plan, op: Bind | Unbind) -> list[tuple[str, int | None]]:
+    """The port's NVUE membership changes ``op`` makes, in order: ``("join", V)`` / ``("leave", V)``
+    (the port's VLAN list), ``("native", V)`` / ``("untag", None)`` (its untagged VLAN). A port
+    that stays in the VLAN in the other mode is moved by its Bind; its Unbind leaves it be."""
+    port = op.port
+    if isinstance(op, Bind) and op.vlan:
+        if (port, op.vlan) in p.actual.bindings:
+            return []
+        if p.untagged_before(port) == op.vlan and p.untagged_after(port) is None:
+            return [("untag", None)]
+        return [("join", op.vlan)]
+    if isinstance(op, Bind):
+        new, old = p.vlan_after[op.vni], p.untagged_before(port)
+        return [] if old == new else [*([("leave", old)] if old else []), ("native", new), ("join", new)]
+    if op.vlan:
+        return [("leave", op.vlan)] if p.untagged_after(port) != op.vlan else []
+    old = p.untagged_before(port)
+    return [("untag", None), ("leave", old)] if old is not None and (port, old) not in p.desired.bindings else []
+
+
+def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+    """Per operation: its VLAN-level steps (``w``), its port's memberships (``members``), a flood
+    list's VLAN and delta (``vlan``, ``gone``, ``added``); for the batch: whether a revision is
+    staged and applied (``apply``), whether the VXLAN source address goes with it (``source``),
+    and silonet's ledger while the revision applies and after (None: unchanged)."""
+    p = Plan(ops, actual, desired)
+    each: list[dict] = []
+    for i, op in enumerate(ops):
+        ctx: dict = {"w": p.work(i)}
+        if isinstance(op, Bind | Unbind):
+            ctx["members"] = members(p, op)
+        elif isinstance(op, SetFloodList):
+            vlan = p.vlan_after.get(op.vni) or None
+            same = vlan is not None and p.vlan_before.get(op.vni) == vlan and op.vni in actual.logical_switches
+            old = actual.logical_switches[op.vni].flood if same else frozenset()
+            ctx.update(vlan=vlan, gone=sorted(old - op.flood) if vlan else [],
+                       added=sorted(op.flood - old) if vlan else [])
+        each.append(ctx)
+    before, after = p.names(actual), p.names(desired)
+    during = {**before, **after}
+    return Prepared({"apply": p.changes or any(isinstance(op, SetFloodList) for op in ops),
+                     "source": p.adds and not actual.logical_switches,
+                     "ledger_during": during if during != before else None,
+                     "ledger_after": after if after != during else None}, each)
+
+
+DIALECT = Dialect(
     name="cumulus",
     platform="NVIDIA Cumulus Linux 5.x (NVUE)",
     verified="documentation",
@@ -203,6 +252,8 @@ DIALECT = SwitchScopedDialect(
     folder=Path(__file__).parent,
     join=" && ",
     remote_macs=False,
+    check=checks(reserved_vlans, one_to_one("cumulus"), carried_untagged),
+    prepare=prepare,
     notes="one NVUE revision per batch (detach, nv set/unset, nv config apply -y); ownership and network names "
           "in the ledger $HOME/.silonet/vnis.json; VLAN 0 = untagged in the VNI's VLAN",
 )

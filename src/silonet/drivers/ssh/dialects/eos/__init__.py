@@ -36,20 +36,19 @@ allowing ``ALL`` trunks every VLAN). The parser reports mappings whose VLAN is n
 port silonet manages: on a per-switch platform silonet must not rename, map or delete a VLAN
 ID someone else uses. An owned VLAN object that no managed port trunks is reported as a
 binding on the pseudo-port ``Vxlan1`` so the plan removes (or reuses) it instead of leaking.
-Operations are per VNI and per (port, VLAN), but the device object is the VLAN, so the
-templates derive it from ``actual``/``desired``: a VNI's VLAN is the one its bindings use;
+Operations are per VNI and per (port, VLAN), but the device object is the VLAN, so
+``prepare`` derives it from ``actual``/``desired``: a VNI's VLAN is the one its bindings use;
 the first bind of a VLAN new to its VNI makes the VLAN object when no EnsureLogicalSwitch
 does; ``begin.j2`` unmaps every VLAN the batch hands to another VNI right after opening the
 session (so swaps never find a VNI mapped twice); the last unbind of a VLAN no longer wanted
 removes its object when the VNI stays, ``remove_logical_switch.j2`` when the VNI goes.
 
-Workarounds for framework limits (docs/architecture.md, "Dialects"): the first "show" command is ``terminal
-length 0`` (no session-setup hook; the pty would page long output); show answers are cut
-from the first ``{`` because shell-style reads keep the trailing prompt; inventory port names
-spell ``/`` as ``_`` (the model forbids ``/``: ``Ethernet3_1`` is ``Ethernet3/1``); a batch
-the platform cannot hold (untagged VLAN 0, one VNI on two VLANs, a name over 32 characters)
-is refused by ``begin.j2`` with a ``silonet-refuses: <why>`` line the switch rejects before
-any configuration mode is entered.
+What one switch cannot hold is refused by ``check``, binding by binding (each fails its
+attachment alone): untagged VLAN 0, one VNI on two VLANs or one VLAN for two VNIs, a VLAN
+name over 32 characters. ``terminal length 0`` is session set-up (the pty would page long
+output); show answers are cut from the first ``{`` because shell-style reads keep the trailing
+prompt; inventory port names spell ``/`` as ``_`` (the model forbids ``/``: ``Ethernet3_1`` is
+``Ethernet3/1``).
 """
 
 from __future__ import annotations
@@ -59,7 +58,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, all_of, tagged_only, vlan_name_within
+from silonet.drivers.ssh.dialect import (
+    Dialect,
+    Parsed,
+    Prepared,
+    Target,
+    all_of,
+    checks,
+    names_within,
+    tagged_only,
+    untagged_refused,
+    vlan_name_within,
+)
+from silonet.drivers.ssh.switchscope import one_to_one
+from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, RemoveLogicalSwitch, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -145,19 +157,134 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     return Parsed(state, facts, {}, faults)
 
 
+# ---------------------------------------------------------------------------- batches
+def _interface(port: str) -> str | None:
+    """The device's name of an inventory port; None for the pseudo-port ``Vxlan1`` (no trunk)."""
+    return None if port == VXLAN_IF else port.replace("_", "/")
+
+
+def _vlans(state: GatewayState) -> dict[int, set[int]]:
+    """VNI -> the VLANs ``state``'s bindings give it."""
+    out: dict[int, set[int]] = {}
+    for (_port, vlan), vni in state.bindings.items():
+        out.setdefault(vni, set()).add(vlan)
+    return out
+
+
+class _Batch:
+    """What the operations of one batch print of the VLAN objects (see the module docstring)."""
+
+    def __init__(self, ops: list[Operation], actual: GatewayState, desired: GatewayState) -> None:
+        self.actual, self.desired = actual, desired
+        self.used = {vlan for (_port, vlan) in desired.bindings}  # VLANs the desired state keeps
+        self.had, self.wants = _vlans(actual), _vlans(desired)  # VNI -> VLANs
+        self.prev = {vlan: vni for (_port, vlan), vni in actual.bindings.items()}  # VLAN -> VNI now
+        self.ensured = {op.vni for op in ops if isinstance(op, EnsureLogicalSwitch)}
+        self.flooded = {op.vni for op in ops if isinstance(op, SetFloodList)}
+        self.first_bind: dict[int, int] = {}
+        self.last_unbind: dict[int, int] = {}
+        for i, op in enumerate(ops):
+            if isinstance(op, Bind):
+                self.first_bind.setdefault(op.vlan, i)
+            elif isinstance(op, Unbind):
+                self.last_unbind[op.vlan] = i
+
+    def remap(self) -> list[tuple[int, int]]:
+        """(VLAN, VNI) mappings ``begin.j2`` deletes: the VLANs the batch hands to another VNI."""
+        wanted = {vlan: vni for (_port, vlan), vni in self.desired.bindings.items()}
+        out: dict[int, int] = {}
+        for (_port, vlan), vni in sorted(self.actual.bindings.items()):
+            if wanted.get(vlan, vni) != vni:
+                out.setdefault(vlan, vni)
+        return list(out.items())
+
+    def unmap(self, vni: int) -> list[int]:
+        """The VLANs ``vni`` leaves that no desired binding keeps (their mapping goes)."""
+        return sorted(vlan for vlan in self.had.get(vni, ()) if vlan not in self.used)
+
+    def bind(self, op: Bind, i: int) -> dict[str, Any]:
+        """The first Bind of a VLAN new to its VNI writes the VLAN object: its name and mapping when
+        no EnsureLogicalSwitch of the batch does (``network``, ``unmap``, ``maps``), its flood list
+        when no SetFloodList does (``clear``: the VLAN carried another VNI; ``peers``)."""
+        out: dict[str, Any] = {"interface": _interface(op.port), "network": None, "vxlan": False, "unmap": [],
+                               "maps": False, "clear": False, "peers": []}
+        if op.vlan in self.had.get(op.vni, ()) or self.first_bind[op.vlan] != i:
+            return out
+        ls = self.desired.logical_switches[op.vni]
+        ensure, flood = op.vni in self.ensured, op.vni in self.flooded
+        return {**out, "network": None if ensure else ls.network, "vxlan": not (ensure and flood),
+                "unmap": [] if ensure else self.unmap(op.vni), "maps": not ensure,
+                "clear": not flood and op.vlan in self.prev, "peers": [] if flood else sorted(ls.flood)}
+
+    def unbind(self, op: Unbind, i: int) -> dict[str, Any]:
+        """The last Unbind of a VLAN no longer wanted removes its object when its VNI stays."""
+        vni = self.actual.bindings[(op.port, op.vlan)]
+        drop = op.vlan not in self.used and self.last_unbind[op.vlan] == i and vni in self.desired.logical_switches
+        return {"interface": _interface(op.port), "drop_vni": vni if drop else None}
+
+    def ensure(self, op: EnsureLogicalSwitch) -> dict[str, Any]:
+        """The VNI's VLANs, each with the mappings it replaces (None: mapped already, only renamed)."""
+        have = self.had.get(op.vni, set())
+        return {"vlans": [(vlan, None if vlan in have else self.unmap(op.vni))
+                          for vlan in sorted(self.wants.get(op.vni, ()))]}
+
+    def flood(self, op: SetFloodList) -> dict[str, Any]:
+        """Per-VLAN head-end replication on Vxlan1: the delta on an existing VLAN object, the whole
+        list on one (re)made in this batch (cleared first if the VLAN carried another VNI)."""
+        have = self.had.get(op.vni, set())
+        ls = self.actual.logical_switches.get(op.vni)
+        old = ls.flood if ls is not None else frozenset()
+        steps: list[tuple[str, int, str | None]] = []
+        for vlan in sorted(self.wants.get(op.vni, ())):
+            if vlan in have:
+                steps += [("remove", vlan, ip) for ip in sorted(old - op.flood)]
+                steps += [("add", vlan, ip) for ip in sorted(op.flood - old)]
+            else:
+                steps += [("clear", vlan, None)] if vlan in self.prev else []
+                steps += [("add", vlan, ip) for ip in sorted(op.flood)]
+        return {"steps": steps}
+
+    def remove(self, op: RemoveLogicalSwitch) -> dict[str, Any]:
+        """The VNI's VLAN objects, except a VLAN the desired state hands to another VNI."""
+        return {"vlans": self.unmap(op.vni)}
+
+
+def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+    """What each operation of the batch prints (``_Batch``); ``remap`` for ``begin.j2``."""
+    b = _Batch(ops, actual, desired)
+    each: list[dict[str, Any]] = []
+    for i, op in enumerate(ops):
+        if isinstance(op, Bind):
+            each.append(b.bind(op, i))
+        elif isinstance(op, Unbind):
+            each.append(b.unbind(op, i))
+        elif isinstance(op, EnsureLogicalSwitch):
+            each.append(b.ensure(op))
+        elif isinstance(op, SetFloodList):
+            each.append(b.flood(op))
+        elif isinstance(op, RemoveLogicalSwitch):
+            each.append(b.remove(op))
+        else:
+            each.append({})
+    return Prepared({"remap": b.remap()}, each)
+
+
 DIALECT = Dialect(
     name="eos",
     platform="Arista EOS (VXLAN with static head-end replication, configure session)",
     verified="documentation",
     scope="switch",
     style="shell",
-    show=(PAGER_OFF, SHOW_VXLAN, SHOW_VLAN, SHOW_SWITCHPORT),
+    show=(SHOW_VXLAN, SHOW_VLAN, SHOW_SWITCHPORT),
+    setup=(PAGER_OFF,),
     parse=parse,
     failures=("% Invalid input", "% Incomplete command", "% Ambiguous command", "% Error"),
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+(\([^()\s]*\))?[>#] ?$",
     remote_macs=False,
     limits=all_of(tagged_only, vlan_name_within(32)),
+    check=checks(untagged_refused("eos"), names_within(32), one_to_one("eos")),
+    prepare=prepare,
     notes="VLAN->VNI per switch; a binding is trunk membership of the mapped VLAN; ownership is the VLAN "
           "name silonet-<network>; documentation only",
 )

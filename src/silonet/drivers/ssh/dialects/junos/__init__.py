@@ -34,7 +34,9 @@ and one VNI; a binding (port, V) is ``unit 0`` membership in that VLAN by name. 
 VLAN with a VLAN ID is foreign on every managed port, and its VNI is a foreign VNI. silonet
 adds peers to ``switch-options remote-vtep-list`` but never removes them (that list is shared
 with whatever else the switch runs). Inventory port names spell ``/`` as ``_``
-(``xe-0_0_1`` is ``xe-0/0/1``); the first "show" command is ``set cli screen-length 0``.
+(``xe-0_0_1`` is ``xe-0/0/1``); ``set cli screen-length 0`` is session set-up. What one switch
+cannot hold (untagged VLAN 0, one VNI on two VLANs or one VLAN for two VNIs) is refused by
+``check``, binding by binding; ``prepare`` works out what each operation's template prints.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, tagged_only
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Prepared, Target, checks, tagged_only, untagged_refused
+from silonet.drivers.ssh.switchscope import one_to_one
+from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -118,19 +122,104 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     return Parsed(state, facts, {}, faults)
 
 
+# ---------------------------------------------------------------------------- batches
+def _interface(port: str) -> str:
+    return port.replace("_", "/")
+
+
+class _Batch:
+    """What the operations of one batch print; VLANs are referenced by name (``silonet-<network>``)."""
+
+    def __init__(self, ops: list[Operation], actual: GatewayState, desired: GatewayState) -> None:
+        self.actual, self.desired = actual, desired
+        self.ensured = {op.vni for op in ops if isinstance(op, EnsureLogicalSwitch)}
+        self.flooded = {op.vni for op in ops if isinstance(op, SetFloodList)}
+        self.first_bind: dict[int, int] = {}
+        for i, op in enumerate(ops):
+            if isinstance(op, Bind):
+                self.first_bind.setdefault(op.vlan, i)
+        self.had: dict[int, set[int]] = {}  # VNI -> VLAN IDs now
+        self.ports_had: dict[int, list[str]] = {}  # VNI -> its ports now, in order, once each
+        for (port, vlan), vni in sorted(actual.bindings.items()):
+            self.had.setdefault(vni, set()).add(vlan)
+            if port not in self.ports_had.setdefault(vni, []):
+                self.ports_had[vni].append(port)
+        self.member = {(port, vni) for (port, _vlan), vni in actual.bindings.items()}  # a port in a VLAN now
+        self.stays = {(port, vni) for (port, _vlan), vni in desired.bindings.items()}  # ... and after
+        self.vlan_id: dict[int, int] = {}  # VNI -> the VLAN ID of its first desired binding
+        for (_port, vlan), vni in sorted(desired.bindings.items()):
+            self.vlan_id.setdefault(vni, vlan)
+
+    def left(self, port: str, vlan: int) -> str | None:
+        """The network whose VLAN ``port`` leaves when (port, ``vlan``) changes: the one it is bound
+        to now, unless the port stays in that VLAN under another VLAN ID (the VNI moved)."""
+        before = self.actual.bindings.get((port, vlan))
+        if before is None or (port, before) in self.stays:
+            return None
+        return self.actual.logical_switches[before].network
+
+    def bind(self, op: Bind, i: int) -> dict[str, Any]:
+        """``vlan_id``: the first Bind of a VNI that moves to another VLAN ID sets it (when no
+        EnsureLogicalSwitch remakes the VLAN); ``leave``: the VLAN a rebind leaves; ``join``: the
+        port is not a member yet."""
+        return {"network": self.desired.logical_switches[op.vni].network, "interface": _interface(op.port),
+                "vlan_id": op.vni in self.actual.logical_switches and op.vlan not in self.had.get(op.vni, ())
+                and op.vni not in self.ensured and self.first_bind[op.vlan] == i,
+                "leave": self.left(op.port, op.vlan), "join": (op.port, op.vni) not in self.member}
+
+    def ensure(self, op: EnsureLogicalSwitch) -> dict[str, Any]:
+        """A VLAN made, or remade under a new name (Junos references VLANs by name): ``old`` (the
+        network it had), ``vlan`` (its VLAN ID), ``peers`` (the old flood list, carried over when no
+        SetFloodList follows) and ``moved`` (the ports that stay in it, whose membership follows)."""
+        old = self.actual.logical_switches.get(op.vni)
+        moved = [_interface(port) for port in self.ports_had.get(op.vni, ()) if (port, op.vni) in self.stays] \
+            if old is not None else []
+        return {"old": None if old is None else old.network, "vlan": self.vlan_id.get(op.vni),
+                "peers": sorted(old.flood) if old is not None and op.vni not in self.flooded else [],
+                "moved": moved}
+
+    def flood(self, op: SetFloodList) -> dict[str, Any]:
+        """The delta on a VLAN that keeps its name, the whole list on one made anew."""
+        ls, old = self.desired.logical_switches[op.vni], self.actual.logical_switches.get(op.vni)
+        have = old.flood if old is not None and old.network == ls.network else frozenset()
+        return {"network": ls.network, "gone": sorted(have - op.flood), "added": sorted(op.flood - have)}
+
+
+def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+    """What each operation's template prints (``_Batch``): besides, ``network`` (the VLAN's name
+    is ``silonet-<network>``) and ``interface`` (the port's device name)."""
+    b = _Batch(ops, actual, desired)
+    each: list[dict[str, Any]] = []
+    for i, op in enumerate(ops):
+        if isinstance(op, Bind):
+            each.append(b.bind(op, i))
+        elif isinstance(op, Unbind):
+            each.append({"interface": _interface(op.port), "leave": b.left(op.port, op.vlan)})
+        elif isinstance(op, EnsureLogicalSwitch):
+            each.append(b.ensure(op))
+        elif isinstance(op, SetFloodList):
+            each.append(b.flood(op))
+        else:
+            each.append({})
+    return Prepared({}, each)
+
+
 DIALECT = Dialect(
     name="junos",
     platform="Juniper Junos (ELS vlans with VXLAN, static remote VTEPs, configure private)",
     verified="documentation",
     scope="switch",
     style="shell",
-    show=(PAGER_OFF, SHOW_VLANS, SHOW_INTERFACES),
+    show=(SHOW_VLANS, SHOW_INTERFACES),
+    setup=(PAGER_OFF,),
     parse=parse,
     failures=("error:", "syntax error", "unknown command"),
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+[>#] ?$",
     remote_macs=False,
     limits=tagged_only,
+    check=checks(untagged_refused("junos"), one_to_one("junos")),
+    prepare=prepare,
     notes="VLAN->VNI per switch; ownership is the VLAN name silonet-<network>; a binding is unit 0 membership; "
           "documentation only",
 )

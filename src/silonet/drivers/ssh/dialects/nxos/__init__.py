@@ -40,13 +40,16 @@ parser agree without remembering anything:
     T(vni) = XLATE_BASE + vni % XLATE_SPAN      (2000 + vni % 1968: VLANs 2000..3967)
 
 3968..4094 stay free (NX-OS reserves them by default), 1..1999 are the operator's. VNIs
-allocated from a contiguous pool never collide (1968 consecutive VNIs get distinct T); two
-desired VNIs with the same T are refused by ``begin.j2``. The operator must keep 2000..3967
-free of other VLANs: the parser reports a foreign VLAN there as a switch fault (it cannot
-block the VNIs that would translate onto it: the intent does not know the device's VLANs). Ownership: VLAN T named
-``silonet-<network>``; an nve VNI on any other VLAN is foreign, and a port mapping onto a
-foreign VLAN is a foreign binding. Inventory port names spell ``/`` as ``_``
-(``Ethernet1_1`` is ``Ethernet1/1``), and the first "show" command is ``terminal length 0``.
+allocated from a contiguous pool never collide (1968 consecutive VNIs get distinct T); of two
+desired VNIs with the same T, ``check`` refuses the bindings of the higher one. The operator
+must keep 2000..3967 free of other VLANs: the parser reports a foreign VLAN there as a switch
+fault (it cannot block the VNIs that would translate onto it: the intent does not know the
+device's VLANs). Ownership: VLAN T named ``silonet-<network>``; an nve VNI on any other VLAN is
+foreign, and a port mapping onto a foreign VLAN is a foreign binding. Inventory port names
+spell ``/`` as ``_`` (``Ethernet1_1`` is ``Ethernet1/1``), and ``terminal length 0`` is
+session set-up. ``check`` also refuses untagged VLAN 0, a VLAN name over 32 characters and two
+VLANs of one port on one translated VLAN, binding by binding (each fails its attachment
+alone); ``prepare`` works out T and what each operation's template prints.
 """
 
 from __future__ import annotations
@@ -57,8 +60,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, all_of, tagged_only, vlan_name_within
+from silonet.drivers.ssh.dialect import (
+    Dialect,
+    Parsed,
+    Prepared,
+    Refusals,
+    Target,
+    all_of,
+    checks,
+    names_within,
+    tagged_only,
+    untagged_refused,
+    vlan_name_within,
+)
 from silonet.model.inventory import Proposed
+from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, RemoveLogicalSwitch, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -68,7 +84,7 @@ SHOW_NVE = "show nve vni | json"
 SHOW_RUN = "show running-config interface"
 MARK = "silonet-"
 NVE = "nve1"
-XLATE_BASE, XLATE_SPAN = 2000, 1968  # translated VLANs 2000..3967 (keep in step with templates/_xlate.j2)
+XLATE_BASE, XLATE_SPAN = 2000, 1968  # translated VLANs 2000..3967
 
 
 def translated_vlan(vni: int) -> int:
@@ -86,6 +102,30 @@ def _translation(p: Proposed) -> str | None:
             return (f"VLANs {vlan} and {p.vlan} of interface group '{group}' would both map to translated VLAN {t} "
                     "on the same ports")
     return None
+
+
+def _one_per_translated_vlan(state: GatewayState) -> Refusals:
+    """Of two VNIs on one translated VLAN the lower keeps it: the bindings of the other are refused."""
+    holder: dict[int, int] = {}
+    refused: dict[int, str] = {}
+    for vni in sorted(state.logical_switches):
+        t = translated_vlan(vni)
+        if (other := holder.setdefault(t, vni)) != vni:
+            refused[vni] = (f"VNIs {other} and {vni} would both translate to VLAN {t} on this switch; VNI {other} "
+                            "keeps it")
+    return {key: refused[vni] for key, vni in state.bindings.items() if vni in refused}
+
+
+def _one_per_port(state: GatewayState) -> Refusals:
+    """Of two VLANs of one port on one translated VLAN (one VNI) the lower keeps it."""
+    seen: dict[tuple[str, int], int] = {}
+    out: Refusals = {}
+    for (port, vlan), vni in sorted(state.bindings.items()):
+        t = translated_vlan(vni)
+        if (other := seen.setdefault((port, t), vlan)) != vlan:
+            out[(port, vlan)] = (f"VLANs {other} and {vlan} of port {port} would both map to VLAN {t} (VNI {vni}); "
+                                 "NX-OS maps one ingress VLAN per translated VLAN on a port")
+    return out
 
 
 def _json(text: str) -> dict[str, Any]:
@@ -185,19 +225,80 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     return Parsed(state, facts, {}, faults)
 
 
+# ---------------------------------------------------------------------------- batches
+def _interface(port: str) -> str:
+    return port.replace("_", "/")
+
+
+def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+    """Per operation, its translated VLAN (``t``) and what its template prints:
+
+    - Bind: ``enable`` (the port's first mapping), ``old`` (the translated VLAN a rebind leaves,
+      and ``drop_old``: whether the trunk lets it go), ``unmap`` (ingress VLANs of the port that
+      leave ``t``, dropped first: one ingress VLAN per translated VLAN on a port);
+    - Unbind: ``drop``, whether the trunk lets ``t`` go (no desired mapping of the port uses it);
+    - EnsureLogicalSwitch: ``leaving`` (VNIs that held ``t`` and go in this batch), ``new``;
+    - RemoveLogicalSwitch: ``taken`` (a desired VNI took ``t`` over: the VLAN stays);
+    - SetFloodList: ``gone`` and ``added`` (the delta against what was read).
+    """
+    first_bind: dict[str, int] = {}
+    for i, op in enumerate(ops):
+        if isinstance(op, Bind):
+            first_bind.setdefault(op.port, i)
+    mapped: dict[str, list[tuple[int, int]]] = {}  # port -> its (ingress VLAN, VNI) now, in order
+    for (port, vlan), vni in sorted(actual.bindings.items()):
+        mapped.setdefault(port, []).append((vlan, vni))
+    uses = {(port, translated_vlan(vni)) for (port, _vlan), vni in desired.bindings.items()}
+    taken = {translated_vlan(vni) for vni in desired.logical_switches}
+    going: dict[int, list[int]] = {}  # translated VLAN -> VNIs on it that go
+    for vni in sorted(actual.logical_switches):
+        if vni not in desired.logical_switches:
+            going.setdefault(translated_vlan(vni), []).append(vni)
+    each: list[dict[str, Any]] = []
+    for i, op in enumerate(ops):
+        if isinstance(op, Bind):
+            t = translated_vlan(op.vni)
+            before = actual.bindings.get((op.port, op.vlan))
+            old = None if before is None else translated_vlan(before)
+            each.append({"t": t, "interface": _interface(op.port),
+                         "enable": op.port not in mapped and first_bind[op.port] == i,
+                         "old": old, "drop_old": old is not None and (op.port, old) not in uses,
+                         "unmap": [vlan for vlan, vni in mapped.get(op.port, ()) if vlan != op.vlan
+                                   and translated_vlan(vni) == t and desired.bindings.get((op.port, vlan)) != vni]})
+        elif isinstance(op, Unbind):
+            t = translated_vlan(actual.bindings[(op.port, op.vlan)])
+            each.append({"t": t, "interface": _interface(op.port), "drop": (op.port, t) not in uses})
+        elif isinstance(op, EnsureLogicalSwitch):
+            t = translated_vlan(op.vni)
+            each.append({"t": t, "new": op.vni not in actual.logical_switches,
+                         "leaving": [other for other in going.get(t, ()) if other != op.vni]})
+        elif isinstance(op, RemoveLogicalSwitch):
+            t = translated_vlan(op.vni)
+            each.append({"t": t, "taken": t in taken})
+        elif isinstance(op, SetFloodList):
+            old_flood = actual.logical_switches[op.vni].flood if op.vni in actual.logical_switches else frozenset()
+            each.append({"gone": sorted(old_flood - op.flood), "added": sorted(op.flood - old_flood)})
+        else:
+            each.append({})
+    return Prepared({}, each)
+
+
 DIALECT = Dialect(
     name="nxos",
     platform="Cisco NX-OS (Nexus 9000: vn-segment VLANs, static ingress replication, port VLAN mapping)",
     verified="documentation",
     scope="port",
     style="shell",
-    show=(PAGER_OFF, SHOW_VLAN, SHOW_NVE, SHOW_RUN),
+    show=(SHOW_VLAN, SHOW_NVE, SHOW_RUN),
+    setup=(PAGER_OFF,),
     parse=parse,
     failures=("% Invalid command", "% Incomplete command", "ERROR:"),
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+(\([^()\s]*\))?[>#] ?$",
     remote_macs=False,
     limits=all_of(tagged_only, vlan_name_within(32), _translation),
+    check=checks(untagged_refused("nxos"), names_within(32), _one_per_translated_vlan, _one_per_port),
+    prepare=prepare,
     notes=f"per-port VLAN mapping onto translated VLAN {XLATE_BASE} + VNI % {XLATE_SPAN}; ownership is the "
           "translated VLAN's name silonet-<network>; config is immediate; documentation only",
 )

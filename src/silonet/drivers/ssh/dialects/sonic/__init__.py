@@ -44,8 +44,10 @@ Chosen where the documentation is silent or the platform cannot follow silonet:
   creates ``silonet`` with the gateway's VTEP IP only when there is none. A VTEP whose source
   IP is not the gateway's is reported as a switch fault.
 * **VLAN 0** (untagged): the port becomes the untagged member (``-u``) of the VLAN that
-  carries the VNI tagged on this switch; a VNI attached only untagged is refused (see
-  ``switchscope``). Bindings are tagged members otherwise. VLAN 1 is refused.
+  carries the VNI tagged on this switch; a binding of a VNI attached only untagged is refused
+  (``switchscope.carried_untagged``). Bindings are tagged members otherwise. A binding on VLAN 1,
+  or one that would break VLAN<->VNI one to one, is refused too (``check``: it fails its
+  attachment alone).
 * **Not transactional**: SONiC applies each command at once. The batch is one shell command
   joined with `` && `` (the first failure stops the rest) and every step is guarded by a
   CONFIG_DB existence test (``has KEY || config ...``), so a batch cut short is completed by
@@ -61,8 +63,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from silonet.drivers.ssh.dialect import Parsed, Target
-from silonet.drivers.ssh.dialects.sonic.switchscope import SwitchScopedDialect, settle_read
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Prepared, Target, checks
+from silonet.drivers.ssh.switchscope import Plan, carried_untagged, one_to_one, reserved_vlans, settle_read
+from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -165,7 +168,47 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     return Parsed(state, facts, {}, faults)
 
 
-DIALECT = SwitchScopedDialect(
+# ---------------------------------------------------------------------------- batches
+def members(p: Plan, op: Bind | Unbind) -> list[tuple[str, int]]:
+    """The port's VLAN memberships ``op`` changes, in order: ``("del", V)``, ``("add", V)``
+    (tagged) or ``("untagged", V)``. A port that stays in the VLAN in the other mode is moved by
+    its Bind; its Unbind leaves it be."""
+    port, actual = op.port, p.actual
+    if isinstance(op, Bind) and op.vlan:
+        if (port, op.vlan) in actual.bindings:
+            return []
+        return [*([("del", op.vlan)] if p.untagged_before(port) == op.vlan else []), ("add", op.vlan)]
+    if isinstance(op, Bind):
+        new, old = p.vlan_after[op.vni], p.untagged_before(port)
+        if old == new:
+            return []
+        return [*([("del", old)] if old else []), *([("del", new)] if (port, new) in actual.bindings else []),
+                ("untagged", new)]
+    if op.vlan:
+        return [("del", op.vlan)] if p.untagged_after(port) != op.vlan else []
+    old = p.untagged_before(port)
+    return [("del", old)] if old is not None and (port, old) not in p.desired.bindings else []
+
+
+def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+    """Per operation: its VLAN-level steps (``w``), its port's memberships (``members``), the VLAN
+    whose description a rename rewrites (``rename``); for the batch: whether it touches the switch,
+    maps and adds a mapping (the ``$vtep`` lookup, the VTEP made when there is none)."""
+    p = Plan(ops, actual, desired)
+    each: list[dict] = []
+    for i, op in enumerate(ops):
+        w = p.work(i)
+        ctx: dict = {"w": w}
+        if isinstance(op, Bind | Unbind):
+            ctx["members"] = members(p, op)
+        elif isinstance(op, EnsureLogicalSwitch):
+            ctx["rename"] = p.vlan_after[op.vni] if op.vni in p.renames and op.vni in p.vlan_after and not w.map \
+                else None
+        each.append(ctx)
+    return Prepared({"touches": p.touches, "maps": p.maps, "adds": p.adds}, each)
+
+
+DIALECT = Dialect(
     name="sonic",
     platform="SONiC (community; sonic-utilities config/show CLI)",
     verified="documentation",
@@ -178,6 +221,8 @@ DIALECT = SwitchScopedDialect(
     join=" && ",
     remote_macs=False,
     flood_lists=False,
+    check=checks(reserved_vlans, one_to_one("sonic"), carried_untagged),
+    prepare=prepare,
     notes="no static flood list (EVPN builds it); ownership = VLAN description 'silonet:<network>'; "
           "VLAN 0 = untagged member of the VNI's VLAN; needs password-less sudo",
 )

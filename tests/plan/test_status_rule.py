@@ -19,6 +19,8 @@ from silonet.plan.status import (
     Seen,
     counted,
     gateway_status,
+    may_pend,
+    record_state,
     summarize,
 )
 from silonet.service.schemas import AttachmentStatus
@@ -142,6 +144,21 @@ def test_gateway_status(realized: int, generation: int, error: str | None, reach
         assert reason == (NO_RECONCILER if owner is None and reachable is None else NO_LEASE if owner is None
                           else CONNECTING if reachable is None else f"reconciling (generation {realized} reached, "
                                                                     f"{generation} wanted)")
+
+
+@given(realized=st.integers(0, 5), generation=st.integers(0, 5), error=st.none() | st.just("E"),
+       reachable=st.none() | st.booleans())
+def test_may_pend_is_where_the_rule_says_pending(realized: int, generation: int, error: str | None,
+                                                 reachable: bool | None) -> None:
+    """The listing asks lease owners only where ``may_pend``: exactly where the owner is needed."""
+    rec = Rec(realized, error, reachable)
+    assert may_pend(rec, generation) == (gateway_status(rec, generation)[0] == "pending")
+
+
+def test_a_gateways_own_state() -> None:
+    assert record_state(3, 3, None) == "realized" and record_state(3, 4, "E") == "realized"
+    assert record_state(4, 3, "E") == "failed" and record_state(4, 3, None) == "pending"
+    assert record_state(4, 3, None, decommissioning=True) == "decommissioning"
 
 
 def test_no_record_is_pending_for_want_of_a_reconciler() -> None:

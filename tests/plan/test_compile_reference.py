@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from silonet import heap
-from silonet.bench.synthetic import build_inventory
 from silonet.errors import SilonetError
 from silonet.model import Attachment, Gateway, InterfaceGroup, Inventory, Management, Port, PortRef, VirtualNetwork
 from silonet.plan import Compiler, GatewayState, LogicalSwitch, compile_gateway, compile_intent, diff
@@ -34,6 +33,7 @@ from silonet.plan.ops import (
     Unbind,
 )
 from silonet.plan.state import new_logical_switch
+from tests.support.inventory import fleet
 
 MGMT = Management("ovsdb", "tcp:198.19.255.1:6640")
 MACS = ["02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"]
@@ -133,7 +133,7 @@ def histories(draw: st.DrawFn) -> tuple[Inventory, dict[str, GatewayState], dict
     gateway's desired state and the carriers as they were before the random changes."""
     gws = draw(st.integers(1, 6))
     groups = draw(st.integers(1, gws))
-    inv = build_inventory(gws, ports=draw(st.integers(2, 4)), groups=groups,
+    inv = fleet(gws, ports=draw(st.integers(2, 4)), groups=groups,
                           attachments=draw(st.integers(0, groups * 5)), networks_span=draw(st.integers(1, 3)))
     rnd = draw(st.randoms(use_true_random=False))
     extra = draw(st.integers(0, 3))
@@ -258,7 +258,7 @@ def test_bulk_logical_switch_is_a_logical_switch() -> None:
 def test_a_paused_compile_leaves_the_collector_as_it_was(enabled: bool) -> None:
     """The pure compiler never touches the collector; ``heap.paused`` (its caller's policy) pauses
     it inside and, nested or not, puts it back as it found it."""
-    inv = build_inventory(10, attachments=50)
+    inv = fleet(10, ports=48, attachments=50)
     was = gc.isenabled()
     try:
         gc.enable() if enabled else gc.disable()
@@ -277,7 +277,7 @@ def test_a_paused_compile_leaves_the_collector_as_it_was(enabled: bool) -> None:
 def test_interned_carriers_survive_regrouping() -> None:
     """Re-putting a group with other gateways updates every network on it, and a group
     removed and made again never inherits the old gateways."""
-    inv = build_inventory(4, ports=3, groups=2, attachments=4, networks_span=2)
+    inv = fleet(4, ports=3, groups=2, attachments=4, networks_span=2)
     assert inv.gateways_of_network("net-0000-0000") == {"gw-0000", "gw-0001", "gw-0002", "gw-0003"}
     inv.put_gateway(Gateway("x0", "198.18.200.1", MGMT, ports=(Port("e0"),)))
     inv.put_group(InterfaceGroup("ig-0001", members=(*inv.groups["ig-0001"].members, PortRef("x0", "e0")),
@@ -298,7 +298,7 @@ def test_interned_carriers_survive_regrouping() -> None:
 
 def test_big_random_fleet_equals_reference() -> None:
     """One larger case: 60 gateways, multi-group networks, learned MACs on every gateway."""
-    inv = build_inventory(60, attachments=600, networks_span=3)
+    inv = fleet(60, ports=48, groups=6, attachments=600, networks_span=3)
     rnd = random.Random(7)
     seen = {gw: {10_000 + rnd.randrange(400): frozenset(rnd.sample(MACS, 2))} for gw in inv.gateways}
     full = compile_intent(inv, seen)

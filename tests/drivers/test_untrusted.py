@@ -14,6 +14,7 @@ from silonet.drivers.untrusted import (
     SHOWN_MAX,
     UnsafeValue,
     check_read,
+    dotted_quad,
     echo,
     ipv4,
     mac,
@@ -57,6 +58,20 @@ def test_an_ip_is_a_dotted_quad() -> None:
     assert ipv4("198.18.0.2") == "198.18.0.2"
     for bad in ("198.18.0.2;id", "198.18.0.256", "198.18.0.02", "198.18.0", "::1", " 198.18.0.2", "", None):
         assert ipv4(bad) is None, bad
+
+
+def test_the_ip_check_is_a_bounded_cache_of_a_pure_validator() -> None:
+    """No module-level set of addresses: ``dotted_quad`` is pure, so caching its answers (bounded)
+    is all the state there is, and a str subclass never reaches the cache."""
+
+    class Sneaky(str):
+        pass
+
+    dotted_quad.cache_clear()
+    assert [ipv4("198.18.0.2") for _ in range(3)] == ["198.18.0.2"] * 3
+    assert ipv4("198.18.0.2;id") is None and ipv4(Sneaky("198.18.0.2")) is None
+    info = dotted_quad.cache_info()
+    assert (info.hits, info.misses, info.maxsize) == (2, 2, 65536)
 
 
 def test_a_name_silonet_claims_is_one_it_could_have_written() -> None:

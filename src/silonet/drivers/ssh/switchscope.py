@@ -1,14 +1,16 @@
-"""Planning shared by the switch-scoped Linux-shell dialects (``sonic``, ``cumulus``).
+"""Switch-scoped platforms: what one switch that maps VLAN->VNI per switch can hold (the
+``check`` rules) and, for the Linux-shell dialects (``sonic``, ``cumulus``), what a batch does
+to each switch-wide VLAN (``Plan``, which their ``prepare`` hands to the templates).
 
-On a switch that maps VLAN->VNI per switch, a logical switch exists only as *a VLAN mapped
-to its VNI*, and a binding (port, VLAN) is that port's membership in the VLAN. Both platforms
-also allow one VLAN per VNI (SONiC: "VNI Id already mapped"; Cumulus: one VNI per VLAN of the
-single VLAN-aware bridge), so on these dialects the plan keeps VLAN <-> VNI one to one.
+On such a switch a logical switch exists only as *a VLAN mapped to its VNI*, and a binding
+(port, VLAN) is that port's membership in the VLAN. One VLAN carries one VNI and one VNI one
+VLAN (SONiC: "VNI Id already mapped"; Cumulus: one VNI per VLAN of the single VLAN-aware
+bridge; EOS, Junos, ALAXALA alike): ``one_to_one`` refuses the bindings that would break it.
 
 silonet's operations are per VNI and per (port, VLAN); the device's objects are per VLAN.
 ``Plan`` works out, once per batch, what each VLAN must go through (created, mapped, remapped,
-deleted) and which operation of the batch renders that step, so the templates stay small and
-every step comes exactly once, in an order the device accepts:
+deleted) and which operation of the batch renders that step, so every step comes exactly
+once, in an order the device accepts:
 
 * a VLAN that gets a (new) VNI is mapped by ``EnsureLogicalSwitch`` of that VNI when the batch
   has one, else by the first ``Bind`` that uses the VLAN (tagged, or untagged in the VNI's
@@ -20,28 +22,19 @@ every step comes exactly once, in an order the device accepts:
 Untagged (VLAN 0) bindings: a switch-wide VLAN must carry the frames, and silonet does not
 allocate VLAN IDs, so a port's untagged frames go to the VLAN that already carries the VNI
 tagged on this switch (the port becomes an untagged member of it). A VNI bound only untagged
-on a switch is refused; when the VNI moves to another VLAN, its untagged ports move with it
-(rendered where the new VLAN is mapped). A port that turns from a tagged into the untagged member of one VLAN
-(or back) in one batch is changed by its ``Bind``; the ``Unbind`` of the old mode then leaves
-the membership alone. ``check`` lists every such refusal; ``preflight`` raises it before a
-single line reaches the device.
-
-This module would sit better next to ``dialect.py`` (the framework); it lives here because the
-dialect helpers were asked not to touch the framework.
+on a switch is refused (``carried_untagged``); when the VNI moves to another VLAN, its
+untagged ports move with it (rendered where the new VLAN is mapped). A port that turns from a
+tagged into the untagged member of one VLAN (or back) in one batch is changed by its ``Bind``;
+the ``Unbind`` of the old mode then leaves the membership alone.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import NamedTuple
 
-import jinja2
-
-from silonet.drivers.ssh.dialect import Dialect, Target
-from silonet.errors import DeviceError
+from silonet.drivers.ssh.dialect import Check, Refusals, Target
 from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, RemoveLogicalSwitch, SetFloodList, Unbind
 from silonet.plan.state import GatewayState
 
@@ -65,62 +58,98 @@ def vni_vlans(state: GatewayState) -> dict[int, int]:
     return out
 
 
-def check(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> list[str]:
-    """Why this batch cannot be rendered for a switch-scoped device (empty: it can)."""
-    problems: list[str] = []
-    by_vlan: dict[int, set[int]] = {}
-    by_vni: dict[int, set[int]] = {}
-    for (_port, vlan), vni in desired.bindings.items():
-        if vlan:
-            by_vlan.setdefault(vlan, set()).add(vni)
-            by_vni.setdefault(vni, set()).add(vlan)
-    for vlan in sorted(by_vlan):
-        if vlan in RESERVED_VLANS:
-            problems.append(f"{RESERVED_VLANS[vlan]}; silonet does not map it to a VNI (use another VLAN ID)")
-        if len(by_vlan[vlan]) > 1:
-            problems.append(f"VLAN {vlan} would map to VNIs {', '.join(map(str, sorted(by_vlan[vlan])))} on one "
-                            "switch, which maps VLAN->VNI per switch")
-    for vni in sorted(by_vni):
-        if len(by_vni[vni]) > 1:
-            problems.append(f"VNI {vni} would need VLANs {', '.join(map(str, sorted(by_vni[vni])))} on one switch, "
-                            "which maps one VLAN to one VNI; use one VLAN ID for the network on this gateway")
-    before, after = vni_vlans(actual), vni_vlans(desired)
-    for (port, vlan), vni in sorted(desired.bindings.items()):
-        if vlan:
-            continue
-        carrier = after.get(vni)
-        if carrier is None:
-            problems.append(f"port {port} untagged (VLAN 0) for VNI {vni}: a switch-wide VLAN must carry untagged "
-                            "frames and no tagged binding of that VNI on this gateway names one")
-            continue
-        if desired.bindings.get((port, carrier)) is not None:
-            problems.append(f"port {port} cannot be both a tagged and the untagged member of VLAN {carrier}")
-    for op in ops:
-        port_vni = actual.bindings.get((op.port, 0)) if isinstance(op, Unbind | Bind) and op.vlan == 0 else None
-        if port_vni is not None and before.get(port_vni) is None:
-            problems.append(f"port {op.port} is untagged for VNI {port_vni} but no tagged binding names its VLAN")
-    return problems
+# ------------------------------------------------------------------ checks
+def _listed(numbers: set[int]) -> str:
+    return ", ".join(map(str, sorted(numbers)))
 
 
-def preflight(gw: Target, ops: list[Operation], actual: GatewayState, desired: GatewayState) -> str:
-    """For ``begin.j2``: raise the refusals of ``check`` before anything is sent; renders nothing."""
-    if problems := check(ops, actual, desired):
-        raise DeviceError(gateway=gw.name, reason="; ".join(problems))
-    return ""
+def one_to_one(dialect: str) -> Check:
+    """One VLAN, one VNI on the whole switch. Tagged bindings are taken by VLAN, then VNI, then
+    port: one that would map its VLAN to a second VNI, or its VNI to a second VLAN, is refused
+    (a VNI keeps its lowest VLAN, a VLAN its lowest VNI)."""
+
+    def check(state: GatewayState) -> Refusals:
+        vnis: dict[int, set[int]] = {}
+        vlans: dict[int, set[int]] = {}
+        for (_port, vlan), vni in state.bindings.items():
+            if vlan:
+                vnis.setdefault(vlan, set()).add(vni)
+                vlans.setdefault(vni, set()).add(vlan)
+        out: Refusals = {}
+        vni_on: dict[int, int] = {}
+        vlan_of: dict[int, int] = {}
+        for (port, vlan), vni in sorted(state.bindings.items(), key=lambda b: (b[0][1], b[1], b[0][0])):
+            if not vlan:
+                continue
+            if (held := vni_on.get(vlan, vni)) != vni:
+                out[(port, vlan)] = (f"VLAN {vlan} would map to VNIs {_listed(vnis[vlan])} on one switch, which the "
+                                     f"{dialect} dialect maps VLAN->VNI per switch; VNI {held} keeps it here")
+            elif (on := vlan_of.get(vni, vlan)) != vlan:
+                out[(port, vlan)] = (f"VNI {vni} would need VLANs {_listed(vlans[vni])} on one switch, which the "
+                                     f"{dialect} dialect maps one VLAN to one VNI; VLAN {on} carries it here (use one "
+                                     "VLAN ID for the network on this gateway)")
+            else:
+                vni_on[vlan], vlan_of[vni] = vni, vlan
+        return out
+
+    return check
+
+
+def reserved_vlans(state: GatewayState) -> Refusals:
+    """VLANs the switch keeps for itself (``RESERVED_VLANS``) carry no VNI."""
+    return {(port, vlan): f"{RESERVED_VLANS[vlan]}; silonet does not map it to a VNI (use another VLAN ID)"
+            for (port, vlan), _vni in state.bindings.items() if vlan in RESERVED_VLANS}
+
+
+def carried_untagged(state: GatewayState) -> Refusals:
+    """An untagged (VLAN 0) binding needs a tagged binding of its VNI on this switch (whose VLAN
+    carries the frames), and a port is not both a tagged and the untagged member of that VLAN."""
+    carrier = vni_vlans(state)
+    out: Refusals = {}
+    for (port, vlan), vni in state.bindings.items():
+        if vlan:
+            continue
+        if (on := carrier.get(vni)) is None:
+            out[(port, vlan)] = (f"untagged (VLAN 0) for VNI {vni}: a switch-wide VLAN must carry untagged frames and "
+                                 "no tagged binding of that VNI on this gateway names one")
+        elif (port, on) in state.bindings:
+            out[(port, vlan)] = f"port {port} cannot be both a tagged and the untagged member of VLAN {on}"
+    return out
+
+
+# ------------------------------------------------------------------ the plan of a batch
+class VlanMap(NamedTuple):
+    """A VLAN->VNI mapping an operation adds: with the network's name (the switches that keep
+    it), and the flood list when this operation writes it whole (no SetFloodList of the VNI)."""
+
+    vlan: int
+    vni: int
+    network: str
+    flood: tuple[str, ...] = ()
+
+
+class Move(NamedTuple):
+    """An untagged port following its VNI from VLAN ``old`` to ``new``: ``leave``, whether this
+    operation takes it out of ``old`` (not when its tagged Bind in ``old`` came first and did);
+    ``tagged``, whether it is a tagged member of ``new`` now."""
+
+    port: str
+    old: int
+    new: int
+    leave: bool
+    tagged: bool
 
 
 @dataclass
 class VlanWork:
-    """VLAN-level steps one operation renders: ``unmap``, ``create``, ``map`` before its own lines;
-    ``unmap_after`` and ``delete`` after them (a VLAN goes once its members left)."""
+    """VLAN-level steps one operation renders: ``unmap``, ``create``, ``map`` and ``move`` before
+    its own lines; ``unmap_after``, ``delete`` and ``leave`` after them (a VLAN goes once its
+    members left)."""
 
     unmap: list[tuple[int, int]] = field(default_factory=list)  # (VLAN, VNI) mappings to delete
     create: list[int] = field(default_factory=list)  # VLANs to create
-    map: list[tuple[int, int]] = field(default_factory=list)  # (VLAN, VNI) mappings to add
-    her: list[int] = field(default_factory=list)  # VNIs of ``map`` whose whole flood list this op writes
-    # untagged ports following their VNI: (port, old VLAN, new VLAN, whether this op takes the port out of the old
-    # VLAN; not when the port's tagged Bind in the old VLAN came first and already did)
-    move: list[tuple[str, int, int, bool]] = field(default_factory=list)
+    map: list[VlanMap] = field(default_factory=list)  # mappings to add
+    move: list[Move] = field(default_factory=list)
     unmap_after: list[tuple[int, int]] = field(default_factory=list)
     delete: list[int] = field(default_factory=list)  # VLANs to delete
     leave: list[str] = field(default_factory=list)  # ports left without any binding
@@ -139,7 +168,7 @@ class Plan:
         self.renames = {vni for vni, ls in desired.logical_switches.items()
                         if vni in actual.logical_switches and actual.logical_switches[vni].network != ls.network}
         self._work: dict[int, VlanWork] = {}
-        self._index = {op: i for i, op in enumerate(ops)}
+        self._check(ops)
         first_bind: dict[int, int] = {}
         ensure_at: dict[int, int] = {}
         remove_at: dict[int, int] = {}
@@ -175,9 +204,8 @@ class Plan:
                 steps.append((at, "unmap", (moved, vni)))
             if vlan not in before:
                 steps.append((at, "create", (vlan, vni)))
-            steps.append((at, "map", (vlan, vni)))
-            if vni not in flooded:
-                steps.append((at, "her", (vlan, vni)))
+            ls = desired.logical_switches[vni]
+            steps.append((at, "map", VlanMap(vlan, vni, ls.network, () if vni in flooded else tuple(sorted(ls.flood)))))
         for vlan, vni in sorted(before.items()):
             if vlan in after:
                 continue
@@ -188,39 +216,43 @@ class Plan:
             steps.append((at, "delete", (vlan, vni)))
         for (port, vlan), vni in sorted(actual.bindings.items()):  # untagged ports follow their VNI to a new VLAN
             old, new = self.vlan_before.get(vni), self.vlan_after.get(vni)
-            if vlan == 0 and desired.bindings.get((port, 0)) == vni and None not in (old, new) and old != new:
+            if vlan == 0 and desired.bindings.get((port, 0)) == vni and old is not None and new is not None \
+                    and old != new:
                 at = ensure_at.get(vni, first_bind.get(new))  # where ``new`` gets mapped
                 if at is not None:
-                    steps.append((at, "move", (port, old, new, bind_at.get((port, old), at) >= at)))
+                    steps.append((at, "move", Move(port, old, new, bind_at.get((port, old), at) >= at,
+                                                   (port, new) in actual.bindings)))
         for port, at in last_of_port.items():
             if port not in {p for p, _v in desired.bindings} and port in {p for p, _v in actual.bindings}:
                 self._at(at).leave.append(port)
         unmapped: set[tuple[int, int]] = set()
         for at, kind, step in sorted(steps, key=lambda s: s[0]):
             work = self._at(at)
-            if kind == "move":
-                work.move.append(step)
-                continue
-            vlan, vni = step
             if kind in ("unmap", "unmap_after"):
-                if (vlan, vni) not in unmapped:
-                    unmapped.add((vlan, vni))
-                    getattr(work, kind).append((vlan, vni))
+                if step not in unmapped:
+                    unmapped.add(step)
+                    getattr(work, kind).append(step)
             elif kind == "create":
-                work.create.append(vlan)
-            elif kind == "map":
-                work.map.append((vlan, vni))
-            elif kind == "her":
-                work.her.append(vni)
-            else:
-                work.delete.append(vlan)
+                work.create.append(step[0])
+            elif kind == "delete":
+                work.delete.append(step[0])
+            else:  # map, move
+                getattr(work, kind).append(step)
+
+    def _check(self, ops: list[Operation]) -> None:
+        """What no parser reads and no check lets through, refused before a line exists: an
+        untagged port whose VNI has no tagged binding to name its VLAN."""
+        for op in ops:
+            if isinstance(op, Unbind | Bind) and op.vlan == 0 and (vni := self.actual.bindings.get((op.port, 0))) \
+                    is not None and self.vlan_before.get(vni) is None:
+                raise ValueError(f"port {op.port} is untagged for VNI {vni} but no tagged binding names its VLAN")
 
     def _at(self, index: int) -> VlanWork:
         return self._work.setdefault(index, VlanWork())
 
-    def work(self, op: Operation) -> VlanWork:
-        """The VLAN-level steps ``op`` renders (empty for most operations)."""
-        return self._work.get(self._index[op], VlanWork())
+    def work(self, index: int) -> VlanWork:
+        """The VLAN-level steps the batch's ``index``-th operation renders (empty for most)."""
+        return self._work.get(index, VlanWork())
 
     def untagged_before(self, port: str) -> int | None:
         """The VLAN that carries ``port``'s untagged frames now, if it has an untagged binding."""
@@ -262,23 +294,10 @@ class Plan:
         return {vni: ls.network for vni, ls in sorted(state.logical_switches.items()) if vni in vlans}
 
 
-_PLANS: dict[int, tuple[list[Operation], GatewayState, GatewayState, Plan]] = {}
-
-
-def plan(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Plan:
-    """One ``Plan`` per rendered batch: every template of the batch asks with the same objects."""
-    cached = _PLANS.get(id(ops))
-    if cached is not None and cached[0] is ops and cached[1] is actual and cached[2] is desired:
-        return cached[3]
-    made = Plan(ops, actual, desired)
-    _PLANS.clear()
-    _PLANS[id(ops)] = (ops, actual, desired, made)
-    return made
-
-
+# ------------------------------------------------------------------ reading
 def settle_read(gw: Target, ports: set[str] | frozenset[str], untagged: dict[str, int], vlan_vni: dict[int, int],
                 foreign_vlan: dict[int, str], bindings: dict[tuple[str, int], int],
-                foreign_bindings: dict[tuple[str, str | int], str], faults: dict[str, list[str]],
+                foreign_bindings: dict[tuple[str, int], str], faults: dict[str, list[str]],
                 vlan_label: Callable[[int], str]) -> None:
     """What both per-switch parsers conclude once they read the switch: an untagged member of a
     silonet VLAN is silonet's binding (VLAN 0) only while the VLAN has a tagged member; a
@@ -295,24 +314,3 @@ def settle_read(gw: Target, ports: set[str] | frozenset[str], untagged: dict[str
         for port in gw.ports:
             if port in ports or not ports:
                 foreign_bindings.setdefault((port, vid), label)
-
-
-def to_json(mapping: Mapping[int, str]) -> str:
-    return json.dumps({str(k): v for k, v in sorted(mapping.items())}, sort_keys=True)
-
-
-TEMPLATE_HELPERS: dict[str, Callable[..., Any]] = {"plan": plan, "preflight": preflight, "to_json": to_json}
-
-
-@dataclass(frozen=True)
-class SwitchScopedDialect(Dialect):
-    """A ``Dialect`` whose templates may call ``plan``, ``preflight`` and ``to_json``.
-
-    The framework gives templates data only; VLAN planning is easier to get right (and to
-    test) in Python than in Jinja, so these dialects add three globals to their environment."""
-
-    @cached_property
-    def env(self) -> jinja2.Environment:
-        env = super().env
-        env.globals.update(TEMPLATE_HELPERS)
-        return env

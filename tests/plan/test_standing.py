@@ -16,13 +16,24 @@ from silonet.plan import Compiler, GatewayState, LogicalSwitch, apply_ops, compi
 from silonet.plan.ownership import DeviceFacts, restrict
 from silonet.plan.standing import Standing, scope
 from silonet.plan.state import Changes
-from tests.unit.test_compile_reference import histories
+from tests.plan.test_compile_reference import histories
+
+
+def refuse_some(state: GatewayState) -> dict[tuple[str, int], str]:
+    """A platform's check, one binding at a time (VLAN 3) and one network at a time (``n1``: its
+    switch goes with its last binding)."""
+    names = {vni: ls.network for vni, ls in state.logical_switches.items()}
+    return {(port, vlan): "VLAN 3 is not for us" if vlan == 3 else "n1 is not for us"
+            for (port, vlan), vni in state.bindings.items() if vlan == 3 or names.get(vni) == "n1"}
+
 
 FACTS = [
     DeviceFacts(),
     DeviceFacts(foreign_vnis={901: "theirs"}, foreign_names=frozenset({"n2"})),
     DeviceFacts(foreign_bindings={("p1", 3): "theirs", ("sb", 2): "theirs"}, flood_lists=False),
     DeviceFacts(bare_vnis=False, remote_macs=False),
+    DeviceFacts(refuse=refuse_some),
+    DeviceFacts(bare_vnis=False, foreign_bindings={("p1", 2): "theirs"}, refuse=refuse_some),
 ]
 
 

@@ -1,0 +1,154 @@
+"""``OvsdbDriver``: the driver contract (``drivers/base``) over one ``IdlThread``.
+
+Reads interpret the replica (``replica``) incrementally; a batch of operations is one IDL
+transaction (``handlers``), committed by the connection and read back in the same trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import ovs.db.idl
+
+from silonet.drivers import ovsjson
+from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
+from silonet.drivers.ovsdb.connection import IdlThread, Txn, quiet_vlog
+from silonet.drivers.ovsdb.handlers import Write
+from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
+from silonet.drivers.untrusted import echo, shown
+from silonet.drivers.vtep_schema import Interpretation
+from silonet.errors import DeviceError
+from silonet.plan.ops import Operation
+from silonet.plan.state import Changes
+
+
+class OvsdbDriver(Driver):
+    """hardware_vtep over OVSDB (ovs-vtep, and switches that export the schema)."""
+
+    name = "ovsdb"
+    notifies = True  # the IDL's monitor pushes every change
+
+    def __init__(self, gateway: Any, on_change: Callable[[], None]) -> None:
+        super().__init__(gateway, on_change)
+        quiet_vlog()
+        ovsjson.enable()  # idempotent: the OVS library's C JSON parser, loaded when a driver first needs it
+        self._thread = IdlThread(gateway.management.address, on_change)
+        self._config_error: str | None = None
+        self._cached: tuple[int, ActualState] | None = None  # (IDL change_seqno, what it meant)
+        self._reading: tuple[int, Interpretation] | None = None  # (IDL epoch, the rows as they stand)
+
+    async def start(self) -> None:
+        if self.gateway.management.address.startswith("ssl:"):
+            try:
+                self._thread.use_ssl(self.gateway)
+            except DeviceError as err:
+                self._config_error = err.fields["reason"]
+                return
+        self._thread.start()
+
+    def health(self) -> Health:
+        t = self._thread
+        if self._config_error:
+            return Health(connected=False, detail=self._config_error)
+        return Health(connected=t.connected, detail="" if t.connected else t.error or "connecting")
+
+    async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> Any:
+        if not self._thread.connected:
+            raise DeviceError(gateway=self.gateway.name, reason=self.health().detail or "not connected")
+        try:
+            return await asyncio.wrap_future(self._thread.submit(fn))
+        except ConnectionError as err:
+            raise DeviceError(gateway=self.gateway.name, reason=str(err)) from None
+
+    def unchanged(self) -> bool:
+        idl, cached = self._thread.idl, self._cached
+        return self._thread.connected and idl is not None and cached is not None and cached[0] == idl.change_seqno
+
+    async def read(self) -> ActualState:
+        cached = self._cached
+        if cached is not None and self.unchanged():
+            return cached[1]  # the replica did not move since: no trip to the IDL thread
+        return await self._call(self._read)
+
+    async def apply(self, ops: list[Operation]) -> ApplyResult:
+        if not ops:
+            return ApplyResult(0)
+        return await self._call(lambda idl: self._apply(idl, ops))
+
+    async def close(self) -> None:
+        if self._thread.is_alive():
+            self._thread.stop()
+            await asyncio.to_thread(self._thread.join, 5)
+
+    def changes_since(self, version: tuple[int, int] | None) -> Changes | None:
+        reading = self._reading
+        return None if reading is None else reading[1].changes_since(version)
+
+    # ------------------------------------------------------------ in the IDL thread
+    def _switch(self, idl: ovs.db.idl.Idl) -> Any:
+        switches = list(idl.tables["Physical_Switch"].rows.values())
+        named = [ps for ps in switches if ps.name == self.gateway.name]
+        if named:
+            return named[0]
+        if len(switches) == 1:
+            ps = switches[0]
+            if self.gateway.vtep_ip in ps.tunnel_ips:
+                return ps
+            # Another gateway's device (a wrong address, two gateways on one device): two
+            # managers of one device would undo each other forever. Refuse.
+            raise DeviceError(gateway=self.gateway.name, reason=(
+                f"the device at {self.gateway.management.address} is Physical_Switch {shown(ps.name)} with tunnel IPs "
+                f"{echo(', '.join(sorted(ps.tunnel_ips))) or 'none'}, not this gateway ({self.gateway.vtep_ip}): "
+                "check management.address, or name the Physical_Switch after the gateway"))
+        names = echo(", ".join(sorted(ps.name for ps in switches))) or "none"
+        raise DeviceError(gateway=self.gateway.name,
+                          reason=f"cannot tell which Physical_Switch is this gateway (found: {names})")
+
+    def _read(self, idl: MemoIdl) -> ActualState:
+        """The replica as silonet sees it; unchanged replica (same ``change_seqno``), same answer."""
+        if self._cached is not None and self._cached[0] == idl.change_seqno:
+            return self._cached[1]
+        ps, reading = self._reading_now(idl)
+        state = ActualState(*reading.state(list(ps.switch_fault_status)), version=(reading.serial, reading.version))
+        self._cached = (idl.change_seqno, state)
+        return state
+
+    def _reading_now(self, idl: MemoIdl) -> tuple[Any, Interpretation]:
+        """This gateway's Physical_Switch, and the interpretation brought up to the replica by the
+        rows that changed since (after a reconnect, by all of them)."""
+        if self._reading is None or self._reading[0] != idl.epoch:
+            self._reading = (idl.epoch, Interpretation())
+        reading = self._reading[1]
+        for table, read in READ.items():
+            idl.view(table, read)
+            for key, old, new in idl.drain(table):
+                reading.row(table, key, old, new)
+        ps = self._switch(idl)
+        ports = {p.name: idl.meaning(p, port_rows) for p in ps.ports}
+        for name in reading.ports.keys() - ports.keys():
+            reading.port(name, None)
+        for name, rows in ports.items():
+            reading.port(name, rows)
+        return ps, reading
+
+    def _apply(self, idl: MemoIdl, ops: list[Operation]) -> ApplyResult:
+        """One transaction for the batch; the read-back in the same trip (the next read() finds it
+        cached). TRY_AGAIN, or a free VLAN another writer took first: plan again."""
+        txn = Txn(idl)
+        try:
+            ps, reading = self._reading_now(idl)
+            write = Write(idl, txn, reading, {p.name: p for p in ps.ports}, self._thread.rng)
+            write.run(ops)
+            status = self._thread.commit(txn, len(ops), self.gateway.name)
+            if status in (Txn.SUCCESS, Txn.UNCHANGED):
+                self._read(idl)
+                return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(len(ops))
+            if status == Txn.TRY_AGAIN:
+                return ApplyResult(0, retry=True)
+            raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(txn.get_error())}")
+        except BaseException:
+            if idl.txn is txn:  # else the IDL keeps it open, and its next run() fails an assertion for good
+                txn.abort()
+            raise

@@ -1,0 +1,69 @@
+"""Batched recording: what the workers observed goes to the realization records together with
+whatever other workers record meanwhile (ten gateways finishing one change at once cost one
+database commit, not ten), then onto the realization board, which wakes this process's waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from silonet.signals import RealizationBoard
+from silonet.store.db import Database
+from silonet.store.repo import ActualSnapshot, Observation, Repository
+
+Record = Observation | ActualSnapshot
+
+
+class Recorder:
+    """Writes observations of the gateways this replica holds (``holds``: the lease check)."""
+
+    def __init__(self, db: Database, board: RealizationBoard, holds: Callable[[str], bool]) -> None:
+        self.db = db
+        self.board = board
+        self.holds = holds
+        self._pending: list[tuple[str, Record, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    def record(self, gateway: str, obs: Observation) -> None:
+        """One observation, now (in a thread: it waits for the database)."""
+        self._record_many([(gateway, obs)])
+
+    async def submit(self, gateway: str, obs: Record) -> bool:
+        """Record with the others' (on the event loop). False when not recorded: the lease
+        lapsed, so another replica's observations count now."""
+        if not self.holds(gateway):
+            return False
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((gateway, obs, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="reconcile-recorder")
+        await fut
+        return True
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Until what was submitted is written (or ``grace`` s passed): on stop."""
+        if self._writer is not None:
+            await asyncio.wait({self._writer}, timeout=grace)
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._record_many, [(g, o) for g, o, _ in batch])
+            except Exception as err:  # every waiter hears of it
+                for _g, _o, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for _g, _o, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _record_many(self, batch: list[tuple[str, Record]]) -> None:
+        with self.db.status_session() as s:
+            Repository(s).record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
+            s.commit()
+        passes = [(g, o) for g, o in batch if isinstance(o, Observation)]
+        self.board.recorded({g: o.realized_generation for g, o in passes if o.realized_generation is not None},
+                            [g for g, o in passes if o.error])
