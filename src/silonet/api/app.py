@@ -283,7 +283,7 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         with waits.take(who, wait):
             gateways, generation = await _in_thread(m.detach, name, group, vlan, actor=who.actor, tenant=who.scope)
             if wait:  # the group's gateways unbind it: they fail a detach, the others degrade it
-                own = await _in_thread(m.group_gateways, group)
+                own = partial(m.group_gateways, group)  # asked only if the board cannot tell
                 return _waited(await m.wait_verdict_async(gateways, generation, wait, own, tenant=who.scope))
         return Response(status_code=204)
 

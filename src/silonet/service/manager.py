@@ -8,10 +8,10 @@ nothing anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -411,23 +411,23 @@ class Manager:
 
     # -------------------------------------------------------------------- wait
     def wait(self, gateways: Iterable[str], generation: int, timeout: float,
-             own: Collection[str] | None = None, tenant: str | None = None) -> str:
+             own: waits.Own = None, tenant: str | None = None) -> str:
         """Block up to ``timeout`` s until the change at ``generation`` is no longer pending;
         the status reached (``service/waits.py``; ``own``: as ``plan.status.summarize``)."""
         return waits.wait(self.db, self.board, gateways, generation, timeout, own, tenant).status
 
     async def wait_async(self, gateways: Iterable[str], generation: int, timeout: float,
-                         own: Collection[str] | None = None, tenant: str | None = None) -> str:
+                         own: waits.Own = None, tenant: str | None = None) -> str:
         """``wait`` for the API: the waiting holds no thread."""
         return (await waits.wait_async(self.db, self.board, gateways, generation, timeout, own, tenant)).status
 
     def wait_verdict(self, gateways: Iterable[str], generation: int, timeout: float,
-                     own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+                     own: waits.Own = None, tenant: str | None = None) -> Verdict:
         """``wait``, with the reason and the gateways behind the status."""
         return waits.wait(self.db, self.board, gateways, generation, timeout, own, tenant)
 
     async def wait_verdict_async(self, gateways: Iterable[str], generation: int, timeout: float,
-                                 own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+                                 own: waits.Own = None, tenant: str | None = None) -> Verdict:
         return await waits.wait_async(self.db, self.board, gateways, generation, timeout, own, tenant)
 
     def group_gateways(self, group: str) -> frozenset[str]:
@@ -440,12 +440,12 @@ class Manager:
     def settle(self, out: S.AttachmentOut, timeout: float, tenant: str | None = None) -> S.AttachmentOut:
         """Wait for a new attachment, then read it again: its status when the wait ended."""
         self.wait([g.gateway for g in out.gateways], out.generation, timeout,
-                  self.group_gateways(out.interface_group), tenant)
+                  partial(self.group_gateways, out.interface_group), tenant)
         return self.get_attachment(out.network, out.interface_group, out.vlan, tenant=tenant)
 
     async def settle_async(self, out: S.AttachmentOut, timeout: float, tenant: str | None = None) -> S.AttachmentOut:
         """``settle`` for the API: the waiting holds no thread."""
-        own = await anyio.to_thread.run_sync(self.group_gateways, out.interface_group)
+        own = partial(self.group_gateways, out.interface_group)  # asked only if the board cannot tell
         return await _then_read(
             self.wait_async([g.gateway for g in out.gateways], out.generation, timeout, own, tenant),
             lambda _status: self.get_attachment(out.network, out.interface_group, out.vlan, tenant=tenant))

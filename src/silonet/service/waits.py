@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Generator, Iterable
 from typing import Any
 
 import anyio
@@ -25,10 +25,15 @@ WAIT_MAX_S = 300.0
 REALIZED = Verdict("realized")
 
 
-def verdict(db: Database, names: list[str], generation: int, own: Collection[str] | None = None,
-            tenant: str | None = None) -> Verdict:
+Own = Collection[str] | Callable[[], Collection[str]] | None
+
+
+def verdict(db: Database, names: list[str], generation: int, own: Own = None, tenant: str | None = None) -> Verdict:
     """The status of a change at ``generation`` on ``names``, as the database has it
-    (``own``: the gateways whose failure fails it; the others only degrade it)."""
+    (``own``: the gateways whose failure fails it, the others only degrade it; a function giving
+    them is asked only here, so a wait this process's board ends asks nothing)."""
+    if callable(own):
+        own = own()
     with db.read() as s:
         real = errors_for(Repository(s).realizations(names, observed=False), tenant)
     seen = [Seen(n, *gateway_status(real.get(n), generation)) for n in names]
@@ -36,7 +41,7 @@ def verdict(db: Database, names: list[str], generation: int, own: Collection[str
 
 
 def wait(db: Database, board: RealizationBoard, gateways: Iterable[str], generation: int, timeout: float,
-         own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+         own: Own = None, tenant: str | None = None) -> Verdict:
     """Block up to ``timeout`` s until the change at ``generation`` is no longer pending (``board``:
     what this process's reconciler recorded)."""
     steps = _steps(board, gateways, generation, timeout)
@@ -50,7 +55,7 @@ def wait(db: Database, board: RealizationBoard, gateways: Iterable[str], generat
 
 
 async def wait_async(db: Database, board: RealizationBoard, gateways: Iterable[str], generation: int,
-                     timeout: float, own: Collection[str] | None = None, tenant: str | None = None) -> Verdict:
+                     timeout: float, own: Own = None, tenant: str | None = None) -> Verdict:
     """``wait`` for the API: the waiting holds no thread (a thread per waiter let a few dozen
     ``?wait=`` requests exhaust the pool every sync route shares); only a database read
     borrows one for its duration."""
