@@ -74,6 +74,13 @@ class Prepared:
 
 
 Prepare = Callable[[list[Operation], GatewayState, GatewayState], Prepared]
+OpContext = Callable[[Any, int], Mapping[str, Any]]  # (operation, its index in the batch) -> context
+
+
+def per_operation(ops: list[Operation], by_kind: Mapping[type, OpContext]) -> list[Mapping[str, Any]]:
+    """``Prepared.each`` from one function per kind of operation (an operation of a kind not named
+    prints from its own fields alone)."""
+    return [ctx(op, i) if (ctx := by_kind.get(type(op))) is not None else {} for i, op in enumerate(ops)]
 
 
 @dataclass(frozen=True)

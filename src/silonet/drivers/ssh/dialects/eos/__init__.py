@@ -66,6 +66,7 @@ from silonet.drivers.ssh.dialect import (
     all_of,
     checks,
     names_within,
+    per_operation,
     tagged_only,
     untagged_refused,
     vlan_name_within,
@@ -252,20 +253,9 @@ class _Batch:
 def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
     """What each operation of the batch prints (``_Batch``); ``remap`` for ``begin.j2``."""
     b = _Batch(ops, actual, desired)
-    each: list[dict[str, Any]] = []
-    for i, op in enumerate(ops):
-        if isinstance(op, Bind):
-            each.append(b.bind(op, i))
-        elif isinstance(op, Unbind):
-            each.append(b.unbind(op, i))
-        elif isinstance(op, EnsureLogicalSwitch):
-            each.append(b.ensure(op))
-        elif isinstance(op, SetFloodList):
-            each.append(b.flood(op))
-        elif isinstance(op, RemoveLogicalSwitch):
-            each.append(b.remove(op))
-        else:
-            each.append({})
+    each = per_operation(ops, {
+        Bind: b.bind, Unbind: b.unbind, EnsureLogicalSwitch: lambda op, _i: b.ensure(op),
+        SetFloodList: lambda op, _i: b.flood(op), RemoveLogicalSwitch: lambda op, _i: b.remove(op)})
     return Prepared({"remap": b.remap()}, each)
 
 

@@ -46,7 +46,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Prepared, Target, checks, tagged_only, untagged_refused
+from silonet.drivers.ssh.dialect import (
+    Dialect,
+    Parsed,
+    Prepared,
+    Target,
+    checks,
+    per_operation,
+    tagged_only,
+    untagged_refused,
+)
 from silonet.drivers.ssh.switchscope import one_to_one
 from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
@@ -189,18 +198,9 @@ def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -
     """What each operation's template prints (``_Batch``): besides, ``network`` (the VLAN's name
     is ``silonet-<network>``) and ``interface`` (the port's device name)."""
     b = _Batch(ops, actual, desired)
-    each: list[dict[str, Any]] = []
-    for i, op in enumerate(ops):
-        if isinstance(op, Bind):
-            each.append(b.bind(op, i))
-        elif isinstance(op, Unbind):
-            each.append({"interface": _interface(op.port), "leave": b.left(op.port, op.vlan)})
-        elif isinstance(op, EnsureLogicalSwitch):
-            each.append(b.ensure(op))
-        elif isinstance(op, SetFloodList):
-            each.append(b.flood(op))
-        else:
-            each.append({})
+    each = per_operation(ops, {
+        Bind: b.bind, EnsureLogicalSwitch: lambda op, _i: b.ensure(op), SetFloodList: lambda op, _i: b.flood(op),
+        Unbind: lambda op, _i: {"interface": _interface(op.port), "leave": b.left(op.port, op.vlan)}})
     return Prepared({}, each)
 
 
