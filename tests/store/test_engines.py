@@ -39,3 +39,39 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
         with pytest.raises(postgres.PostgresError, match="Address already in use"):
             server.start()
         server.stop()
+
+
+def test_a_stalled_transaction_on_postgresql_gives_its_locks_back(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica stopped inside a transaction (found by tests/e2e/test_replicas.py: a SIGSTOPped
+    replica's open status write held the gateway rows a detach had to bump, and the detach hung)
+    loses it after IDLE_IN_TRANSACTION_MS; another writer then goes on."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from silonet.store import db as dbmod
+
+    monkeypatch.setattr(dbmod, "IDLE_IN_TRANSACTION_MS", 300)
+    stalled, writer = dbmod.Database(pg_url), dbmod.Database(pg_url)
+    stalled.upgrade()
+    try:
+        with stalled.engine.connect() as conn:
+            conn.execute(text("UPDATE meta SET generation = generation WHERE id = 1"))  # holds the row lock
+            time.sleep(1.0)
+            done: list[int] = []
+
+            def write() -> None:
+                with writer.write() as (_session, generation):
+                    done.append(generation)
+
+            thread = threading.Thread(target=write, daemon=True)  # waits for good without the timeout
+            thread.start()
+            thread.join(20)
+            assert done, "the writer still waits for the stalled transaction's lock"
+            with pytest.raises(DBAPIError, match="idle-in-transaction"):
+                conn.execute(text("SELECT 1"))
+    finally:
+        stalled.dispose()
+        writer.dispose()

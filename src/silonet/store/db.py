@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A replica that stops between two statements of a transaction (SIGSTOP, a stall, a lost link)
+# keeps its row locks: every writer touching those rows (a bump of those gateways' desired
+# generation) would wait for it forever. PostgreSQL ends such a transaction after this long;
+# silonet's own transactions never sit idle for more than a fraction of it.
+IDLE_IN_TRANSACTION_MS = 15_000
 
 
 def newest_revision() -> str:
@@ -51,7 +56,8 @@ class Database:
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, connect_args={
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._status_sessions: sessionmaker | None = None
 
