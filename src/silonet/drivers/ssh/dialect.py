@@ -22,7 +22,7 @@ import jinja2
 from silonet.drivers.untrusted import TEMPLATE_FILTERS, UnsafeValue, shown
 from silonet.errors import DeviceError, InvalidInput
 from silonet.model.inventory import Proposed
-from silonet.plan.ops import Operation
+from silonet.plan.ops import Operation, SetFloodList
 from silonet.plan.ownership import DeviceFacts, Key, without
 from silonet.plan.state import GatewayState
 
@@ -75,6 +75,11 @@ class Prepared:
 
 Prepare = Callable[[list[Operation], GatewayState, GatewayState], Prepared]
 OpContext = Callable[[Any, int], Mapping[str, Any]]  # (operation, its index in the batch) -> context
+
+
+def flood_delta(had: frozenset[str], op: SetFloodList) -> dict[str, list[str]]:
+    """A flood list written as a change to what the device ``had``: the IPs that go and come."""
+    return {"gone": sorted(had - op.flood), "added": sorted(op.flood - had)}
 
 
 def per_operation(ops: list[Operation], by_kind: Mapping[type, OpContext]) -> list[Mapping[str, Any]]:

@@ -52,6 +52,7 @@ from silonet.drivers.ssh.dialect import (
     Prepared,
     Target,
     checks,
+    flood_delta,
     per_operation,
     tagged_only,
     untagged_refused,
@@ -191,7 +192,7 @@ class _Batch:
         """The delta on a VLAN that keeps its name, the whole list on one made anew."""
         ls, old = self.desired.logical_switches[op.vni], self.actual.logical_switches.get(op.vni)
         have = old.flood if old is not None and old.network == ls.network else frozenset()
-        return {"network": ls.network, "gone": sorted(have - op.flood), "added": sorted(op.flood - have)}
+        return {"network": ls.network, **flood_delta(have, op)}
 
 
 def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:

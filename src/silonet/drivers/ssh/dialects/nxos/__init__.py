@@ -68,6 +68,7 @@ from silonet.drivers.ssh.dialect import (
     Target,
     all_of,
     checks,
+    flood_delta,
     names_within,
     tagged_only,
     untagged_refused,
@@ -277,7 +278,7 @@ def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -
             each.append({"t": t, "taken": t in taken})
         elif isinstance(op, SetFloodList):
             old_flood = actual.logical_switches[op.vni].flood if op.vni in actual.logical_switches else frozenset()
-            each.append({"gone": sorted(old_flood - op.flood), "added": sorted(op.flood - old_flood)})
+            each.append(flood_delta(old_flood, op))
         else:
             each.append({})
     return Prepared({}, each)
