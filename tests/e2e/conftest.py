@@ -15,14 +15,17 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from silonet.api.app import create_app
+from silonet.cli.lab import lab_app
 from silonet.config import Settings
 from silonet.lab import Lab, paper_topology
 from silonet.reconcile import Reconciler
 from silonet.runtime import Runtime
 from silonet.service import Manager
 from silonet.service import schemas as S
+from silonet.service.topology import parse_topology
 from silonet.store.db import Database
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_lab
 
@@ -86,6 +89,13 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str = "co
         time.sleep(0.2)
 
 
+def lab_inventory(lab: Lab) -> S.Topology:
+    """What `silonet lab inventory` prints, as `silonet apply -f` reads it: all a manager is given."""
+    out = CliRunner().invoke(lab_app, ["inventory", "--prefix", lab.prefix, "--dir", str(lab.base_dir)])
+    assert out.exit_code == 0, out.output
+    return parse_topology(out.output, "silonet lab inventory")
+
+
 class _Capture(logging.Handler):
     """Every log record of the run, formatted: the secrets test reads them all."""
 
@@ -100,7 +110,9 @@ class _Capture(logging.Handler):
 @pytest.fixture(scope="module", params=["ovsdb", "ssh", "mixed"])
 def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
     """The lab with every gateway on OVSDB, every gateway over SSH (vtepctl dialect on real
-    OpenSSH), or a mixed fleet carrying the same VNIs."""
+    OpenSSH), or a mixed fleet carrying the same VNIs. The manager is given the lab's inventory
+    alone: each SSH gateway's host key is in it (``management.host_key``), and no known_hosts
+    file exists where the driver would look."""
     if why := _missing():
         pytest.skip(why)
     driver = request.param
@@ -115,13 +127,12 @@ def fabric(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     root.setLevel(logging.DEBUG)
     try:
         lab.up(paper_topology(), driver=driver)
-        if driver != "ovsdb":
-            os.environ["SILONET_SSH_KNOWN_HOSTS"] = lab.status()["known_hosts"]
+        os.environ["SILONET_SSH_KNOWN_HOSTS"] = str(base / "no-known_hosts")  # the inventory's host keys only
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
         manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10100),
                                                 admin_token=ADMIN_TOKEN))
-        manager.apply(S.validate(S.Topology, lab.inventory()))
+        manager.apply(lab_inventory(lab))
         rec = Reconciler(manager.runtime, period=5.0, poll=0.5)
         with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             hosts = {h["name"]: h for s in lab.status()["silos"] for h in s["hosts"]}

@@ -24,10 +24,9 @@ from silonet.lab import GatewaySpec, Group, Host, Lab, LabTopology, Silo, Tor
 from silonet.reconcile import Reconciler
 from silonet.runtime import Runtime
 from silonet.service import Manager
-from silonet.service import schemas as S
 from silonet.store.db import Database
 from tests.conftest import ADMIN, ADMIN_TOKEN, fresh_lab
-from tests.e2e.conftest import _missing, eventually
+from tests.e2e.conftest import _missing, eventually, lab_inventory
 
 pytestmark = [pytest.mark.root, pytest.mark.ovs, pytest.mark.slow]
 
@@ -49,12 +48,12 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, TestC
     old_known = os.environ.get("SILONET_SSH_KNOWN_HOSTS")
     try:
         lab.up(TOPO, driver="mixed")
-        os.environ["SILONET_SSH_KNOWN_HOSTS"] = lab.status()["known_hosts"]
+        os.environ["SILONET_SSH_KNOWN_HOSTS"] = str(base / "no-known_hosts")  # the inventory's host keys only
         db = Database(f"sqlite:///{base / 'silonet.db'}")
         db.upgrade()
         manager = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10100),
                                                 admin_token=ADMIN_TOKEN))
-        manager.apply(S.validate(S.Topology, lab.inventory()))
+        manager.apply(lab_inventory(lab))
         rec = Reconciler(manager.runtime, period=5.0, poll=0.5)
         with TestClient(create_app(manager, rec), headers=ADMIN) as client:
             yield lab, client

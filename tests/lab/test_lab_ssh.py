@@ -1,6 +1,8 @@
 """The lab's gateways over real OpenSSH: ``Lab.up(..., driver="ssh")`` runs sshd in every gateway
-namespace (key auth only, host keys in the lab's known_hosts), and both OpenSSH's own client and
-silonet's SshDriver (vtepctl dialect) reach each gateway's hardware_vtep database through it.
+namespace (key auth only; each host key in the inventory's ``management.host_key`` and in the
+lab's known_hosts), and both OpenSSH's own client and silonet's SshDriver (vtepctl dialect)
+reach each gateway's hardware_vtep database through it: the driver from the inventory alone,
+or with the known_hosts file instead.
 
 One small lab (prefix sls, index 8: never in the way of the demo sn/0, the e2e se/5 or the lab
 tests slt/7) comes up once per module and always comes down. The unmarked tests are pure."""
@@ -271,6 +273,8 @@ def test_inventory_parses_with_ssh_gateways(lab: Lab, status: dict) -> None:
         assert (m.driver, m.dialect) == ("ssh", "vtepctl")
         assert m.address == f"root@{g.vtep_ip.replace(UNDERLAY, MGMT)}:22"
         assert m.credentials == f"file:{status['client_key']}" and Path(status["client_key"]).is_absolute()
+        host_pub = (lab.dir / "ssh" / f"ssh_host_{g.name}_ed25519.pub").read_text().split()[:2]
+        assert m.host_key == " ".join(host_pub), "the gateway's own sshd host key"
     with pytest.raises(LabError, match="runs with driver ssh, not ovsdb"):
         lab.inventory(driver="ovsdb")
 
@@ -285,8 +289,9 @@ def _gateway(lab: Lab, name: str) -> Gateway:
 @pytest.mark.ovs
 def test_ssh_driver_applies_and_reads_back(lab: Lab, status: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """silonet's SshDriver (vtepctl over OpenSSH) on gw-a and the ovsdb driver on gw-b carry one VNI:
-    the hosts behind them ping; then both are emptied again through the same drivers."""
-    monkeypatch.setenv("SILONET_SSH_KNOWN_HOSTS", status["known_hosts"])
+    the hosts behind them ping; then both are emptied again through the same drivers. The SSH
+    gateway is reached from its inventory entry alone: no known_hosts file where the driver looks."""
+    monkeypatch.setenv("SILONET_SSH_KNOWN_HOSTS", str(lab.dir / "no-such-known_hosts"))
     vtep = {g["name"]: g["vtep_ip"] for g in status["gateways"]}
     gw_a = _gateway(lab, "gw-a")
     gw_b = _gateway(lab, "gw-b")
@@ -330,6 +335,56 @@ def test_ssh_driver_applies_and_reads_back(lab: Lab, status: dict, monkeypatch: 
     assert empty_a == GatewayState() and empty_b == GatewayState()
     assert lab.vtep_ctl("gw-a", "list-ls").split() == [] and lab.vtep_ctl("gw-b", "list-ls").split() == []
     assert lab.vtep_ctl("gw-a", "list-bindings", "gw-a", "p1").split() == []
+
+
+@pytest.mark.root
+@pytest.mark.ovs
+def test_a_known_hosts_file_still_works_without_host_key(lab: Lab, status: dict,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SILONET_SSH_KNOWN_HOSTS", status["known_hosts"])
+    gw = _gateway(lab, "gw-b")
+    gw = replace(gw, management=replace(gw.management, host_key=None))
+
+    async def scenario() -> GatewayState:
+        driver = SshDriver(gw, lambda: None)
+        await driver.start()
+        try:
+            await wait_connected(driver, timeout=15.0)
+            return (await driver.read()).owned
+        finally:
+            await driver.close()
+
+    assert asyncio.run(scenario()) == GatewayState()
+
+
+@pytest.mark.root
+@pytest.mark.ovs
+def test_another_gateways_host_key_in_the_inventory_is_refused_at_once(lab: Lab, status: dict,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """gw-a's entry with gw-b's host key: the known_hosts file (which would let it in) is not asked;
+    the failure is hard and names both fingerprints."""
+    monkeypatch.setenv("SILONET_SSH_KNOWN_HOSTS", status["known_hosts"])
+    gw_a, gw_b = _gateway(lab, "gw-a"), _gateway(lab, "gw-b")
+    assert gw_a.management.host_key != gw_b.management.host_key
+    wrong = replace(gw_a, management=replace(gw_a.management, host_key=gw_b.management.host_key))
+
+    async def scenario() -> str:
+        driver = SshDriver(wrong, lambda: None)
+        await driver.start()
+        try:
+            deadline = time.monotonic() + 15
+            while not driver.health().hard:
+                assert time.monotonic() < deadline and not driver.health().connected, driver.health()
+                await asyncio.sleep(0.05)
+            return driver.health().detail
+        finally:
+            await driver.close()
+
+    detail = asyncio.run(scenario())
+    expected = asyncssh.import_public_key(gw_b.management.host_key).get_fingerprint("sha256")
+    offered = asyncssh.import_public_key(gw_a.management.host_key).get_fingerprint("sha256")
+    assert "gw-a" in detail and f"host key mismatch: management.host_key is {expected}" in detail, detail
+    assert f"offered {offered}" in detail, detail
 
 
 @pytest.mark.root

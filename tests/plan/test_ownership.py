@@ -84,3 +84,24 @@ def test_a_switch_whose_bindings_all_failed_is_not_kept_for_the_check_to_miss() 
     assert failures == {("p9", 101): "port 'p9' does not exist on the device"}
     without_check, _ = restrict(desired, DeviceFacts(ports=frozenset({"p1"})))
     assert set(without_check.logical_switches) == {5000, 5001}  # hardware_vtep keeps it, as before
+
+
+def test_a_port_the_device_says_is_someone_elses_fails_with_the_devices_reason() -> None:
+    """A port that exists but is set up for something else (a Junos access port, a LAG member)
+    fails its bindings with why, not as a port that does not exist."""
+    desired = GatewayState({1: LogicalSwitch(1, "n")}, {("p1", 10): 1, ("p2", 10): 1})
+    facts = DeviceFacts(ports=frozenset({"p2"}), unusable={"p1": "it is an access port of VLAN v10"})
+    effective, failures = restrict(desired, facts)
+    assert failures == {("p1", 10): "port 'p1' cannot take silonet's VLANs: it is an access port of VLAN v10"}
+    assert effective.bindings == {("p2", 10): 1}
+
+
+def test_one_remote_vtep_list_per_device_keeps_what_others_use() -> None:
+    """On a platform with one remote-VTEP list for every VNI (ALAXALA AX), silonet's VNIs read back
+    the whole list: it must want the remote VTEPs foreign VNIs use too, or it would remove them."""
+    desired = GatewayState({1: LogicalSwitch(1, "n", frozenset({"198.18.0.2"}))}, {("p1", 10): 1})
+    facts = DeviceFacts(flood_per_vtep=True, foreign_flood=frozenset({"198.18.0.9"}))
+    effective, _ = restrict(desired, facts)
+    assert effective.logical_switches[1].flood == {"198.18.0.2", "198.18.0.9"}
+    alone, _ = restrict(desired, DeviceFacts(foreign_flood=frozenset({"198.18.0.9"})))  # per-VNI lists: untouched
+    assert alone.logical_switches[1].flood == {"198.18.0.2"}

@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -42,6 +42,7 @@ WAITED: dict[int | str, dict[str, Any]] = {**WAITS, 204: {
                                 "schema": {"type": "string"}},
                 REASON_HEADER: {"description": "after ?wait=, unless realized: which gateways and why "
                                                "(percent-encoded UTF-8)", "schema": {"type": "string"}}}}}
+MERGE_PATCH = "application/merge-patch+json"  # RFC 7396 (FastAPI parses every application/*+json as JSON)
 _T = TypeVar("_T")
 _BEARER = HTTPBearer(auto_error=False, description="a token from SILONET_ADMIN_TOKEN or POST /v1/tokens")
 
@@ -189,6 +190,19 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
     @v1.get("/gateways/{name}", tags=["gateways"])
     def get_gateway(name: NamePath, who: Caller) -> S.GatewayOut:
         return _seen_by(who, m.get_gateway(name))
+
+    @v1.patch("/gateways/{name}", tags=["gateways"])
+    def patch_gateway(
+        name: NamePath,
+        who: Caller,
+        patch: Annotated[dict[str, Any], Body(media_type=MERGE_PATCH, description=(
+            "a JSON merge patch (RFC 7396) of the gateway as created: members replace, null deletes (back to the "
+            "default), lists are replaced whole; name cannot change. application/json is accepted too"))],
+    ) -> S.GatewayOut:
+        """Change a gateway (its mode, capacity, management, ports, vtep_ip, silo): the result is checked as a
+        create is, and writes nothing when refused."""
+        who.require_admin("changing a gateway")
+        return m.patch_gateway(name, patch, actor=who.actor)
 
     @v1.get("/gateways/{name}/status", tags=["gateways"])
     def gateway_status(name: NamePath, who: Caller) -> S.GatewayStatusOut:

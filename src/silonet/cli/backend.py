@@ -69,6 +69,7 @@ class Backend(Protocol):
     def get(self, kind: str, name: str) -> Any: ...
     def delete(self, kind: str, name: str, cascade: bool = False) -> None: ...
     def delete_gateway(self, name: str, force: bool, wait: float | None) -> Any: ...
+    def patch_gateway(self, name: str, patch: dict) -> Any: ...
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any: ...
     def detach(self, network: str, group: str, vlan: int, wait: float | None) -> dict | None: ...
     def delete_network(self, name: str, cascade: bool, wait: float | None) -> dict | None: ...
@@ -142,6 +143,10 @@ class LocalBackend:
         if isinstance(out, S.RealizationOut) and wait:
             out = self.m.settle_gateway(name, wait)
         return None if out is None else _json(out)
+
+    def patch_gateway(self, name: str, patch: dict) -> Any:
+        """A JSON merge patch of the gateway (``{"mode": "observe"}``): the gateway as it is then."""
+        return _json(self.m.patch_gateway(name, patch))
 
     def attach(self, network: str, group: str, vlan: int, wait: float | None) -> Any:
         out = self.m.attach(network, S.validate(S.AttachmentIn, {"interface_group": group, "vlan": vlan}))
@@ -251,6 +256,10 @@ class RemoteBackend:
     def delete_gateway(self, name: str, force: bool, wait: float | None) -> Any:
         params = {**({"force": "true"} if force else {}), **self._wait(wait)}
         return self._call("DELETE", f"/v1/gateways/{name}", params=params, timeout=(wait or 0) + 30)
+
+    def patch_gateway(self, name: str, patch: dict) -> Any:
+        return self._call("PATCH", f"/v1/gateways/{name}", json=patch,
+                          headers={"Content-Type": "application/merge-patch+json"})
 
     def _wait(self, wait: float | None) -> dict:
         return {"wait": wait} if wait else {}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from silonet.cli import render
 from silonet.cli.extras import require
@@ -71,7 +72,8 @@ def up(topology: TopologyOpt = "paper", prefix: PrefixOpt = "sn", index: IndexOp
     render.out.print(f"web console: {SERVE_DEFAULT_URL}/ui once `silonet serve` runs on its default address "
                      "(log in with its SILONET_ADMIN_TOKEN)", markup=False, highlight=False)
     if data.get("known_hosts"):
-        render.out.print(f"ssh gateways: export SILONET_SSH_KNOWN_HOSTS={data['known_hosts']}", markup=False,
+        render.out.print("ssh gateways: the inventory carries each gateway's host key (management.host_key); "
+                         f"for OpenSSH's client: -o UserKnownHostsFile={data['known_hosts']}", markup=False,
                          highlight=False)
 
 
@@ -168,10 +170,10 @@ class _LazyBar:
 
 
 def _summary(data: dict[str, Any]) -> None:
-    def daemons(d: dict[str, int | None]) -> str:
+    def daemons(d: dict[str, int | None]) -> Text:
         up = sum(1 for pid in d.values() if pid)
         down = ", ".join(n for n, pid in d.items() if not pid)
-        return f"[green]{up}/{len(d)}[/]" if not down else f"[red]{up}/{len(d)} ({down} down)[/]"
+        return Text(f"{up}/{len(d)}", "green") if not down else Text(f"{up}/{len(d)} ({down} down)", "red")
 
     def managed(g: dict[str, Any]) -> str:
         return f"{g['driver']} {g['ssh'] if g.get('driver') == 'ssh' else g['ovsdb']}"

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _click  # type: ignore[no-redef]
 
 from silonet.cli import config as cli_config
-from silonet.cli import params, render, serving
+from silonet.cli import gateway_edit, params, probe, render, serving
 from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
 from silonet.cli.bench import bench_app
 from silonet.cli.lab import lab_app
@@ -58,6 +58,9 @@ class State:
 
 
 state = State()
+gateway_app.command("probe")(probe.command(lambda: state.backend))
+gateway_app.command("mode")(gateway_edit.mode_command(lambda: state.backend))
+gateway_app.command("patch")(gateway_edit.patch_command(lambda: state.backend))
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of tables")]
 

@@ -19,6 +19,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 STATE_STYLE = {"realized": "green", "pending": "yellow", "failed": "red", "degraded": "dark_orange",
                "held": "magenta"}
+MODE_STYLE = {"enforce": "dim", "observe": "magenta", "maintenance": "magenta"}
 
 
 def one_line(message: str) -> str:
@@ -62,16 +63,18 @@ def as_json(data: Any) -> None:
         sys.stdout.write(text + "\n")
 
 
-def _state(s: str) -> str:
-    return f"[{STATE_STYLE.get(s, 'white')}]{s}[/]"
+def _state(s: str) -> Text:
+    return Text(s, style=STATE_STYLE.get(s, "white"))
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    t = Table(title=title, title_justify="left")
+    """Cells are plain text (a name a device or a user chose may hold ``[...]``: never markup);
+    a ``Text`` cell keeps its style."""
+    t = Table(title=Text(title), title_justify="left")
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in r))
     emit(t)
 
 
@@ -107,12 +110,18 @@ def gateways(items: list[dict]) -> None:
     """A tenant's token sees no management details (the API sends null): no such column then."""
     admin = any(g.get("management") is not None for g in items)
     rows = [
-        [g["name"], g["silo"], g["vtep_ip"], *([_management(g)] if admin else []),
+        [g["name"], g["silo"], g["vtep_ip"], *([_management(g)] if admin else []), _mode(g.get("mode")),
          f"{g['used']}/{g['capacity']}",
          ", ".join(p["name"] + (" (switch-back)" if p["switchback"] else "") for p in g["ports"])]
         for g in items
     ]
-    table("Gateways", ["name", "silo", "vtep_ip", *(["management"] if admin else []), "entries", "ports"], rows)
+    table("Gateways", ["name", "silo", "vtep_ip", *(["management"] if admin else []), "mode", "entries", "ports"],
+          rows)
+
+
+def _mode(mode: str | None) -> Text:
+    mode = mode or "enforce"
+    return Text(mode, style=MODE_STYLE.get(mode, "white"))
 
 
 def groups(items: list[dict]) -> None:
@@ -141,12 +150,15 @@ def plan(data: dict) -> None:
             continue
         known = "" if gw["actual_known"] else " (actual state not read yet: diff against empty)"
         n = len(gw['operations'])
-        title = f"{gw['gateway']}: {n} operation(s), {gw['entries']}/{gw['capacity']} entries{known}"
+        mode = gw.get("mode", "enforce")
+        held = "" if mode == "enforce" else (f" ({mode} mode: held back until `silonet gateway mode {gw['gateway']} "
+                                             "enforce`)")
+        title = f"{gw['gateway']}: {n} operation(s), {gw['entries']}/{gw['capacity']} entries{known}{held}"
         table(title, ["#", "operation"], [[i + 1, op["description"]] for i, op in enumerate(gw["operations"])])
 
 
-def _reachable(value: bool | None) -> str:
-    return "[dim]unknown[/]" if value is None else "[green]yes[/]" if value else "[red]no[/]"
+def _reachable(value: bool | None) -> Text:
+    return Text("unknown", "dim") if value is None else Text("yes", "green") if value else Text("no", "red")
 
 
 def _faults(s: dict) -> str:
@@ -156,11 +168,13 @@ def _faults(s: dict) -> str:
 
 
 def statuses(items: list[dict]) -> None:
-    rows = [[s["gateway"], _reachable(s.get("reachable")), _state(s["state"]), s["realized_generation"],
-             max(0, s["desired_generation"] - s["realized_generation"]) or "",
-             "" if s.get("drift") is None else s["drift"], _faults(s), s["last_error"]] for s in items]
-    table("Gateways", ["gateway", "reachable", "state", "realized gen", "behind by", "drift", "faults",
-                       "last error"], rows)
+    rows = [[s["gateway"], _reachable(s.get("reachable")), _state(s["state"]), _mode(s.get("mode")),
+             s["realized_generation"], max(0, s["desired_generation"] - s["realized_generation"]) or "",
+             "" if s.get("drift") is None else s["drift"],
+             "" if s.get("pending_operations") is None else s["pending_operations"], _faults(s), s["last_error"]]
+            for s in items]
+    table("Gateways", ["gateway", "reachable", "state", "mode", "realized gen", "behind by", "drift", "pending ops",
+                       "faults", "last error"], rows)
 
 
 def gateway_status(s: dict) -> None:

@@ -24,6 +24,22 @@ from silonet.plan.state import Changes, GatewayState
 
 
 @dataclass(frozen=True)
+class Platform:
+    """What a device says it is (its version command, read once per session). Syntax that changed
+    between releases is chosen by ``version``; ``text`` is the version as the device printed it."""
+
+    model: str = ""
+    version: tuple[int, ...] = ()
+    text: str = ""
+
+    def at_least(self, *version: int) -> bool:
+        return self.version >= version
+
+    def to_dict(self) -> dict[str, str]:
+        return {"model": self.model, "version": self.text}
+
+
+@dataclass(frozen=True)
 class ActualState:
     """What a read found: silonet's own state, the facts about everyone else's, what the
     gateway learned locally and the faults it reports."""
@@ -33,6 +49,8 @@ class ActualState:
     local_macs: dict[int, frozenset[str]] = field(default_factory=dict)  # VNI -> MACs learned here
     faults: dict[str, list[str]] = field(default_factory=dict)  # "switch" or "port <name>" -> faults
     version: tuple[int, int] | None = None  # for ``Driver.changes_since`` (None: the driver cannot tell)
+    platform: Platform | None = None  # what the device said it is (None: the driver did not ask)
+    vtep_ip: str | None = None  # the tunnel source address the device uses (None: the driver cannot tell)
 
     def foreign(self) -> list[dict]:
         f = self.facts
@@ -53,8 +71,13 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class Health:
+    """``hard``: the last connection attempt failed in a way retrying will not fix (host key
+    unknown or wrong, authentication refused, connection refused, a bad setting): the worker
+    shows it at once instead of waiting out the first connection's grace."""
+
     connected: bool
     detail: str = ""
+    hard: bool = False
 
 
 class Driver(ABC):
@@ -66,6 +89,9 @@ class Driver(ABC):
     def __init__(self, gateway: Gateway, on_change: Callable[[], None]) -> None:
         self.gateway = gateway
         self.on_change = on_change
+        # False: the gateway's VTEP address is not known (a gateway probed inline): the device's own is
+        # reported, not compared with it, and not used to tell which device this is
+        self.vtep_known = True
 
     @abstractmethod
     async def start(self) -> None:
@@ -101,10 +127,11 @@ async def wait_connected(driver: Driver, timeout: float = 10.0) -> None:
     """Until the driver's connection is up; DeviceError with its last word after ``timeout`` s
     (for tools and tests that drive a driver directly: the reconciler waits by itself)."""
     deadline = time.monotonic() + timeout
-    while not driver.health().connected:
+    while not (health := driver.health()).connected:
+        if health.hard:  # retrying will not fix it (a refused address, a host key that does not match)
+            raise DeviceError(gateway=driver.gateway.name, reason=f"cannot connect: {health.detail}")
         if time.monotonic() >= deadline:
-            raise DeviceError(gateway=driver.gateway.name,
-                              reason=f"not connected after {timeout:g} s: {driver.health().detail}")
+            raise DeviceError(gateway=driver.gateway.name, reason=f"not connected after {timeout:g} s: {health.detail}")
         await asyncio.sleep(0.02)
 
 

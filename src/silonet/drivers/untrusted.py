@@ -180,6 +180,12 @@ def check_read(owned: GatewayState, facts: DeviceFacts, local_macs: Mapping[int,
             local[vni] = good if good != macs else macs
     if changed:
         owned = GatewayState(switches, bindings, remote)
+    if facts.unusable and not all(is_token(port) for port in facts.unusable):
+        facts = replace(facts, unusable={port: why for port, why in facts.unusable.items() if is_token(port)})
+    if facts.foreign_flood:
+        good_flood = frozenset(filter(None, (ip(x, "foreign remote VTEP") for x in facts.foreign_flood)))
+        if good_flood != facts.foreign_flood:
+            facts = replace(facts, foreign_flood=good_flood)
     if demoted or foreign:
         facts = replace(facts, foreign_vnis={**facts.foreign_vnis, **demoted},
                         foreign_bindings={**facts.foreign_bindings, **foreign},

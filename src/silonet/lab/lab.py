@@ -26,6 +26,7 @@ from silonet.lab.layout import (
     check_prefix_index,
 )
 from silonet.lab.netns import del_link, del_netns, link_exists, netns_exists, netns_pids, ns_argv, run
+from silonet.lab.ssh import public_key
 from silonet.lab.state import StateFile, now
 from silonet.lab.topology import LabTopology, paper_topology
 
@@ -89,8 +90,9 @@ class Lab:
 
         ``driver``: how ``inventory`` tells silonet to manage the gateways. ``ovsdb``: OVSDB over
         TCP on the management IP. ``ssh``: the ``vtepctl`` dialect over OpenSSH (``root@<mgmt
-        ip>:22``, known_hosts under ``<lab dir>/ssh``, the client key in ``<secrets dir>/lab-<prefix>``,
-        where credentials references may point). ``mixed``: the
+        ip>:22``, each gateway's host key in its inventory entry (and in a known_hosts file under
+        ``<lab dir>/ssh``), the client key in ``<secrets dir>/lab-<prefix>``, where credentials
+        references may point). ``mixed``: the
         gateways alternate, the first one ovsdb. With ssh or mixed every gateway runs sshd, so
         each can be reached both ways."""
         check_driver(driver)
@@ -168,7 +170,8 @@ class Lab:
     def status(self) -> dict[str, Any]:
         """Hosts per silo and gateways with their management addresses (JSON-ready). ``driver`` is
         the lab's; per gateway ``driver`` is what its inventory entry uses, ``ssh`` its sshd
-        address (None without sshd); ``known_hosts`` is the file to point SILONET_SSH_KNOWN_HOSTS at."""
+        address (None without sshd); ``known_hosts`` lists every gateway's host key, for OpenSSH or
+        SILONET_SSH_KNOWN_HOSTS (the manager needs it not: ``inventory`` carries each host key)."""
         data = self._state.load()
         layout = self.layout()
         topo = layout.topology
@@ -201,7 +204,9 @@ class Lab:
         interface groups; no networks. Of the running lab, or of ``topology`` laid out at this index
         with ``driver`` (default ovsdb). Management per gateway: ``{driver: ovsdb, address:
         tcp:<mgmt ip>:6640}`` or ``{driver: ssh, dialect: vtepctl, address: root@<mgmt ip>:22,
-        credentials: file:<secrets dir>/lab-<prefix>/id_ed25519}``; a mixed lab alternates, the first one ovsdb."""
+        credentials: file:<secrets dir>/lab-<prefix>/id_ed25519, host_key: <its sshd's public key>}``
+        (``host_key`` once the lab made the key: a manager needs no known_hosts); a mixed lab
+        alternates, the first one ovsdb."""
         if topology is None:
             layout = self.layout()
             if driver is not None and driver != layout.driver:
@@ -328,6 +333,9 @@ def _check_daemon(gw: GatewayLayout, daemon: str) -> None:
 
 def _management(layout: LabLayout, gw: GatewayLayout) -> dict[str, Any]:
     if gw.driver == "ssh":
-        return {"driver": "ssh", "dialect": SSH_DIALECT, "address": gw.ssh_address,
-                "credentials": f"file:{layout.client_key}"}
+        management = {"driver": "ssh", "dialect": SSH_DIALECT, "address": gw.ssh_address,
+                      "credentials": f"file:{layout.client_key}"}
+        if gw.host_key.with_name(gw.host_key.name + ".pub").is_file():  # made by `up`; not for a topology laid out
+            management["host_key"] = public_key(gw.host_key)
+        return management
     return {"driver": "ovsdb", "address": gw.ovsdb}

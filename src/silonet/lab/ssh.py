@@ -10,7 +10,9 @@ since credentials references may point only into the secrets directory; the rest
 
 - ``authorized_keys``: that public key, the only one any lab sshd accepts;
 - ``ssh_host_<gateway>_ed25519``: one host key per gateway;
-- ``known_hosts``: each gateway's management IP with its host key (``SILONET_SSH_KNOWN_HOSTS``).
+- ``known_hosts``: each gateway's management IP with its host key, for OpenSSH's client (or
+  ``SILONET_SSH_KNOWN_HOSTS``: the manager needs it not, ``Lab.inventory`` gives every SSH gateway
+  its ``management.host_key``).
 """
 
 from __future__ import annotations

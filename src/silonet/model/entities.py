@@ -39,13 +39,15 @@ class Silo:
 
 @dataclass(frozen=True, slots=True)
 class Management:
-    """How silonet reaches a gateway. ``credentials`` is a reference, never a secret."""
+    """How silonet reaches a gateway. ``credentials`` is a reference, never a secret; ``host_key``
+    (ssh) the device's pinned public key line or ``SHA256:`` fingerprint (``drivers/ssh/hostkey.py``)."""
 
     driver: str
     address: str
     dialect: str | None = None
     credentials: str | None = None
     trust_on_first_use: bool = False
+    host_key: str | None = None
 
     def __post_init__(self) -> None:
         rules.driver(self.driver)
@@ -58,6 +60,8 @@ class Management:
             rules.name(self.dialect, "management.dialect")
         if self.credentials is not None:
             rules.credentials(self.credentials)
+        if self.host_key is not None:
+            rules.host_key(self.host_key)
         if self.driver == "ssh" and not self.dialect:
             raise InvalidInput(field="management.dialect",
                                rule="the ssh driver needs a dialect (see `silonet dialects`)")
@@ -80,9 +84,11 @@ class Gateway:
     capacity: int = 4096
     ports: tuple[Port, ...] = ()
     silo: str | None = None
+    mode: str = "enforce"  # rules.MODES: observe and maintenance hold its attachments (plan/status.py)
 
     def __post_init__(self) -> None:
         rules.name(self.name)
+        rules.mode(self.mode)
         object.__setattr__(self, "vtep_ip", rules.ipv4(self.vtep_ip))
         rules.capacity(self.capacity)
         if self.silo is not None:

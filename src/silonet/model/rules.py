@@ -5,6 +5,7 @@ Each check returns the value or raises ``InvalidInput`` naming the field and the
 
 from __future__ import annotations
 
+import binascii
 import ipaddress
 import posixpath
 import re
@@ -29,6 +30,17 @@ VNI_RULE = f"VNI must be an integer {VNI_MIN}..{VNI_MAX}"
 CAPACITY_MAX = 10_000_000
 CAPACITY_RULE = f"capacity must be an integer 1..{CAPACITY_MAX}"
 DRIVERS = ("ovsdb", "ssh", "memory")  # the one list of drivers (drivers.base.registry loads them)
+# a gateway's mode: enforce (silonet writes), observe (reads and plans, never writes), maintenance
+# (not contacted at all); the one list (plan/status, the schemas and the CLI take it from here)
+MODES = ("enforce", "observe", "maintenance")
+MODE_RULE = f"mode must be one of {', '.join(MODES)}"
+HOST_KEY_MAX = 16384
+HOST_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                  "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+HOST_KEY_RULE = (f"must be an OpenSSH public key line (<type> <base64> [comment], type one of "
+                 f"{', '.join(HOST_KEY_TYPES)}) or a SHA256: fingerprint (SHA256: and 43 base64 characters), "
+                 f"at most {HOST_KEY_MAX} characters")
+_FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 def default_address(driver: str, gateway: str) -> str | None:
@@ -100,6 +112,36 @@ def driver(value: str, field: str = "management.driver") -> str:
     if value not in DRIVERS:
         raise InvalidInput(field=field, rule=f"{value!r} is not one of {', '.join(DRIVERS)}")
     return value
+
+
+def mode(value: object, field: str = "mode") -> str:
+    """A gateway's mode (``MODES``)."""
+    if not isinstance(value, str) or value not in MODES:
+        raise InvalidInput(field=field, rule=f"{value!r}: {MODE_RULE}")
+    return value
+
+
+def host_key(value: object, field: str = "management.host_key") -> str:
+    """A pinned SSH host key: an OpenSSH public key line (its type known, its key base64 that
+    decodes) or a ``SHA256:`` fingerprint. The key itself is not parsed here (no crypto in the
+    model): the ssh driver imports it when it connects. Not echoed: it may be long."""
+    ok = isinstance(value, str) and 0 < len(value) <= HOST_KEY_MAX and "\x00" not in value
+    if ok and value.startswith("SHA256:"):
+        ok = bool(_FINGERPRINT_RE.fullmatch(value))
+    elif ok:
+        parts = value.split()
+        ok = len(parts) >= 2 and parts[0] in HOST_KEY_TYPES and _decodes(parts[1])
+    if not ok:
+        raise InvalidInput(field=field, rule=HOST_KEY_RULE)
+    return value  # type: ignore[return-value]
+
+
+def _decodes(b64: str) -> bool:
+    """Strict base64 (alphabet and padding) of at least one byte."""
+    try:
+        return len(binascii.a2b_base64(b64.encode("ascii"), strict_mode=True)) > 0
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return False
 
 
 def text(value: str, field: str, limit: int = 1024) -> str:

@@ -22,6 +22,10 @@ class DeviceFacts:
     foreign_bindings: dict[tuple[str, int], str] = field(default_factory=dict)  # (port, VLAN) -> their switch
     foreign_vnis: dict[int, str] = field(default_factory=dict)  # tunnel key -> their logical switch
     foreign_names: frozenset[str] = frozenset()  # logical switch names taken by others
+    # remote VTEPs that configuration of others uses (a platform with one remote-VTEP list for every
+    # VNI, ``flood_per_vtep``, must keep them when silonet's own VNIs no longer need them)
+    foreign_flood: frozenset[str] = frozenset()
+    unusable: dict[str, str] = field(default_factory=dict)  # port -> why silonet must not bind there (someone's)
     remote_macs: bool = True  # False: the device (dialect) cannot hold static remote MACs
     flood_lists: bool = True  # False: the device builds its flood lists itself (EVPN)
     bare_vnis: bool = True  # False: a VNI exists only through a binding (VLAN->VNI per switch)
@@ -57,6 +61,8 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
     for (port, vlan), vni in desired.bindings.items():
         if vni in blocked_vnis:
             failures[(port, vlan)] = blocked_vnis[vni]
+        elif port in facts.unusable:
+            failures[(port, vlan)] = f"port '{port}' cannot take silonet's VLANs: {facts.unusable[port]}"
         elif facts.ports is not None and port not in facts.ports:
             failures[(port, vlan)] = f"port '{port}' does not exist on the device"
         elif (port, vlan) in facts.foreign_bindings:
@@ -82,8 +88,8 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
         switches = {v: ls for v, ls in switches.items() if v in bindings.values()}
     if not facts.flood_lists:
         switches = {v: ls._replace(flood=frozenset()) for v, ls in switches.items()}
-    elif facts.flood_per_vtep:
-        union = frozenset().union(*(ls.flood for ls in switches.values()))
+    elif facts.flood_per_vtep:  # one list for every VNI: what others' VNIs may use stays on it
+        union = frozenset().union(*(ls.flood for ls in switches.values()), facts.foreign_flood)
         switches = {v: ls._replace(flood=union) for v, ls in switches.items()}
     macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] in switches} if facts.remote_macs else {}
     return GatewayState(switches, bindings, macs), failures

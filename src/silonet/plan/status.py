@@ -14,7 +14,8 @@ or is held (it forwards on its own gateways, not to every site), ``pending`` whi
 catches up, else ``realized``. Reasons name every gateway behind the status, not the first.
 
 A gateway's own state (``record_state``, ``silonet status``) is measured against its desired
-generation: ``decommissioning``, ``realized``, ``failed`` (behind with an error) or ``pending``.
+generation: ``decommissioning``, ``held`` (observe or maintenance mode: silonet writes nothing
+there, whatever it lacks), ``realized``, ``failed`` (behind with an error) or ``pending``.
 Pure: no I/O.
 """
 
@@ -24,10 +25,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from silonet.model.rules import MODES  # noqa: F401 (the list lives in model/rules; re-exported here)
+
 Status = Literal["pending", "realized", "degraded", "held", "failed"]
 GatewayStatus = Literal["pending", "realized", "held", "failed"]
-RecordState = Literal["pending", "realized", "failed", "decommissioning"]
-MODES = ("enforce", "observe", "maintenance")
+RecordState = Literal["pending", "realized", "failed", "held", "decommissioning"]
 HOLDING_MODES = frozenset({"observe", "maintenance"})
 # what a ``--wait`` exits with, per status (README, "Status and exit codes")
 EXIT_CODES: dict[str, int] = {"realized": 0, "failed": 1, "degraded": 3, "held": 3, "pending": 4}
@@ -98,19 +100,22 @@ def gateway_status(record: Record | None, generation: int, binding_error: str | 
     return "pending", pending_reason(record, generation)
 
 
-def may_pend(record: Record, generation: int) -> bool:
+def may_pend(record: Record, generation: int, mode: str = "enforce") -> bool:
     """Whether ``gateway_status`` may say the gateway is pending for ``generation`` (without a
     binding error, not held): then ``pending_reason`` needs the record's ``owner``."""
-    return record.realized_generation < generation and record.reachable is not False and not record.last_error
+    return (mode not in HOLDING_MODES and record.realized_generation < generation and record.reachable is not False
+            and not record.last_error)
 
 
 def record_state(desired_generation: int, realized_generation: int, last_error: str | None,
-                 decommissioning: bool = False) -> RecordState:
+                 decommissioning: bool = False, mode: str = "enforce") -> RecordState:
     """A gateway's own state against its desired generation, whatever it carries (``silonet status``):
-    ``decommissioning`` once deleted from intent, else ``realized`` once it reached the generation,
-    ``failed`` behind with an error, else ``pending``."""
+    ``decommissioning`` once deleted from intent, ``held`` in observe or maintenance mode, else
+    ``realized`` once it reached the generation, ``failed`` behind with an error, else ``pending``."""
     if decommissioning:
         return "decommissioning"
+    if mode in HOLDING_MODES:
+        return "held"
     if realized_generation >= desired_generation:
         return "realized"
     return "failed" if last_error else "pending"

@@ -112,7 +112,8 @@ class ReconcileMetrics(Collector):
         up = GaugeMetricFamily("silonet_gateway_up", "1 when the gateway's device was reachable at its last "
                                "pass, else 0", labels=["gateway"])
         lag = GaugeMetricFamily("silonet_gateway_generation_lag", "Desired generation minus the generation the "
-                                "gateway was last realized at (0: in sync)", labels=["gateway"])
+                                "gateway was last realized at (0: in sync; absent in observe or maintenance mode, "
+                                "where silonet writes nothing)", labels=["gateway"])
         leaving = GaugeMetricFamily("silonet_gateway_decommissioning", "1 while the gateway is deleted from "
                                     "intent and silonet removes its configuration from the device", labels=["gateway"])
         driven = rec.held & rec.gateways.keys()
@@ -127,6 +128,7 @@ class ReconcileMetrics(Collector):
                 up.add_metric([name], 1.0 if tally.up else 0.0)
             worker = rec.workers.get(name)
             desired = max(rec.desired_at.get(name, 0), worker.desired_seen if worker is not None else 0)
-            lag.add_metric([name], max(0, desired - tally.realized))
+            if worker is None or worker.mode == "enforce":  # a held gateway lags on purpose: no alarm
+                lag.add_metric([name], max(0, desired - tally.realized))
             leaving.add_metric([name], 1.0 if name in rec.leaving else 0.0)
         yield from (passes, errors, up, lag, leaving)

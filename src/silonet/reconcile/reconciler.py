@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -65,9 +67,12 @@ class Reconciler:
         self.intent = IntentSource(db, runtime.intent, self.macs)
         self.recorder = Recorder(db, runtime.board, self.holding.holds)
         self.metrics = ReconcileMetrics(self)
+        self._modes: dict[str, tuple[int, str]] = {}  # gateway -> (generation, its mode then): ``mode_of``
+        self._modes_lock = threading.Lock()
         self.crew = Crew(intent=self.intent, recorder=self.recorder, holds=self.holding.holds,
                          learn=self.macs.learn, metrics=self.metrics, period=period, replica=self.replica,
-                         forget=partial(forget, db, runtime.intent, runtime.board, actor=f"reconciler {self.replica}"))
+                         forget=partial(forget, db, runtime.intent, runtime.board, actor=f"reconciler {self.replica}"),
+                         mode=self.mode_of)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -125,6 +130,10 @@ class Reconciler:
         lock: a pass that compiles at a generation finds every change up to it noted."""
         if change.gateways:
             self.intent.note(change.gateways, change.generation, change.vnis)
+            inv = self.cache.inventory  # as committed: the bus tells after the commit, under the cache's lock
+            if inv is not None:
+                self._know_modes({n: inv.gateways[n].mode for n in change.gateways if n in inv.gateways},
+                                 change.generation)
         if self._loop is not None and self._kick is not None:
             if change.gateways:
                 self._loop.call_soon_threadsafe(self._wake_bumped, change.generation, change.gateways, change.cause)
@@ -150,6 +159,20 @@ class Reconciler:
             self._loop.call_later(SUPERVISE_AFTER_S, self._kick.set)
         else:
             self._kick.set()
+
+    def mode_of(self, gateway: str) -> str | None:
+        """The gateway's mode in the newest committed intent this replica heard of (any thread): a
+        worker asks it before each pass and right before each write, so a gateway switched to observe
+        or maintenance is not written even by a worker woken before the supervisor replaced it."""
+        known = self._modes.get(gateway)
+        return None if known is None else known[1]
+
+    def _know_modes(self, modes: dict[str, str], generation: int) -> None:
+        """Modes as of ``generation`` (from a write's note or a load): never older over newer."""
+        with self._modes_lock:
+            for name, mode in modes.items():
+                if self._modes.get(name, (-1, ""))[0] <= generation:
+                    self._modes[name] = (generation, mode)
 
     def _macs_moved(self, source: str | None) -> None:
         """The MACs ``source`` learned changed (None: a gateway left): every other worker compiles
@@ -198,6 +221,7 @@ class Reconciler:
             return
         known = self.gateways
         self.gateways, self.desired_at, generation = await asyncio.to_thread(self._load)
+        self._know_modes({name: gw.mode for name, gw in self.gateways.items()}, generation)
         self._unstartable.clear()
         if self.gateways.keys() - known.keys() - self.held:
             self.holding.claim()
@@ -208,14 +232,19 @@ class Reconciler:
     def _retire(self, name: str) -> Worker:
         """Out of the workers, its change notes dropped; the caller stops it."""
         self.intent.unwatch(name)
+        if name not in self.gateways:  # gone from the intent: its logged state goes too
+            self.crew.transitions.forget(name)
         return self.workers.pop(name)
 
     async def _sync_workers(self) -> None:
         """Workers for exactly the gateways of the intent this replica holds leases on."""
         gateways, desired = self.gateways, self.desired_at
         for name in list(self.workers):
-            if name not in gateways or name not in self.held or self.workers[name].gateway != gateways[name]:
-                await self._retire(name).stop()
+            if name in gateways and name in self.held and _mode_switch(self.workers[name].gateway, gateways[name]):
+                self.workers[name].gateway = gateways[name]  # enforce <-> observe: the same driver, woken below
+                self.workers[name].desired_seen = -1
+            elif name not in gateways or name not in self.held or self.workers[name].gateway != gateways[name]:
+                await self._retire(name).stop()  # a new driver for new management (and in or out of maintenance)
         for name, gw in gateways.items():
             if name not in self.workers and name in self.held and self._unstartable.get(name) != gw:
                 try:
@@ -253,3 +282,11 @@ class Reconciler:
             desired = {name: r.desired_generation for name, r in
                        Repository(s).realizations(observed=False).items()}
             return gateways, desired, generation
+
+
+def _mode_switch(old: Gateway, new: Gateway) -> bool:
+    """Only the mode changed, between enforce and observe: the worker keeps its driver (connected,
+    read) and takes the new mode; into or out of maintenance it starts or drops the connection,
+    so a new worker is made."""
+    return (old.mode != new.mode and "maintenance" not in (old.mode, new.mode)
+            and replace(old, mode=new.mode) == new)

@@ -65,5 +65,6 @@ class Recorder:
             Repository(s).record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
             s.commit()
         passes = [(g, o) for g, o in batch if isinstance(o, Observation)]
+        # an error, or a gateway held by its mode: waiters read the database's verdict (failed, held)
         self.board.recorded({g: o.realized_generation for g, o in passes if o.realized_generation is not None},
-                            [g for g, o in passes if o.error])
+                            [g for g, o in passes if o.error or o.held])

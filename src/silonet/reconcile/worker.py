@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from silonet.drivers import ActualState, ApplyResult, Driver, registry
 from silonet.errors import DeviceError
@@ -31,6 +31,7 @@ from silonet.reconcile.intent import Intent, IntentSource
 from silonet.reconcile.metrics import ReconcileMetrics
 from silonet.reconcile.recorder import Recorder
 from silonet.reconcile.tasks import cancel, wait_event
+from silonet.reconcile.transitions import Transitions
 from silonet.store.repo import ActualSnapshot, Observation
 
 log = logging.getLogger("silonet.reconcile")
@@ -38,7 +39,8 @@ apply_log = logging.getLogger("silonet.reconcile.apply")  # one line per device 
 MAX_ATTEMPTS = 5
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
-CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed
+CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed (unless
+# its driver says retrying will not mend it: ``Health.hard``)
 # What a gateway holds is recorded at most this often: serializing and storing it is O(device),
 # and an attach changes it on every gateway of the group. The pass's outcome (realized
 # generation, errors, faults) is recorded at once; this replica's API reads the fresh actual
@@ -58,10 +60,17 @@ class Crew:
     metrics: ReconcileMetrics
     period: float  # seconds between passes when nothing wakes it
     replica: str  # this replica's name, in the apply log
+    transitions: Transitions = field(default_factory=Transitions)  # each gateway's state changes, logged once
+    # the gateway's mode as the newest committed intent says (None: unknown, the worker's own gateway's)
+    mode: Callable[[str], str | None] = field(default=lambda _name: None)
 
 
 class LeaseLapsed(DeviceError):
     """This replica may not write the gateway now (its lease lapsed or moved): no device fault."""
+
+
+class ModeHeld(LeaseLapsed):
+    """The gateway was switched to observe or maintenance mode: silonet writes nothing there now."""
 
 
 def actual_dict(actual: ActualState) -> dict:
@@ -95,6 +104,7 @@ class Worker:
         self._stopping = False
         self.started = time.monotonic()
         self._ever_connected = False
+        self._driver_started = False  # maintenance: a worker never contacts its gateway
         self._last: tuple | None = None
         self._last_write = 0.0
         self.desired_seen = -1  # the gateway's desired generation the worker was last woken for
@@ -110,7 +120,9 @@ class Worker:
         self._flush: asyncio.Task | None = None  # records ``actual`` once ACTUAL_EVERY_S has passed
 
     async def start(self) -> None:
-        await self.driver.start()
+        if self.gateway.mode != "maintenance":
+            await self.driver.start()
+            self._driver_started = True
         self.task = asyncio.create_task(self._run(), name=f"reconcile {self.name}")
 
     async def stop(self) -> None:
@@ -123,7 +135,13 @@ class Worker:
             await asyncio.wait_for(self._record_actual(), 5)
         except Exception:
             log.exception("gateway %s: recording its actual state on stop failed", self.name)
-        await self.driver.close()
+        if self._driver_started:
+            await self.driver.close()
+
+    @property
+    def mode(self) -> str:
+        """enforce, observe or maintenance: the newest committed intent's, else the worker's gateway's."""
+        return self.crew.mode(self.name) or self.gateway.mode
 
     def wake(self) -> None:
         """The desired state may have changed (intent, or MACs learned elsewhere)."""
@@ -148,7 +166,8 @@ class Worker:
                 backoff = 0.5  # not the device's fault: try again as soon as a lease round renews it
             except DeviceError as err:
                 backoff = min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
-                if not self._ever_connected and time.monotonic() - self.started < CONNECT_GRACE_S:
+                if (not self._ever_connected and time.monotonic() - self.started < CONNECT_GRACE_S
+                        and not self.driver.health().hard):
                     backoff = 0.5  # still connecting for the first time: wait for it, say nothing yet
                     continue
                 await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
@@ -191,6 +210,9 @@ class Worker:
         crew = self.crew
         self._settled_at = None
         self._dirty = False
+        if (mode := self.mode) != "enforce" or not self._driver_started:
+            await self._held(mode)
+            return
         self._ever_connected |= self.driver.health().connected
         standing, self.standing = self.standing, None  # kept only by a pass that settles
         if standing is not None and time.monotonic() - self._whole_at >= REFRESH_CONTACT_S:
@@ -221,7 +243,7 @@ class Worker:
             await self._record(Observation(
                 reachable=True, realized_generation=generation, error=None,
                 faults=actual.faults, binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
-                foreign=actual.foreign(), drift=0), actual)
+                foreign=actual.foreign(), drift=0, pending_operations=0), actual)
             standing.intent = Intent(generation, loads)
             self.standing = standing
             self._settled_at = time.monotonic()
@@ -229,6 +251,32 @@ class Worker:
                 await asyncio.to_thread(crew.forget, self.name)
             return
         raise DeviceError(gateway=self.name, reason=f"the device kept changing during {MAX_ATTEMPTS} attempts")
+
+    async def _held(self, mode: str) -> None:
+        """A pass that writes nothing. observe: read, compile, restrict and diff as an enforce pass
+        would, and record what it would apply (``pending_operations``) with what the device holds;
+        maintenance: no contact at all, nothing known, no error, no alarm. Into or out of
+        maintenance the supervisor replaces the worker (``Reconciler._sync_workers``): the new one
+        has a driver, or none in maintenance; until then this one only stops reading."""
+        self.standing = None  # the next enforce pass compares everything
+        if mode == "maintenance" or not self._driver_started:
+            if mode == "maintenance":
+                await self._record(Observation(reachable=None, realized_generation=None, error=None, held=True))
+            return
+        self._ever_connected |= self.driver.health().connected
+        actual = await self.driver.read()
+        self.crew.learn(self.name, actual.local_macs)
+        desired, _generation, _vnis, _loads = await self.crew.intent.desired(self.name, None)
+        effective, failures = restrict(desired, actual.facts)
+        ops = diff(effective, actual.owned)
+        held = [key for key in effective.bindings if key in actual.owned.bindings]
+        failures = failures | _port_faults(held, actual.faults)
+        self.passes += 1
+        await self._record(Observation(
+            reachable=True, realized_generation=None, error=None, faults=actual.faults,
+            binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
+            foreign=actual.foreign(), drift=len(ops), pending_operations=len(ops), held=True), actual)
+        self._settled_at = time.monotonic()
 
     async def _whole(self, desired: GatewayState, generation: int,
                      actual: ActualState) -> tuple[Standing, ActualState] | None:
@@ -286,6 +334,8 @@ class Worker:
         margin outlasts one write). Logged with the replica and the wall-clock interval, so
         writes of different replicas to one gateway can be shown never to overlap."""
         crew = self.crew
+        if (mode := self.mode) != "enforce":  # switched while this pass planned: it writes nothing now
+            raise ModeHeld(gateway=self.name, reason=f"in {mode} mode: not writing")
         if not crew.holds(self.name):
             apply_log.warning("gateway %s: not writing: replica %s no longer holds its lease", self.name,
                               crew.replica)
@@ -305,6 +355,7 @@ class Worker:
         ``actual`` goes with the observation when ACTUAL_EVERY_S passed since it last went,
         else a little later on its own (the newest by then)."""
         self.crew.metrics.observed(self.name, obs)
+        self.crew.transitions.observe(self.name, obs)
         now = time.monotonic()
         with_actual = False
         if actual is not None:
@@ -314,7 +365,8 @@ class Worker:
                     obs, with_actual = replace(obs, actual=actual_dict(actual)), True
                 elif self._flush is None or self._flush.done():
                     self._flush = asyncio.create_task(self._flush_actual(), name=f"actual {self.name}")
-        key = (obs.reachable, obs.realized_generation, obs.error, obs.faults, obs.binding_errors, obs.foreign)
+        key = (obs.reachable, obs.realized_generation, obs.error, obs.faults, obs.binding_errors, obs.foreign,
+               obs.drift, obs.pending_operations)
         if not with_actual and key == self._last and now - self._last_write < REFRESH_CONTACT_S:
             return
         if await self.crew.recorder.submit(self.name, obs):  # one not recorded must not pass for written

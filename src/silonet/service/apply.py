@@ -170,7 +170,7 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range, force: bool = 
         rules.fenced_credentials(gw.management.credentials, a.secrets_dir, field)
         check_management(inv, gw, f"gateways[{gw.name}].management.address")  # one device, one gateway
         keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()
-        interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo)
+        interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo, gw.mode)
         inv.put_gateway(interim)
         repo.save_gateway(interim, a.set)
         a.touched.add(gw.name)

@@ -4,8 +4,9 @@ A gateway a reconciler has reached goes ``decommissioning``: its row stays (its 
 tunnel IP stay taken), it carries nothing, and its worker removes every owned logical switch,
 binding and remote MAC (never foreign ones) and forgets it once a read-back shows nothing
 owned is left (``reconcile/decommission.py``). Forgotten at once instead: a gateway never
-reached (nothing can be on it), any gateway when the operator forces it, and any gateway
-when no reconciler runs on the database; then what may be left on the device (the owned
+reached (nothing can be on it), any gateway when the operator forces it, a gateway in observe
+or maintenance mode (silonet writes nothing there), and any gateway when no reconciler runs on
+the database; then what may be left on the device (the owned
 part of its last read state) is audited and told.
 """
 
@@ -20,6 +21,7 @@ import anyio
 
 from silonet.model import Inventory
 from silonet.plan import actual_json
+from silonet.plan.status import HOLDING_MODES
 from silonet.service import schemas as S
 from silonet.service.waits import WAIT_MAX_S
 from silonet.store.leases import live_replicas
@@ -91,13 +93,15 @@ def begin(repo: Repository, tx: Write, name: str, actor: str, force: bool = Fals
     reached = fresh is not None or (real is not None and real.last_contact is not None)
     left = owned_part(fresh if fresh is not None else real.actual if real is not None else None) if reached else {}
     before = S.dump(S.gateway_out(gw, 0))
-    if not reached or force or not live_replicas(repo.s):
+    held = gw.mode in HOLDING_MODES  # silonet writes nothing there: not even to clean it
+    if not reached or force or held or not live_replicas(repo.s):
         inv.remove_gateway(name)
         repo.delete_gateway(name)
         if holds_nothing(left):
             tx.note(repo.audit(actor, "delete", f"gateway/{name}", before, None))
             return Outcome(name, False)
         why = ("forgotten without cleaning its device (force)" if force else
+               f"forgotten without cleaning its device: it is in {gw.mode} mode" if held else
                "forgotten at once: no reconciler runs on this database (no `silonet serve`)")
         tx.note(repo.audit(actor, "forget", f"gateway/{name}", {**(before or {}), "left": left}, None))
         return Outcome(name, False, left, f"gateway '{name}' {why}; silonet's configuration may be left on "

@@ -86,6 +86,7 @@ class _Real:
     owner: str | None
     binding_errors: dict[str, str]
     error_vlans: frozenset[int]  # VLANs named by a binding error, to skip the port lookup otherwise
+    mode: str = "enforce"  # the gateway's: observe and maintenance hold it
 
 
 def _error_vlans(errors: dict[str, str]) -> frozenset[int]:
@@ -137,20 +138,20 @@ def _gateways_of_groups(session: Session, group_ids: Iterable[int]
              .where(GroupPortRow.group_id.in_(sorted(group_ids))).subquery())
     st = GatewayStatusRow
     q = (select(pairs.c.group_id, GatewayRow.id, GatewayRow.name, st.realized_generation, st.last_error,
-                st.reachable, type_coerce(st.binding_errors, String))
+                st.reachable, type_coerce(st.binding_errors, String), GatewayRow.mode)
          .join(GatewayRow, GatewayRow.id == pairs.c.gateway_id)
          .outerjoin(st, st.gateway_id == GatewayRow.id))
     group_gws: dict[int, set[int]] = defaultdict(set)
     names: dict[int, str] = {}
     real: dict[int, _Real] = {}
-    for gid, gwid, name, realized, last_error, reachable, errors in session.execute(q):
+    for gid, gwid, name, realized, last_error, reachable, errors, mode in session.execute(q):
         group_gws[gid].add(gwid)
         if gwid in names:
             continue
         names[gwid] = name
         if realized is not None:
             errors = _json_dict(errors)
-            real[gwid] = _Real(realized, last_error, reachable, None, errors, _error_vlans(errors))
+            real[gwid] = _Real(realized, last_error, reachable, None, errors, _error_vlans(errors), mode)
     return group_gws, names, real
 
 
@@ -158,7 +159,7 @@ def _owners(session: Session, real: dict[int, _Real], generation: int) -> dict[i
     """``real`` with the lease owner of every gateway that may be pending for ``generation``
     (``plan.status.may_pend``): it says why (``plan.status.pending_reason``); the rest need none,
     so most pages ask nothing."""
-    behind = sorted(gw for gw, st in real.items() if may_pend(st, generation))
+    behind = sorted(gw for gw, st in real.items() if may_pend(st, generation, st.mode))
     if not behind:
         return real
     dialect = session.get_bind().dialect.name
@@ -244,7 +245,8 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
     def plain(gw: int, generation: int) -> S.AttachmentGatewayOut:
         out = entries.get((gw, generation))
         if out is None:
-            status, reason = gateway_status(real.get(gw), generation)
+            st = real.get(gw)
+            status, reason = gateway_status(st, generation, None, "enforce" if st is None else st.mode)
             out = entries[(gw, generation)] = S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason)
         return out
 
@@ -264,7 +266,7 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
                 ports = bound.get((r.group_id, gw), ())
                 error = next((e for p in ports if (e := real[gw].binding_errors.get(f"{p}/{r.vlan}"))), None)
                 if error:
-                    status, reason = gateway_status(real[gw], r.generation, error)
+                    status, reason = gateway_status(real[gw], r.generation, error, real[gw].mode)
                     per_gw.append(S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason))
                 else:
                     per_gw.append(plain(gw, r.generation))

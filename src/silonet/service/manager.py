@@ -25,7 +25,7 @@ from silonet.plan import GatewayState, actual_json, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.plan.status import Verdict, gateway_status, summarize
-from silonet.service import decommission, listing, waits
+from silonet.service import decommission, gateway_change, listing, waits
 from silonet.service import schemas as S
 from silonet.service.auth import Claim, Tokens, conflict_for, errors_for
 from silonet.store.repo import Realization, Repository
@@ -152,7 +152,7 @@ class Manager:
         for gw in sorted(inv.gateways_of_network(att.network)):  # the attachment's own group's included
             r = real.get(gw)
             error = next((e for p in group.bound_ports(gw) if r and (e := r.binding_error(p, att.vlan))), None)
-            status, reason = gateway_status(r, att.generation, error)
+            status, reason = gateway_status(r, att.generation, error, inv.gateways[gw].mode)
             per_gw.append(S.AttachmentGatewayOut(gateway=gw, status=status, reason=reason))
         quarantined = inv.quarantined.get(att.network)
         verdict = summarize(per_gw, group.gateways, tenant is not None,
@@ -204,10 +204,10 @@ class Manager:
     @staticmethod
     def _realization_out(r: Realization) -> S.RealizationOut:
         return S.RealizationOut(
-            gateway=r.gateway, state=r.state, reachable=r.reachable, desired_generation=r.desired_generation,
-            realized_generation=r.realized_generation, drift=r.drift, faults=r.faults or {},
-            binding_errors=r.binding_errors or {}, last_error=r.last_error, last_contact=r.last_contact,
-            owner=r.owner,
+            gateway=r.gateway, state=r.state, mode=r.mode, reachable=r.reachable,
+            desired_generation=r.desired_generation, realized_generation=r.realized_generation, drift=r.drift,
+            pending_operations=r.pending_operations, faults=r.faults or {}, binding_errors=r.binding_errors or {},
+            last_error=r.last_error, last_contact=r.last_contact, owner=r.owner,
         )
 
     def _observed(self, repo: Repository) -> dict[str, Realization]:
@@ -235,7 +235,8 @@ class Manager:
         )
 
     def plan(self, gateway: str | None = None) -> S.PlanOut:
-        """Dry run: what the next reconcile would change on each gateway."""
+        """Dry run: what the next reconcile would change on each gateway (of an observed one: what
+        switching it to enforce would change, from what its observe passes read)."""
         with self._view() as (repo, inv):
             generation, real = repo.generation(), self._observed(repo)
             names = [inv.gateway(gateway).name] if gateway else sorted(inv.gateways)
@@ -247,7 +248,8 @@ class Manager:
                 actual = None if seen is None else actual_json.owned(seen)
                 ops = diff(desired, actual or GatewayState())
                 out.append(S.GatewayPlanOut(
-                    gateway=name, actual_known=actual is not None, entries=desired.entries,
+                    gateway=name, mode=inv.gateways[name].mode, actual_known=actual is not None,
+                    entries=desired.entries,
                     capacity=inv.gateways[name].capacity, operations=[op_to_dict(op) for op in ops],
                 ))
         return S.PlanOut(generation=generation, gateways=out)
@@ -288,6 +290,14 @@ class Manager:
             out = S.gateway_out(gw, 0)
             tx.note(repo.audit(actor, "create", f"gateway/{gw.name}", None, S.dump(out)))
         return out
+
+    def patch_gateway(self, name: str, patch: object, actor: str = ADMIN) -> S.GatewayOut:
+        """A JSON merge patch (RFC 7396) of the gateway, checked as a create (``service/gateway_change.py``)."""
+        return gateway_change.patch_gateway(self, name, patch, actor)
+
+    def set_gateway_mode(self, name: str, mode: str, actor: str = ADMIN) -> S.GatewayOut:
+        """enforce, observe or maintenance (``service/gateway_change.py``)."""
+        return gateway_change.set_mode(self, name, mode, actor)
 
     def delete_gateway(self, name: str, force: bool = False,
                        actor: str = ADMIN) -> S.RealizationOut | S.GatewayForgottenOut | None:

@@ -65,6 +65,8 @@ def _no_nul(value: str) -> str:
 
 
 Text = Annotated[StrictStr, Field(max_length=1024), AfterValidator(_no_nul)]
+HostKey = Annotated[StrictStr, AfterValidator(lambda v: rules.host_key(v)), _doc(maxLength=rules.HOST_KEY_MAX)]
+Mode = Annotated[StrictStr, AfterValidator(lambda v: rules.mode(v)), _doc(enum=list(rules.MODES))]
 Ref = Annotated[StrictStr, Field(min_length=1, max_length=256), AfterValidator(_no_nul)]
 
 
@@ -92,6 +94,9 @@ class ManagementIn(_In):
     )
     trust_on_first_use: StrictBool = Field(
         default=False, description="ssh: accept and record an unknown host key once (off: known_hosts only)")
+    host_key: HostKey | None = Field(
+        default=None, description="ssh: the device's host key, pinned: an OpenSSH public key line or a SHA256: "
+                                  "fingerprint (then known_hosts and trust on first use are not consulted)")
 
     @model_validator(mode="after")
     def _address_form(self) -> ManagementIn:
@@ -115,6 +120,8 @@ class GatewayIn(_In):
         default=None, description="VLAN->VNI entries the device holds; default: the dialect's (ALAXALA AX: "
                                   "8192), else 4096")
     ports: list[PortIn] = Field(default_factory=list, max_length=4096)
+    mode: Mode = Field(default="enforce", description="enforce: silonet configures the device; observe: it reads "
+                                                      "and plans, never writes; maintenance: it does not contact it")
 
     @model_validator(mode="after")
     def _ports(self) -> GatewayIn:
@@ -139,10 +146,11 @@ class GatewayIn(_In):
             name=self.name,
             vtep_ip=self.vtep_ip,
             management=Management(m.driver, m.address or rules.default_address(m.driver, self.name) or "",
-                                  m.dialect, m.credentials, m.trust_on_first_use),
+                                  m.dialect, m.credentials, m.trust_on_first_use, m.host_key),
             capacity=self.capacity if self.capacity is not None else default_capacity,
             ports=tuple(Port(p.name, p.switchback) for p in self.ports),
             silo=self.silo,
+            mode=self.mode,
         )
 
 
@@ -261,6 +269,8 @@ class ManagementOut(BaseModel):
     dialect: str | None
     credentials: str | None = Field(description="the reference, never the secret")
     trust_on_first_use: bool = False
+    host_key: str | None = Field(default=None, description="ssh: the pinned host key (public key line or "
+                                                           "SHA256: fingerprint)")
 
 
 class PortOut(BaseModel):
@@ -276,6 +286,8 @@ class GatewayOut(BaseModel):
     capacity: int
     used: int = Field(description="VLAN->VNI entries the current intent needs on this gateway")
     ports: list[PortOut]
+    mode: str = Field(default="enforce", description="enforce, observe (reads, never writes) or maintenance "
+                                                     "(not contacted)")
     violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
@@ -335,13 +347,18 @@ class NetworkOut(BaseModel):
 
 class RealizationOut(BaseModel):
     gateway: str
-    state: Literal["pending", "realized", "failed", "decommissioning"] = Field(
-        description="decommissioning: deleted from intent, silonet removes its configuration from the device, "
-                    "then forgets the gateway")
+    state: Literal["pending", "realized", "failed", "held", "decommissioning"] = Field(
+        description="held: in observe or maintenance mode (silonet writes nothing there); decommissioning: deleted "
+                    "from intent, silonet removes its configuration from the device, then forgets the gateway")
+    mode: str = Field(default="enforce", description="enforce, observe (read and planned, never written) or "
+                                                     "maintenance (not contacted)")
     reachable: bool | None = Field(description="null until the reconciler tried")
     desired_generation: int
     realized_generation: int
     drift: int | None = Field(description="operations the device lacks (null until read)")
+    pending_operations: int | None = Field(default=None, description=(
+        "operations the next enforce pass would apply now, as last read (observe mode: what silonet holds back); "
+        "null while unknown (never read, or in maintenance mode)"))
     faults: dict[str, list[str]] = Field(default_factory=dict)
     binding_errors: dict[str, str] = Field(default_factory=dict, description="'port/vlan' -> why it is not bound")
     last_error: str | None
@@ -372,6 +389,8 @@ class GatewayForgottenOut(BaseModel):
 
 class GatewayPlanOut(BaseModel):
     gateway: str
+    mode: str = Field(default="enforce", description="observe: these operations wait for the gateway to be "
+                                                     "switched to enforce; maintenance: nothing is read or written")
     actual_known: bool
     entries: int
     capacity: int
@@ -438,8 +457,8 @@ def gateway_out(g: Gateway, used: int, secrets_dir: Path | None = None) -> Gatew
     return GatewayOut(
         name=g.name, silo=g.silo, vtep_ip=g.vtep_ip, capacity=g.capacity, used=used,
         management=ManagementOut(driver=m.driver, address=m.address, dialect=m.dialect, credentials=m.credentials,
-                                 trust_on_first_use=m.trust_on_first_use),
-        ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports],
+                                 trust_on_first_use=m.trust_on_first_use, host_key=m.host_key),
+        ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports], mode=g.mode,
         violations=violations(g, None if secrets_dir is None else
                               lambda ref: rules.credentials_violation(ref, secrets_dir)),
     )

@@ -70,6 +70,8 @@ class Realization:
     drift: int | None = None
     owner: str | None = None  # the replica driving the gateway (unexpired lease)
     decommissioning: bool = False  # deleted from intent, its device being cleaned before it is forgotten
+    mode: str = "enforce"  # the gateway's (intent): observe and maintenance hold it (plan/status.py)
+    pending_operations: int | None = None  # what an enforce pass would apply now, as last read (None: unknown)
 
     def binding_error(self, port: str, vlan: int) -> str | None:
         return (self.binding_errors or {}).get(f"{port}/{vlan}")
@@ -78,14 +80,15 @@ class Realization:
     def state(self) -> RecordState:
         """By the rule of ``plan/status.py``."""
         return record_state(self.desired_generation, self.realized_generation, self.last_error,
-                            self.decommissioning)
+                            self.decommissioning, self.mode)
 
 
 @dataclass(frozen=True)
 class Observation:
-    """What one reconcile pass of a gateway saw and did."""
+    """What one reconcile pass of a gateway saw and did. ``reachable`` None: not contacted (a gateway
+    in maintenance mode): what it holds and would need is unknown then."""
 
-    reachable: bool
+    reachable: bool | None
     realized_generation: int | None
     error: str | None
     actual: dict | None = None
@@ -93,6 +96,8 @@ class Observation:
     binding_errors: dict | None = None
     foreign: list | None = None
     drift: int | None = None
+    pending_operations: int | None = None  # what an enforce pass would apply now (observe: what it did not)
+    held: bool = False  # in observe or maintenance mode: nothing was written (waiters read the database)
 
 
 @dataclass(frozen=True)
@@ -157,10 +162,12 @@ class Repository:
                 Gateway(
                     name=g.name,
                     vtep_ip=g.vtep_ip,
-                    management=Management(g.driver, g.address, g.dialect, g.credentials_ref, g.trust_on_first_use),
+                    management=Management(g.driver, g.address, g.dialect, g.credentials_ref, g.trust_on_first_use,
+                                          g.host_key),
                     capacity=g.capacity,
                     ports=tuple(ports.get(g.id, ())),
                     silo=silo_names.get(g.silo_id) if g.silo_id else None,
+                    mode=g.mode,
                 )
             )
             if g.decommissioning:
@@ -197,8 +204,8 @@ class Repository:
         owner says why a gateway is pending: plan/status.py)."""
         st = GatewayStatusRow
         cols = [GatewayRow.name, st.desired_generation, st.realized_generation, st.last_error, st.last_contact,
-                st.reachable, st.binding_errors, st.drift, GatewayRow.decommissioning,
-                owner_now(self.s.get_bind().dialect.name).label("owner")]
+                st.reachable, st.binding_errors, st.drift, GatewayRow.decommissioning, GatewayRow.mode,
+                st.pending_operations, owner_now(self.s.get_bind().dialect.name).label("owner")]
         if observed:
             cols += [st.actual, st.faults, st.foreign]
         q = (select(*cols).join(st, st.gateway_id == GatewayRow.id)
@@ -211,7 +218,8 @@ class Repository:
             out[r["name"]] = Realization(
                 r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
                 utc(r["last_contact"]), r["reachable"], r.get("actual"), r.get("faults"), r["binding_errors"],
-                r.get("foreign"), r["drift"], r.get("owner"), r["decommissioning"])
+                r.get("foreign"), r["drift"], r.get("owner"), r["decommissioning"], r["mode"],
+                r["pending_operations"])
         return out
 
     def learned_macs(self) -> dict[str, actual_json.LearnedMacs]:
@@ -270,7 +278,8 @@ class Repository:
         gid = self._upsert(GatewayRow, gw.name, {
             "silo_id": self._opt_id(SiloRow, gw.silo), "vtep_ip": gw.vtep_ip, "driver": m.driver,
             "address": m.address, "dialect": m.dialect, "credentials_ref": m.credentials,
-            "trust_on_first_use": m.trust_on_first_use, "capacity": gw.capacity,
+            "trust_on_first_use": m.trust_on_first_use, "host_key": m.host_key, "mode": gw.mode,
+            "capacity": gw.capacity,
         }, apply_set)
         have = dict(self.s.execute(select(PortRow.name, PortRow.id).where(PortRow.gateway_id == gid)).all())
         want = {p.name: p for p in gw.ports}
@@ -424,9 +433,12 @@ class Repository:
         values: dict[str, Any] = {"last_error": obs.error, "reachable": obs.reachable}
         if obs.reachable:
             values["last_contact"] = datetime.now(UTC)
-            values.update(faults=obs.faults, binding_errors=obs.binding_errors, foreign=obs.foreign, drift=obs.drift)
+            values.update(faults=obs.faults, binding_errors=obs.binding_errors, foreign=obs.foreign, drift=obs.drift,
+                          pending_operations=obs.pending_operations)
             if obs.actual is not None:
                 values["actual"] = obs.actual
+        elif obs.reachable is None:  # not contacted (maintenance): what a pass would do or fail is unknown
+            values.update(pending_operations=None, binding_errors=None)
         if obs.realized_generation is not None:
             values["realized_generation"] = obs.realized_generation
         return values

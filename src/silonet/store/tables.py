@@ -53,6 +53,8 @@ class GatewayRow(Base):
     credentials_ref: Mapped[str | None] = mapped_column(String(256), nullable=True)
     trust_on_first_use: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
                                                      server_default=sa_false())
+    host_key: Mapped[str | None] = mapped_column(Text, nullable=True)  # ssh: the pinned public key or fingerprint
+    mode: Mapped[str] = mapped_column(String(16), nullable=False, default="enforce", server_default="enforce")
     capacity: Mapped[int] = mapped_column(Integer, nullable=False)
     # deleted from intent, its worker removing what silonet owns on the device before it is forgotten
     decommissioning: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
@@ -141,6 +143,8 @@ class GatewayStatusRow(Base):
     binding_errors: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     foreign: Mapped[list | None] = mapped_column(JSON, nullable=True)
     drift: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # operations the next enforce pass would apply now (observe mode's plan; null: not read)
+    pending_operations: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TokenRow(Base):

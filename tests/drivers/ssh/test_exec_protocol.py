@@ -29,11 +29,19 @@ EMPTY = {
     "sonic": {sonic.CONFIG: json.dumps({"PORT": {"p1": {}, "p2": {}, "p48": {}}}),
               sonic.REMOTE_VNI: "+--------+--------------+-------+\n| VLAN   | RemoteVTEP   | VNI   |\n"
                                 "+========+==============+=======+\n+--------+--------------+-------+\n"
-                                "Total count : 0\n\n"},
+                                "Total count : 0\n\n",
+              # a 202311 build's first line, as sonic-utilities show/main.py prints it (202106 on, the
+              # golden files' syntax: the batch writes the EVPN NVO with `config vxlan evpn_nvo add`)
+              sonic.VERSION: "\nSONiC Software Version: SONiC.202311.1-8c08d87\n"},
     "cumulus": {cumulus.CONFIG: json.dumps([{"header": {"model": "VX", "rev-id": "1.0"}}, {"set": {}}]),
                 cumulus.INTERFACES: json.dumps({"lo": {"type": "loopback"}, "p1": {"type": "swp"},
                                                 "p2": {"type": "swp"}, "p48": {"type": "swp"}}),
-                cumulus.LEDGER: "{}\n"},
+                cumulus.LEDGER: "{}\n",
+                # the keys Cumulus Linux 5.12+ prints (docs: NVUE API "/nvue_v1/system"; 5.15 renders
+                # ``mac-learning enabled`` as the golden files, rendered with no platform, do)
+                cumulus.VERSION: json.dumps({"build": "Cumulus Linux 5.15.0", "hostname": "gw-a",
+                                             "product-name": "Cumulus Linux", "product-release": "5.15.0",
+                                             "timezone": "Etc/UTC", "uptime": 763})},
 }
 # What the device answers when it refuses the add-vni batch.
 REFUSAL = {
@@ -72,7 +80,7 @@ def test_read_apply_and_refusals_as_single_execs(name: str, tmp_path: Path, monk
                 await wait_connected(driver)
                 # an empty switch: one exec per show command, nothing owned
                 assert (await driver.read()).owned == case_actual
-                assert cli.execs == list(dialect.show)
+                assert cli.execs == [*filter(None, [dialect.version_show]), *dialect.show]
                 # the add-vni batch: exactly one exec, the golden lines joined
                 mark = len(cli.execs)
                 assert (await driver.apply(ops)).applied == len(ops)
@@ -102,6 +110,34 @@ def test_read_apply_and_refusals_as_single_execs(name: str, tmp_path: Path, monk
                 await driver.read()
                 assert driver.health().connected
                 assert cli.sessions == len(cli.execs)
+            finally:
+                await driver.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_release_the_dialect_cannot_serve_is_refused_before_any_show_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SONiC build before 202012 has no `show vxlan remotevni`: the read stops right after the
+    version, saying why, instead of at a command the release does not know; asked again on the next
+    read (the switch may be upgraded)."""
+    old = {**EMPTY["sonic"], sonic.VERSION: "\nSONiC Software Version: SONiC.201911.51-24c44a0b\n"}
+    cli = FakeCli(tmp_path, exec_answers=old)
+
+    async def scenario() -> None:
+        async with cli:
+            monkeypatch.setenv("SILONET_SSH_KNOWN_HOSTS", str(cli.known_hosts))
+            driver = SshDriver(_gateway("sonic", cli), on_change=lambda: None)
+            await driver.start()
+            try:
+                await wait_connected(driver)
+                for _ in range(2):
+                    with pytest.raises(DeviceError, match="before 202012"):
+                        await driver.read()
+                assert cli.execs == [sonic.VERSION, sonic.VERSION]
+                cli.exec_answers.update(EMPTY["sonic"])  # upgraded
+                await driver.read()
+                assert cli.execs[2:] == [sonic.VERSION, *dialects()["sonic"].show]
             finally:
                 await driver.close()
 

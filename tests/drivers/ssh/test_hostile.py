@@ -13,7 +13,6 @@ And through the SSH driver: what a dialect's parser read is checked before it is
 from __future__ import annotations
 
 import asyncio
-import json
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -240,16 +239,21 @@ def test_the_ssh_driver_checks_what_a_dialect_parsed(tmp_path: Path, monkeypatch
     command separator and a flood IP that is not one: the read reports both as faults, the VLAN is
     someone else's, and emptying the gateway types nothing about it (before: ``delete vlans
     silonet-a;reboot`` and its membership were typed into the CLI)."""
-    vlans = {"configuration": {"vlans": {"vlan": [
-        {"name": "silonet-a;reboot", "vlan-id": 100, "vxlan": {"vni": 5000, "static-remote-vtep-list": ["198.18.0.2"]}},
-        {"name": "silonet-cust-43", "vlan-id": 101,
-         "vxlan": {"vni": 5001, "static-remote-vtep-list": ["198.18.0.2", "198.18.0.3 | display"]}}]}}}
-    interfaces = {"configuration": {"interfaces": {"interface": [{"name": "p1", "unit": [{"name": 0, "family": {
-        "ethernet-switching": {"vlan": {"members": ["silonet-a;reboot", "silonet-cust-43"]}}}}]}]}}}
+    vlans = "\n".join([
+        "set vlans silonet-a;reboot vlan-id 100", "set vlans silonet-a;reboot vxlan vni 5000",
+        "set vlans silonet-a;reboot vxlan static-remote-vtep-list 198.18.0.2",
+        "set vlans silonet-cust-43 vlan-id 101", "set vlans silonet-cust-43 vxlan vni 5001",
+        "set vlans silonet-cust-43 vxlan static-remote-vtep-list 198.18.0.2",
+        'set vlans silonet-cust-43 vxlan static-remote-vtep-list "198.18.0.3 | display"'])
+    interfaces = "\n".join([
+        "set interfaces p1 unit 0 family ethernet-switching interface-mode trunk",
+        "set interfaces p1 unit 0 family ethernet-switching vlan members silonet-a;reboot",
+        "set interfaces p1 unit 0 family ethernet-switching vlan members silonet-cust-43",
+        "set interfaces lo0 unit 0 family inet address 198.18.0.1/32"])
     prompt, modes = MODES["junos"]
     cli = FakeCli(tmp_path, prompt=prompt, modes=modes, show={
-        **CHATTER["junos"], junos.PAGER_OFF: "Screen length set to 0", junos.SHOW_VLANS: json.dumps(vlans),
-        junos.SHOW_INTERFACES: json.dumps(interfaces)})
+        **CHATTER["junos"], junos.PAGER_OFF: "Screen length set to 0", junos.SHOW_VLANS: vlans,
+        junos.SHOW_INTERFACES: interfaces, junos.SHOW_SWITCH_OPTIONS: "set switch-options vtep-source-interface lo0.0"})
 
     async def scenario() -> None:
         async with cli:

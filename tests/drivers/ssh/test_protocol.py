@@ -42,13 +42,20 @@ MODES = {
 }
 # Answers a real session prints besides show output (so failure checks see realistic text).
 CHATTER = {
-    "eos": {"terminal length 0": "Pagination disabled."},
-    "nxos": {"copy running-config startup-config": "[########################################] 100%\nCopy complete."},
+    "eos": {"terminal length 0": "Pagination disabled.",
+            "show version | json": '{"modelName": "cEOSLab", "version": "4.30.0F-31408673.4300F (engineering build)"}'},
+    "nxos": {"copy running-config startup-config": "[########################################] 100%\nCopy complete.",
+             "show version | json": '{"kickstart_ver_str": "9.3(4)", "nxos_ver_str": "9.3(4)", '
+                                    '"chassis_id": "Nexus9000 C9300v Chassis", "host_name": "gw-a"}'},
     "junos": {"set cli screen-length 0": "Screen length set to 0",
               "configure private": "warning: uncommitted changes will be discarded on exit\nEntering configuration "
                                    "mode\n\n[edit]",
               "commit and-quit": "commit complete\nExiting configuration mode",
-              "rollback 0": "load complete\n\n[edit]", "exit configuration-mode": "Exiting configuration mode"},
+              "rollback 0": "load complete\n\n[edit]", "exit configuration-mode": "Exiting configuration mode",
+              "show version | display xml": '<rpc-reply xmlns:junos="http://xml.juniper.net/junos/18.4R1/junos">\n'
+                                            "<software-information><host-name>gw-a</host-name><product-model>"
+                                            "qfx5100-48s-6q</product-model><junos-version>18.4R1.8</junos-version>"
+                                            "</software-information>\n</rpc-reply>"},
 }
 # A switch with nothing of silonet's on it, as each show command answers it.
 EMPTY = {
@@ -61,11 +68,11 @@ EMPTY = {
              "",
              "interface p1\n  switchport\n  switchport mode trunk\n\ninterface nve1\n  no shutdown\n"
              "  source-interface loopback0"],
-    "junos": ['{"configuration" : {}}', '{"configuration" : {}}'],
+    "junos": ["", "", ""],
 }
 # The line of the add-vni batch the fake switch refuses, and what it answers.
 REFUSE = {
-    "eos": ("   vxlan vlan 100 vni 5000", "% Invalid input (at token 2: '100')"),
+    "eos": ("   vxlan vlan add 100 vni 5000", "% Invalid input (at token 3: '100')"),
     "nxos": ("  vn-segment 5000", "ERROR: VLAN 3064: vn-segment is in use"),
     "junos": ("commit and-quit", "[edit vlans silonet-cust-42]\n  'vxlan'\n    error: VNI 5000 is in use\nerror: "
                         "configuration check-out failed"),
@@ -115,9 +122,10 @@ def test_read_apply_and_refusal_over_one_connection(name: str, tmp_path: Path,
                 # batch: exactly the golden lines
                 assert dialect.setup
                 assert (await driver.read()).owned == case_actual
-                assert cli.lines == [*dialect.setup, *dialect.show]
+                asked = [dialect.version_show] if dialect.version_show else []  # the platform, once per session
+                assert cli.lines == [*dialect.setup, *asked, *dialect.show]
                 await driver.apply(ops)
-                assert cli.lines[len(dialect.setup) + len(dialect.show):] == golden
+                assert cli.lines[len(dialect.setup) + len(asked) + len(dialect.show):] == golden
                 mark = len(cli.lines)
                 await driver.read()
                 assert cli.lines[mark:] == list(dialect.show)  # set-up is not sent again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import os
 import queue
 import random
@@ -89,8 +90,9 @@ def configure_ssl(gateway: Any) -> Path:
 def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.idl.SchemaHelper:
     """Ask the device for its hardware_vtep schema (its version, not one shipped with us)."""
     error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), timeout_ms)
-    if error:
-        raise ConnectionError(f"cannot connect to {remote}: {os.strerror(error)}")
+    if error:  # refused: nothing listens there, and retrying will not change that by itself
+        kind = ConnectionRefusedError if error == errno.ECONNREFUSED else ConnectionError
+        raise kind(f"cannot connect to {remote}: {os.strerror(error)}")
     rpc = ovs.jsonrpc.Connection(stream)
     try:
         error, reply = rpc.transact_block(ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME]))
@@ -118,6 +120,7 @@ class IdlThread(threading.Thread):
         self.on_change = on_change
         self.idl: MemoIdl | None = None
         self.error = "connecting"
+        self.hard = False  # the last first-connection attempt was refused (``Health.hard``)
         self.ssl_dir: Path | None = None  # the client identity an ssl: remote is given (use_ssl)
         # provisional row UUIDs of this IDL's transactions only: the server assigns the real ones
         self.rng = random.Random(os.urandom(16))
@@ -159,9 +162,10 @@ class IdlThread(threading.Thread):
                 helper = fetch_schema(self.remote)
                 self.idl = MemoIdl(self.remote, helper, probe_interval=PROBE_INTERVAL_MS, leader_only=False)
                 self.idl._session.reconnect.set_backoff(1000, RECONNECT_MAX_MS)
-                self.error = ""
+                self.error, self.hard = "", False
             except Exception as err:
                 self.error = echo(err)  # any tcp:/unix: peer's words reach the gateway's status
+                self.hard = isinstance(err, ConnectionRefusedError)
                 self._fail_jobs()
                 self._halt.wait(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_MS / 1000)

@@ -17,7 +17,7 @@ from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
 from silonet.drivers.ovsdb.connection import IdlThread, Txn, quiet_vlog
 from silonet.drivers.ovsdb.handlers import Write
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
-from silonet.drivers.untrusted import echo, shown
+from silonet.drivers.untrusted import echo, ipv4, shown
 from silonet.drivers.vtep_schema import Interpretation
 from silonet.errors import DeviceError
 from silonet.plan.ops import Operation
@@ -51,8 +51,9 @@ class OvsdbDriver(Driver):
     def health(self) -> Health:
         t = self._thread
         if self._config_error:
-            return Health(connected=False, detail=self._config_error)
-        return Health(connected=t.connected, detail="" if t.connected else t.error or "connecting")
+            return Health(connected=False, detail=self._config_error, hard=True)
+        up = t.connected
+        return Health(connected=up, detail="" if up else t.error or "connecting", hard=not up and t.hard)
 
     async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> Any:
         if not self._thread.connected:
@@ -94,7 +95,7 @@ class OvsdbDriver(Driver):
             return named[0]
         if len(switches) == 1:
             ps = switches[0]
-            if self.gateway.vtep_ip in ps.tunnel_ips:
+            if not self.vtep_known or self.gateway.vtep_ip in ps.tunnel_ips:
                 return ps
             # Another gateway's device (a wrong address, two gateways on one device): two
             # managers of one device would undo each other forever. Refuse.
@@ -111,7 +112,9 @@ class OvsdbDriver(Driver):
         if self._cached is not None and self._cached[0] == idl.change_seqno:
             return self._cached[1]
         ps, reading = self._reading_now(idl)
-        state = ActualState(*reading.state(list(ps.switch_fault_status)), version=(reading.serial, reading.version))
+        tunnel = [ip for ip in map(ipv4, ps.tunnel_ips) if ip is not None]  # what the switch says it tunnels from
+        state = ActualState(*reading.state(list(ps.switch_fault_status)), version=(reading.serial, reading.version),
+                            vtep_ip=tunnel[0] if len(tunnel) == 1 else None)
         self._cached = (idl.change_seqno, state)
         return state
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
@@ -19,7 +20,8 @@ from typing import Any, Literal
 
 import jinja2
 
-from silonet.drivers.untrusted import TEMPLATE_FILTERS, UnsafeValue, shown
+from silonet.drivers.base import Platform
+from silonet.drivers.untrusted import TEMPLATE_FILTERS, UnsafeValue, echo, shown
 from silonet.errors import DeviceError, InvalidInput
 from silonet.model.inventory import Proposed
 from silonet.plan.ops import Operation, SetFloodList
@@ -40,22 +42,41 @@ FRAMING = ("begin.j2", "commit.j2", "abort.j2")
 
 @dataclass(frozen=True)
 class Parsed:
-    """A dialect parser's reading of the show outputs."""
+    """A dialect parser's reading of the show outputs (``vtep_ip``: the tunnel source address the
+    device uses, when its outputs say it)."""
 
     owned: GatewayState
     facts: DeviceFacts = field(default_factory=DeviceFacts)
     local_macs: dict[int, frozenset[str]] = field(default_factory=dict)
     faults: dict[str, list[str]] = field(default_factory=dict)
+    vtep_ip: str | None = None
 
 
 @dataclass(frozen=True)
 class Target:
-    """What templates and parsers may know about the gateway they talk to."""
+    """What templates and parsers may know about the gateway they talk to: the inventory's words
+    for it, and what the device said it is (``platform``, read once per session)."""
 
     name: str
     vtep_ip: str
     ports: tuple[str, ...] = ()
     switchbacks: tuple[str, ...] = ()
+    platform: Platform | None = None
+
+
+def version_numbers(text: str) -> tuple[int, ...]:
+    """The numbers of a version as a platform prints it, for comparing: ``4.22.1F`` -> (4, 22, 1),
+    ``9.3(3)`` -> (9, 3, 3), ``20.4R3-S1.3`` -> (20, 4, 3, 1, 3), ``5.15.0`` -> (5, 15, 0)."""
+    found = tuple(int(n) for n in re.findall(r"\d+", text)[:8])
+    if not found:
+        raise ValueError(f"no version number in {shown(text)}")
+    return found
+
+
+def platform(model: object, version: object) -> Platform:
+    """A ``Platform`` from what a version command printed (untrusted: both bounded and escaped)."""
+    text = echo(str(version), 64)
+    return Platform(echo(str(model), 128), version_numbers(text), text)
 
 
 Parser = Callable[[Mapping[str, str], Target], Parsed]
@@ -73,7 +94,25 @@ class Prepared:
     each: Sequence[Mapping[str, Any]] = ()
 
 
-Prepare = Callable[[list[Operation], GatewayState, GatewayState], Prepared]
+@dataclass(frozen=True)
+class Batch:
+    """What a dialect's ``prepare`` is told about one batch: the operations, the device's owned
+    state before them (``actual``) and after (``desired``), the gateway (with its ``platform``, by
+    which syntax that changed between releases is chosen) and what others hold there (``facts``)."""
+
+    ops: list[Operation]
+    actual: GatewayState
+    desired: GatewayState
+    target: Target
+    facts: DeviceFacts = field(default_factory=DeviceFacts)
+
+    @property
+    def platform(self) -> Platform | None:
+        return self.target.platform
+
+
+Prepare = Callable[[Batch], Prepared]
+VersionReader = Callable[[str], Platform]
 OpContext = Callable[[Any, int], Mapping[str, Any]]  # (operation, its index in the batch) -> context
 
 
@@ -102,13 +141,20 @@ class Dialect:
 
     name: str
     platform: str
-    verified: str  # "lab": run against the real thing here; "documentation": from vendor docs only
+    verified: str  # "lab": run against the real thing here; else what its parser is proven on ("captured output: ...")
     scope: Literal["port", "switch"]
     style: Literal["exec", "shell"]
     show: tuple[str, ...]
     parse: Parser
     failures: tuple[str, ...]
     folder: Path
+    # the command whose answer says what the device is (``version``: its reader); asked once per
+    # session, before the show commands, so parsers and ``prepare`` see ``Target.platform``
+    version_show: str | None = None
+    version: VersionReader | None = None
+    # why a device of this platform cannot be served at all (a release too old), or None: asked right
+    # after the version, before any show command a release that old may not have
+    unsupported: Callable[[Platform], str | None] | None = None
     prompt: str = r"^[\w.@:/()!~ -]*[>#$]\s?$"
     setup: tuple[str, ...] = ()  # sent once when a CLI session opens (paging off...); set-up, not read
     join: str = "\n"
@@ -236,9 +282,12 @@ def scope_conflicts(state: GatewayState) -> list[tuple[int, list[int]]]:
 
 def device_facts(dialect: Dialect, facts: DeviceFacts | None = None) -> DeviceFacts:
     """What the dialect says about every device of its kind (its ``check`` among it), laid over
-    what was read."""
+    what was read. A parser's own ``refuse`` (what this device's configuration rules out) is kept
+    beside the dialect's."""
+    read = facts.refuse if facts is not None else None
+    refuse = dialect.check if read is None else read if dialect.check is None else checks(read, dialect.check)
     return replace(facts or DeviceFacts(), remote_macs=dialect.remote_macs, flood_lists=dialect.flood_lists,
-                   bare_vnis=dialect.scope == "port", flood_per_vtep=dialect.flood_per_vtep, refuse=dialect.check)
+                   bare_vnis=dialect.scope == "port", flood_per_vtep=dialect.flood_per_vtep, refuse=refuse)
 
 
 def _lines(text: str) -> list[str]:
@@ -246,7 +295,8 @@ def _lines(text: str) -> list[str]:
 
 
 def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual: GatewayState,
-                 desired: GatewayState, generation: int = 0, framed: bool = True) -> list[str]:
+                 desired: GatewayState, generation: int = 0, framed: bool = True,
+                 facts: DeviceFacts | None = None) -> list[str]:
     """The commands for ``ops``, framed by the dialect's begin/commit templates.
 
     Templates see ``op`` (with ``kind``), ``gw`` (the Target), ``actual``, ``desired``,
@@ -259,7 +309,8 @@ def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual:
         raise DeviceError(gateway=target.name, reason=f"the {dialect.name} dialect cannot hold {which}; nothing was "
                                                       "sent")
     try:
-        prepared = dialect.prepare(ops, actual, desired) if dialect.prepare is not None else Prepared()
+        prepared = dialect.prepare(Batch(ops, actual, desired, target, facts or DeviceFacts())) \
+            if dialect.prepare is not None else Prepared()
     except ValueError as err:  # a state no parser reads: refused before a line exists
         raise DeviceError(gateway=target.name, reason=f"the {dialect.name} dialect cannot render this batch: "
                                                       f"{err}; nothing was sent") from None

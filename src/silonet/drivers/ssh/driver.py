@@ -1,9 +1,13 @@
 """The ``ssh`` driver: one persistent SSH connection per gateway (asyncssh), reconnecting
 with backoff; every reconcile pass is one batch inside the dialect's config session.
 
-Host keys are checked against a known_hosts file the operator manages
-(``SILONET_SSH_KNOWN_HOSTS``, default ``<data dir>/known_hosts``); trust on first use only
-when the gateway enables it, and then the key is recorded there.
+Host keys: a gateway's ``management.host_key`` (a public key line or a ``SHA256:`` fingerprint,
+``hostkey.py``) is the only truth for it when set. Else they are checked against a known_hosts
+file the operator manages (``SILONET_SSH_KNOWN_HOSTS``, default ``<data dir>/known_hosts``);
+trust on first use only when the gateway enables it, and then the key is recorded there.
+
+A failed connection attempt is ``hard`` (``Health.hard``) when retrying cannot mend it: the
+host key, the credentials, a refused connection, a missing known_hosts.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,9 @@ import asyncssh
 from silonet.config import data_dir
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
 from silonet.drivers.ssh import credentials
-from silonet.drivers.ssh.dialect import Dialect, Target, device_facts, get, render_abort, render_batch
-from silonet.drivers.untrusted import FAULTS, check_read, echo
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, device_facts, get, render_abort, render_batch
+from silonet.drivers.ssh.hostkey import HostKeyPin
+from silonet.drivers.untrusted import FAULTS, check_read, echo, ipv4, shown
 from silonet.errors import DeviceError
 from silonet.model import Gateway
 from silonet.plan import apply_ops
@@ -46,6 +51,14 @@ def _refusal(text: str, failures: tuple[str, ...]) -> str | None:
         if any(f in line for f in failures):
             return echo(" / ".join(lines[i:i + 3]))  # the device's words, bounded and escaped
     return None
+
+
+def _hard(err: Exception) -> bool:
+    """Whether a failed connection attempt will fail the same way until someone acts: a setting of
+    ours (DeviceError: credentials, known_hosts, the pinned key), the host key, the credentials
+    refused, or nothing listening. Timeouts, resets and unreachable networks may pass by themselves."""
+    return isinstance(err, DeviceError | ValueError | ConnectionRefusedError | asyncssh.HostKeyNotVerifiable
+                      | asyncssh.PermissionDenied | asyncssh.KeyExchangeFailed)
 
 
 def known_hosts_path() -> Path:
@@ -71,7 +84,10 @@ class SshDriver(Driver):
         self.conn: asyncssh.SSHClientConnection | None = None
         self.shell: asyncssh.SSHClientProcess | None = None
         self.error = "connecting"
+        self.hard = False  # the last attempt failed in a way retrying will not mend
         self.last: ActualState | None = None
+        self.outputs: dict[str, str] = {}  # the last read's raw answers, by command (``silonet gateway probe --save``)
+        self._platform_of: asyncssh.SSHClientConnection | None = None  # the connection the platform was read on
         self.generation = int(time.time())  # session names stay unique across manager restarts
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -82,7 +98,7 @@ class SshDriver(Driver):
 
     def health(self) -> Health:
         up = self.conn is not None
-        return Health(connected=up, detail="" if up else self.error)
+        return Health(connected=up, detail="" if up else self.error, hard=not up and self.hard)
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         secret = credentials.resolve(self.gateway.management.credentials, self.gateway.name)
@@ -99,6 +115,13 @@ class SshDriver(Driver):
             "agent_path": None,
             "config": None,
         }
+        pinned = self.gateway.management.host_key
+        if pinned:  # the inventory's key is the only truth: no known_hosts, no trust on first use
+            pin = HostKeyPin(self.gateway.name, pinned)
+            try:
+                return await asyncssh.connect(self.host, self.port, **options, **pin.options())
+            except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as err:
+                raise pin.refused(err) from None
         tofu = self.gateway.management.trust_on_first_use
         if known.exists() and (not tofu or self._listed(known)):
             options["known_hosts"] = str(known)  # a listed host must match: a changed key is refused
@@ -130,12 +153,16 @@ class SshDriver(Driver):
                 if not isinstance(err, OSError | asyncssh.Error | DeviceError | ValueError):  # ValueError: a bad key
                     log.exception("gateway %s: connecting failed", self.gateway.name)
                 why = getattr(err, "reason", None) or str(err) or type(err).__name__  # TimeoutError() says ""
-                self.error = f"ssh {self.host}:{self.port}: {why}"
+                error, hard = f"ssh {self.host}:{self.port}: {why}", _hard(err)
+                changed = hard and (error, hard) != (self.error, self.hard)
+                self.error, self.hard = error, hard
+                if changed:
+                    self.on_change()  # its worker shows it now, not after the first connection's grace
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             backoff = 0.5
-            self.conn, self.error = conn, ""
+            self.conn, self.error, self.hard = conn, "", False
             self.on_change()
             await conn.wait_closed()
             self.conn, self.shell = None, None
@@ -244,47 +271,117 @@ class SshDriver(Driver):
         return buf
 
     # ------------------------------------------------------------ interface
+    async def _ask(self, cmd: str) -> str:
+        """One show command's answer (never a write); a failure names the command."""
+        try:
+            return await self._exec(cmd) if self.dialect.style == "exec" else (await self._shell([cmd]))[0]
+        except DeviceError as err:
+            raise self._fail(f"{cmd!r}: {err.fields.get('reason', err)}") from None
+
+    async def _platform(self) -> None:
+        """What the device says it is, asked once per connection (a reconnect may find an upgraded
+        switch): parsers and ``prepare`` choose syntax by ``Target.platform``."""
+        d = self.dialect
+        if d.version_show is None or d.version is None or (self._platform_of is self.conn and self.conn):
+            return
+        answer = await self._ask(d.version_show)
+        self.outputs[d.version_show] = answer
+        try:
+            found = d.version(answer)
+        except (ValueError, KeyError, TypeError) as err:
+            raise self._fail(f"cannot tell the platform version from {d.version_show!r}: {err}") from None
+        self.target = replace(self.target, platform=found)
+        if d.unsupported is not None and (why := d.unsupported(found)) is not None:
+            raise self._fail(f"{d.name} dialect: {why}")  # asked again next time: it may be upgraded
+        self._platform_of = self.conn
+
     async def read(self) -> ActualState:
         async with self._lock:
+            self.outputs = {k: v for k, v in self.outputs.items() if k == self.dialect.version_show}
+            await self._platform()
             outputs = {}
             for cmd in self.dialect.show:
-                if self.dialect.style == "exec":
-                    outputs[cmd] = await self._exec(cmd)
-                else:
-                    outputs[cmd] = (await self._shell([cmd]))[0]
+                outputs[cmd] = await self._ask(cmd)
+            self.outputs.update(outputs)
             try:
                 parsed = self.dialect.parse(outputs, self.target)
-            except (ValueError, KeyError) as err:
-                raise self._fail(f"cannot parse the show output: {err}") from None
-            d = self.dialect
-            # what a parser read is checked here, once for every dialect: a bad value is a fault
-            owned, facts, local, bad = check_read(parsed.owned, parsed.facts, parsed.local_macs,
-                                                  f"{d.name} show output", unnamed_ok=d.unnamed)
-            faults = parsed.faults
-            if bad:
-                faults = {**faults, FAULTS: sorted({*faults.get(FAULTS, ()), *bad})}
-            facts = device_facts(d, facts)  # with the dialect's check: restrict leaves out what it refuses
-            if not d.flood_lists:  # the platform builds them itself (EVPN): not ours to compare
-                owned = replace(owned, logical_switches={v: ls._replace(flood=frozenset())
-                                                         for v, ls in owned.logical_switches.items()})
-            self.last = ActualState(owned, facts, local, faults)
+            except (ValueError, KeyError, TypeError) as err:
+                asked = ", ".join(repr(cmd) for cmd in self.dialect.show)
+                raise self._fail(f"cannot parse the answers to {asked}: {err}") from None
+            self.last = interpret(self.dialect, self.target, parsed)
             return self.last
+
+    def preview(self, ops: list[Operation]) -> list[str]:
+        """The lines ``apply(ops)`` would send after the last read, sending nothing (``silonet gateway
+        probe``: what silonet would type on the switch); a batch the dialect refuses raises as apply would."""
+        actual = self.last.owned if self.last else GatewayState()
+        facts = self.last.facts if self.last else None
+        desired = apply_ops(actual, ops)
+        if not ops or not render_batch(self.dialect, ops, self.target, actual, desired, framed=False, facts=facts):
+            return []  # apply sends nothing then, not even the framing
+        return render_batch(self.dialect, ops, self.target, actual, desired, self.generation + 1, facts=facts)
 
     async def apply(self, ops: list[Operation]) -> ApplyResult:
         if not ops:
             return ApplyResult(0)
         async with self._lock:
+            await self._platform()  # a reconnect since the read may have found another release
             actual = self.last.owned if self.last else GatewayState()
             self.generation += 1
-            lines = render_batch(self.dialect, ops, self.target, actual, apply_ops(actual, ops), self.generation)
+            facts = self.last.facts if self.last else None
+            lines = render_batch(self.dialect, ops, self.target, actual, apply_ops(actual, ops), self.generation,
+                                 facts=facts)
             if not render_batch(self.dialect, ops, self.target, actual, apply_ops(actual, ops), self.generation,
-                                framed=False):
+                                framed=False, facts=facts):
                 return ApplyResult(len(ops))  # nothing this platform needs to be told
             if self.dialect.style == "exec":
                 await self._exec(self.dialect.join.join(lines), script=True)
             else:
                 await self._shell(lines, abort=render_abort(self.dialect, self.target, self.generation))
             return ApplyResult(len(ops))
+
+
+def interpret(dialect: Dialect, target: Target, parsed: Parsed) -> ActualState:
+    """What a parser's reading means, for every dialect alike: each value checked where it was read
+    (a bad one is a fault, never used), the dialect's ``check`` laid into the facts (``restrict``
+    leaves out what it refuses), the device's tunnel source compared with the inventory's. The SSH
+    driver and the parser tests on captured output (tests/drivers/ssh/corpus) both go through here."""
+    d = dialect
+    owned, facts, local, bad = check_read(parsed.owned, parsed.facts, parsed.local_macs,
+                                          f"{d.name} show output", unnamed_ok=d.unnamed)
+    faults = dict(parsed.faults)
+    if bad:
+        faults[FAULTS] = sorted({*faults.get(FAULTS, ()), *bad})
+    vtep_ip = None
+    if parsed.vtep_ip is not None:
+        vtep_ip = ipv4(parsed.vtep_ip)
+        if vtep_ip is None:
+            faults[FAULTS] = sorted({*faults.get(FAULTS, ()),
+                                     f"{d.name} show output: VTEP source {shown(parsed.vtep_ip)} is not an IPv4 "
+                                     "address; ignored"})
+        elif target.vtep_ip and vtep_ip != target.vtep_ip:
+            faults["switch"] = [*faults.get("switch", ()), f"the device's VTEP source address is {vtep_ip}, the "
+                                                           f"inventory says {target.vtep_ip}"]
+    facts = device_facts(d, facts)
+    if not d.flood_lists:  # the platform builds them itself (EVPN): not ours to compare
+        owned = replace(owned, logical_switches={v: ls._replace(flood=frozenset())
+                                                 for v, ls in owned.logical_switches.items()})
+    return ActualState(owned, facts, local, faults, platform=target.platform, vtep_ip=vtep_ip)
+
+
+class Unsupported(ValueError):
+    """A platform the dialect cannot serve (``Dialect.unsupported``), found in captured answers."""
+
+
+def replay(dialect: Dialect, target: Target, outputs: Mapping[str, str]) -> ActualState:
+    """What the driver makes of answers captured earlier (``silonet gateway probe --save``, the parser
+    tests' corpus): the platform from the version command's answer when there is one, then the
+    parser, then ``interpret``. ValueError/KeyError when they do not parse."""
+    if dialect.version_show is not None and dialect.version is not None and dialect.version_show in outputs:
+        target = replace(target, platform=dialect.version(outputs[dialect.version_show]))
+        if dialect.unsupported is not None and (why := dialect.unsupported(target.platform)) is not None:
+            raise Unsupported(f"{dialect.name} dialect: {why}")  # the driver stops there, before any show command
+    return interpret(dialect, target, dialect.parse({cmd: outputs[cmd] for cmd in dialect.show}, target))
 
 
 DRIVER = SshDriver

@@ -1,30 +1,44 @@
 """``cumulus``: NVIDIA Cumulus Linux 5.x through NVUE (``nv``) in its Linux shell, one SSH
-exec per batch, staged and applied as one NVUE revision.
+exec per batch, staged and applied as one NVUE revision. The parser is proven on configurations
+captured from real switches (tests/drivers/ssh/corpus/cumulus); the batches on documentation
+only, never on a switch.
 
-Verified against documentation only, never against a switch:
+Relied on, per fact, with its source:
 
 * ``nv set nve vxlan source address <ip>``; ``nv set bridge domain br_default vlan <V> vni <N>``;
-  ``nv set bridge domain br_default vlan <V> vni <N> mac-learning on`` (static VXLAN without
-  EVPN needs MAC learning, per VNI or globally); ``nv set bridge domain br_default vlan <V> vni
-  <N> flooding head-end-replication <ip>`` once per remote VTEP (``nv unset`` the same path
-  removes one): Cumulus Linux user guide, "Static VXLAN Tunnels" and "VXLAN Devices" (NVUE
-  command tables), and the NVUE command reference (Set and Unset Commands > Bridge).
-* ``nv set interface <port> bridge domain br_default vlan <V>`` (trunk member),
-  ``... untagged <V>`` (native VLAN), ``nv unset`` of each; ``nv config apply -y``
-  (``--assume-yes``) applies the staged revision; ``nv config save`` writes the startup
-  configuration; ``nv config detach`` throws a pending revision away: NVUE command reference
-  and the OpenStack networking-generic-switch ``CumulusNVUE`` device (which drives the same
-  commands through netmiko).
-* Read back: ``nv config show -o json`` prints the applied configuration as
-  ``[{"header": {...}}, {"set": {<tree>}}]`` whose tree mirrors the ``nv set`` paths
-  (``bridge.domain.br_default.vlan.<V>.vni.<N>.flooding.head-end-replication.<ip>``,
-  ``interface.<port>.bridge.domain.br_default.{vlan,untagged,access}``,
-  ``nve.vxlan.source.address``); ``nv show interface -o json`` is an object keyed by interface
-  name. ``nv show bridge domain br_default vlan-vni-map`` and ``nv show bridge domain br_default
-  vlan <V> vni <N>`` (documented table outputs) show the same mapping and flood list; the
-  JSON forms are read because the tables do not carry port membership. The JSON shapes are
-  taken from NVUE's documented REST model and from public tools that parse them, not from a
-  captured switch.
+  ``... vni <N> mac-learning <on|enabled>`` (static VXLAN without EVPN needs MAC learning);
+  ``... vni <N> flooding head-end-replication <ip>`` once per remote VTEP (``nv unset`` the same
+  path removes one): user guide, "Static VXLAN Tunnels" and "VXLAN Devices", and the NVUE
+  command reference (Set and Unset Commands > Bridge).
+* **Release-dependent syntax.** ``mac-learning on|off`` became ``enabled|disabled`` in Cumulus
+  Linux 5.15: user guide 5.15, "New and Changed NVUE Commands", tab On/Off ("CL5.14.0 and
+  Earlier" -> "CL5.15 and Later"; CumulusNetworks/docs content/cumulus-linux-515/Whats-New/
+  New-and-Changed-NVUE-Commands.md). Real 5.15.0 exports (unifabric-io/nvair-cli, corpus
+  nvair-515-*) write the new words (``state: enabled``). The user guide's own static VXLAN page
+  still shows ``on`` in 5.15 and 5.16; the change table and the captures are followed.
+  ``prepare`` picks the word by ``Batch.platform`` (the newest with no platform); the parser reads
+  both, at the VNI and at ``nve vxlan mac-learning``.
+* **The release** is read once per session from ``nv show system -o json``: ``product-release``
+  where the release prints it, else ``build`` ("Cumulus Linux 5.4.0": the object GET
+  /nvue_v1/system returns, NVUE API guide 5.6, which the guide says ``nv show`` is equivalent to);
+  the ``nv show system`` table (NVUE reference, "System") is read too.
+* ``nv set interface <port> bridge domain br_default vlan <V>`` (trunk member), ``... untagged
+  <V>`` (native VLAN), ``nv unset`` of each; ``nv config apply -y`` applies the staged revision;
+  ``nv config save`` writes the startup configuration; ``nv config detach`` throws a pending
+  revision away: NVUE command reference and the OpenStack networking-generic-switch
+  ``CumulusNVUE`` device (which drives the same commands through netmiko).
+* **Read back**: ``nv config show -o json`` prints the applied configuration as
+  ``[{"header": {...}}, {"set": {<tree>}}]``; ``nv config show -o yaml`` and
+  ``/etc/nvue.d/startup.yaml`` print the same list as YAML, which is what the public captures are
+  (NVIDIA user guide 5.12 "EVPN Configuration Examples", startup.yaml tabs of a live Air topology;
+  nvair-cli's ``nv config show -o yaml`` exports of Cumulus VX 5.15.0), so the parser reads JSON
+  and YAML (``on``/``off`` kept as words, aliases refused). The tree mirrors the ``nv set`` paths;
+  its keys compress lists and ranges with the prefix written once (``swp1-4,12-13``, ``swp2,6``,
+  ``vlan10,20,30,40``: the 5.15.0 exports) and one port may appear under several keys. ``nv show
+  interface -o json`` is an object keyed by interface name (NVUE API guide, GET /nvue_v1/interface).
+* **VTEP**: an MLAG pair encapsulates with ``nve vxlan mlag shared-address`` (user guide, "VXLAN
+  Active-active Mode"; the EVPN examples render it as ``clagd-vxlan-anycast-ip``), a single switch
+  with ``nve vxlan source address``; that address is ``Parsed.vtep_ip``.
 
 Chosen where the documentation is silent or the platform cannot follow silonet:
 
@@ -36,16 +50,21 @@ Chosen where the documentation is silent or the platform cannot follow silonet:
   of the old and new VNIs (so a VNI applied is never missing from it) and after the apply
   with the new ones only. A mapping is silonet's when its VNI is in the ledger; every other
   VLAN mapping, its VLAN and its member ports are foreign (``foreign_vnis`` /
-  ``foreign_bindings``); EVPN L3 VNIs of VRFs are foreign VNIs. A lost ledger makes
-  silonet's own mappings look foreign (silonet then refuses to touch them: the safe side).
-  As VLAN IDs are bridge-wide, a foreign VLAN blocks its VLAN ID on every gateway port.
+  ``foreign_bindings``); so are the VNIs of VRFs (EVPN L3 VNIs), of other bridge domains and
+  ``vni auto`` (the VLAN plus ``vlan-vni-offset``). A lost ledger makes silonet's own mappings
+  look foreign (silonet then refuses to touch them: the safe side). As VLAN IDs are
+  bridge-wide, a foreign VLAN blocks its VLAN ID on every gateway port.
+* **Coexistence**: foreign configuration is reported, never changed. ``nv set nve vxlan source
+  address`` goes with silonet's first mapping only on a switch with no VNI at all (one with VNIs
+  has its source, shared with them); a different address is a switch fault (``interpret``). A
+  VTEP-wide flood list (``nve vxlan flooding head-end-replication``) is reported as
+  ``foreign_flood`` and, once silonet has VNIs, as a fault: silonet's VNIs flood there too. A
+  gateway port that is someone else's access port is a fault. MAC learning off on silonet's VNI
+  is a fault.
 * **Transactional**: a batch starts with ``nv config detach`` (a pending revision left by a
   failed batch is thrown away), stages ``nv set``/``nv unset`` joined with `` && `` (a
   refused command stops the batch before anything is applied) and ends with ``nv config
   apply -y`` and ``nv config save``: all of it or nothing.
-* **VTEP**: ``nv set nve vxlan source address`` is sent with the first silonet mapping only
-  (it is shared with anything else on the switch); a different configured address is
-  reported as a switch fault.
 * **Ports**: a trunk binding adds the VLAN to the port's explicit VLAN list; when the last
   binding of a port goes, the port leaves ``br_default`` (an NVUE bridge port without a VLAN
   list trunks *every* bridge VLAN). A gateway port that trunks every VLAN is reported as a
@@ -57,139 +76,32 @@ Chosen where the documentation is silent or the platform cannot follow silonet:
   would break VLAN<->VNI one to one, is refused too (``check``: it fails its attachment alone).
 * Local MACs are not read (remote MACs are not supported: ``remote_macs=False``).
 """
-
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Prepared, Target, checks
-from silonet.drivers.ssh.switchscope import Plan, carried_untagged, one_to_one, reserved_vlans, settle_read
-from silonet.plan.ops import Bind, Operation, SetFloodList, Unbind
-from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState, LogicalSwitch
+from silonet.drivers.ssh.dialect import Batch, Dialect, Prepared, checks
+from silonet.drivers.ssh.dialects.cumulus.nvue import (
+    BRIDGE,
+    CONFIG,
+    INTERFACES,
+    LEDGER,
+    LEDGER_FILE,
+    VERSION,
+    config_tree,
+    expand,
+    learning,
+    parse,
+    version,
+)
+from silonet.drivers.ssh.switchscope import Plan, carried_untagged, one_to_one, reserved_vlans
+from silonet.plan.ops import Bind, SetFloodList, Unbind
 
-CONFIG = "nv config show -o json"
-INTERFACES = "nv show interface -o json"
-LEDGER_FILE = '"$HOME/.silonet/vnis.json"'
-LEDGER = f"cat {LEDGER_FILE} 2>/dev/null || echo '{{}}'"
-BRIDGE = "br_default"
-RANGE_RE = re.compile(r"^(\D*)(\d+)-(\d+)$")
-
-
-def expand(key: str) -> Iterator[str]:
-    """NVUE keys may be lists and ranges (``10,20-22``, ``swp1-3``): one name at a time."""
-    for part in str(key).split(","):
-        part = part.strip()
-        m = RANGE_RE.match(part)
-        if m and int(m[2]) <= int(m[3]):
-            yield from (f"{m[1]}{i}" for i in range(int(m[2]), int(m[3]) + 1))
-        elif part:
-            yield part
-
-
-def _vlans(obj: Any) -> dict[int, Any]:
-    out: dict[int, Any] = {}
-    for key, value in (obj or {}).items() if isinstance(obj, dict) else ():
-        for name in expand(key):
-            if name.isdigit():
-                out[int(name)] = value
-    return out
-
-
-def config_tree(text: str) -> dict:
-    """``nv config show -o json`` -> the ``set`` tree (also accepts the bare tree)."""
-    data = json.loads(text) if text.strip() else {}
-    if isinstance(data, list):
-        return next((item["set"] for item in data if isinstance(item, dict) and "set" in item), {}) or {}
-    if isinstance(data, dict):
-        return data.get("set", data) or {}
-    raise ValueError("nv config show did not print JSON")
-
-
-def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
-    tree = config_tree(outputs[CONFIG])
-    ledger_raw = json.loads(outputs.get(LEDGER, "").strip() or "{}")
-    ledger = {int(k): str(v) for k, v in ledger_raw.items() if str(k).isdigit()}
-    ifaces_raw = json.loads(outputs.get(INTERFACES, "").strip() or "{}")
-    ports = frozenset(ifaces_raw) if isinstance(ifaces_raw, dict) else frozenset()
-    faults: dict[str, list[str]] = {}
-
-    bridge = tree.get("bridge", {}).get("domain", {}).get(BRIDGE, {}) or {}
-    vlan_vni: dict[int, int] = {}  # silonet's VLANs
-    names: dict[int, str] = {}
-    flood: dict[int, frozenset[str]] = {}
-    foreign_vnis: dict[int, str] = {}
-    foreign_vlan: dict[int, str] = {}
-    for vid, vlan in sorted(_vlans(bridge.get("vlan")).items()):
-        vnis = sorted(int(n) for k in ((vlan or {}).get("vni") or {}) for n in expand(k) if n.isdigit())
-        label = f"{BRIDGE} vlan {vid}" + (f" vni {vnis[0]}" if vnis else "")
-        if len(vnis) == 1 and vnis[0] in ledger:
-            vni = vnis[0]
-            vlan_vni[vid], names[vni] = vni, ledger[vni]
-            spec = (vlan["vni"].get(str(vni)) or {}).get("flooding", {}) or {}
-            her = spec.get("head-end-replication", {}) or {}
-            flood[vni] = frozenset(ip for ip in her if ip != "evpn")
-        else:
-            foreign_vlan[vid] = label
-            for vni in vnis:
-                foreign_vnis[vni] = label
-    for name, vrf in sorted((tree.get("vrf") or {}).items()):
-        for key in ((vrf or {}).get("evpn", {}) or {}).get("vni", {}) or {}:
-            if str(key).isdigit():
-                foreign_vnis[int(key)] = f"vrf {name}"
-
-    bindings: dict[tuple[str, int], int] = {}
-    untagged: dict[str, int] = {}
-    foreign_bindings: dict[tuple[str, int], str] = {}
-    for key, iface in sorted((tree.get("interface") or {}).items()):
-        member = (((iface or {}).get("bridge") or {}).get("domain") or {}).get(BRIDGE)
-        if member is None:
-            continue
-        member = member or {}
-        for port in expand(key):
-            listed = member.get("vlan")
-            if listed is not None and not isinstance(listed, dict):
-                listed = {str(listed): {}}
-            if member.get("access") is not None:
-                vid = int(member["access"])
-                foreign_bindings[(port, 0)] = f"access port in {foreign_vlan.get(vid, f'{BRIDGE} vlan {vid}')}"
-                if vid in vlan_vni:
-                    faults.setdefault(f"port {port}", []).append(f"access port in silonet's VLAN {vid}")
-                continue
-            if listed is None or "all" in {n for k in listed for n in expand(k)}:
-                if port in gw.ports:
-                    faults.setdefault(f"port {port}", []).append(f"trunks every {BRIDGE} VLAN (no VLAN list)")
-                    for vid in sorted(set(vlan_vni) | set(foreign_vlan)):
-                        foreign_bindings[(port, vid)] = f"{BRIDGE} vlan all"
-                continue
-            native = member.get("untagged")
-            native = int(native) if str(native).isdigit() else None
-            for vid in sorted(_vlans(listed)):
-                if vid in vlan_vni:
-                    if vid == native:
-                        untagged[port] = vid
-                    else:
-                        bindings[(port, vid)] = vlan_vni[vid]
-                else:
-                    label = foreign_vlan.get(vid, f"{BRIDGE} vlan {vid}")
-                    foreign_bindings[(port, 0 if vid == native else vid)] = label
-    settle_read(gw, ports, untagged, vlan_vni, foreign_vlan, bindings, foreign_bindings, faults,
-                lambda vid: f"{BRIDGE} vlan {vid}")
-
-    source = (((tree.get("nve") or {}).get("vxlan") or {}).get("source") or {}).get("address")
-    if source and source != gw.vtep_ip:
-        faults.setdefault("switch", []).append(f"VXLAN source address is {source}, not the gateway's VTEP IP "
-                                               f"{gw.vtep_ip}")
-
-    state = GatewayState({vni: LogicalSwitch(vni, names[vni], flood[vni]) for vni in sorted(names)},
-                         dict(sorted(bindings.items())))
-    facts = DeviceFacts(ports or None, dict(sorted(foreign_bindings.items())), dict(sorted(foreign_vnis.items())),
-                        frozenset())
-    return Parsed(state, facts, {}, faults)
+__all__ = ["BRIDGE", "CONFIG", "DIALECT", "INTERFACES", "LEDGER", "LEDGER_FILE", "VERSION", "config_tree", "expand",
+           "learning", "members", "parse", "prepare", "version"]
+# ``mac-learning on|off`` became ``enabled|disabled`` in Cumulus Linux 5.15 (user guide 5.15, "New and
+# Changed NVUE Commands", tab On/Off: "CL5.14.0 and Earlier" / "CL5.15 and Later").
+ENABLED_SINCE = (5, 15)
 
 
 # ---------------------------------------------------------------------------- batches
@@ -213,11 +125,13 @@ def members(p: Plan, op: Bind | Unbind) -> list[tuple[str, int | None]]:
     return [("untag", None), ("leave", old)] if old is not None and (port, old) not in p.desired.bindings else []
 
 
-def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+def prepare(batch: Batch) -> Prepared:
     """Per operation: its VLAN-level steps (``w``), its port's memberships (``members``), a flood
     list's VLAN and delta (``vlan``, ``gone``, ``added``); for the batch: whether a revision is
     staged and applied (``apply``), whether the VXLAN source address goes with it (``source``),
-    and silonet's ledger while the revision applies and after (None: unchanged)."""
+    the word that turns MAC learning on in the release the switch runs (``mac_learning``), and
+    silonet's ledger while the revision applies and after (None: unchanged)."""
+    ops, actual, desired = batch.ops, batch.actual, batch.desired
     p = Plan(ops, actual, desired)
     each: list[dict] = []
     for i, op in enumerate(ops):
@@ -233,8 +147,12 @@ def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -
         each.append(ctx)
     before, after = p.names(actual), p.names(desired)
     during = {**before, **after}
+    newer = batch.platform is None or batch.platform.at_least(*ENABLED_SINCE)
     return Prepared({"apply": p.changes or any(isinstance(op, SetFloodList) for op in ops),
-                     "source": p.adds and not actual.logical_switches,
+                     # the VTEP's source is set only on a switch with no VXLAN yet: one that has
+                     # VNIs (silonet's or others') has its source already, shared with them
+                     "source": p.adds and not actual.logical_switches and not batch.facts.foreign_vnis,
+                     "mac_learning": "enabled" if newer else "on",
                      "ledger_during": during if during != before else None,
                      "ledger_after": after if after != during else None}, each)
 
@@ -242,11 +160,14 @@ def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -
 DIALECT = Dialect(
     name="cumulus",
     platform="NVIDIA Cumulus Linux 5.x (NVUE)",
-    verified="documentation",
+    verified="captured output: Cumulus Linux 5.12, 5.15.0 (NVIDIA user guide startup.yaml, nvair-cli "
+             "exports); release reader: 5.4.0, 5.5.0 (NVIDIA docs)",
     scope="switch",
     style="exec",
     show=(CONFIG, INTERFACES, LEDGER),
     parse=parse,
+    version_show=VERSION,
+    version=version,
     failures=("Error:", "Invalid config", "Config invalid at", "Failure during apply", "Unable to restart services",
               "command not found"),
     folder=Path(__file__).parent,

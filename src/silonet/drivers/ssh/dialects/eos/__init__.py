@@ -1,40 +1,64 @@
 """``eos``: Arista EOS, through its interactive CLI (shell style) inside one configure session.
 
-Verified only against documentation and public code, never against a switch (``verified``
-says so). What was relied on, per fact:
+Read on output captured from real switches (tests/drivers/ssh/corpus/eos: EOS 4.14 from Arista's
+pyeapi fixtures, vEOS 4.23.5M from suzieq's lab capture, cEOS 4.30.0F from NAPALM's mocked
+device); the writes are from documentation and Arista's own clients, never run on a switch here.
+What was relied on, per fact:
 
 - Session framing ``configure session <name>`` ... ``commit`` / ``abort``: Arista EOS User
   Manual, "Configure Session" (arista.com/en/um-eos/eos-configure-session); prompt shape
   ``host(config-s-<first 6 chars of name>)#`` from a public walkthrough
   (saidvandeklundert.net, "arista_configure_sessions").
-- ``interface Vxlan1``, ``vxlan vlan <V> vni <N>``, ``no vxlan vlan <V> vni``, ``vxlan vlan
-  <V> flood vtep add|remove <ip>``: Arista's own eAPI clients (arista-eosplus/pyeapi
-  test/unit/test_api_interfaces.py; goeapi system tests reading back ``vxlan vlan 10 flood
-  vtep 198.18.0.11`` from running-config), netlab's EOS VXLAN template (ipspace/netlab
-  netsim/ansible/templates/vxlan/eos.j2), EOS User Manual "VXLAN Configuration".
+- The release, once per session: ``show version | json``, keys ``modelName`` and ``version``
+  (captured: pyeapi test/fixtures/show_version.json ``4.14.1-...``, suzieq eos-input device.output
+  ``4.23.5M``, NAPALM test/eos/mocked_data/show_version.json ``4.30.0F-...``).
+- VLAN->VNI mapping syntax by release (``prepare`` -> ``add_remove``): ``vxlan vlan add V vni N``
+  and ``vxlan vlan remove V vni N`` from EOS 4.21 (arista-eosplus/pyeapi PR #188, Arista: "The
+  range syntax for VXLAN VLAN to VNI map has been present since 4.21.0F ... the mapping can only be
+  modified with the add/remove variants: vxlan vlan add/remove <vlanList> vni <vniList>"; pyeapi
+  0.8.4 switched ``update_vlan``/``remove_vlan`` to them, issue #186 shows the old form refused
+  beside a range); before 4.21 ``vxlan vlan V vni N`` and ``no vxlan vlan V vni`` (pyeapi 0.8.3
+  pyeapi/api/interfaces.py). Unknown release (tests only): the newer form.
+- ``interface Vxlan1``, ``vxlan vlan <V> flood vtep add|remove <ip>`` (unchanged in pyeapi 1.0
+  ``add_vtep``/``remove_vtep``), ``no vxlan vlan <V> flood vtep`` (goeapi system tests; ``no vxlan
+  vlan flood vtep`` in pyeapi test/fixtures/running_config.vxlan), netlab's EOS VXLAN template
+  (ipspace/netlab netsim/ansible/templates/vxlan/eos.j2), EOS User Manual "VXLAN Configuration".
 - ``vlan <V>`` / ``name <text>`` / ``no vlan <V>``, trunk ``switchport trunk allowed vlan
   add|remove``: EOS User Manual "Virtual LANs (VLANs)" and public EOS runbooks.
-- Read back, as JSON: ``show interfaces Vxlan1 | json`` (keys ``interfaces.Vxlan1.vlanToVniMap``
-  and ``vlanToVtepList``: pyeapi test/fixtures/vxlan.json, aristanetworks/anta unit data);
-  ``show vlan | json`` (``vlans.<id>.name``: pyeapi test/fixtures/vlan_show.json);
-  ``show interfaces switchport | json`` (``switchports.<port>.switchportInfo.mode`` and
-  ``trunkAllowedVlans`` = ``ALL`` | ``NONE`` | ranges: only third-party eAPI models and scripts).
-  The inner shape of ``vlanToVtepList`` entries (``{"remoteVtepAddr": [...]}``) comes from a
-  third-party model only, so the parser also accepts a bare list.
+- ``show interfaces Vxlan1 | json``: ``interfaces.Vxlan1`` with ``srcIpAddr`` (the tunnel source,
+  reported as ``Parsed.vtep_ip``), ``vlanToVniMap`` and ``vlanToVtepList`` (captured: pyeapi
+  test/fixtures/vxlan.json, in eAPI's result list; read from the first ``{``). Entries:
+  ``vlanToVniMap.<V> = {"vni": N, "source": ...}``; a ``source`` other than ``static``/empty is a
+  mapping EOS made itself (``evpn``: the VLAN of a VRF's VNI), never silonet's, even on a VLAN
+  named like silonet's; ``vrfToVniMap`` = VRF -> VNI, VNIs silonet must not take (a driver written
+  against real EOS: Connectria/autonet-arista autonet_arista/eos/tasks/vxlan.py and its partial
+  capture in tasks/tests/conftest.py); ``vlanToVtepList.<V> = {"remoteVtepAddr": [...],
+  "remoteVtepAddr6": [...]}`` (suzieq suzieq/poller/worker/services/evpnVni.py reads it so; a bare
+  list is accepted too). A switch without Vxlan1 answers with a ``%`` line (suzieq's evpnVni.py
+  reads an EOS answer to ``show interfaces Vxlan $`` starting with ``%`` as no VXLAN; "% Interface
+  does not exist": internap/fake-switches' Arista emulator): a fault, not a failed read. No
+  public capture with a VLAN->VNI mapping in it was found: mappings are proven by unit tests only.
+- ``show vlan | json``: ``vlans.<id>.name`` (captured: pyeapi test/fixtures/vlan_show.json,
+  NAPALM test_get_vlans/normal/show_vlan.json, suzieq's ``show vlan brief``, the same model).
+- ``show interfaces switchport | json``: ``switchports.<port>.switchportInfo.mode`` and
+  ``trunkAllowedVlans`` = ``ALL`` | ``NONE`` | ranges (aristanetworks/goeapi
+  testdata/fixtures/show_interfaces_switchport.json, captured from a switch whose release it does
+  not name, hence in no corpus case).
 - Failure strings ``% Invalid input`` (seen in EOS transcripts), ``% Incomplete command``,
   ``% Ambiguous command``, ``% Error``: the usual EOS CLI answers, not checked one by one.
 - Not verified at all: the 32-character limit on VLAN names (the templates refuse longer
-  ``silonet-<network>`` names), and that ``commit``/``abort`` are accepted from inside an
-  interface or VLAN submode of the session (they are typed there).
+  ``silonet-<network>`` names), that ``commit``/``abort`` are accepted from inside an interface
+  or VLAN submode of the session (they are typed there), and how a VTEP in multicast mode
+  (pyeapi's capture) treats a per-VLAN head-end list.
 
 Model. EOS maps VLAN->VNI per switch (``scope="switch"``): one VLAN ID is one VNI on the
 whole switch. A logical switch is a *VLAN object*: ``vlan V`` named ``silonet-<network>`` (the
 ownership marker), ``vxlan vlan V vni N`` and ``vxlan vlan V flood vtep`` on Vxlan1. A binding
 (port, V) is trunk membership: the port trunks V (``switchport trunk allowed vlan``; a trunk
-allowing ``ALL`` trunks every VLAN). The parser reports mappings whose VLAN is named
-``silonet-*`` as owned, and every other VLAN that exists (or is mapped) as foreign, on every
-port silonet manages: on a per-switch platform silonet must not rename, map or delete a VLAN
-ID someone else uses. An owned VLAN object that no managed port trunks is reported as a
+allowing ``ALL`` trunks every VLAN). The parser (``read.py``) reports configured mappings whose
+VLAN is named ``silonet-*`` as owned, and every other VLAN that exists (or is mapped) as foreign,
+on every port silonet manages: on a per-switch platform silonet must not rename, map or delete a
+VLAN ID someone else uses. An owned VLAN object that no managed port trunks is reported as a
 binding on the pseudo-port ``Vxlan1`` so the plan removes (or reuses) it instead of leaking.
 Operations are per VNI and per (port, VLAN), but the device object is the VLAN, so
 ``prepare`` derives it from ``actual``/``desired``: a VNI's VLAN is the one its bindings use;
@@ -46,23 +70,20 @@ removes its object when the VNI stays, ``remove_logical_switch.j2`` when the VNI
 What one switch cannot hold is refused by ``check``, binding by binding (each fails its
 attachment alone): untagged VLAN 0, one VNI on two VLANs or one VLAN for two VNIs, a VLAN
 name over 32 characters. ``terminal length 0`` is session set-up (the pty would page long
-output); show answers are cut from the first ``{`` because shell-style reads keep the trailing
-prompt; inventory port names spell ``/`` as ``_`` (the model forbids ``/``: ``Ethernet3_1`` is
+output); inventory port names spell ``/`` as ``_`` (the model forbids ``/``: ``Ethernet3_1`` is
 ``Ethernet3/1``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from silonet.drivers.base import Platform
 from silonet.drivers.ssh.dialect import (
+    Batch,
     Dialect,
-    Parsed,
     Prepared,
-    Target,
     all_of,
     checks,
     names_within,
@@ -71,91 +92,31 @@ from silonet.drivers.ssh.dialect import (
     untagged_refused,
     vlan_name_within,
 )
+from silonet.drivers.ssh.dialects.eos.read import (
+    SHOW_SWITCHPORT,
+    SHOW_VLAN,
+    SHOW_VXLAN,
+    VERSION,
+    VXLAN_IF,
+    parse,
+    version,
+)
 from silonet.drivers.ssh.switchscope import one_to_one
 from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, RemoveLogicalSwitch, SetFloodList, Unbind
-from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import GatewayState, LogicalSwitch
+from silonet.plan.state import GatewayState
+
+__all__ = ["DIALECT", "SHOW_SWITCHPORT", "SHOW_VLAN", "SHOW_VXLAN", "VERSION", "add_remove", "parse", "prepare",
+           "version"]
 
 PAGER_OFF = "terminal length 0"
-SHOW_VXLAN = "show interfaces Vxlan1 | json"
-SHOW_VLAN = "show vlan | json"
-SHOW_SWITCHPORT = "show interfaces switchport | json"
-MARK = "silonet-"
-VXLAN_IF = "Vxlan1"  # also the pseudo-port of owned VLAN objects no managed port trunks
-ALL_VLANS = frozenset(range(1, 4095))
+ADD_REMOVE_SINCE = (4, 21)  # ``vxlan vlan add|remove V vni N`` (pyeapi PR #188: present since 4.21.0F)
 
 
-def _json(text: str) -> dict[str, Any]:
-    """The JSON object in a shell answer (from its first ``{``; the prompt after it is ignored)."""
-    start = text.find("{")
-    if start < 0:
-        raise ValueError(f"no JSON object in {text.strip()[:80]!r}")
-    obj, _end = json.JSONDecoder().raw_decode(text[start:])
-    return obj
-
-
-def vlan_set(spec: str) -> frozenset[int]:
-    """``ALL``, ``NONE`` or ``1-99,101,200-210`` -> the VLAN IDs."""
-    spec = spec.strip()
-    if spec.upper() == "ALL":
-        return ALL_VLANS
-    if spec.upper() in ("NONE", ""):
-        return frozenset()
-    out: set[int] = set()
-    for part in spec.split(","):
-        lo, _, hi = part.strip().partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return frozenset(out)
-
-
-def _vteps(entry: Any) -> frozenset[str]:
-    if isinstance(entry, dict):
-        entry = list(entry.get("remoteVtepAddr") or []) + list(entry.get("remoteVtepAddr6") or [])
-    return frozenset(str(ip) for ip in entry or [])
-
-
-def _port(device_name: str) -> str:
-    return device_name.replace("/", "_")
-
-
-def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
-    vxlan = _json(outputs[SHOW_VXLAN]).get("interfaces", {}).get(VXLAN_IF)
-    faults: dict[str, list[str]] = {}
-    if vxlan is None:
-        faults["switch"] = [f"interface {VXLAN_IF} is not configured"]
-        vxlan = {}
-    vni_of = {int(v): int(m["vni"]) for v, m in (vxlan.get("vlanToVniMap") or {}).items()
-              if isinstance(m, dict) and str(m.get("vni", "")).isdigit()}
-    flood_of = {int(v): _vteps(x) for v, x in (vxlan.get("vlanToVtepList") or {}).items()}
-    names = {int(v): str(d.get("name", "")) for v, d in _json(outputs[SHOW_VLAN]).get("vlans", {}).items()}
-
-    trunks: dict[str, frozenset[int]] = {}
-    not_trunk: dict[str, str] = {}
-    for dev, sp in _json(outputs[SHOW_SWITCHPORT]).get("switchports", {}).items():
-        info = sp.get("switchportInfo", {})
-        if info.get("mode") == "trunk":
-            trunks[_port(dev)] = vlan_set(str(info.get("trunkAllowedVlans", "ALL")))
-        else:
-            not_trunk[_port(dev)] = str(info.get("mode", "unknown"))
-    managed = sorted(set(gw.ports) if gw.ports else set(trunks))
-    for port in managed:
-        if port in not_trunk:
-            faults[f"port {port}"] = [f"not a trunk port (mode {not_trunk[port]}): silonet binds VLANs on trunks only"]
-
-    owned = {v: vni for v, vni in vni_of.items() if names.get(v, "").startswith(MARK)}
-    switches = {vni: LogicalSwitch(vni, names[v][len(MARK):], flood_of.get(v, frozenset())) for v, vni in owned.items()}
-    bindings: dict[tuple[str, int], int] = {}
-    for v, vni in owned.items():
-        ports = [p for p in managed if v in trunks.get(p, ())]
-        for port in ports or [VXLAN_IF]:
-            bindings[(port, v)] = vni
-    foreign = {v: names.get(v) or f"VLAN{v:04d}" for v in set(names) | set(vni_of)
-               if v not in owned and not names.get(v, "").startswith(MARK)}
-    foreign_bindings = {(p, v): name for v, name in foreign.items() for p in managed}
-    foreign_vnis = {vni: foreign[v] for v, vni in vni_of.items() if v in foreign}
-    state = GatewayState(dict(sorted(switches.items())), dict(sorted(bindings.items())))
-    facts = DeviceFacts(frozenset(trunks), dict(sorted(foreign_bindings.items())), dict(sorted(foreign_vnis.items())))
-    return Parsed(state, facts, {}, faults)
+def add_remove(found: Platform | None) -> bool:
+    """Whether VLAN->VNI mappings are written ``vxlan vlan add|remove V vni N`` (EOS 4.21 and
+    later, and when the release is not known) rather than ``vxlan vlan V vni N`` / ``no vxlan vlan
+    V vni``: once a switch holds a mapping in range syntax, the old form is refused."""
+    return found is None or found.at_least(*ADD_REMOVE_SINCE)
 
 
 # ---------------------------------------------------------------------------- batches
@@ -250,24 +211,28 @@ class _Batch:
         return {"vlans": self.unmap(op.vni)}
 
 
-def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
-    """What each operation of the batch prints (``_Batch``); ``remap`` for ``begin.j2``."""
+def prepare(batch: Batch) -> Prepared:
+    """What each operation of the batch prints (``_Batch``); ``remap`` for ``begin.j2``; and which
+    mapping syntax every template writes (``add_remove``: by the release the switch runs)."""
+    ops, actual, desired = batch.ops, batch.actual, batch.desired
     b = _Batch(ops, actual, desired)
     each = per_operation(ops, {
         Bind: b.bind, Unbind: b.unbind, EnsureLogicalSwitch: lambda op, _i: b.ensure(op),
         SetFloodList: lambda op, _i: b.flood(op), RemoveLogicalSwitch: lambda op, _i: b.remove(op)})
-    return Prepared({"remap": b.remap()}, each)
+    return Prepared({"remap": b.remap(), "add_remove": add_remove(batch.platform)}, each)
 
 
 DIALECT = Dialect(
     name="eos",
     platform="Arista EOS (VXLAN with static head-end replication, configure session)",
-    verified="documentation",
+    verified="captured output: EOS 4.14, 4.23, 4.30 (pyeapi, suzieq, napalm); commands from documentation",
     scope="switch",
     style="shell",
     show=(SHOW_VXLAN, SHOW_VLAN, SHOW_SWITCHPORT),
     setup=(PAGER_OFF,),
     parse=parse,
+    version_show=VERSION,
+    version=version,
     failures=("% Invalid input", "% Incomplete command", "% Ambiguous command", "% Error"),
     folder=Path(__file__).parent,
     prompt=r"^[A-Za-z0-9_.\-]+(\([^()\s]*\))?[>#] ?$",
@@ -276,5 +241,5 @@ DIALECT = Dialect(
     check=checks(untagged_refused("eos"), names_within(32), one_to_one("eos")),
     prepare=prepare,
     notes="VLAN->VNI per switch; a binding is trunk membership of the mapped VLAN; ownership is the VLAN "
-          "name silonet-<network>; documentation only",
+          "name silonet-<network>; mapping syntax by release (add/remove from 4.21); EVPN-made mappings foreign",
 )

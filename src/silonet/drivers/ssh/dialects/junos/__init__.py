@@ -1,9 +1,37 @@
-"""``junos``: Juniper Junos (QFX/EX with VXLAN, static remote VTEPs), through its interactive
-CLI (shell style) in a private candidate configuration.
+"""``junos``: Juniper Junos (QFX/EX with ELS and VXLAN, static remote VTEPs), through its
+interactive CLI (shell style) in a private candidate configuration.
 
-Verified only against documentation and public code, never against a switch. What was
-relied on, per fact:
+Read back from output captured on real switches (tests/drivers/ssh/corpus/junos); written by
+documentation and public code, never run against a switch here. What was relied on, per fact:
 
+- Read back: ``show configuration <vlans|interfaces|switch-options> | display set | display
+  inheritance no-comments``. ``display set`` prints every statement as one line from the root,
+  the same in every release, a deactivated one as a ``deactivate`` line (``readback``).
+  Captured: vQFX 18.4R1.8, the ADCX course lab's leaf configurations in that form
+  (zzj7513/tech-study-notes, Junos-trainings/ADCX/...: one with EVPN-VXLAN, one before it).
+  Community tools read these scoped commands the same way (salt, NetBox sync and migration
+  scripts in the code corpus); ``display set | display inheritance no-comments`` is seen run on a
+  real router (a public IS-IS write-up), and ``display inheritance`` prints what configuration
+  groups and interface ranges give a hierarchy (Junos CLI guide, "show | display
+  inheritance"). It replaces ``| display json``, of which no capture of these hierarchies was
+  found and whose integers changed form in 16.1R4/17.1R1.
+- ``show version | display xml`` (asked once per session): ``<software-information>`` with
+  ``<product-model>`` and ``<junos-version>``, inside ``<multi-routing-engine-item>`` on a
+  virtual chassis; before ``<junos-version>`` existed the version is only in the JUNOS packages'
+  ``<comment>``. Captured: EX4200 13.3R2.2 and EX2200-C 11.4R1.6 (Juniper/py-junos-eznc
+  tests/unit/facts/rpc-reply). XML, not JSON: every release prints it. No statement silonet
+  types changed between the ELS releases that have VXLAN, so ``prepare`` does not branch on it.
+- A port silonet binds on must be a trunk: ELS makes a port with ``vlan members`` and no
+  ``interface-mode`` an access port (untagged, one VLAN). The ADCX leaf has exactly that
+  (``xe-0/0/0 ... vlan members v10``) and the lab's next step sets ``interface-mode trunk`` on it
+  (ADCX-leafs-lab2-Part8-VTEP-Trunk-port-config). silonet's first membership on a port sets
+  ``interface-mode trunk``; a port someone else set up otherwise (access, routed, a LAG member,
+  other units, deactivated) is left out of ``Parsed.facts.ports`` with a fault naming why, so
+  its bindings are refused and nothing is typed about it.
+- The tunnel source: ``switch-options vtep-source-interface`` and that interface's IPv4 address
+  in the interfaces read (the one marked ``primary`` when there are several); without it VXLAN
+  cannot work, a fault. Captured: the ADCX leaf (``lo0.0``, 192.168.100.11/32) and the one
+  before EVPN (none).
 - ``configure private`` ... ``commit and-quit``; on failure ``rollback 0`` and ``exit
   configuration-mode``: Junos CLI User Guide (forms of ``configure``: a private candidate is
   discarded on leaving configuration mode; ``rollback 0`` discards the candidate's edits),
@@ -15,14 +43,8 @@ relied on, per fact:
   vxlan ingress-node-replication``, ``set vlans <name> vxlan static-remote-vtep-list <ip>``
   with every such ip also in ``set switch-options remote-vtep-list <ip>``: netlab's Junos
   VXLAN templates (ipspace/netlab netsim/ansible/templates/vxlan/junos-common.j2,
-  vjunos-switch.j2), which render exactly this hierarchy for static flooding.
-- ``set interfaces <port> unit 0 family ethernet-switching vlan members <vlan name>``: the
-  ELS ethernet-switching hierarchy (Junos docs; a public ``display json`` dump of it).
-- Read back: ``show configuration vlans | display json`` and ``show configuration interfaces |
-  display json``: Juniper, "Map Junos OS Configuration Statements to JSON" (top-level
-  ``configuration`` object; named objects as arrays of objects with ``name``; leaf-lists as
-  arrays; ``@`` metadata; integers unquoted only since 16.1R4/17.1R1, so both forms parse).
-  A single-element list printed as a bare value (seen in converted dumps) also parses.
+  vjunos-switch.j2), which render exactly this hierarchy for static flooding; the captured
+  vQFX holds ``vlans v10 vlan-id 10`` / ``vxlan vni 5010`` in that form.
 - Failure strings ``error:`` (commit and syntax errors), ``syntax error``, ``unknown command``.
   ``delete`` of a statement that is not there only warns (``warning: statement not found``),
   which is what makes the remove/unbind templates idempotent.
@@ -30,23 +52,25 @@ relied on, per fact:
 
 Per-switch scope (``scope="switch"``): a VLAN ID is one VLAN (and VNI) on the whole switch.
 silonet's VLANs are named ``silonet-<network>`` (the ownership marker) and carry one VLAN ID
-and one VNI; a binding (port, V) is ``unit 0`` membership in that VLAN by name. Every other
-VLAN with a VLAN ID is foreign on every managed port, and its VNI is a foreign VNI. silonet
-adds peers to ``switch-options remote-vtep-list`` but never removes them (that list is shared
-with whatever else the switch runs). Inventory port names spell ``/`` as ``_``
-(``xe-0_0_1`` is ``xe-0/0/1``); ``set cli screen-length 0`` is session set-up. What one switch
-cannot hold (untagged VLAN 0, one VNI on two VLANs or one VLAN for two VNIs) is refused by
-``check``, binding by binding; ``prepare`` works out what each operation's template prints.
+and one VNI; a binding (port, V) is ``unit 0`` membership in that VLAN by name (a membership by
+VLAN ID, range or ``vlans <name> interface`` reaches it too, and is told as a fault: silonet
+cannot take it off). Every other VLAN with a VLAN ID is foreign on every managed port, and its
+VNI is a foreign VNI. silonet adds peers to ``switch-options remote-vtep-list`` but never
+removes them (that list is shared with whatever else the switch runs). Inventory port names
+spell ``/`` as ``_`` (``xe-0_0_1`` is ``xe-0/0/1``); ``set cli screen-length 0`` is session
+set-up. What one switch cannot hold (untagged VLAN 0, one VNI on two VLANs or one VLAN for two
+VNIs) is refused by ``check``, binding by binding; ``prepare`` works out what each operation's
+template prints.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from silonet.drivers.ssh.dialect import (
+    Batch,
     Dialect,
     Parsed,
     Prepared,
@@ -57,79 +81,103 @@ from silonet.drivers.ssh.dialect import (
     tagged_only,
     untagged_refused,
 )
+from silonet.drivers.ssh.dialects.junos import readback
 from silonet.drivers.ssh.switchscope import one_to_one
+from silonet.drivers.untrusted import echo
 from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, SetFloodList, Unbind
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
 PAGER_OFF = "set cli screen-length 0"
-SHOW_VLANS = "show configuration vlans | display json"
-SHOW_INTERFACES = "show configuration interfaces | display json"
-MARK = "silonet-"
-
-
-def _json(text: str) -> dict[str, Any]:
-    start = text.find("{")
-    if start < 0:
-        return {}  # an empty hierarchy prints nothing
-    obj, _end = json.JSONDecoder().raw_decode(text[start:])
-    return obj
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+# ``display inheritance no-comments``: what configuration groups and interface ranges give a
+# hierarchy is printed on it, as the switch applies it (a group-built switch reads as it runs)
+SHOW_VLANS = "show configuration vlans | display set | display inheritance no-comments"
+SHOW_INTERFACES = "show configuration interfaces | display set | display inheritance no-comments"
+SHOW_SWITCH_OPTIONS = "show configuration switch-options | display set | display inheritance no-comments"
+SHOW_VERSION = "show version | display xml"
+MARK = readback.MARK
 
 
 def _port(device_name: str) -> str:
     return device_name.replace("/", "_")
 
 
+def _vlan_of(spec: str, owned: Mapping[str, tuple[int, int]]) -> set[int]:
+    """The VLAN IDs of silonet's VLANs a membership word reaches other than by its name: a VLAN
+    ID, a range or ``all``."""
+    ids = {vid for vid, _vni in owned.values()}
+    return ids if spec == "all" else readback.vlan_ids(spec) & ids
+
+
 def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
-    vlans = _list(_json(outputs[SHOW_VLANS]).get("configuration", {}).get("vlans", {}).get("vlan"))
-    interfaces = _list(_json(outputs[SHOW_INTERFACES]).get("configuration", {}).get("interfaces", {})
-                       .get("interface"))
-    switching = {}
-    for intf in interfaces:
-        for unit in _list(intf.get("unit")):
-            family = (unit.get("family") or {}).get("ethernet-switching")
-            if family is not None:
-                switching.setdefault(_port(str(intf["name"])), {})[str(unit.get("name"))] = family
-    managed = sorted(set(gw.ports) if gw.ports else set(switching))
+    """silonet's VLANs (``silonet-<network>`` with a VLAN ID and a VNI) and their unit 0 memberships
+    by name; every other VLAN ID and VNI is someone else's; a port silonet must not bind on
+    (``readback.unusable``) is left out of ``ports`` with a fault saying why; the tunnel source."""
+    vlans, vlans_off = readback.read_vlans(outputs[SHOW_VLANS])
+    interfaces, intf_off = readback.read_interfaces(outputs[SHOW_INTERFACES])
+    vtep_ip, switch_faults = readback.vtep_source(outputs[SHOW_SWITCH_OPTIONS], interfaces)
+    by_port = {_port(name): i for name, i in interfaces.items()}
+    managed = sorted(set(gw.ports) if gw.ports else {p for p, i in by_port.items() if i.switching})
 
     owned: dict[str, tuple[int, int]] = {}  # VLAN name -> (VLAN ID, VNI)
     switches: dict[int, LogicalSwitch] = {}
     foreign: dict[int, str] = {}
     foreign_vnis: dict[int, str] = {}
+    foreign_flood: set[str] = set()
     faults: dict[str, list[str]] = {}
-    for vlan in vlans:
-        name = str(vlan.get("name", ""))
-        vlan_id = str(vlan.get("vlan-id", ""))
-        vni = str((vlan.get("vxlan") or {}).get("vni", ""))
+    if switch_faults:
+        faults["switch"] = list(switch_faults)
+    for name, vlan in vlans.items():
         if name.startswith(MARK):
-            if vlan_id.isdigit() and vni.isdigit():
-                owned[name] = (int(vlan_id), int(vni))
-                flood = frozenset(str(ip) for ip in _list(vlan["vxlan"].get("static-remote-vtep-list")))
-                switches[int(vni)] = LogicalSwitch(int(vni), name[len(MARK):], flood)
+            if vlan.vlan_id is not None and vlan.vlan_id.isdigit() and vlan.vni is not None and vlan.vni.isdigit():
+                owned[name] = (int(vlan.vlan_id), int(vlan.vni))
+                switches[int(vlan.vni)] = LogicalSwitch(int(vlan.vni), name[len(MARK):], frozenset(vlan.flood))
             continue
-        if vlan_id.isdigit():
-            foreign[int(vlan_id)] = name
-        if vni.isdigit():
-            foreign_vnis[int(vni)] = name
+        for vid in vlan.ids:
+            foreign[vid] = name
+        if vlan.vni is not None and vlan.vni.isdigit():
+            foreign_vnis[int(vlan.vni)] = name
+        foreign_flood.update(vlan.flood)
+    for path in vlans_off:
+        if not path or path[0].startswith(MARK):
+            faults.setdefault("switch", []).append(
+                f"'vlans {echo(' '.join(path), 120)}' is deactivated: silonet does not activate statements")
+
     bindings: dict[tuple[str, int], int] = {}
+    refused: dict[str, str] = {}  # port -> why silonet must not bind there
     for port in managed:
-        members = [str(m) for m in _list(((switching.get(port) or {}).get("0") or {}).get("vlan", {}).get("members"))]
-        for member in members:
+        intf = by_port.get(port)
+        device = _interface(port)
+        said: list[str] = []
+        if (why := readback.unusable(intf, set(owned))) is not None:
+            said.append(why)
+            refused[port] = why
+        off = [p for p in intf_off if p[:1] == [device] and (len(p) == 1 or p[1:3] == ["unit", "0"])]
+        if off:
+            said.append(f"'interfaces {echo(' '.join(off[0]), 120)}' is deactivated: silonet does not activate "
+                        "statements")
+            refused.setdefault(port, said[-1])
+        for member in intf.members.get("0", []) if intf is not None else []:
             if member in owned:
                 vlan_id, vni = owned[member]
                 bindings[(port, vlan_id)] = vni
-        for unit in sorted(set(switching.get(port) or {}) - {"0"}):
-            faults.setdefault(f"port {port}", []).append(f"unit {unit} switches too; silonet manages unit 0 only")
+            elif reached := _vlan_of(member, owned):
+                said.append(f"a member of VLAN {echo(member, 32)} by number, which reaches silonet's VLAN "
+                            f"{', '.join(map(str, sorted(reached)))}: silonet adds and removes its VLANs by name only")
+        for name, vlan in vlans.items():
+            if name in owned and f"{device}.0" in vlan.interfaces:
+                said.append(f"in VLAN {echo(name, 64)} by 'vlans {echo(name, 64)} interface {echo(device, 32)}.0': "
+                            "silonet adds and removes its memberships on the interface only")
+        for unit in sorted((intf.switching if intf is not None and port not in refused else set()) - {"0"}):
+            said.append(f"unit {echo(unit, 16)} switches too; silonet manages unit 0 only")
+        if said:
+            faults[f"port {port}"] = said
     foreign_bindings = {(p, v): name for v, name in foreign.items() for p in managed}
     state = GatewayState(dict(sorted(switches.items())), dict(sorted(bindings.items())))
-    facts = DeviceFacts(None, dict(sorted(foreign_bindings.items())), dict(sorted(foreign_vnis.items())))
-    return Parsed(state, facts, {}, faults)
+    ports = frozenset(set(managed) - set(refused)) if refused else None
+    facts = DeviceFacts(ports, dict(sorted(foreign_bindings.items())), dict(sorted(foreign_vnis.items())),
+                        foreign_flood=frozenset(foreign_flood), unusable=dict(sorted(refused.items())))
+    return Parsed(state, facts, {}, faults, vtep_ip=vtep_ip)
 
 
 # ---------------------------------------------------------------------------- batches
@@ -155,6 +203,7 @@ class _Batch:
             if port not in self.ports_had.setdefault(vni, []):
                 self.ports_had[vni].append(port)
         self.member = {(port, vni) for (port, _vlan), vni in actual.bindings.items()}  # a port in a VLAN now
+        self.trunked = {port for port, _vlan in actual.bindings}  # ports silonet holds (made trunks) already
         self.stays = {(port, vni) for (port, _vlan), vni in desired.bindings.items()}  # ... and after
         self.vlan_id: dict[int, int] = {}  # VNI -> the VLAN ID of its first desired binding
         for (_port, vlan), vni in sorted(desired.bindings.items()):
@@ -171,11 +220,16 @@ class _Batch:
     def bind(self, op: Bind, i: int) -> dict[str, Any]:
         """``vlan_id``: the first Bind of a VNI that moves to another VLAN ID sets it (when no
         EnsureLogicalSwitch remakes the VLAN); ``leave``: the VLAN a rebind leaves; ``join``: the
-        port is not a member yet."""
+        port is not a member yet; ``trunk``: silonet's first membership on the port, which makes it
+        a trunk (ELS makes a port with members and no interface-mode an access port, untagged and
+        one VLAN only; a port someone else set up otherwise is refused when read, never changed)."""
+        join = (op.port, op.vni) not in self.member
+        trunk = join and op.port not in self.trunked
+        self.trunked.add(op.port)
         return {"network": self.desired.logical_switches[op.vni].network, "interface": _interface(op.port),
                 "vlan_id": op.vni in self.actual.logical_switches and op.vlan not in self.had.get(op.vni, ())
                 and op.vni not in self.ensured and self.first_bind[op.vlan] == i,
-                "leave": self.left(op.port, op.vlan), "join": (op.port, op.vni) not in self.member}
+                "leave": self.left(op.port, op.vlan), "join": join, "trunk": trunk}
 
     def ensure(self, op: EnsureLogicalSwitch) -> dict[str, Any]:
         """A VLAN made, or remade under a new name (Junos references VLANs by name): ``old`` (the
@@ -195,9 +249,10 @@ class _Batch:
         return {"network": ls.network, **flood_delta(have, op)}
 
 
-def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -> Prepared:
+def prepare(batch: Batch) -> Prepared:
     """What each operation's template prints (``_Batch``): besides, ``network`` (the VLAN's name
     is ``silonet-<network>``) and ``interface`` (the port's device name)."""
+    ops, actual, desired = batch.ops, batch.actual, batch.desired
     b = _Batch(ops, actual, desired)
     each = per_operation(ops, {
         Bind: b.bind, EnsureLogicalSwitch: lambda op, _i: b.ensure(op), SetFloodList: lambda op, _i: b.flood(op),
@@ -208,10 +263,13 @@ def prepare(ops: list[Operation], actual: GatewayState, desired: GatewayState) -
 DIALECT = Dialect(
     name="junos",
     platform="Juniper Junos (ELS vlans with VXLAN, static remote VTEPs, configure private)",
-    verified="documentation",
+    verified="captured output: vQFX 18.4R1.8; version command EX4200 13.3R2, EX2200-C 11.4R1 (Juniper ADCX lab "
+             "notes, py-junos-eznc); commands from documentation",
     scope="switch",
     style="shell",
-    show=(SHOW_VLANS, SHOW_INTERFACES),
+    show=(SHOW_VLANS, SHOW_INTERFACES, SHOW_SWITCH_OPTIONS),
+    version_show=SHOW_VERSION,
+    version=readback.version,
     setup=(PAGER_OFF,),
     parse=parse,
     failures=("error:", "syntax error", "unknown command"),
@@ -221,6 +279,7 @@ DIALECT = Dialect(
     limits=tagged_only,
     check=checks(untagged_refused("junos"), one_to_one("junos")),
     prepare=prepare,
-    notes="VLAN->VNI per switch; ownership is the VLAN name silonet-<network>; a binding is unit 0 membership; "
-          "documentation only",
+    notes="VLAN->VNI per switch; ownership is the VLAN name silonet-<network>; a binding is unit 0 membership "
+          "on a trunk (silonet's first membership makes a port one; a port set up otherwise is refused); the VTEP "
+          "source is read",
 )

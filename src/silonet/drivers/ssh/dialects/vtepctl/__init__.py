@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target
+from silonet.drivers.base import Platform
+from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, platform
 from silonet.drivers.vtep_schema import PortRows, VtepRows, interpret
 
 TABLES = ("Physical_Switch", "Physical_Port", "Logical_Switch", "Mcast_Macs_Remote", "Physical_Locator_Set",
@@ -55,6 +56,17 @@ def tables(output: str) -> dict[str, dict[str, dict]]:
     return out
 
 
+VERSION = "vtep-ctl --version"
+
+
+def version(answer: str) -> Platform:
+    """``vtep-ctl (Open vSwitch) 3.1.0`` (its first line) -> Open vSwitch 3.1.0."""
+    first = answer.strip().splitlines()[0] if answer.strip() else ""
+    if "Open vSwitch" not in first:
+        raise ValueError(f"not vtep-ctl's version line: {first[:80]!r}")
+    return platform("Open vSwitch vtep-ctl", first.rsplit(" ", 1)[-1])
+
+
 def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     t = tables(outputs[SHOW])
     switches = list(t["Physical_Switch"].values())
@@ -75,7 +87,8 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
         ucast_remote=[(m["MAC"], m["logical_switch"], ip[m["locator"]]) for m in t["Ucast_Macs_Remote"].values()],
         ucast_local=[(m["MAC"], m["logical_switch"]) for m in t["Ucast_Macs_Local"].values()],
     )
-    return Parsed(*interpret(rows))
+    tunnel = _set(ps["tunnel_ips"])
+    return Parsed(*interpret(rows), vtep_ip=tunnel[0] if len(tunnel) == 1 else None)
 
 
 DIALECT = Dialect(
@@ -86,6 +99,8 @@ DIALECT = Dialect(
     style="exec",
     show=(SHOW,),
     parse=parse,
+    version_show=VERSION,
+    version=version,
     failures=("vtep-ctl: ",),
     folder=Path(__file__).parent,
     join=" -- ",
