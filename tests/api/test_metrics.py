@@ -130,6 +130,24 @@ def test_reconcile_moves_passes_operations_up_and_lag(fabric) -> None:  # type: 
     assert value(s, "silonet_gateway_up", gateway="gw-a") == 1
 
 
+@pytest.mark.ovs
+def test_a_gateway_held_in_observe_mode_reports_no_generation_lag(fabric) -> None:  # type: ignore[no-untyped-def]
+    """In observe mode silonet writes nothing on purpose: the lag there is no alarm, so no series."""
+    client, _dbs = fabric
+    assert client.patch("/v1/gateways/gw-b", json={"mode": "observe"}).status_code == 200
+    r = client.post("/v1/networks/cust-42/attachments?wait=15", json={"interface_group": "gb", "vlan": 200})
+    assert r.status_code == 201 and r.json()["status"] == "held", r.text
+
+    def only_gw_a_has_a_lag() -> bool:
+        _, s = scrape(client)
+        return (value(s, "silonet_gateway_reconcile_passes_total", gateway="gw-b") >= 1
+                and value(s, "silonet_gateway_generation_lag", gateway="gw-a") == 0
+                and ("silonet_gateway_generation_lag", frozenset({("gateway", "gw-b")})) not in s
+                and ("silonet_gateway_generation_lag", frozenset({("gateway", "gw-a")})) in s)
+
+    eventually(only_gw_a_has_a_lag)
+
+
 # ------------------------------------------------------------ who sees what
 TENANT_SEES = {"silonet_build_info", "silonet_http_request_duration_seconds", "silonet_reconcile_pass_duration_seconds",
                "silonet_reconcile_operations", "silonet_reconcile_settled_passes"}

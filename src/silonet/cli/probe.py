@@ -97,31 +97,39 @@ def command(backend: Callable[[], Any]) -> Callable[..., None]:
     return probe
 
 
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table, or one line saying there is nothing of that kind."""
+    if rows:
+        render.table(title, columns, rows)
+    else:
+        render.out.print(f"{title}: none", markup=False, highlight=False)
+
+
 def show(p: dict[str, Any]) -> None:
     """The probe as tables."""
     platform = p["platform"] or {}
-    render.table(f"Gateway {p['gateway']} ({p['driver']}{'/' + p['dialect'] if p['dialect'] else ''}, "
+    _table(f"Gateway {p['gateway']} ({p['driver']}{'/' + p['dialect'] if p['dialect'] else ''}, "
                  f"{p['address']})", ["platform", "version", "VTEP source", "ports"],
                  [[platform.get("model", "?"), platform.get("version", "?"), p["vtep_ip"] or "?",
                    "?" if p["ports"] is None else ", ".join(p["ports"]) or "none"]])
     owned = p["owned"]
-    render.table("silonet's own: logical switches and flood lists", ["vni", "network", "flood"],
+    _table("silonet's own: logical switches and flood lists", ["vni", "network", "flood"],
                  [[ls["vni"], ls["network"], ", ".join(ls["flood"])] for ls in owned["logical_switches"]])
-    render.table("silonet's own: bindings", ["port", "vlan", "vni"],
+    _table("silonet's own: bindings", ["port", "vlan", "vni"],
                  [[b["port"], b["vlan"], b["vni"]] for b in owned["bindings"]])
     f = p["foreign"]
     rows = [["VNI", vni, name] for vni, name in f["vnis"].items()]
     rows += [["binding", f"{b['port']} VLAN {b['vlan']}", b["logical_switch"]] for b in f["bindings"]]
     rows += [["remote VTEP", ip, ""] for ip in f["flood"]]
-    render.table("Foreign (not silonet's: left alone)", ["kind", "what", "owner"], rows)
-    render.table("Faults", ["where", "fault"], [[where, fault] for where, found in p["faults"].items()
+    _table("Foreign (not silonet's: left alone)", ["kind", "what", "owner"], rows)
+    _table("Faults", ["where", "fault"], [[where, fault] for where, found in p["faults"].items()
                                                 for fault in found])
     if p["changes"] is None:
         render.out.print("inline probe: no desired state to compare (store the gateway to see what silonet would "
                          "change)")
         return
-    render.table("An enforce pass would apply", ["operation"], [[c["description"]] for c in p["changes"]])
+    _table("An enforce pass would apply", ["operation"], [[c["description"]] for c in p["changes"]])
     if p["refused"]:
-        render.table("...and leave out", ["binding", "why"], [[k, v] for k, v in p["refused"].items()])
+        _table("...and leave out", ["binding", "why"], [[k, v] for k, v in p["refused"].items()])
     if p["commands"]:
-        render.table("...typing these lines on the switch", ["line"], [[line] for line in p["commands"]])
+        _table("...typing these lines on the switch", ["line"], [[line] for line in p["commands"]])
