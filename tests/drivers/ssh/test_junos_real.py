@@ -8,7 +8,7 @@ import pytest
 
 from silonet.drivers.ssh.dialect import Target, device_facts, dialects, render_batch
 from silonet.drivers.ssh.dialects import junos
-from silonet.drivers.ssh.dialects.junos import readback
+from silonet.drivers.ssh.dialects.junos import read
 from silonet.drivers.ssh.driver import interpret
 from silonet.plan import GatewayState, LogicalSwitch, diff
 from silonet.plan.ownership import restrict
@@ -123,9 +123,9 @@ def test_lines_that_are_not_statements_are_ignored() -> None:
     text = "\n".join(["show configuration vlans | display set", "## Last commit: 2025-01-07 by admin",
                       'set vlans v10 description "a \\"quoted\\" name"', "2fyZwpHFvqLH/UT/\"",
                       "set vlans v10 vlan-id 10", "", "{master:0}", "admin@gw-a> "])
-    vlans, off = readback.read_vlans(text)
+    vlans, off = read.read_vlans(text)
     assert list(vlans) == ["v10"] and vlans["v10"].ids == {10} and off == []
-    assert readback.words('set a "b c" d\\e') == ["set", "a", "b c", "d\\e"]
+    assert read.words('set a "b c" d\\e') == ["set", "a", "b c", "d\\e"]
 
 
 # ------------------------------------------------------------------ VTEP source (finding 2)
@@ -153,25 +153,25 @@ def test_the_inventory_is_told_when_the_vtep_source_differs() -> None:
 
 # ------------------------------------------------------------------ version command (finding 3)
 def test_the_version_command() -> None:
-    assert D.version_show == "show version | display xml" and D.version is readback.version
-    p = readback.version('<rpc-reply><software-information><host-name>a</host-name><product-model>qfx5120-48y'
+    assert D.version_show == "show version | display xml" and D.version is read.version
+    p = read.version('<rpc-reply><software-information><host-name>a</host-name><product-model>qfx5120-48y'
                          '</product-model><junos-version>21.4R3-S5.4</junos-version></software-information>'
                          '<cli><banner>{master:0}</banner></cli></rpc-reply>')
     assert (p.model, p.text, p.version) == ("qfx5120-48y", "21.4R3-S5.4", (21, 4, 3, 5, 4))
-    old = readback.version("<software-information><product-name>ex2200</product-name><package-information>"
+    old = read.version("<software-information><product-name>ex2200</product-name><package-information>"
                            "<name>junos</name><comment>JUNOS Base OS boot [11.4R1.6]</comment>"
                            "</package-information></software-information>")
     assert (old.model, old.text) == ("ex2200", "11.4R1.6")
     with pytest.raises(ValueError, match="no <junos-version>"):
-        readback.version("error: syntax error, expecting <command>: xml")
+        read.version("error: syntax error, expecting <command>: xml")
 
 
 def test_the_platform_is_only_reported_no_release_changes_syntax() -> None:
     """The ELS statements silonet types read the same in every release that has them: prepare
     renders one batch for an old and a new platform alike."""
     desired = _state({("p1", 100): 5000})
-    old = readback.version("<product-model>qfx5100-48s-6q</product-model><junos-version>14.1X53-D40.8</junos-version>")
-    new = readback.version("<product-model>qfx5120-48y</product-model><junos-version>23.4R2.13</junos-version>")
+    old = read.version("<product-model>qfx5100-48s-6q</product-model><junos-version>14.1X53-D40.8</junos-version>")
+    new = read.version("<product-model>qfx5120-48y</product-model><junos-version>23.4R2.13</junos-version>")
     batches = [render_batch(D, diff(desired, GatewayState()), Target("gw-a", "198.18.0.1", ("p1",), (), platform=p),
                             GatewayState(), desired) for p in (old, new, None)]
     assert batches[0] == batches[1] == batches[2]

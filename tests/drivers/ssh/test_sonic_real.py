@@ -13,7 +13,7 @@ import pytest
 from silonet.drivers.base import Platform
 from silonet.drivers.ssh.dialect import Target, dialects, render_batch
 from silonet.drivers.ssh.dialects import sonic
-from silonet.drivers.ssh.dialects.sonic.readback import config_tables, evpn_vtep, too_old
+from silonet.drivers.ssh.dialects.sonic.read import config_tables, evpn_vtep, too_old
 from silonet.errors import DeviceError
 from silonet.plan import GatewayState, LogicalSwitch, apply_ops, diff
 from tests.drivers.ssh.test_exec_dialects import GW, SonicModel

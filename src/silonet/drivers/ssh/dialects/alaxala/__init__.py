@@ -115,7 +115,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from silonet.drivers.ssh.dialect import Batch, Dialect, Parsed, Prepared, Target, checks, untagged_refused
-from silonet.drivers.ssh.dialects.alaxala.parser import (
+from silonet.drivers.ssh.dialects.alaxala.read import (
     NO_PORT,
     PROMPT,
     SHOW_CONFIG,

@@ -81,7 +81,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from silonet.drivers.ssh.dialect import Batch, Dialect, Prepared, checks
-from silonet.drivers.ssh.dialects.cumulus.nvue import (
+from silonet.drivers.ssh.dialects.cumulus.read import (
     BRIDGE,
     CONFIG,
     INTERFACES,

@@ -6,7 +6,7 @@ documentation and public code, never run against a switch here. What was relied 
 
 - Read back: ``show configuration <vlans|interfaces|switch-options> | display set | display
   inheritance no-comments``. ``display set`` prints every statement as one line from the root,
-  the same in every release, a deactivated one as a ``deactivate`` line (``readback``).
+  the same in every release, a deactivated one as a ``deactivate`` line (``read``).
   Captured: vQFX 18.4R1.8, the ADCX course lab's leaf configurations in that form
   (zzj7513/tech-study-notes, Junos-trainings/ADCX/...: one with EVPN-VXLAN, one before it).
   Community tools read these scoped commands the same way (salt, NetBox sync and migration
@@ -81,7 +81,7 @@ from silonet.drivers.ssh.dialect import (
     tagged_only,
     untagged_refused,
 )
-from silonet.drivers.ssh.dialects.junos import readback
+from silonet.drivers.ssh.dialects.junos import read
 from silonet.drivers.ssh.switchscope import one_to_one
 from silonet.drivers.untrusted import echo
 from silonet.plan.ops import Bind, EnsureLogicalSwitch, Operation, SetFloodList, Unbind
@@ -95,7 +95,7 @@ SHOW_VLANS = "show configuration vlans | display set | display inheritance no-co
 SHOW_INTERFACES = "show configuration interfaces | display set | display inheritance no-comments"
 SHOW_SWITCH_OPTIONS = "show configuration switch-options | display set | display inheritance no-comments"
 SHOW_VERSION = "show version | display xml"
-MARK = readback.MARK
+MARK = read.MARK
 
 
 def _port(device_name: str) -> str:
@@ -106,16 +106,16 @@ def _vlan_of(spec: str, owned: Mapping[str, tuple[int, int]]) -> set[int]:
     """The VLAN IDs of silonet's VLANs a membership word reaches other than by its name: a VLAN
     ID, a range or ``all``."""
     ids = {vid for vid, _vni in owned.values()}
-    return ids if spec == "all" else readback.vlan_ids(spec) & ids
+    return ids if spec == "all" else read.vlan_ids(spec) & ids
 
 
 def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     """silonet's VLANs (``silonet-<network>`` with a VLAN ID and a VNI) and their unit 0 memberships
     by name; every other VLAN ID and VNI is someone else's; a port silonet must not bind on
-    (``readback.unusable``) is left out of ``ports`` with a fault saying why; the tunnel source."""
-    vlans, vlans_off = readback.read_vlans(outputs[SHOW_VLANS])
-    interfaces, intf_off = readback.read_interfaces(outputs[SHOW_INTERFACES])
-    vtep_ip, switch_faults = readback.vtep_source(outputs[SHOW_SWITCH_OPTIONS], interfaces)
+    (``read.unusable``) is left out of ``ports`` with a fault saying why; the tunnel source."""
+    vlans, vlans_off = read.read_vlans(outputs[SHOW_VLANS])
+    interfaces, intf_off = read.read_interfaces(outputs[SHOW_INTERFACES])
+    vtep_ip, switch_faults = read.vtep_source(outputs[SHOW_SWITCH_OPTIONS], interfaces)
     by_port = {_port(name): i for name, i in interfaces.items()}
     managed = sorted(set(gw.ports) if gw.ports else {p for p, i in by_port.items() if i.switching})
 
@@ -149,7 +149,7 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
         intf = by_port.get(port)
         device = _interface(port)
         said: list[str] = []
-        if (why := readback.unusable(intf, set(owned))) is not None:
+        if (why := read.unusable(intf, set(owned))) is not None:
             said.append(why)
             refused[port] = why
         off = [p for p in intf_off if p[:1] == [device] and (len(p) == 1 or p[1:3] == ["unit", "0"])]
@@ -269,7 +269,7 @@ DIALECT = Dialect(
     style="shell",
     show=(SHOW_VLANS, SHOW_INTERFACES, SHOW_SWITCH_OPTIONS),
     version_show=SHOW_VERSION,
-    version=readback.version,
+    version=read.version,
     setup=(PAGER_OFF,),
     parse=parse,
     failures=("error:", "syntax error", "unknown command"),

@@ -42,7 +42,7 @@ What was relied on, per fact:
 * ``show version`` starts ``SONiC Software Version: SONiC.<build>`` and names ``Build date``,
   ``Platform`` and ``HwSKU``: sonic-utilities ``show/main.py`` and the captures above. The
   release is read from the build's branch (``202311.1-...``, ``20201231.39``); a master/HEAD
-  build by its build date (``readback.version``).
+  build by its build date (``read.version``).
 
 What silonet needs on a SONiC switch (each missing piece is a switch fault, never a silent
 failure):
@@ -103,7 +103,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from silonet.drivers.ssh.dialect import Batch, Dialect, Parsed, Prepared, Target, checks
-from silonet.drivers.ssh.dialects.sonic.readback import (
+from silonet.drivers.ssh.dialects.sonic.read import (
     CONFIG,
     REMOTE_VNI,
     VERSION,
@@ -263,7 +263,7 @@ def prepare(batch: Batch) -> Prepared:
     release is not known); a 202012 build may predate sonic-utilities PR 1511 (March 2021), before
     which that command died in a Traceback, so there the entry is written as the command writes it
     (``sonic-db-cli CONFIG_DB HSET``). A switch whose release predates EVPN VXLAN gets no batch
-    (``readback.too_old``)."""
+    (``read.too_old``)."""
     ops, actual, desired = batch.ops, batch.actual, batch.desired
     p = Plan(ops, actual, desired)
     if p.touches and (why := too_old(batch.platform)):
