@@ -196,3 +196,37 @@ def test_a_held_gateway_is_forgotten_at_once_not_cleaned(fabric) -> None:  # typ
     audit = client.get("/v1/audit?limit=1").json()[0]
     assert (audit["action"], audit["object"]) == ("forget", "gateway/gw-c")
     assert client.delete("/v1/gateways/gw-d").status_code in (202, 204)  # enforced: cleaned first
+
+
+def test_a_mode_another_process_committed_holds_the_gateway_before_the_supervisor_hears_of_it(
+        manager: Manager, db) -> None:  # type: ignore[no-untyped-def]
+    """Another replica (or the CLI on the same store) switches the gateway to observe; an API read
+    here reloads the shared intent cache at once, long before the supervisor's next look (30 s
+    here): a pass that compiles that intent must not write, though the device drifted."""
+    from silonet.config import Settings
+    from silonet.runtime import Runtime
+    from tests.conftest import ADMIN_TOKEN
+
+    FABRIC.forget()
+    rec = Reconciler(manager.runtime, period=0.2, poll=30.0)
+    with TestClient(create_app(manager, rec), headers=ADMIN) as client:
+        assert client.post("/v1/gateways", json={"name": "gw-b", "vtep_ip": "198.18.0.2", "ports": [{"name": "p1"}],
+                                                 "management": {"driver": "memory"}}).status_code == 201
+        assert client.post("/v1/interface-groups", json={
+            "name": "g2", "members": [{"gateway": "gw-b", "port": "p1"}]}).status_code == 201
+        assert client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000}).status_code == 201
+        r = client.post("/v1/networks/cust-42/attachments?wait=10", json={"interface_group": "g2", "vlan": 200})
+        assert r.json()["status"] == "realized", r.text
+        device = FABRIC.device("memory:gw-b")
+        other = Manager(Runtime(db), Settings(database_url=db.url, vni_pool=range(10000, 10010),
+                                              admin_token=ADMIN_TOKEN))
+        other.set_gateway_mode("gw-b", "observe")
+        assert client.get("/v1/gateways/gw-b").json()["mode"] == "observe"  # this process's cache reloads
+        writes = device.writes
+        set_state(device, owned=type(device.owned)())  # drift an enforce pass would repair
+        deadline = time.monotonic() + 10
+        while client.get("/v1/gateways/gw-b/status").json()["pending_operations"] in (None, 0):
+            assert time.monotonic() < deadline, "no observe pass recorded what it held back"
+            time.sleep(0.1)
+        assert device.writes == writes, "written while the committed intent says observe"
+    FABRIC.forget()

@@ -51,6 +51,10 @@ class IntentSource:
         self._lock = threading.Lock()
         # shared by the workers while the intent stands: (inventory, its state, compiler)
         self._compiler: tuple[Inventory, tuple[int, int, int], Compiler] | None = None
+        # per gateway: its mode in the intent its state was last compiled from (the cache may have been
+        # reloaded to another process's write before this process heard of it): a worker writes only
+        # when this and the newest change it heard of both say enforce
+        self.modes: dict[str, str] = {}
 
     # ------------------------------------------------------------ change notes
     def watch(self, gateway: str) -> None:
@@ -123,6 +127,7 @@ class IntentSource:
                     inv, generation = cache.current(s)
             if gateway not in inv.gateways:
                 raise DeviceError(gateway=gateway, reason="the gateway was removed")
+            self.modes[gateway] = inv.gateways[gateway].mode  # of the very intent compiled: ``Worker.mode``
             # One compiler per intent state: the gateways one change woke share its group work
             # (the memo holds the inventory itself: compared by identity, its id is not reused).
             key = (inv.changes, generation, self.macs.seq)

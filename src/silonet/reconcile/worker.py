@@ -140,8 +140,12 @@ class Worker:
 
     @property
     def mode(self) -> str:
-        """enforce, observe or maintenance: the newest committed intent's, else the worker's gateway's."""
-        return self.crew.mode(self.name) or self.gateway.mode
+        """enforce, observe or maintenance: observe or maintenance when either the newest change this
+        process heard of or the intent the last pass compiled says so (another process's write reaches
+        the cache before the supervisor hears of it), else the worker's gateway's."""
+        heard = self.crew.mode(self.name) or self.gateway.mode
+        compiled = self.crew.intent.modes.get(self.name, "enforce")
+        return heard if heard != "enforce" else compiled
 
     def wake(self) -> None:
         """The desired state may have changed (intent, or MACs learned elsewhere)."""
@@ -222,6 +226,9 @@ class Worker:
             crew.learn(self.name, actual.local_macs)
             since = None if standing is None else standing.intent
             desired, generation, vnis, loads = await crew.intent.desired(self.name, since)
+            if (mode := self.mode) != "enforce":  # the intent just compiled holds it: plan, never write
+                await self._held(mode)
+                return
             device = None if standing is None else self.driver.changes_since(standing.version)
             if (standing is None or vnis is None or device is None or device.facts
                     or actual.facts is not standing.facts or actual.facts.flood_per_vtep
