@@ -34,7 +34,9 @@ def _entity(body: dict[str, Any]) -> Any:
     keep["management"] = {k: v for k, v in body["management"].items()
                           if k in S.ManagementIn.model_fields and v is not None}
     keep["ports"] = [{k: v for k, v in p.items() if k in S.PortIn.model_fields} for p in body.get("ports") or []]
-    return S.GatewayIn.model_validate(keep).entity(body.get("capacity") or 4096)
+    from silonet.service.problems import validate
+
+    return validate(S.GatewayIn, keep).entity(body.get("capacity") or 4096)
 
 
 def command(backend: Callable[[], Any]) -> Callable[..., None]:

@@ -193,6 +193,15 @@ def check_read(owned: GatewayState, facts: DeviceFacts, local_macs: Mapping[int,
     return owned, facts, local, faults
 
 
+def bounded_range(lo: int | str, hi: int | str, what: str, most: int = 4094) -> range:
+    """``lo``..``hi`` as a device wrote a range (VLANs ``1-99``, ports ``swp1-4``), refused when it
+    runs backwards or spans more than ``most`` (a device's ``1-20000000`` must not cost gigabytes)."""
+    first, last = int(lo), int(hi)
+    if first < 0 or last < first or last - first >= most:
+        raise ValueError(f"{what} range {first}-{last} is not a range of at most {most}")
+    return range(first, last + 1)
+
+
 # ------------------------------------------------------------------ writing
 class UnsafeValue(ValueError):
     """A template was given a value it must not put on a command line."""

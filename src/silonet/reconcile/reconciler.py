@@ -232,8 +232,7 @@ class Reconciler:
     def _retire(self, name: str) -> Worker:
         """Out of the workers, its change notes dropped; the caller stops it."""
         self.intent.unwatch(name)
-        if name not in self.gateways:  # gone from the intent: its logged state goes too
-            self.crew.transitions.forget(name)
+        self.crew.transitions.forget(name)  # deleted, or its lease moved: a later worker logs afresh
         return self.workers.pop(name)
 
     async def _sync_workers(self) -> None:

@@ -438,7 +438,7 @@ class Repository:
             if obs.actual is not None:
                 values["actual"] = obs.actual
         elif obs.reachable is None:  # not contacted (maintenance): what a pass would do or fail is unknown
-            values.update(pending_operations=None, binding_errors=None)
+            values.update(pending_operations=None, binding_errors=None, drift=None)
         if obs.realized_generation is not None:
             values["realized_generation"] = obs.realized_generation
         return values

@@ -41,6 +41,9 @@ log = logging.getLogger("silonet.ssh")
 CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 60.0
 BACKOFF_MAX_S = 30.0
+# what a parser may raise on a device's answer it cannot read (odd JSON shapes included): the
+# gateway's error naming the command, never an internal error
+PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 ADDRESS_RE = re.compile(r"^(?:ssh://)?(?:(?P<user>[^@/:]+)@)?(?P<host>[^:/@]+)(?::(?P<port>\d+))?/?$")
 
 
@@ -288,7 +291,7 @@ class SshDriver(Driver):
         self.outputs[d.version_show] = answer
         try:
             found = d.version(answer)
-        except (ValueError, KeyError, TypeError) as err:
+        except PARSE_ERRORS as err:
             raise self._fail(f"cannot tell the platform version from {d.version_show!r}: {err}") from None
         self.target = replace(self.target, platform=found)
         if d.unsupported is not None and (why := d.unsupported(found)) is not None:
@@ -305,7 +308,7 @@ class SshDriver(Driver):
             self.outputs.update(outputs)
             try:
                 parsed = self.dialect.parse(outputs, self.target)
-            except (ValueError, KeyError, TypeError) as err:
+            except PARSE_ERRORS as err:
                 asked = ", ".join(repr(cmd) for cmd in self.dialect.show)
                 raise self._fail(f"cannot parse the answers to {asked}: {err}") from None
             self.last = interpret(self.dialect, self.target, parsed)

@@ -11,6 +11,7 @@ from typing import Any
 
 from silonet.drivers.base import Platform
 from silonet.drivers.ssh.dialect import Parsed, Target, platform
+from silonet.drivers.untrusted import bounded_range
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -55,7 +56,7 @@ def vlan_list(spec: str) -> set[int]:
     out: set[int] = set()
     for part in spec.replace(" ", "").split(","):
         lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
+        out.update(bounded_range(lo, hi or lo, "VLAN"))
     return out
 
 
@@ -196,7 +197,7 @@ def parse_vni(text: str) -> dict[int, dict[int, dict[str, Any]]]:
                     ports.append(pm[1])
                 else:  # 1/0/11-14
                     base, _, first = pm[1].rpartition("/")
-                    ports += [f"{base}/{n}" if base else str(n) for n in range(int(first), int(pm[2]) + 1)]
+                    ports += [f"{base}/{n}" if base else str(n) for n in bounded_range(first, pm[2], "port", 1024)]
     if not seen_date and not vteps:
         raise ValueError(f"{SHOW_VNI!r} printed no Date line and no VTEP: {text.strip()[:120]!r}")
     return vteps

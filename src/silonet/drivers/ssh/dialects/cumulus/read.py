@@ -16,7 +16,7 @@ import yaml
 from silonet.drivers.base import Platform
 from silonet.drivers.ssh.dialect import Parsed, Target, platform
 from silonet.drivers.ssh.switchscope import settle_read
-from silonet.drivers.untrusted import ipv4
+from silonet.drivers.untrusted import bounded_range, ipv4
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -106,7 +106,7 @@ def expand(key: object) -> Iterator[str]:
             part = prefix + part
             m = RANGE_RE.match(part)
         if m and int(m[2]) <= int(m[3]):
-            yield from (f"{m[1]}{i}" for i in range(int(m[2]), int(m[3]) + 1))
+            yield from (f"{m[1]}{i}" for i in bounded_range(m[2], m[3], "interface or VLAN"))
         else:
             yield part
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from silonet.drivers.base import Platform
 from silonet.drivers.ssh.dialect import Parsed, Target, platform
-from silonet.drivers.untrusted import echo
+from silonet.drivers.untrusted import bounded_range, echo
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -56,7 +56,7 @@ def vlan_set(spec: str) -> frozenset[int]:
     out: set[int] = set()
     for part in spec.split(","):
         lo, _, hi = part.strip().partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
+        out.update(bounded_range(lo, hi or lo, "VLAN"))
     return frozenset(out)
 
 
