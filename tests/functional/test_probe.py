@@ -172,3 +172,25 @@ def test_a_stored_ssh_gateway_shows_the_lines_it_would_type(tmp_path: Path, devi
     assert "silonet-cust-42" in lines or "cust-42" in lines, lines
     assert "bind-ls" in lines and "p1" in lines and "100" in lines, lines
     assert device.ctl("list-ls") == before  # nothing was typed
+
+
+def test_the_wrong_dialect_fails_naming_the_command_and_still_saves_what_it_got(tmp_path: Path,
+                                                                                device: VtepDb) -> None:
+    """A real sshd whose shell has no `show` (the sonic dialect on a vtep-ctl gateway): exit 1, one
+    line naming the gateway and the command, and ``--save`` keeps the capture with the error."""
+    if (missing := sshgw.available()) is not None:
+        pytest.skip(f"missing here: {missing}; ./run test installs it (and CI runs as root)")
+    ssh = sshgw.SshGateway(tmp_path / "sshd", device, secrets_dir())
+    ssh.start()
+    try:
+        out = tmp_path / "capture"
+        p = silonet(tmp_path / "data", "gateway", "probe", "gw-a", "--driver", "ssh", "--dialect", "sonic",
+                    "--address", ssh.address, "--credentials", ssh.credentials, "--save", str(out),
+                    SILONET_SSH_KNOWN_HOSTS=str(ssh.known_hosts), SILONET_SECRETS_DIR=str(secrets_dir()))
+    finally:
+        ssh.stop()
+    assert p.returncode == 1
+    errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "gw-a" in errors[0] and "'show version'" in errors[0], p.stderr
+    saved = yaml.safe_load((out / "case.yaml").read_text())
+    assert saved["dialect"] == "sonic" and "show version" in saved["parsed"]["error"]

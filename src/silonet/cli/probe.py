@@ -62,6 +62,7 @@ def command(backend: Callable[[], Any]) -> Callable[..., None]:
         mappings, flood lists, silonet's own and foreign state, faults) and what an enforce pass would
         change. Never writes."""
         from silonet.plan.state import GatewayState
+        from silonet.service.probe import Unread, capture_target
         from silonet.service.probe import probe as run
 
         inline = address is not None or driver is not None
@@ -85,12 +86,17 @@ def command(backend: Callable[[], Any]) -> Callable[..., None]:
         if save is not None:
             from silonet.drivers.report import save_case
 
-            where = save_case(save, found.dialect or found.driver, found.outputs,
-                              found.target(body["ports"], None if inline and vtep_ip is None else gateway.vtep_ip),
-                              {"probe": {"gateway": found.gateway, "address": found.address, "at": found.at},
+            m = gateway.management
+            unread = isinstance(found, Unread)
+            where = save_case(save, m.dialect or m.driver, found.outputs,
+                              capture_target(gateway, not (inline and vtep_ip is None)),
+                              {"probe": {"gateway": gateway.name, "address": m.address, "at": found.at},
                                "note": SAVED_NOTE},
-                              found.report)
-            render.note(f"saved {len(found.outputs)} raw answer(s) and the parsed result in {where}")
+                              {"error": str(found.error)} if unread else found.report)
+            what = "the error" if unread else "the parsed result"
+            render.note(f"saved {len(found.outputs)} raw answer(s) and {what} in {where}")
+        if isinstance(found, Unread):
+            raise found.error
         if json_:
             render.as_json(found.to_dict())
             return

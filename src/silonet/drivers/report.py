@@ -11,7 +11,7 @@ device output read (``tests/drivers/ssh/corpus/<dialect>/<case>/``):
   each ``{file, why}``: what a device prints when it holds nothing of that kind); ``expected``
   (what the device holds, written from the source, never from a parser's output: ``describe``'s
   keys, faults as substrings) or, in a capture just saved, ``parsed`` (the parser's reading, to
-  check before renaming it ``expected``).
+  check before renaming it ``expected``; ``{error}`` when the read failed: the answers got until then are kept).
 - one file per command (``slug``).
 """
 

@@ -120,7 +120,7 @@ class Worker:
         self._flush: asyncio.Task | None = None  # records ``actual`` once ACTUAL_EVERY_S has passed
 
     async def start(self) -> None:
-        if self.gateway.mode != "maintenance":
+        if self.mode != "maintenance":  # the newest mode known, not only the supervisor's last load
             await self.driver.start()
             self._driver_started = True
         self.task = asyncio.create_task(self._run(), name=f"reconcile {self.name}")

@@ -46,10 +46,12 @@ class Probe:
                 "at": self.at, **self.report, "changes": self.changes, "refused": self.refused,
                 "commands": self.commands}
 
-    def target(self, ports: list[dict[str, Any]], vtep_ip: str | None) -> dict[str, Any]:
-        """The gateway as a capture's ``case.yaml`` names it."""
-        return {"name": self.gateway, "vtep_ip": vtep_ip, "ports": [p["name"] for p in ports],
-                "switchbacks": [p["name"] for p in ports if p.get("switchback")]}
+
+
+def capture_target(gateway: Gateway, vtep_known: bool) -> dict[str, Any]:
+    """The gateway as a capture's ``case.yaml`` names it (no VTEP address when it was not given)."""
+    return {"name": gateway.name, "vtep_ip": gateway.vtep_ip if vtep_known else None,
+            "ports": [p.name for p in gateway.ports], "switchbacks": [p.name for p in gateway.ports if p.switchback]}
 
 
 def would_change(desired: GatewayState, actual: ActualState) -> tuple[list[Operation], dict[str, str]]:
@@ -59,11 +61,21 @@ def would_change(desired: GatewayState, actual: ActualState) -> tuple[list[Opera
     return diff(effective, actual.owned), {f"{port}/{vlan}": why for (port, vlan), why in sorted(failures.items())}
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A probe that could not read or understand the device: why, and the answers it got before
+    (saved with ``--save``: the capture that shows what did not parse)."""
+
+    error: DeviceError
+    outputs: dict[str, str]
+    at: str
+
+
 async def probe(gateway: Gateway, desired: GatewayState | None, inline_vtep: bool = False,
-                timeout: float = CONNECT_S) -> Probe:
+                timeout: float = CONNECT_S) -> Probe | Unread:
     """Read ``gateway`` once. ``desired`` None: no intent to compare (inline). ``inline_vtep``: the
     gateway's VTEP address was not given, so the device's own is not compared with it.
-    DeviceError when the device cannot be reached, read or understood (its reason names the
+    ``Unread`` when the device cannot be reached, read or understood (its reason names the
     command that failed)."""
     # a probe records nothing, a host key first seen included: it is the gateway's or known_hosts' or refused
     gateway = replace(gateway, management=replace(gateway.management, trust_on_first_use=False))
@@ -77,6 +89,8 @@ async def probe(gateway: Gateway, desired: GatewayState | None, inline_vtep: boo
         await driver.start()
         await wait_connected(driver, timeout)
         actual = await driver.read()
+    except DeviceError as err:
+        return Unread(err, dict(getattr(driver, "outputs", {}) or {}), at)
     finally:
         await driver.close()
     changes = refused = commands = None
