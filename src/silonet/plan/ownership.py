@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from silonet.plan.diff import diff
+from silonet.plan.ops import Operation
 from silonet.plan.state import GatewayState
 
 Key = tuple[str, int]  # (port, VLAN)
@@ -93,3 +95,17 @@ def restrict(desired: GatewayState, facts: DeviceFacts) -> tuple[GatewayState, d
         switches = {v: ls._replace(flood=union) for v, ls in switches.items()}
     macs = {k: ip for k, ip in desired.remote_macs.items() if k[0] in switches} if facts.remote_macs else {}
     return GatewayState(switches, bindings, macs), failures
+
+
+def enforcement(desired: GatewayState, owned: GatewayState,
+                facts: DeviceFacts) -> tuple[GatewayState, dict[Key, str], list[Operation]]:
+    """What a whole enforce pass does on a device holding ``owned`` with ``facts``: the part of
+    ``desired`` it may apply, the bindings it leaves out (each with why) and the operations
+    (the reconciler applies them; observe mode and ``silonet gateway probe`` only show them)."""
+    effective, failures = restrict(desired, facts)
+    return effective, failures, diff(effective, owned)
+
+
+def binding_errors(failures: Mapping[Key, str]) -> dict[str, str]:
+    """Bindings left out, as recorded and shown: ``"port/VLAN" -> why``, in order."""
+    return {f"{port}/{vlan}": why for (port, vlan), why in sorted(failures.items())}

@@ -23,7 +23,7 @@ from silonet.logs import REQUEST_ID
 from silonet.model import Gateway
 from silonet.plan import GatewayState, actual_json, diff
 from silonet.plan.ops import Operation
-from silonet.plan.ownership import restrict
+from silonet.plan.ownership import binding_errors, enforcement
 from silonet.plan.standing import Standing, scope
 from silonet.plan.state import Changes
 from silonet.reconcile.decommission import holds_nothing
@@ -249,7 +249,7 @@ class Worker:
             failures = standing.failures | _port_faults(standing.bindings, actual.faults)
             await self._record(Observation(
                 reachable=True, realized_generation=generation, error=None,
-                faults=actual.faults, binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
+                faults=actual.faults, binding_errors=binding_errors(failures),
                 foreign=actual.foreign(), drift=0, pending_operations=0), actual)
             standing.intent = Intent(generation, loads)
             self.standing = standing
@@ -274,22 +274,20 @@ class Worker:
         actual = await self.driver.read()
         self.crew.learn(self.name, actual.local_macs)
         desired, _generation, _vnis, _loads = await self.crew.intent.desired(self.name, None)
-        effective, failures = restrict(desired, actual.facts)
-        ops = diff(effective, actual.owned)
+        effective, failures, ops = enforcement(desired, actual.owned, actual.facts)
         held = [key for key in effective.bindings if key in actual.owned.bindings]
         failures = failures | _port_faults(held, actual.faults)
         self.passes += 1
         await self._record(Observation(
             reachable=True, realized_generation=None, error=None, faults=actual.faults,
-            binding_errors={f"{p}/{v}": why for (p, v), why in sorted(failures.items())},
-            foreign=actual.foreign(), drift=len(ops), pending_operations=len(ops), held=True), actual)
+            binding_errors=binding_errors(failures), foreign=actual.foreign(), drift=len(ops),
+            pending_operations=len(ops), held=True), actual)
         self._settled_at = time.monotonic()
 
     async def _whole(self, desired: GatewayState, generation: int,
                      actual: ActualState) -> tuple[Standing, ActualState] | None:
         """The full pass: every VNI and binding compared."""
-        effective, failures = restrict(desired, actual.facts)
-        ops = diff(effective, actual.owned)
+        effective, failures, ops = enforcement(desired, actual.owned, actual.facts)
         facts, version = actual.facts, actual.version
         if ops:
             if (await self._apply(ops, generation)).retry:

@@ -17,9 +17,8 @@ from silonet.drivers.base import ActualState, registry, wait_connected
 from silonet.drivers.report import describe
 from silonet.errors import DeviceError
 from silonet.model import Gateway
-from silonet.plan import diff
 from silonet.plan.ops import Operation, op_to_dict
-from silonet.plan.ownership import restrict
+from silonet.plan.ownership import binding_errors, enforcement
 from silonet.plan.state import GatewayState
 
 CONNECT_S = 15.0
@@ -57,8 +56,8 @@ def capture_target(gateway: Gateway, vtep_known: bool) -> dict[str, Any]:
 def would_change(desired: GatewayState, actual: ActualState) -> tuple[list[Operation], dict[str, str]]:
     """What a whole enforce pass would apply now (foreign state and the platform's refusals left
     out, as the worker leaves them out) and the bindings it would refuse, each with why."""
-    effective, failures = restrict(desired, actual.facts)
-    return diff(effective, actual.owned), {f"{port}/{vlan}": why for (port, vlan), why in sorted(failures.items())}
+    _effective, failures, ops = enforcement(desired, actual.owned, actual.facts)
+    return ops, binding_errors(failures)
 
 
 @dataclass(frozen=True)
