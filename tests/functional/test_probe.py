@@ -6,6 +6,7 @@ an independent reader, says so)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,17 @@ def device(tmp_path: Path) -> VtepDb:
     db.ctl("bind-ls", "gw-a", "p2", "300", "theirs")
     yield db
     db.stop()
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, device: VtepDb) -> Iterator[tuple[sshgw.SshGateway, dict[str, str]]]:
+    """A real sshd in front of ``device`` (vtep-ctl in its shell), and the CLI's environment to reach it."""
+    if (missing := sshgw.available()) is not None:
+        pytest.skip(f"missing here: {missing}; ./run test installs it (and CI runs as root)")
+    ssh = sshgw.SshGateway(tmp_path / "sshd", device, secrets_dir())
+    ssh.start()
+    yield ssh, {"SILONET_SSH_KNOWN_HOSTS": str(ssh.known_hosts), "SILONET_SECRETS_DIR": str(secrets_dir())}
+    ssh.stop()
 
 
 def _stored(tmp_path: Path, db: VtepDb) -> Path:
@@ -115,21 +127,14 @@ def test_inline_probe_has_no_desired_state(tmp_path: Path, device: VtepDb) -> No
     assert not (tmp_path / "capture").exists()
 
 
-def test_an_ssh_capture_saved_by_probe_reads_back_as_a_parser_case(tmp_path: Path, device: VtepDb) -> None:
+def test_an_ssh_capture_saved_by_probe_reads_back_as_a_parser_case(tmp_path: Path, sshd: tuple) -> None:
     """``--save`` writes the layout the parser tests read: the raw answers, by command, and what the
     parser made of them; read again, they mean the same."""
-    if (missing := sshgw.available()) is not None:
-        pytest.skip(f"missing here: {missing}; ./run test installs it (and CI runs as root)")
-    ssh = sshgw.SshGateway(tmp_path / "sshd", device, secrets_dir())
-    ssh.start()
-    try:
-        out = tmp_path / "capture"
-        p = silonet(tmp_path / "data", "gateway", "probe", "gw-a", "--driver", "ssh", "--dialect", "vtepctl",
-                    "--address", ssh.address, "--credentials", ssh.credentials, "--port", "p1", "--port", "p2",
-                    "--save", str(out), "--json", SILONET_SSH_KNOWN_HOSTS=str(ssh.known_hosts),
-                    SILONET_SECRETS_DIR=str(secrets_dir()))
-    finally:
-        ssh.stop()
+    ssh, env = sshd
+    out = tmp_path / "capture"
+    p = silonet(tmp_path / "data", "gateway", "probe", "gw-a", "--driver", "ssh", "--dialect", "vtepctl",
+                "--address", ssh.address, "--credentials", ssh.credentials, "--port", "p1", "--port", "p2",
+                "--save", str(out), "--json", **env)
     assert p.returncode == 0, p.stderr
     found = json.loads(p.stdout)
     case = load_case(out)
@@ -145,26 +150,19 @@ def test_an_ssh_capture_saved_by_probe_reads_back_as_a_parser_case(tmp_path: Pat
     assert yaml.safe_load((out / "case.yaml").read_text())["outputs"]  # command -> file, as the tests read
 
 
-def test_a_stored_ssh_gateway_shows_the_lines_it_would_type(tmp_path: Path, device: VtepDb) -> None:
+def test_a_stored_ssh_gateway_shows_the_lines_it_would_type(tmp_path: Path, device: VtepDb, sshd: tuple) -> None:
     """On an SSH gateway the probe also shows the lines an enforce pass would type, rendered by
     the dialect from the state it just read, and types none of them."""
-    if (missing := sshgw.available()) is not None:
-        pytest.skip(f"missing here: {missing}; ./run test installs it (and CI runs as root)")
-    ssh = sshgw.SshGateway(tmp_path / "sshd", device, secrets_dir())
-    ssh.start()
-    env = {"SILONET_SSH_KNOWN_HOSTS": str(ssh.known_hosts), "SILONET_SECRETS_DIR": str(secrets_dir())}
-    try:
-        topo = tmp_path / "topology.yaml"
-        topo.write_text(TOPOLOGY.format(address=device.remote, closed=free_port()).replace(
-            f'{{driver: ovsdb, address: "{device.remote}"}}',
-            f'{{driver: ssh, dialect: vtepctl, address: "{ssh.address}", credentials: "{ssh.credentials}"}}'))
-        data = tmp_path / "data"
-        p = silonet(data, "apply", "-f", str(topo), **env)
-        assert p.returncode == 0, p.stderr
-        before = device.ctl("list-ls")
-        p = silonet(data, "gateway", "probe", "gw-a", "--json", **env)
-    finally:
-        ssh.stop()
+    ssh, env = sshd
+    topo = tmp_path / "topology.yaml"
+    topo.write_text(TOPOLOGY.format(address=device.remote, closed=free_port()).replace(
+        f'{{driver: ovsdb, address: "{device.remote}"}}',
+        f'{{driver: ssh, dialect: vtepctl, address: "{ssh.address}", credentials: "{ssh.credentials}"}}'))
+    data = tmp_path / "data"
+    p = silonet(data, "apply", "-f", str(topo), **env)
+    assert p.returncode == 0, p.stderr
+    before = device.ctl("list-ls")
+    p = silonet(data, "gateway", "probe", "gw-a", "--json", **env)
     assert p.returncode == 0, p.stderr
     found = json.loads(p.stdout)
     assert found["dialect"] == "vtepctl" and [c["op"] for c in found["changes"]].count("Bind") == 1
@@ -175,20 +173,13 @@ def test_a_stored_ssh_gateway_shows_the_lines_it_would_type(tmp_path: Path, devi
 
 
 def test_the_wrong_dialect_fails_naming_the_command_and_still_saves_what_it_got(tmp_path: Path,
-                                                                                device: VtepDb) -> None:
+                                                                                sshd: tuple) -> None:
     """A real sshd whose shell has no `show` (the sonic dialect on a vtep-ctl gateway): exit 1, one
     line naming the gateway and the command, and ``--save`` keeps the capture with the error."""
-    if (missing := sshgw.available()) is not None:
-        pytest.skip(f"missing here: {missing}; ./run test installs it (and CI runs as root)")
-    ssh = sshgw.SshGateway(tmp_path / "sshd", device, secrets_dir())
-    ssh.start()
-    try:
-        out = tmp_path / "capture"
-        p = silonet(tmp_path / "data", "gateway", "probe", "gw-a", "--driver", "ssh", "--dialect", "sonic",
-                    "--address", ssh.address, "--credentials", ssh.credentials, "--save", str(out),
-                    SILONET_SSH_KNOWN_HOSTS=str(ssh.known_hosts), SILONET_SECRETS_DIR=str(secrets_dir()))
-    finally:
-        ssh.stop()
+    ssh, env = sshd
+    out = tmp_path / "capture"
+    p = silonet(tmp_path / "data", "gateway", "probe", "gw-a", "--driver", "ssh", "--dialect", "sonic",
+                "--address", ssh.address, "--credentials", ssh.credentials, "--save", str(out), **env)
     assert p.returncode == 1
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "gw-a" in errors[0] and "'show version'" in errors[0], p.stderr
