@@ -109,14 +109,16 @@ def _management(g: dict) -> str:
 def gateways(items: list[dict]) -> None:
     """A tenant's token sees no management details (the API sends null): no such column then."""
     admin = any(g.get("management") is not None for g in items)
+    paired = any(g.get("pair") for g in items)  # a pair column only where there are pairs
     rows = [
-        [g["name"], g["silo"], g["vtep_ip"], *([_management(g)] if admin else []), _mode(g.get("mode")),
+        [g["name"], g["silo"], g["vtep_ip"], *([g.get("pair") or ""] if paired else []),
+         *([_management(g)] if admin else []), _mode(g.get("mode")),
          f"{g['used']}/{g['capacity']}",
          ", ".join(p["name"] + (" (switch-back)" if p["switchback"] else "") for p in g["ports"])]
         for g in items
     ]
-    table("Gateways", ["name", "silo", "vtep_ip", *(["management"] if admin else []), "mode", "entries", "ports"],
-          rows)
+    table("Gateways", ["name", "silo", "vtep_ip", *(["pair"] if paired else []), *(["management"] if admin else []),
+                       "mode", "entries", "ports"], rows)
 
 
 def _mode(mode: str | None) -> Text:
@@ -168,13 +170,15 @@ def _faults(s: dict) -> str:
 
 
 def statuses(items: list[dict]) -> None:
-    rows = [[s["gateway"], _reachable(s.get("reachable")), _state(s["state"]), _mode(s.get("mode")),
+    paired = any(s.get("pair") for s in items)
+    rows = [[s["gateway"], *([s.get("pair") or ""] if paired else []), _reachable(s.get("reachable")),
+             _state(s["state"]), _mode(s.get("mode")),
              s["realized_generation"], max(0, s["desired_generation"] - s["realized_generation"]) or "",
              "" if s.get("drift") is None else s["drift"],
              "" if s.get("pending_operations") is None else s["pending_operations"], _faults(s), s["last_error"]]
             for s in items]
-    table("Gateways", ["gateway", "reachable", "state", "mode", "realized gen", "behind by", "drift", "pending ops",
-                       "faults", "last error"], rows)
+    table("Gateways", ["gateway", *(["pair"] if paired else []), "reachable", "state", "mode", "realized gen",
+                       "behind by", "drift", "pending ops", "faults", "last error"], rows)
 
 
 def gateway_status(s: dict) -> None:

@@ -85,10 +85,15 @@ class Gateway:
     ports: tuple[Port, ...] = ()
     silo: str | None = None
     mode: str = "enforce"  # rules.MODES: observe and maintenance hold its attachments (plan/status.py)
+    # A redundant pair (MLAG, vPC, ESI-LAG): two gateways of one silo sharing ``vtep_ip``, the anycast VTEP
+    # (model/pairs.py); None: a gateway of its own.
+    pair: str | None = None
 
     def __post_init__(self) -> None:
         rules.name(self.name)
         rules.mode(self.mode)
+        if self.pair is not None:
+            rules.name(self.pair, "pair")
         object.__setattr__(self, "vtep_ip", rules.ipv4(self.vtep_ip))
         rules.capacity(self.capacity)
         if self.silo is not None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Set
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from silonet.errors import Conflict, InUse, InvalidInput, NotFound
 from silonet.model import rules
@@ -24,6 +23,8 @@ from silonet.model.entities import (
     VirtualNetwork,
 )
 from silonet.model.legacy import quarantine_rule
+from silonet.model.pairs import check_pair
+from silonet.model.policy import AnyDevice, DevicePolicy, Proposed
 from silonet.model.refusals import over_capacity
 
 
@@ -38,50 +39,6 @@ def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
     shown = ", ".join(f"'{n}'" for n in names[:limit])
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return f"{kind} {shown}{more}"
-
-
-@dataclass(frozen=True)
-class Proposed:
-    """An attachment about to be carried by one gateway, as a dialect's limits see it."""
-
-    gateway: str
-    network: str
-    vni: int
-    vlan: int
-    group: str
-    held: Callable[[], Iterator[tuple[str, int, int]]]  # (group, VLAN, VNI) the gateway carries already
-
-
-class DevicePolicy(Protocol):
-    """What the device layer says about a gateway, without the model knowing vendors."""
-
-    def check(self, gateway: Gateway) -> None:
-        """Raise InvalidInput when the gateway's management cannot work (unknown dialect...)."""
-
-    def switch_scoped(self, gateway: Gateway) -> str | None:
-        """The dialect's name when it maps VLAN->VNI per switch (not per port), else None."""
-
-    def default_capacity(self, driver: str, dialect: str | None) -> int:
-        """Capacity of a gateway whose request leaves it out."""
-
-    def refuse(self, gateway: Gateway, proposed: Proposed) -> tuple[str, str] | None:
-        """(dialect, rule) when the gateway's platform cannot hold ``proposed``, else None."""
-
-
-class AnyDevice:
-    """The policy when no device layer is consulted: every gateway maps per port."""
-
-    def check(self, gateway: Gateway) -> None:
-        return None
-
-    def switch_scoped(self, gateway: Gateway) -> str | None:
-        return None
-
-    def default_capacity(self, driver: str, dialect: str | None) -> int:
-        return 4096
-
-    def refuse(self, gateway: Gateway, proposed: Proposed) -> tuple[str, str] | None:
-        return None
 
 
 def _counted(method: Callable[..., T]) -> Callable[..., T]:
@@ -108,7 +65,8 @@ class Inventory:
         self.groups: dict[str, InterfaceGroup] = {}
         self.networks: dict[str, VirtualNetwork] = {}
         self.attachments: dict[tuple[str, int], Attachment] = {}
-        self._ip_owner: dict[str, str] = {}
+        self._ip_users: dict[str, set[str]] = defaultdict(set)  # vtep_ip -> gateways (two: a pair)
+        self._pairs: dict[str, set[str]] = defaultdict(set)  # pair -> its members (model/pairs.py)
         self._endpoints: dict[tuple[str, str], set[str]] = defaultdict(set)  # (driver, endpoint) -> gateways
         self._port_owner: dict[PortRef, str] = {}
         self._groups_on: dict[str, set[str]] = defaultdict(set)
@@ -266,9 +224,8 @@ class Inventory:
         self.policy.check(gw)
         if gw.silo is not None:
             self._ref(self.silos, "silo", gw.silo, "silo", f"gateway '{gw.name}' names it")
-        owner = self._ip_owner.get(gw.vtep_ip)
-        if owner is not None and owner != gw.name:
-            raise Conflict(field="vtep_ip", rule=f"vtep_ip {gw.vtep_ip} already belongs to gateway '{owner}'")
+        check_pair(gw, self.gateways, self._ip_users.get(gw.vtep_ip, set()) - {gw.name},
+                   self._pairs.get(gw.pair, set()) - {gw.name} if gw.pair else set())
         if before is not None:
             for port in before.ports:
                 ref = PortRef(gw.name, port.name)
@@ -286,13 +243,29 @@ class Inventory:
             used = self.usage(gw.name)
             if used > gw.capacity:
                 raise over_capacity(self, gw.name, used, gw.capacity, new_capacity=gw.capacity)
-            self._ip_owner.pop(before.vtep_ip, None)
+            self._unindex_gateway(before)
         self.gateways[gw.name] = gw
-        self._ip_owner[gw.vtep_ip] = gw.name
+        self._ip_users[gw.vtep_ip].add(gw.name)
+        if gw.pair is not None:
+            self._pairs[gw.pair].add(gw.name)
         if before is not None:
             self._endpoints[_endpoint(before)].discard(gw.name)
         self._endpoints[_endpoint(gw)].add(gw.name)
         return before
+
+    def _unindex_gateway(self, gw: Gateway) -> None:
+        for index, key in ((self._ip_users, gw.vtep_ip), (self._pairs, gw.pair)):
+            if key is not None and key in index:
+                index[key].discard(gw.name)
+                if not index[key]:
+                    del index[key]
+
+    def partner(self, name: str) -> str | None:
+        """The other member of ``name``'s redundant pair (None: unpaired, or alone in its pair yet)."""
+        gw = self.gateways.get(name)
+        if gw is None or gw.pair is None:
+            return None
+        return next((m for m in self._pairs.get(gw.pair, ()) if m != name), None)
 
     def sharing_device(self, gw: Gateway) -> str | None:
         """Another gateway managed at the device ``gw``'s address reaches, unless ``gw`` already was
@@ -307,7 +280,7 @@ class Inventory:
         if self._groups_on.get(name):
             raise InUse(field="name", kind="gateway", name=name, users=_users("interface group", self._groups_on[name]))
         del self.gateways[name]
-        self._ip_owner.pop(gw.vtep_ip, None)
+        self._unindex_gateway(gw)
         self._endpoints[_endpoint(gw)].discard(name)
         self._groups_on.pop(name, None)
         self.decommissioning.discard(name)

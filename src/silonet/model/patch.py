@@ -40,7 +40,7 @@ def representation(gw: Gateway) -> dict[str, Any]:
     out = {"name": gw.name, "silo": gw.silo, "vtep_ip": gw.vtep_ip,
            "management": {k: v for k, v in management.items() if v is not None},
            "capacity": gw.capacity, "ports": [{"name": p.name, "switchback": p.switchback} for p in gw.ports],
-           "mode": gw.mode}
+           "mode": gw.mode, "pair": gw.pair}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -59,7 +59,7 @@ def mode_only(before: Gateway, after: Gateway) -> bool:
 
 
 def _without_mode(gw: Gateway) -> tuple:
-    return gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports, gw.silo
+    return gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports, gw.silo, gw.pair
 
 
 def tunnel_peers(inv: Inventory, name: str) -> tuple[set[str], set[int]]:

@@ -137,22 +137,28 @@ class Compiler:
         return GatewayState(switches, dict(sorted(bindings.items())), macs)
 
     def _floods(self, gateway: str, carrier_sets: Iterable[frozenset[str]]) -> dict[frozenset[str], frozenset[str]]:
-        """The flood list per set of carriers: the tunnel IPs of every carrier but ``gateway``
-        (one per set, not one per VNI: VNIs over the same groups share it)."""
+        """The flood list per set of carriers: the tunnel IPs of every carrier but ``gateway`` (one
+        per set, not one per VNI: VNIs over the same groups share it). A redundant pair is one
+        address, its anycast VTEP, listed once; a member never floods to its own pair's address."""
         gateways = self.inv.gateways
-        return {c: frozenset(gateways[gw].vtep_ip for gw in c if gw != gateway) for c in carrier_sets}
+        own = gateways[gateway].vtep_ip
+        return {c: frozenset(ip for gw in c if (ip := gateways[gw].vtep_ip) != own) for c in carrier_sets}
 
     def _remote_macs(self, gateway: str, carried: list[Carried]) -> dict[tuple[int, str], str]:
-        """Every MAC a peer learned on a shared VNI; the first peer by name wins a MAC seen twice."""
+        """Every MAC a peer learned on a shared VNI; the first peer by name wins a MAC seen twice.
+        A MAC either member of a redundant pair learned is behind the pair's anycast VTEP (both have
+        it as ``vtep_ip``), and is no remote MAC for either member: it is local to the pair."""
         learned, gateways = self.learned, self.inv.gateways
         assert learned is not None
+        own = gateways[gateway].vtep_ip
         peers: dict[frozenset[str], list[tuple[str, Mapping[int, Set[str]]]]] = {}
         macs: dict[tuple[int, str], str] = {}
         for vni, _, carriers in carried:
             seen = peers.get(carriers)
             if seen is None:
                 seen = peers[carriers] = [
-                    (gateways[gw].vtep_ip, learned[gw]) for gw in sorted(carriers) if gw != gateway and gw in learned
+                    (ip, learned[gw]) for gw in sorted(carriers)
+                    if (ip := gateways[gw].vtep_ip) != own and gw in learned
                 ]
             for ip, by_vni in seen:
                 for mac in by_vni.get(vni, ()):

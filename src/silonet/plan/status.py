@@ -13,6 +13,12 @@ gateways of its network. ``failed`` when an own gateway failed, ``held`` when on
 or is held (it forwards on its own gateways, not to every site), ``pending`` while a peer
 catches up, else ``realized``. Reasons name every gateway behind the status, not the first.
 
+Redundant pairs (model/pairs.py): a member that failed or is held while the other member on the
+same side (own, or peer) realized it only degrades the attachment (the pair still forwards); while
+that other member is pending, the failed one waits with it (a wait ends once the reachable
+member realized it); ``failed`` only when no member of the pair that carries it is left. A member
+that comes back counts again only once it reached the generation (resynced).
+
 A gateway's own state (``record_state``, ``silonet status``) is measured against its desired
 generation: ``decommissioning``, ``held`` (observe or maintenance mode: silonet writes nothing
 there, whatever it lacks), ``realized``, ``failed`` (behind with an error) or ``pending``.
@@ -60,6 +66,8 @@ class Entry(Protocol):
     def status(self) -> str: ...
     @property
     def reason(self) -> str | None: ...
+    @property
+    def pair(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,7 @@ class Seen:
     gateway: str
     status: GatewayStatus
     reason: str | None = None
+    pair: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,14 +161,19 @@ def summarize(entries: Sequence[Entry], own: Collection[str] | None = None, tena
         return Verdict("failed", quarantined)
     mine: dict[str, list[Entry]] = {"failed": [], "held": [], "pending": []}
     others: dict[str, list[Entry]] = {"failed": [], "held": [], "pending": []}
+    covered = _covered(entries, own) if any(e.pair for e in entries) else {}
+    spared: list[Entry] = []  # pair members down while their partner carries the traffic
     total_peers = 0
     for e in entries:  # one pass: a page of listing asks this per item
-        if own is not None and e.gateway not in own:
-            total_peers += 1
-            if e.status != "realized":
-                others[e.status].append(e)
-        elif e.status != "realized":
-            mine[e.status].append(e)
+        peer = own is not None and e.gateway not in own
+        total_peers += peer
+        if e.status == "realized":
+            continue
+        if e.gateway in covered:
+            if covered[e.gateway] is not None:
+                spared.append(e)
+            continue  # its partner is pending: the verdict waits with that one
+        (others if peer else mine)[e.status].append(e)
     if peers is not None:
         total_peers = peers
     if mine["failed"]:
@@ -169,17 +183,44 @@ def summarize(entries: Sequence[Entry], own: Collection[str] | None = None, tena
     for status in ("held", "pending"):
         if these := mine[status]:
             return Verdict(status, name_them(these), tuple(e.gateway for e in these))  # type: ignore[arg-type]
-    if down := others["failed"] + others["held"]:
-        down.sort(key=lambda e: e.gateway)
+    down = sorted(others["failed"] + others["held"], key=lambda e: e.gateway)
+    if down or spared:
+        spared.sort(key=lambda e: e.gateway)
         if tenant:
-            reason = (f"forwards on its own gateways, but some sites of the network are unreachable "
-                      f"({len(down)} of {total_peers} other gateways)")
+            parts = [f"some sites of the network are unreachable ({len(down)} of {total_peers} other gateways)"
+                     ] if down else []
+            parts += [f"{len(spared)} member(s) of a redundant gateway pair are down"] if spared else []
         else:
-            reason = f"forwards on its own gateways, but not to every site: {name_them(down, peer=True)}"
-        return Verdict("degraded", reason, tuple(e.gateway for e in down))
+            parts = [f"not to every site: {name_them(down, peer=True)}"] if down else []
+            if spared:
+                why = [Seen(e.gateway, "failed", f"{e.reason or e.status}; its pair partner "
+                                                f"'{covered[e.gateway]}' carries the traffic") for e in spared]
+                parts.append(f"through one member of a redundant pair: {name_them(why)}")
+        reason = f"forwards{' on its own gateways' if down and not spared else ''}, but {'; '.join(parts)}"
+        return Verdict("degraded", reason, tuple(e.gateway for e in spared + down))
     if waiting := others["pending"]:
         return Verdict("pending", name_them(waiting, peer=True), tuple(e.gateway for e in waiting))
     return Verdict("realized")
+
+
+def _covered(entries: Sequence[Entry], own: Collection[str] | None) -> dict[str, str | None]:
+    """Pair members that failed or are held, on the same side as a partner that is not: partner's
+    name if it realized the change (the pair forwards), None while it is pending (wait with it)."""
+    sides: dict[tuple[str, bool], list[Entry]] = {}
+    for e in entries:
+        if e.pair:
+            sides.setdefault((e.pair, own is None or e.gateway in own), []).append(e)
+    out: dict[str, str | None] = {}
+    for members in sides.values():
+        for e in members:
+            if e.status not in ("failed", "held"):
+                continue
+            partners = [m for m in members if m is not e]
+            if up := next((m.gateway for m in partners if m.status == "realized"), None):
+                out[e.gateway] = up
+            elif any(m.status == "pending" for m in partners):
+                out[e.gateway] = None
+    return out
 
 
 def counted(verdict: Verdict, total: int) -> str:

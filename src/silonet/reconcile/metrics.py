@@ -116,6 +116,9 @@ class ReconcileMetrics(Collector):
                                 "where silonet writes nothing)", labels=["gateway"])
         leaving = GaugeMetricFamily("silonet_gateway_decommissioning", "1 while the gateway is deleted from "
                                     "intent and silonet removes its configuration from the device", labels=["gateway"])
+        pair = GaugeMetricFamily("silonet_gateway_pair_info", "1 for a member of a redundant pair (its anycast VTEP "
+                                 "shared with the partner): `silonet_gateway_up * on(gateway) group_left(pair) "
+                                 "silonet_gateway_pair_info` counts each pair's members up", labels=["gateway", "pair"])
         driven = rec.held & rec.gateways.keys()
         for name in [n for n in list(self.gateways) if n not in rec.gateways]:  # list(): a thread may add one
             self.gateways.pop(name, None)
@@ -131,4 +134,6 @@ class ReconcileMetrics(Collector):
             if worker is None or worker.mode == "enforce":  # a held gateway lags on purpose: no alarm
                 lag.add_metric([name], max(0, desired - tally.realized))
             leaving.add_metric([name], 1.0 if name in rec.leaving else 0.0)
-        yield from (passes, errors, up, lag, leaving)
+            if (gw := rec.gateways.get(name)) is not None and gw.pair is not None:
+                pair.add_metric([name, gw.pair], 1.0)
+        yield from (passes, errors, up, lag, leaving, pair)

@@ -11,6 +11,7 @@ file no longer declares, within a guard (``service/applyset.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +171,7 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range, force: bool = 
         rules.fenced_credentials(gw.management.credentials, a.secrets_dir, field)
         check_management(inv, gw, f"gateways[{gw.name}].management.address")  # one device, one gateway
         keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()
-        interim = Gateway(gw.name, gw.vtep_ip, gw.management, gw.capacity, gw.ports + keep, gw.silo, gw.mode)
+        interim = replace(gw, ports=gw.ports + keep)
         inv.put_gateway(interim)
         repo.save_gateway(interim, a.set)
         a.touched.add(gw.name)

@@ -87,6 +87,7 @@ class _Real:
     binding_errors: dict[str, str]
     error_vlans: frozenset[int]  # VLANs named by a binding error, to skip the port lookup otherwise
     mode: str = "enforce"  # the gateway's: observe and maintenance hold it
+    pair: str | None = None  # its redundant pair: a member down degrades (plan/status.py)
 
 
 def _error_vlans(errors: dict[str, str]) -> frozenset[int]:
@@ -138,20 +139,21 @@ def _gateways_of_groups(session: Session, group_ids: Iterable[int]
              .where(GroupPortRow.group_id.in_(sorted(group_ids))).subquery())
     st = GatewayStatusRow
     q = (select(pairs.c.group_id, GatewayRow.id, GatewayRow.name, st.realized_generation, st.last_error,
-                st.reachable, type_coerce(st.binding_errors, String), GatewayRow.mode)
+                st.reachable, type_coerce(st.binding_errors, String), GatewayRow.mode,
+                GatewayRow.pair)
          .join(GatewayRow, GatewayRow.id == pairs.c.gateway_id)
          .outerjoin(st, st.gateway_id == GatewayRow.id))
     group_gws: dict[int, set[int]] = defaultdict(set)
     names: dict[int, str] = {}
     real: dict[int, _Real] = {}
-    for gid, gwid, name, realized, last_error, reachable, errors, mode in session.execute(q):
+    for gid, gwid, name, realized, last_error, reachable, errors, mode, pair in session.execute(q):
         group_gws[gid].add(gwid)
         if gwid in names:
             continue
         names[gwid] = name
         if realized is not None:
             errors = _json_dict(errors)
-            real[gwid] = _Real(realized, last_error, reachable, None, errors, _error_vlans(errors), mode)
+            real[gwid] = _Real(realized, last_error, reachable, None, errors, _error_vlans(errors), mode, pair)
     return group_gws, names, real
 
 
@@ -247,7 +249,8 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
         if out is None:
             st = real.get(gw)
             status, reason = gateway_status(st, generation, None, "enforce" if st is None else st.mode)
-            out = entries[(gw, generation)] = S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason)
+            out = entries[(gw, generation)] = S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason,
+                                                                     pair=None if st is None else st.pair)
         return out
 
     def own(group_id: int) -> frozenset[str]:
@@ -267,7 +270,8 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
                 error = next((e for p in ports if (e := real[gw].binding_errors.get(f"{p}/{r.vlan}"))), None)
                 if error:
                     status, reason = gateway_status(real[gw], r.generation, error, real[gw].mode)
-                    per_gw.append(S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason))
+                    per_gw.append(S.AttachmentGatewayOut(gateway=names[gw], status=status, reason=reason,
+                                                         pair=real[gw].pair))
                 else:
                     per_gw.append(plain(gw, r.generation))
             verdict = summarize(per_gw, own(r.group_id), is_tenant, quarantined)
@@ -280,7 +284,9 @@ def list_attachments_page(session: Session, limit: int, cursor: str | None, netw
             mine, uneasy = own(r.group_id), unsettled[at]  # its own: all of them gateways of its network
             key = (r.network_id, r.generation, len(mine),
                    frozenset(e.gateway for e in uneasy if e.gateway in mine) if uneasy else _NONE)
-            if (verdict := verdicts.get(key)) is None:
+            if any(e.pair for e in uneasy):  # whether a partner carries it depends on the group: no sharing
+                verdict = summarize(per_gw, mine, is_tenant, quarantined)
+            elif (verdict := verdicts.get(key)) is None:
                 verdict = verdicts[key] = summarize(unsettled[at], mine, is_tenant, quarantined,
                                                     peers=len(per_gw) - len(mine))
         items.append(S.AttachmentOut(

@@ -153,7 +153,7 @@ class Manager:
             r = real.get(gw)
             error = next((e for p in group.bound_ports(gw) if r and (e := r.binding_error(p, att.vlan))), None)
             status, reason = gateway_status(r, att.generation, error, inv.gateways[gw].mode)
-            per_gw.append(S.AttachmentGatewayOut(gateway=gw, status=status, reason=reason))
+            per_gw.append(S.AttachmentGatewayOut(gateway=gw, status=status, reason=reason, pair=inv.gateways[gw].pair))
         quarantined = inv.quarantined.get(att.network)
         verdict = summarize(per_gw, group.gateways, tenant is not None,
                             None if quarantined is None else quarantine_reason(quarantined))
@@ -204,7 +204,7 @@ class Manager:
     @staticmethod
     def _realization_out(r: Realization) -> S.RealizationOut:
         return S.RealizationOut(
-            gateway=r.gateway, state=r.state, mode=r.mode, reachable=r.reachable,
+            gateway=r.gateway, state=r.state, mode=r.mode, reachable=r.reachable, pair=r.pair,
             desired_generation=r.desired_generation, realized_generation=r.realized_generation, drift=r.drift,
             pending_operations=r.pending_operations, faults=r.faults or {}, binding_errors=r.binding_errors or {},
             last_error=r.last_error, last_contact=r.last_contact, owner=r.owner,

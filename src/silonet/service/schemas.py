@@ -111,6 +111,10 @@ class PortIn(_In):
     switchback: StrictBool = False
 
 
+PAIR = ("the redundant pair (MLAG, vPC, ESI-LAG) this gateway is a member of: the two members of a pair "
+        "share one vtep_ip (the anycast VTEP), one silo and one driver (and dialect); null: no pair")
+
+
 class GatewayIn(_In):
     name: Name
     silo: Name | None = None
@@ -122,6 +126,7 @@ class GatewayIn(_In):
     ports: list[PortIn] = Field(default_factory=list, max_length=4096)
     mode: Mode = Field(default="enforce", description="enforce: silonet configures the device; observe: it reads "
                                                       "and plans, never writes; maintenance: it does not contact it")
+    pair: Name | None = Field(default=None, description=PAIR)
 
     @model_validator(mode="after")
     def _ports(self) -> GatewayIn:
@@ -151,6 +156,7 @@ class GatewayIn(_In):
             ports=tuple(Port(p.name, p.switchback) for p in self.ports),
             silo=self.silo,
             mode=self.mode,
+            pair=self.pair,
         )
 
 
@@ -288,6 +294,7 @@ class GatewayOut(BaseModel):
     ports: list[PortOut]
     mode: str = Field(default="enforce", description="enforce, observe (reads, never writes) or maintenance "
                                                      "(not contacted)")
+    pair: str | None = Field(default=None, description=PAIR)
     violations: list[str] = Field(default_factory=list, description=VIOLATIONS)
 
 
@@ -313,6 +320,8 @@ class AttachmentGatewayOut(BaseModel):
     gateway: str
     status: AttachmentStatus
     reason: str | None = None
+    pair: str | None = Field(default=None, description="the gateway's redundant pair: while its partner carries "
+                                                        "the attachment, this member down only degrades it")
 
 
 class AttachmentOut(BaseModel):
@@ -353,6 +362,7 @@ class RealizationOut(BaseModel):
     mode: str = Field(default="enforce", description="enforce, observe (read and planned, never written) or "
                                                      "maintenance (not contacted)")
     reachable: bool | None = Field(description="null until the reconciler tried")
+    pair: str | None = Field(default=None, description=PAIR)
     desired_generation: int
     realized_generation: int
     drift: int | None = Field(description="operations the device lacks (null until read)")
@@ -458,7 +468,7 @@ def gateway_out(g: Gateway, used: int, secrets_dir: Path | None = None) -> Gatew
         name=g.name, silo=g.silo, vtep_ip=g.vtep_ip, capacity=g.capacity, used=used,
         management=ManagementOut(driver=m.driver, address=m.address, dialect=m.dialect, credentials=m.credentials,
                                  trust_on_first_use=m.trust_on_first_use, host_key=m.host_key),
-        ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports], mode=g.mode,
+        ports=[PortOut(name=p.name, switchback=p.switchback) for p in g.ports], mode=g.mode, pair=g.pair,
         violations=violations(g, None if secrets_dir is None else
                               lambda ref: rules.credentials_violation(ref, secrets_dir)),
     )

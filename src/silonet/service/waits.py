@@ -36,8 +36,8 @@ def verdict(db: Database, names: list[str], generation: int, own: Own = None, te
         own = own()
     with db.read() as s:
         real = errors_for(Repository(s).realizations(names, observed=False), tenant)
-    seen = [Seen(n, *gateway_status(r := real.get(n), generation, None, "enforce" if r is None else r.mode))
-            for n in names]
+    seen = [Seen(n, *gateway_status(r := real.get(n), generation, None, "enforce" if r is None else r.mode),
+                 pair=None if r is None else r.pair) for n in names]
     return summarize(seen, own, tenant=tenant is not None)
 
 

@@ -72,6 +72,7 @@ class Realization:
     decommissioning: bool = False  # deleted from intent, its device being cleaned before it is forgotten
     mode: str = "enforce"  # the gateway's (intent): observe and maintenance hold it (plan/status.py)
     pending_operations: int | None = None  # what an enforce pass would apply now, as last read (None: unknown)
+    pair: str | None = None  # the gateway's redundant pair (intent): a member down degrades, not fails (plan/status.py)
 
     def binding_error(self, port: str, vlan: int) -> str | None:
         return (self.binding_errors or {}).get(f"{port}/{vlan}")
@@ -168,6 +169,7 @@ class Repository:
                     ports=tuple(ports.get(g.id, ())),
                     silo=silo_names.get(g.silo_id) if g.silo_id else None,
                     mode=g.mode,
+                    pair=g.pair,
                 )
             )
             if g.decommissioning:
@@ -205,7 +207,7 @@ class Repository:
         st = GatewayStatusRow
         cols = [GatewayRow.name, st.desired_generation, st.realized_generation, st.last_error, st.last_contact,
                 st.reachable, st.binding_errors, st.drift, GatewayRow.decommissioning, GatewayRow.mode,
-                st.pending_operations, owner_now(self.s.get_bind().dialect.name).label("owner")]
+                st.pending_operations, GatewayRow.pair, owner_now(self.s.get_bind().dialect.name).label("owner")]
         if observed:
             cols += [st.actual, st.faults, st.foreign]
         q = (select(*cols).join(st, st.gateway_id == GatewayRow.id)
@@ -219,7 +221,7 @@ class Repository:
                 r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
                 utc(r["last_contact"]), r["reachable"], r.get("actual"), r.get("faults"), r["binding_errors"],
                 r.get("foreign"), r["drift"], r.get("owner"), r["decommissioning"], r["mode"],
-                r["pending_operations"])
+                r["pending_operations"], r["pair"])
         return out
 
     def learned_macs(self) -> dict[str, actual_json.LearnedMacs]:
@@ -279,7 +281,7 @@ class Repository:
             "silo_id": self._opt_id(SiloRow, gw.silo), "vtep_ip": gw.vtep_ip, "driver": m.driver,
             "address": m.address, "dialect": m.dialect, "credentials_ref": m.credentials,
             "trust_on_first_use": m.trust_on_first_use, "host_key": m.host_key, "mode": gw.mode,
-            "capacity": gw.capacity,
+            "capacity": gw.capacity, "pair": gw.pair,
         }, apply_set)
         have = dict(self.s.execute(select(PortRow.name, PortRow.id).where(PortRow.gateway_id == gid)).all())
         want = {p.name: p for p in gw.ports}

@@ -46,7 +46,9 @@ class GatewayRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     silo_id: Mapped[int | None] = mapped_column(ForeignKey("silos.id"), nullable=True)
-    vtep_ip: Mapped[str] = mapped_column(String(45), unique=True, nullable=False)
+    # not unique: the two members of a redundant pair share theirs (the model holds the rule, model/pairs.py)
+    vtep_ip: Mapped[str] = mapped_column(String(45), nullable=False)
+    pair: Mapped[str | None] = mapped_column(String(64), nullable=True)  # its redundant pair, if any
     driver: Mapped[str] = mapped_column(String(16), nullable=False)
     address: Mapped[str] = mapped_column(String(256), nullable=False)
     dialect: Mapped[str | None] = mapped_column(String(64), nullable=True)

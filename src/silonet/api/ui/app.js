@@ -203,7 +203,7 @@
         caption.append(svg("tspan", {}, shown));
         gg.append(caption);
         const why = [st && st.last_error, ...faults].filter(Boolean);
-        gg.append(svg("title", {}, why.length ? `${gw.name}: ${why.join("; ")}` : `${gw.name} (${gw.vtep_ip})`));
+        gg.append(svg("title", {}, why.length ? `${gw.name}: ${why.join("; ")}` : `${gw.name} (${gw.vtep_ip}${gw.pair ? `, anycast VTEP of pair ${gw.pair}` : ""})`));
         g.append(gg);
         y += ROW;
       }
@@ -274,7 +274,9 @@
       const behind = st.realized_generation < st.desired_generation;
       return el("tr", { data: { gateway: st.gateway, state: st.state, reachable: String(st.reachable),
         faults: faults.length } },
-        el("td", {}, st.gateway), el("td", {}, dash(gw.silo)), state, reach,
+        // a member of a redundant pair: while its partner carries the traffic, it down only degrades
+        el("td", {}, st.gateway, st.pair ? el("span", { class: "caption", title: "redundant pair (anycast VTEP "
+          + (gw.vtep_ip || "?") + ")" }, ` pair ${st.pair}`) : ""), el("td", {}, dash(gw.silo)), state, reach,
         el("td", { class: "num", data: { col: "desired" } }, st.desired_generation),
         el("td", { class: `num${behind ? " behind" : ""}`, data: { col: "realized" },
           title: behind ? `behind by ${st.desired_generation - st.realized_generation}` : "in sync" },

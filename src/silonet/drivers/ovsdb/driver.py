@@ -93,6 +93,12 @@ class OvsdbDriver(Driver):
         named = [ps for ps in switches if ps.name == self.gateway.name]
         if named:
             return named[0]
+        if len(switches) == 1 and self.gateway.pair is not None:
+            # Both members of a pair tunnel from the anycast address: only the name tells them apart.
+            raise DeviceError(gateway=self.gateway.name, reason=(
+                f"the device at {self.gateway.management.address} is Physical_Switch {shown(switches[0].name)}, "
+                f"and a member of pair '{self.gateway.pair}' is recognised by name (both members tunnel from "
+                f"{self.gateway.vtep_ip}): check management.address, or name the Physical_Switch after the gateway"))
         if len(switches) == 1:
             ps = switches[0]
             if not self.vtep_known or self.gateway.vtep_ip in ps.tunnel_ips:
