@@ -1,9 +1,10 @@
 """`./run demo`: the main job end to end on this machine.
 
-Builds the paper's lab (four silos, five emulated hardware VXLAN gateways, sixteen hosts in
-network namespaces), starts the manager on SQLite with its reconciler, applies the lab's
-inventory, joins vsphere-a VLAN 100, kvm VLAN 300 and bare-metal untagged into one virtual
-network through the REST API, and pings every pair of hosts across the silos. The lab and
+Builds the paper's lab (five silos, seven emulated hardware VXLAN gateways, two of them a redundant
+pair behind the PaaS silo, eighteen hosts in network namespaces), starts the manager on SQLite with
+its reconciler, applies the lab's inventory, joins vsphere-a VLAN 100, kvm VLAN 300, bare-metal
+untagged and PaaS VLAN 500 into one virtual network through the REST API, and pings every pair of
+hosts across the silos. The lab and
 the manager keep running afterwards so you can look around; `./run down` removes both.
 """
 
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = Path(os.environ.get("SILONET_DEMO_DIR", ROOT / ".demo"))
 LAB_DIR = lab_dir()
 NETWORK = {"name": "demo", "tenant": "acme", "vni": 5000}
-JOINED = [("vsa", 100), ("kvm1", 300), ("bm", 0)]
+JOINED = [("vsa", 100), ("kvm1", 300), ("bm", 0), ("paas", 500)]
 console = Console(width=None if os.isatty(1) else 120)
 
 
@@ -184,6 +185,8 @@ def main() -> None:
   silonet plan                        # what the next reconcile would change (nothing, now)
   silonet lab status                  # silos, hosts, gateways
   silonet attach demo vsb 200 --wait 30   # join vsphere-b's row pair too
+  silonet lab fault gw-pa down; silonet network show demo   # the PaaS pair fails over: degraded, still pinging
+  silonet lab fault gw-pa up                # back, resynced: realized again
   ip netns exec {src['netns']} ping {dst['ip']}
   Web console: {server}/ui  (log in with the admin token in {DEMO_DIR / 'admin-token'})
   API docs: {server}/docs

@@ -116,3 +116,18 @@ def test_apply_takes_pairs_and_a_patch_can_leave_one(paired: Any) -> None:
     assert r.status_code == 200 and r.json()["pair"] is None, r.text
     r = paired.patch("/v1/gateways/gw-pb", json={"pair": "paas", "vtep_ip": ANYCAST})
     assert r.status_code == 200 and r.json()["pair"] == "paas", r.text
+
+
+@pytest.mark.parametrize("order", [("gw-pa", "gw-pb"), ("gw-pb", "gw-pa")])
+def test_one_apply_renames_and_moves_a_pair_in_any_order(paired: Any, order: tuple[str, str]) -> None:
+    last = {"gw-pa": 61, "gw-pb": 62}
+    body = {"gateways": [member(n, last[n], pair="paas2", vtep_ip="198.18.0.101") for n in order]}
+    r = paired.post("/v1/apply", json=body)
+    assert r.status_code == 200, r.text
+    by = {g["name"]: g for g in paired.get("/v1/gateways").json()}
+    assert {(by[n]["pair"], by[n]["vtep_ip"]) for n in order} == {("paas2", "198.18.0.101")}
+    three = {"gateways": [member(n, 70 + i, pair="paas2", vtep_ip="198.18.0.101")
+                          for i, n in enumerate(("gw-pa", "gw-pb", "gw-pc"))]}
+    r = paired.post("/v1/apply", json=three)
+    assert r.status_code == 409 and "has 2 members already" in r.json()["message"], r.text
+    assert {g["name"] for g in paired.get("/v1/gateways").json()} == {"gw-pa", "gw-pb", "gw-k"}  # nothing written

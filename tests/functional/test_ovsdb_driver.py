@@ -237,6 +237,29 @@ def test_refuses_a_device_that_is_another_gateway(vtepdb: VtepDb) -> None:
     run(main)
 
 
+def test_a_pair_member_is_recognised_by_name_not_by_its_shared_tunnel_address(vtepdb: VtepDb) -> None:
+    """Both members of a pair tunnel from the anycast address, so the address cannot tell them
+    apart: a member reaching its partner's device (Physical_Switch 'ps1', tunnel IP 198.18.0.1, the
+    anycast address here) refuses it, and the member whose name the switch has reads it."""
+    member = Gateway("gw-pb", "198.18.0.1", Management("ovsdb", vtepdb.remote), 4096, (Port("p1"),), pair="pp")
+    named = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), 4096, (Port("p1"),), pair="pp")
+
+    async def main() -> None:
+        drv = registry("ovsdb")(member, lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        with pytest.raises(DeviceError, match=re.escape("a member of pair 'pp' is recognised by name")):
+            await drv.read()
+        await drv.close()
+        drv = registry("ovsdb")(named, lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        assert (await drv.read()).vtep_ip == "198.18.0.1"
+        await drv.close()
+
+    run(main)
+
+
 def test_a_vlan_another_writer_binds_meanwhile_is_never_overwritten(vtepdb: VtepDb) -> None:
     """The driver plans on its replica; a writer that binds the same VLAN between that read
     and silonet's commit keeps its binding, and the driver asks to plan again."""

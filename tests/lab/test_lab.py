@@ -64,11 +64,13 @@ def _retry_ping(lab: Lab, src: str, dst: str, seconds: float = 15.0) -> bool:
 # ------------------------------------------------------------------ pure checks
 def test_paper_topology_shape() -> None:
     topo = paper_topology().resolved()
-    assert len(topo.gateways) == 5
+    assert len(topo.gateways) == 7 and len(topo.silos) == 5
+    assert topo.pairs() == {"paas": ("gw-pa", "gw-pb")}
     hosts = topo.hosts()
-    assert len(hosts) == 16
+    assert len(hosts) == 18
     per_vlan = Counter((g.name, h.vlan) for _, g, _, h in hosts)
-    assert min(per_vlan.values()) >= 2, per_vlan
+    assert per_vlan[("paas", 500)] == per_vlan[("paas", 501)] == 1, "one host per VLAN behind the pair"
+    assert min(n for (grp, _), n in per_vlan.items() if grp != "paas") >= 2, per_vlan
     assert LabTopology.from_dict(topo.to_dict()) == topo
 
 
@@ -142,20 +144,25 @@ def lab() -> Iterator[Lab]:
 def test_status_shape(lab: Lab) -> None:
     status = lab.status()
     assert status["phase"] == "up" and status["missing"] == []
-    assert len(status["gateways"]) == 5
+    assert len(status["gateways"]) == 7
     for gw in status["gateways"]:
         assert set(gw) >= {"name", "netns", "ovsdb"}
         assert gw["ovsdb"].startswith(f"tcp:{MGMT}.") and gw["ovsdb"].endswith(":6640")
         assert gw["netns"] == f"{PREFIX}-{gw['name']}" and all(gw["daemons"].values())
     hosts = [h for s in status["silos"] for h in s["hosts"]]
-    assert len(hosts) == 16
+    assert len(hosts) == 18
     for s in status["silos"]:
         assert set(s) >= {"name", "kind", "hosts"}
     for h in hosts:
         assert set(h) >= {"name", "netns", "vlan", "ip", "interface_group"}
-    assert Counter((h["interface_group"], h["vlan"]) for h in hosts).most_common()[-1][1] >= 2
+    assert Counter((h["interface_group"], h["vlan"]) for h in hosts if h["interface_group"] != "paas"
+                   ).most_common()[-1][1] >= 2
     assert {h["vlan"] for h in hosts if h["interface_group"] == "bm"} == {0}
-    assert len({h["ip"] for h in hosts}) == 16
+    assert len({h["ip"] for h in hosts}) == 18
+    paired = {g["name"]: (g["pair"], g["active"], g["down"]) for g in status["gateways"] if g["pair"]}
+    assert paired == {"gw-pa": ("paas", True, False), "gw-pb": ("paas", False, False)}
+    assert {h["name"]: h["gateway"] for h in hosts if h["interface_group"] == "paas"} == {
+        "pa500a": "gw-pa", "pa501a": "gw-pa"}
     assert Lab.is_up(PREFIX, lab.base_dir)
     # A new process reads the same status from the state file; so does the CLI.
     code = (f"import json; from silonet.lab import Lab; "
@@ -174,9 +181,10 @@ def test_inventory_parses(lab: Lab) -> None:
     assert cli.exit_code == 0, cli.output
     topo = parse_topology(cli.output, "lab inventory")
     assert yaml.safe_load(cli.output) == lab.inventory()
-    assert not topo.networks and len(topo.gateways) == 5 and len(topo.silos) == 4
+    assert not topo.networks and len(topo.gateways) == 7 and len(topo.silos) == 5
     groups = {g.name: g for g in topo.interface_groups}
-    assert set(groups) == {"vsa", "vsb", "kvm1", "kvm2", "bm"}
+    assert set(groups) == {"vsa", "vsb", "kvm1", "kvm2", "bm", "paas"}
+    assert {(r.gateway, r.port) for r in groups["paas"].members} == {("gw-pa", "p1"), ("gw-pb", "p1")}
     assert [(r.gateway, r.port) for r in groups["vsa"].switchback] == [("gw-va", "p48")]
     assert {(r.gateway, r.port) for r in groups["vsb"].members} == {("gw-vb1", "p1"), ("gw-vb2", "p1")}
     assert all(g.capacity == 4096 for g in topo.gateways)
@@ -269,7 +277,7 @@ def test_hand_bound_network_crosses_silos(lab: Lab) -> None:
 def test_down_removes_everything_and_repeats(lab: Lab) -> None:
     pids = [pid for g in lab.status()["gateways"] for pid in g["daemons"].values()]
     ours = {ns for ns in _netns() if ns.startswith(f"{PREFIX}-")}
-    assert len(ours) == 1 + 5 + 16
+    assert len(ours) == 1 + 7 + 1 + 18  # underlay, gateways, the dual-homed ToR, hosts
     started = time.monotonic()
     assert lab.down() == []
     down_seconds = time.monotonic() - started

@@ -98,12 +98,12 @@ def test_inventory_per_driver_without_a_running_lab(tmp_path: Path) -> None:
     lab = Lab(PREFIX, INDEX, tmp_path)
     key = f"file:{secrets_dir() / f'lab-{PREFIX}' / 'id_ed25519'}"  # where credentials may point; a manager takes it
     ssh_inv = lab.inventory(paper_topology(), driver="ssh")
-    for spec in ssh_inv["gateways"]:
-        ip = spec["vtep_ip"].replace(UNDERLAY, MGMT)
-        assert spec["management"] == {"driver": "ssh", "dialect": "vtepctl", "address": f"root@{ip}:22",
+    for i, spec in enumerate(ssh_inv["gateways"]):  # management addresses by gateway order (a pair shares vtep_ip)
+        assert spec["management"] == {"driver": "ssh", "dialect": "vtepctl", "address": f"root@{MGMT}.{i + 1}:22",
                                       "credentials": key}
     mixed = parse_topology(yaml.safe_dump(lab.inventory(paper_topology(), driver="mixed")), "mixed inventory")
-    assert [g.management.driver for g in mixed.gateways] == ["ovsdb", "ssh", "ovsdb", "ssh", "ovsdb"]
+    # alternating; the pair gw-pa/gw-pb takes its first member's driver
+    assert [g.management.driver for g in mixed.gateways] == ["ovsdb", "ssh", "ovsdb", "ssh", "ovsdb", "ssh", "ssh"]
     for g in mixed.gateways:
         gw = g.entity()
         if gw.management.driver == "ssh":

@@ -119,8 +119,10 @@ def expected(states: dict[str, str], own: set[str], pairs: dict[str, str]) -> st
     for s in ("failed", "held", "pending"):
         if s in mine:
             return s
-    if "spared" in mine + peers or "failed" in peers or "held" in peers:
+    if "failed" in peers or "held" in peers:
         return "degraded"
+    if "spared" in mine + peers:  # the pair forwards; peers still catching up are waited for
+        return "pending" if "pending" in peers else "degraded"
     return "pending" if "pending" in peers else "realized"
 
 

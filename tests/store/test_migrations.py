@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
+from silonet.config import Settings
 from silonet.store.db import Database, newest_revision
 from silonet.store.tables import Base, Meta
 
@@ -71,3 +72,39 @@ def test_the_newest_revision_is_the_newest_files() -> None:
     assert scripts.get_current_head() == newest_revision()
     for rev in scripts.walk_revisions():
         assert Path(rev.path).name.split("_", 1)[0] == rev.revision, rev.path
+
+
+def test_a_rebuilt_table_keeps_the_rows_that_reference_it(database_url: str) -> None:
+    """0009 rebuilds ``gateways`` (SQLite's batch mode copies it and drops the old one): with foreign
+    keys on during the migration, that drop would cascade to ports, group ports and status rows.
+    Down to 0008 and up again, on each engine, with the example topology stored: every row stays."""
+    from alembic import command
+    from sqlalchemy import func
+
+    from silonet.runtime import Runtime
+    from silonet.service import Manager
+    from silonet.service.topology import parse_topology
+    from silonet.store.tables import AttachmentRow, GatewayRow, GatewayStatusRow, GroupPortRow, PortRow
+    from tests.conftest import EXAMPLE
+
+    database = Database(database_url)
+    database.upgrade()
+    Manager(Runtime(database), Settings(database_url=database.url)).apply(
+        parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
+
+    def counts() -> dict[str, int]:
+        with database.read() as s:
+            return {t.__tablename__: s.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in (GatewayRow, PortRow, GroupPortRow, GatewayStatusRow, AttachmentRow)}
+
+    before = counts()
+    assert all(before.values()), before
+    cfg = database.alembic_config()
+    command.downgrade(cfg, "0008")
+    command.upgrade(cfg, "head")
+    assert counts() == before
+    with database.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again for the store
+    database.dispose()

@@ -1,5 +1,5 @@
-"""`silonet lab up|down|status|inventory`: the emulated data center in network namespaces. The
-lab is the ``lab`` extra: imported when a command runs, never with the CLI."""
+"""`silonet lab up|down|status|inventory|topology|fault`: the emulated data center in network
+namespaces. The lab is the ``lab`` extra: imported when a command runs, never with the CLI."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ class LabDriver(StrEnum):
     ovsdb = "ovsdb"
     ssh = "ssh"
     mixed = "mixed"
+
+
+class FaultAction(StrEnum):
+    down = "down"
+    up = "up"
 
 
 SERVE_DEFAULT_URL = "http://127.0.0.1:8080"  # `silonet serve` without --host/--port
@@ -136,6 +141,31 @@ def inventory(prefix: PrefixOpt = "sn", index: IndexOpt = 0, dir_: DirOpt = LAB_
     render.out.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
 
 
+@lab_app.command("fault")
+def fault(gateway: Annotated[str, typer.Argument(help="a lab gateway, paired or not")],
+          action: Annotated[FaultAction, typer.Argument(help="down: fails like a device; up: boots again")],
+          prefix: PrefixOpt = "sn", dir_: DirOpt = LAB_DIR,
+          json_: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False) -> None:
+    """Take a gateway down as a device failure (daemons stopped, links down; an active pair member
+    fails over to its partner) or bring it back (links up, daemons on the databases it had)."""
+    require("lab")
+    from silonet.lab import Lab, LabError
+
+    lab = Lab(prefix, 0, dir_)
+    if not lab.exists():
+        raise LabError(f"lab '{prefix}' is not up (no state under {lab.dir}); run `silonet lab up`")
+    result = lab.fault(gateway, action.value)
+    if json_:
+        render.as_json(result)
+        return
+    for line in result["done"]:
+        render.out.print(line, markup=False, highlight=False)
+    pair = f"; pair {result['pair']}: {result['active']} active" if result["pair"] else ""
+    failover = f", failover {result['failover']['ms']} ms" if result["failover"] else ""
+    render.out.print(f"gateway {result['gateway']} is {action.value} in {result['ms']} ms{failover}{pair}",
+                     markup=False, highlight=False)
+
+
 @lab_app.command("topology")
 def topology_(topology: TopologyOpt = "paper") -> None:
     """Print a lab topology as YAML: a starting point for `silonet lab up --topology FILE`."""
@@ -178,18 +208,33 @@ def _summary(data: dict[str, Any]) -> None:
     def managed(g: dict[str, Any]) -> str:
         return f"{g['driver']} {g['ssh'] if g.get('driver') == 'ssh' else g['ovsdb']}"
 
+    def state(g: dict[str, Any]) -> Text:
+        if g.get("down"):
+            return Text("down (fault)", "red")
+        return daemons(g["daemons"])
+
+    def pair(g: dict[str, Any]) -> str:
+        return f"{g['pair']} {'active' if g['active'] else 'standby'}" if g.get("pair") else ""
+
     p = data["prefix"]
     driver = data.get("driver") or "ovsdb"
+    paired = any(g.get("pair") for g in data["gateways"])
     render.table(
         f"Lab '{p}' gateways: namespaces {p}-<gateway>, underlay {data['underlay']}, management {data['management']}, "
         f"driver {driver}" + (f", known_hosts {data['known_hosts']}" if data.get("known_hosts") else ""),
-        ["gateway", "silo", "vtep ip", "managed by", *(["ssh"] if driver != "ovsdb" else []), "vtep ports",
-         "daemons"],
-        [[g["name"], g["silo"], g["vtep_ip"], managed(g), *([g["ssh"]] if driver != "ovsdb" else []),
-          " ".join(g["vtep_ports"]), daemons(g["daemons"])]
+        ["gateway", "silo", *(["pair"] if paired else []), "vtep ip", "managed by",
+         *(["ssh"] if driver != "ovsdb" else []), "vtep ports", "daemons"],
+        [[g["name"], g["silo"], *([pair(g)] if paired else []), g["vtep_ip"], managed(g),
+          *([g["ssh"]] if driver != "ovsdb" else []), " ".join(g["vtep_ports"]), state(g)]
          for g in data["gateways"]])
     render.table(
         f"Lab '{p}' hosts: namespaces {p}-<host>, interface eth0",
         ["silo", "group", "host", "vlan", "ip", "ToR uplink"],
         [[s["name"], h["interface_group"], h["name"], h["vlan"] or "untagged", h["ip"], f"{h['gateway']}:{h['port']}"]
          for s in data["silos"] for h in s["hosts"]])
+    if data.get("dual_homed_tors"):
+        render.table(
+            f"Lab '{p}' dual-homed ToRs: own namespace and ovs-vswitchd, one trunk per pair member",
+            ["ToR", "namespace", "group", "pair", "uplink in use", "daemons"],
+            [[t["name"], t["netns"], t["interface_group"], t["pair"], f"{t['uplinks'][t['active']]} -> "
+              f"{t['active']}:{t['port']}", daemons(t["daemons"])] for t in data["dual_homed_tors"]])

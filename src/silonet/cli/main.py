@@ -139,6 +139,8 @@ def gateway_create(
     port: Annotated[list[str] | None, typer.Option(help="NAME or NAME:switchback; repeat")] = None,
     dialect: Annotated[str | None, typer.Option(help="with --driver ssh: the vendor CLI (`silonet dialects`)")] = None,
     credentials: Annotated[str | None, typer.Option(help="reference to credentials, never the secret")] = None,
+    pair: Annotated[str | None, typer.Option(help="the redundant pair it is a member of: both members give the "
+                                                  "pair's anycast address as --vtep-ip")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create a gateway: how silonet reaches it, its tunnel address and its ports."""
@@ -157,6 +159,8 @@ def gateway_create(
             "ports": ports}
     if capacity is not None:
         body["capacity"] = capacity
+    if pair is not None:
+        body["pair"] = pair
     _show("gateway", state.backend.create("gateway", body), json_)
 
 

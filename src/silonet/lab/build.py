@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from silonet.lab import daemons, ssh
+from silonet.lab import daemons, ssh, tor
 from silonet.lab.errors import LabError
 from silonet.lab.layout import (
     GW_MGMT_IF,
@@ -22,6 +22,7 @@ from silonet.lab.layout import (
     MGMT_MTU,
     UL_BRIDGE,
     UNDERLAY_MTU,
+    DualTorLayout,
     GatewayLayout,
     HostLayout,
     LabLayout,
@@ -38,7 +39,7 @@ from silonet.lab.netns import (
     run,
     which,
 )
-from silonet.lab.state import StateFile
+from silonet.lab.state import StateFile, active_member
 
 Step = tuple[str, Callable[[], None]]
 BINARIES = {
@@ -92,10 +93,16 @@ def steps(layout: LabLayout, state: StateFile) -> list[Step]:
         out.append(("ssh keys and known_hosts", lambda: ssh.make_keys(layout)))
     for gw in layout.gateways:
         out.append((f"{gw.name}: namespace and ovsdb-server", lambda gw=gw: _gateway_base(layout, gw, state)))
+    for t in layout.dual_tors:
+        out.append((f"{t.name}: namespace, ovsdb-server, ovs-vswitchd", lambda t=t: tor.base(t, state)))
     for gw in layout.gateways:
         out.append((f"{gw.name}: ToRs and hosts", lambda gw=gw: _gateway_links(gw, state)))
+    for t in layout.dual_tors:
+        out.append((f"{t.name}: trunks to pair {t.pair} and hosts", lambda t=t: _dual_tor_links(layout, t, state)))
     for gw in layout.gateways:
-        out.append((f"{gw.name}: ovs-vswitchd, bridges, ovs-vtep", lambda gw=gw: _gateway_ovs(gw, state)))
+        out.append((f"{gw.name}: ovs-vswitchd, bridges, ovs-vtep", lambda gw=gw: _gateway_ovs(layout, gw, state)))
+    for t in layout.dual_tors:
+        out.append((f"{t.name}: bridge", lambda t=t: tor.bridge(t)))
     for gw in layout.gateways:
         if gw.sshd:
             out.append((f"{gw.name}: sshd", lambda gw=gw: _gateway_sshd(layout, gw, state)))
@@ -149,7 +156,15 @@ def _gateway_links(gw: GatewayLayout, state: StateFile) -> None:
         ip("link", "set", end, "up", ns=gw.netns)
 
 
-def _host(gw: GatewayLayout, h: HostLayout, state: StateFile) -> None:
+def _dual_tor_links(layout: LabLayout, t: DualTorLayout, state: StateFile) -> None:
+    tor.trunks(layout, t, state)
+    for h in t.hosts:
+        _host(t, h, state)
+        ip("link", "set", h.tor_port, "up", ns=t.netns)
+
+
+def _host(gw: GatewayLayout | DualTorLayout, h: HostLayout, state: StateFile) -> None:
+    """A host namespace whose eth0's peer is its ToR port, in ``gw``'s namespace (the ToR's)."""
     state.record("netns", h.netns)
     add_netns(h.netns)
     add_veth(HOST_IF, h.netns, h.tor_port, gw.netns, HOST_MTU)
@@ -160,11 +175,12 @@ def _host(gw: GatewayLayout, h: HostLayout, state: StateFile) -> None:
     run(ns_argv(h.netns, ["ethtool", "-K", HOST_IF, "tx", "off"]))
 
 
-def _gateway_ovs(gw: GatewayLayout, state: StateFile) -> None:
+def _gateway_ovs(layout: LabLayout, gw: GatewayLayout, state: StateFile) -> None:
     state.record("daemons", f"{gw.name}/ovs-vswitchd")
     daemons.start(gw, "ovs-vswitchd")
     _vsctl(gw, "--timeout=60", *bridge_commands(gw))
-    ip("addr", "add", f"{gw.vtep_ip}/24", "dev", GW_UL_BRIDGE, ns=gw.netns)
+    if gw.pair is None or active_member(state.data, gw.pair, layout.pair(gw.pair).members) == gw.name:
+        ip("addr", "add", f"{gw.vtep_ip}/24", "dev", GW_UL_BRIDGE, ns=gw.netns)  # a standby's br-ul has none
     ip("link", "set", GW_UL_BRIDGE, "up", ns=gw.netns)
     ps = gw.ps_bridge
     vtep = ["--", "add-ps", ps, "--", "set", "Physical_Switch", ps, f"tunnel_ips={gw.vtep_ip}",
@@ -195,8 +211,12 @@ def bridge_commands(gw: GatewayLayout) -> list[str]:
         cmds.extend(["--", "add-port", br, name, *extra, "--", "set", "Interface", name, f"mtu_request={mtu}"])
 
     bridge(GW_UL_BRIDGE, UNDERLAY_MTU)
+    if gw.pair_mac:  # the pair's shared VTEP MAC: a failover moves the anycast address, not the MAC
+        cmds.extend(["--", "set", "Bridge", GW_UL_BRIDGE, f"other_config:hwaddr={gw.pair_mac}"])
     port(GW_UL_BRIDGE, GW_UL_IF, UNDERLAY_MTU)
     bridge(gw.ps_bridge, HOST_MTU)
+    for p in gw.dual_ports:  # trunks from dual-homed ToRs: the veth was made with the ToR
+        port(gw.ps_bridge, p, HOST_MTU)
     for s in gw.switchbacks:
         bridge(s.bridge, HOST_MTU)
         port(s.bridge, s.loop_if, HOST_MTU)

@@ -15,19 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from silonet.config import secrets_dir
-from silonet.lab import build, daemons
+from silonet.lab import build, daemons, fault, views
 from silonet.lab.errors import LabError
-from silonet.lab.layout import (
-    SSH_DIALECT,
-    GatewayLayout,
-    LabLayout,
-    build_layout,
-    check_driver,
-    check_prefix_index,
-)
-from silonet.lab.netns import del_link, del_netns, link_exists, netns_exists, netns_pids, ns_argv, run
-from silonet.lab.ssh import public_key
-from silonet.lab.state import StateFile, now
+from silonet.lab.layout import GatewayLayout, LabLayout, build_layout, check_driver, check_prefix_index
+from silonet.lab.netns import del_link, del_netns, netns_pids, ns_argv, run
+from silonet.lab.state import StateFile, faulted, now
 from silonet.lab.topology import LabTopology, paper_topology
 
 Progress = Callable[[str, int, int], None]  # (what is being done, steps done, steps in all)
@@ -110,6 +102,7 @@ class Lab:
             # down removes the whole directory, so it must hold nothing but what up puts there
             raise LabError(f"{self.dir} is not empty and holds no lab state; remove it or pick another --dir/--prefix")
         self._state.create(self.prefix, self.index, topo.to_dict(), driver)
+        self._state.set(active={p.name: p.members[0] for p in layout.pairs})  # before anything carries a pair
         if layout.key_dir is not None:  # before the key is made, so down removes it
             self._state.set(client_key_dir=str(layout.key_dir))
         self._layout = layout
@@ -139,10 +132,10 @@ class Lab:
         data = self._state.load()
         layout = self.layout()
         notes: list[str] = []
-        for entry in reversed(data.get("daemons", [])):
-            gw_name, _, daemon = entry.partition("/")
+        for entry in reversed(data.get("daemons", [])):  # a faulted gateway's are stopped already: no matter
+            owner, _, daemon = entry.partition("/")
             try:
-                daemons.stop(layout.gateway(gw_name), daemon)
+                daemons.stop(layout.switch(owner), daemon)
             except LabError as err:
                 notes.append(str(err))
         namespaces = list(reversed(data.get("netns", [])))
@@ -171,33 +164,11 @@ class Lab:
         """Hosts per silo and gateways with their management addresses (JSON-ready). ``driver`` is
         the lab's; per gateway ``driver`` is what its inventory entry uses, ``ssh`` its sshd
         address (None without sshd); ``known_hosts`` lists every gateway's host key, for OpenSSH or
-        SILONET_SSH_KNOWN_HOSTS (the manager needs it not: ``inventory`` carries each host key)."""
-        data = self._state.load()
-        layout = self.layout()
-        topo = layout.topology
-        hosts = {h.name: h for h in layout.hosts()}
-        silos = [
-            {"name": s.name, "kind": s.kind, "description": s.description, "hosts": [
-                {"name": h.name, "netns": hosts[h.name].netns, "vlan": h.vlan, "ip": h.ip, "interface_group": g.name,
-                 "mac": hosts[h.name].mac, "gateway": t.gateway, "port": t.port, "tor": hosts[h.name].tor_bridge}
-                for g in s.groups for t in g.tors for h in t.hosts]}
-            for s in topo.silos
-        ]
-        gateways = [
-            {"name": g.name, "netns": g.netns, "ovsdb": g.ovsdb, "ssh": g.ssh_address if g.sshd else None,
-             "driver": g.driver, "silo": g.silo, "vtep_ip": g.vtep_ip,
-             "mgmt_ip": g.mgmt_ip, "dir": str(g.dir), "vtep_ports": g.vtep_ports,
-             "daemons": {d: daemons.running_pid(g, d) for d in daemons.gateway_daemons(g)}}
-            for g in layout.gateways
-        ]
-        missing = [ns for ns in data.get("netns", []) if not netns_exists(ns)]
-        missing += [link for link in data.get("links", []) if not link_exists(link)]
-        return {"prefix": self.prefix, "index": layout.index, "phase": data.get("phase"), "error": data.get("error"),
-                "topology": topo.name, "driver": layout.driver, "dir": str(self.dir),
-                "underlay": str(layout.underlay_net), "management": str(layout.mgmt_net),
-                "known_hosts": str(layout.known_hosts) if layout.ssh else None,
-                "client_key": str(layout.client_key) if layout.ssh else None,
-                "missing": missing, "silos": silos, "gateways": gateways}
+        SILONET_SSH_KNOWN_HOSTS (the manager needs it not: ``inventory`` carries each host key).
+        Per gateway also ``pair`` (None if unpaired), ``active`` (pair members: whether it carries
+        the pair; else None) and ``down`` (taken down by ``fault``); ``pairs`` and
+        ``dual_homed_tors`` say which member each pair and its ToRs use now."""
+        return views.status(self.layout(), self._state.load(), self.dir)
 
     def inventory(self, topology: LabTopology | None = None, driver: str | None = None) -> dict[str, Any]:
         """The topology for ``silonet apply -f``: silos, gateways (ports, vtep_ip, management),
@@ -206,7 +177,8 @@ class Lab:
         tcp:<mgmt ip>:6640}`` or ``{driver: ssh, dialect: vtepctl, address: root@<mgmt ip>:22,
         credentials: file:<secrets dir>/lab-<prefix>/id_ed25519, host_key: <its sshd's public key>}``
         (``host_key`` once the lab made the key: a manager needs no known_hosts); a mixed lab
-        alternates, the first one ovsdb."""
+        alternates, the first one ovsdb, and gives both members of a pair the first one's. Pair
+        members carry ``pair`` and the anycast ``vtep_ip``."""
         if topology is None:
             layout = self.layout()
             if driver is not None and driver != layout.driver:
@@ -215,21 +187,7 @@ class Lab:
         else:
             layout = build_layout(self.prefix, self.index, self.base_dir, topology.resolved(), driver or "ovsdb",
                                   client_key_dir(self.prefix))
-        topo = layout.topology
-        return {
-            "silos": [{"name": s.name, "kind": s.kind, "description": s.description} for s in topo.silos],
-            "gateways": [
-                {"name": g.name, "silo": g.silo, "vtep_ip": g.vtep_ip,
-                 "management": _management(layout, g), "capacity": g.capacity, "ports": g.inventory_ports}
-                for g in layout.gateways
-            ],
-            "interface_groups": [
-                {"name": grp.name, "silo": s.name,
-                 "members": [{"gateway": t.gateway, "port": t.port} for t in grp.tors],
-                 "switchback": [{"gateway": r.gateway, "port": r.port} for r in grp.switchback]}
-                for s in topo.silos for grp in s.groups
-            ],
-        }
+        return views.inventory(layout)
 
     # ------------------------------------------------------------------ poking
     def host_argv(self, host: str, argv: Sequence[str]) -> list[str]:
@@ -269,6 +227,16 @@ class Lab:
         argv = ["ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", f"{timeout:g}", dst_ip]
         return self.host_exec(src_host, argv, timeout=count * (timeout + 0.2) + 5).returncode == 0
 
+    def fault(self, gateway: str, action: str) -> dict[str, Any]:
+        """A device failure (``down``) or its boot (``up``) of any lab gateway, paired or not; an
+        active pair member's failure fails the pair over to its partner. Returns what was done and
+        how long it took (``ms``; ``failover.ms``). See ``lab/fault.py`` for the emulation."""
+        return fault.inject(self.layout(), self._state, gateway, action)
+
+    def _not_faulted(self, gw: GatewayLayout) -> None:
+        if gw.name in faulted(self._state.load()):
+            raise LabError(f"gateway {gw.name!r} is down (a fault); `silonet lab fault {gw.name} up` brings it back")
+
     def kill_daemon(self, gateway: str, daemon: str) -> bool:
         """Stop one of a gateway's daemons by its pid file (fault injection); True if it ran.
 
@@ -280,10 +248,11 @@ class Lab:
         Stopping sshd (ssh and mixed labs) ends its open sessions too and touches nothing else."""
         gw = self.layout().gateway(gateway)
         _check_daemon(gw, daemon)
+        self._not_faulted(gw)
         if daemon == daemons.SSHD:
             return daemons.stop(gw, daemon)
         if daemon != "ovs-vtep" and daemons.running_pid(gw, daemon) and daemons.stop(gw, "ovs-vtep"):
-            _held(gw).touch()
+            daemons.held_marker(gw).touch()
         return daemons.stop(gw, daemon)
 
     def start_daemon(self, gateway: str, daemon: str) -> int:
@@ -292,20 +261,17 @@ class Lab:
         and reprograms the flows from the database, as a switch's agent would."""
         gw = self.layout().gateway(gateway)
         _check_daemon(gw, daemon)
+        self._not_faulted(gw)
         pid = daemons.start(gw, daemon)
         if daemon == daemons.SSHD:
             return pid
         deps_up = all(daemons.running_pid(gw, d) for d in ("ovsdb-server", "ovs-vswitchd"))
         if daemon != "ovs-vtep" and deps_up:
-            # ovs-vswitchd forwards nothing (its ToRs included) until it is back on its database,
-            # and reconnects with a backoff of up to 8 s: wait for it, so the gateway is whole.
-            # A changed value makes ovs-vsctl wait until ovs-vswitchd has applied it.
-            self.ovs_vsctl(gateway, "set", "Open_vSwitch", ".", f"external_ids:silonet-lab-sync={time.time_ns()}",
-                           timeout=30)
-            if _held(gw).exists():
+            daemons.sync_vswitchd(gw)  # so the gateway is whole again
+            if daemons.held_marker(gw).exists():
                 daemons.start(gw, "ovs-vtep")
         if daemon == "ovs-vtep" or deps_up:
-            _held(gw).unlink(missing_ok=True)
+            daemons.held_marker(gw).unlink(missing_ok=True)
         return pid
 
 
@@ -319,23 +285,9 @@ def _describe(pids: list[int]) -> str:
     return ", ".join(f"pid {p}: {cmd(p)}" for p in pids)
 
 
-def _held(gw: GatewayLayout) -> Path:
-    """Marker: ovs-vtep was stopped because a daemon it needs was, and comes back with it."""
-    return gw.dir / "ovs-vtep.held"
-
-
 def _check_daemon(gw: GatewayLayout, daemon: str) -> None:
     known = daemons.gateway_daemons(gw)
     if daemon not in known:
         extra = " (sshd runs only in labs built with --driver ssh or mixed)" if daemon == daemons.SSHD else ""
         raise LabError(f"unknown daemon {daemon!r} for gateway {gw.name!r}; one of {', '.join(known)}{extra}")
 
-
-def _management(layout: LabLayout, gw: GatewayLayout) -> dict[str, Any]:
-    if gw.driver == "ssh":
-        management = {"driver": "ssh", "dialect": SSH_DIALECT, "address": gw.ssh_address,
-                      "credentials": f"file:{layout.client_key}"}
-        if gw.host_key.with_name(gw.host_key.name + ".pub").is_file():  # made by `up`; not for a topology laid out
-            management["host_key"] = public_key(gw.host_key)
-        return management
-    return {"driver": "ovsdb", "address": gw.ovsdb}

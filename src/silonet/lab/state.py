@@ -1,4 +1,5 @@
-"""The lab's state file: what was (about to be) created, written before each creation.
+"""The lab's state file: what was (about to be) created, written before each creation, and
+which member of each gateway pair is active, and which gateways a fault took down.
 
 Recording a name before creating the thing means a crash between the two leaves at worst
 a name that ``down`` finds already gone, never a thing that ``down`` does not know about.
@@ -39,7 +40,7 @@ class StateFile:
     def create(self, prefix: str, index: int, topology: dict[str, Any], driver: str = "ovsdb") -> None:
         self.data = {"version": VERSION, "prefix": prefix, "index": index, "driver": driver, "phase": "building",
                      "error": None, "started": now(), "finished": None, "topology": topology,
-                     "netns": [], "links": [], "daemons": []}
+                     "netns": [], "links": [], "daemons": [], "active": {}, "faulted": []}
         self.save()
 
     def record(self, kind: str, name: str) -> None:
@@ -57,6 +58,17 @@ class StateFile:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
         os.replace(tmp, self.path)
+
+
+def active_member(data: dict[str, Any], pair: str, members: tuple[str, ...]) -> str:
+    """The member of ``pair`` that carries its anycast address and its ToRs' traffic (the first
+    member until a failover says otherwise)."""
+    return str((data.get("active") or {}).get(pair) or members[0])
+
+
+def faulted(data: dict[str, Any]) -> list[str]:
+    """Gateways taken down by ``silonet lab fault`` and not brought back."""
+    return [str(g) for g in data.get("faulted") or []]
 
 
 def now() -> str:

@@ -24,6 +24,9 @@ KINDS = ("vsphere", "kvm", "baremetal", "paas", "other")
 # harmless warning, forwarding still works (checked up to ls12 with a 6-character gateway name).
 # Host names become the host's port on its ToR, inside the gateway namespace.
 GATEWAY_RE = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+# A pair name is what a dual-homed ToR names as its gateway, so it follows the gateway rule and
+# differs from every gateway name.
+PAIR_RE = GATEWAY_RE
 HOST_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 PORT_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -32,6 +35,7 @@ NAME_RULE = "1..64 letters, digits, '.', '_' or '-'"
 GATEWAY_RULE = "1..15 lowercase letters, digits or '-', starting with a letter"
 HOST_RULE = "1..12 lowercase letters or digits, starting with a letter"
 PORT_RULE = "1..8 lowercase letters or digits, starting with a letter"
+PAIR_RULE = GATEWAY_RULE
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,10 @@ class Host:
 
 @dataclass(frozen=True)
 class Tor:
-    """A rack's ToR switch: hosts on access ports, one trunk to a gateway front-panel port."""
+    """A rack's ToR switch: hosts on access ports, one trunk to a gateway front-panel port; or, when
+    ``gateway`` names a gateway pair, dual-homed: one trunk to ``port`` on each member."""
 
-    gateway: str
+    gateway: str  # a gateway's name, or a pair's
     port: str
     hosts: tuple[Host, ...] = ()
     name: str = ""
@@ -90,6 +95,7 @@ class GatewaySpec:
     name: str
     silo: str | None = None
     capacity: int = 4096
+    pair: str | None = None  # gateways naming the same pair share one anycast VTEP address
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,19 @@ class LabTopology:
 
     def hosts(self) -> list[tuple[Silo, Group, Tor, Host]]:
         return [(s, g, t, h) for s in self.silos for g in s.groups for t in g.tors for h in t.hosts]
+
+    def pairs(self) -> dict[str, tuple[str, ...]]:
+        """Pair name -> its members' names, in topology order (the first one starts active)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for g in self.gateways:
+            if g.pair is not None:
+                out[g.pair] = (*out.get(g.pair, ()), g.name)
+        return out
+
+    def uplinks(self, tor: Tor) -> tuple[PortRef, ...]:
+        """Where a ToR's trunks end: one front-panel port, or the same port on each pair member."""
+        members = self.pairs().get(tor.gateway)
+        return tuple(PortRef(m, tor.port) for m in members) if members else (tor.uplink,)
 
     def resolved(self) -> LabTopology:
         """Checked, with every host given an address (the lowest free one in 203.0.113.0/24)."""
@@ -134,6 +153,8 @@ class LabTopology:
                    "(it names the physical-switch bridge, a Linux interface)")
             _check(g.silo is None or g.silo in silos, f"gateway {g.name!r}: silo {g.silo!r} is not in the topology")
             _check(isinstance(g.capacity, int) and g.capacity > 0, f"gateway {g.name!r}: capacity must be > 0")
+        pairs = self.pairs()
+        self._validate_pairs(pairs, gateways)
         ports: list[str] = []
         for s in self.silos:
             _check(NAME_RE.match(s.name), f"silo name {s.name!r} must be {NAME_RULE}")
@@ -143,7 +164,15 @@ class LabTopology:
                 _check(grp.tors, f"group {grp.name!r} has no ToR")
                 sb_gateways = [r.gateway for r in grp.switchback]
                 _unique(sb_gateways, f"switch-back gateway of group {grp.name!r}")
-                for ref in (*[t.uplink for t in grp.tors], *grp.switchback):
+                for t in grp.tors:
+                    _check(t.gateway in gateways or t.gateway in pairs,
+                           f"group {grp.name!r}: ToR {t.name or t.port!r}: gateway {t.gateway!r} is not in the "
+                           "topology, nor a pair of it")
+                    _check(not (grp.switchback and t.gateway in pairs),
+                           f"group {grp.name!r}: ToR {t.name or t.port!r} is dual-homed to pair {t.gateway!r} "
+                           "and cannot share a group with a switch-back (its trunks go straight into the "
+                           "members' physical switches)")
+                for ref in (*[r for t in grp.tors for r in self.uplinks(t)], *grp.switchback):
                     _check(ref.gateway in gateways,
                            f"group {grp.name!r}: gateway {ref.gateway!r} is not in the topology")
                     _check(PORT_RE.match(ref.port), f"{ref}: port name must be {PORT_RULE}")
@@ -161,11 +190,29 @@ class LabTopology:
         _unique(ports, "gateway port")
         _unique([h.ip for *_, h in self.hosts() if h.ip], "host address")
 
+    def _validate_pairs(self, pairs: dict[str, tuple[str, ...]], gateways: set[str]) -> None:
+        """Two members each (as MLAG or vPC), one silo, a name no gateway has (a ToR names either)."""
+        silo_of = {g.name: g.silo for g in self.gateways}
+        for pair, members in pairs.items():
+            _check(isinstance(pair, str) and PAIR_RE.match(pair), f"pair name {pair!r} (gateway {members[0]!r}) "
+                   f"must be {PAIR_RULE}")
+            _check(pair not in gateways, f"pair {pair!r} is also a gateway's name: a ToR naming it would be "
+                   "ambiguous; rename the pair")
+            _check(len(members) == 2, f"pair {pair!r} has {len(members)} gateway(s) ({', '.join(members)}): a pair "
+                   "has exactly two members, as MLAG or vPC")
+            silos = [silo_of[m] for m in members]
+            if None in silos:
+                raise LabError(f"pair {pair!r}: gateway {members[silos.index(None)]!r} names no silo; "
+                               "a pair's members are in one silo")
+            _check(len(set(silos)) == 1, f"pair {pair!r}: gateways {members[0]!r} (silo {silos[0]!r}) and "
+                   f"{members[1]!r} (silo {silos[1]!r}) must be in one silo")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.description,
-            "gateways": [{"name": g.name, "silo": g.silo, "capacity": g.capacity} for g in self.gateways],
+            "gateways": [{"name": g.name, "silo": g.silo, "capacity": g.capacity,
+                          **({"pair": g.pair} if g.pair is not None else {})} for g in self.gateways],
             "silos": [
                 {"name": s.name, "kind": s.kind, "description": s.description, "groups": [
                     {"name": g.name,
@@ -220,9 +267,9 @@ def _from_dict(d: dict[str, Any]) -> LabTopology:
                     str(s.get("description") or ""))
 
     def gateway(g: dict[str, Any]) -> GatewaySpec:
-        _fields(g, {"name", "silo", "capacity"}, "gateway")
+        _fields(g, {"name", "silo", "capacity", "pair"}, "gateway")
         return GatewaySpec(str(g["name"]), None if g.get("silo") is None else str(g["silo"]),
-                           int(g.get("capacity") or 4096))
+                           int(g.get("capacity") or 4096), None if g.get("pair") is None else str(g["pair"]))
 
     return LabTopology(str(d.get("name") or "lab"), tuple(gateway(g) for g in d.get("gateways") or ()),
                        tuple(silo(s) for s in d.get("silos") or ()), str(d.get("description") or ""))
@@ -272,20 +319,24 @@ def load_topology(path: str | Path) -> LabTopology:
 
 def paper_topology() -> LabTopology:
     """The paper's prototype: a switch-back silo, a silo behind two gateways, two VLAN domains
-    in one silo, and untagged bare metal; at least two hosts per VLAN so local L2 can be checked."""
+    in one silo, and untagged bare metal; at least two hosts per VLAN so local L2 can be checked
+    (the paas silo, behind a redundant pair, has one host per VLAN). The pair comes last, so the
+    first four silos keep their addresses."""
 
     def hosts(*spec: tuple[str, int, int]) -> tuple[Host, ...]:
         return tuple(Host(n, vlan, f"203.0.113.{last}") for n, vlan, last in spec)
 
     return LabTopology(
         name="paper",
-        description="the seed's prototype: four silos, five gateways, sixteen hosts",
+        description="the seed's prototype: five silos, seven gateways (one redundant pair), eighteen hosts",
         gateways=(
             GatewaySpec("gw-va", "vsphere-a"),
             GatewaySpec("gw-vb1", "vsphere-b"),
             GatewaySpec("gw-vb2", "vsphere-b"),
             GatewaySpec("gw-kvm", "kvm"),
             GatewaySpec("gw-bm", "baremetal"),
+            GatewaySpec("gw-pa", "paas", pair="paas"),
+            GatewaySpec("gw-pb", "paas", pair="paas"),
         ),
         silos=(
             Silo("vsphere-a", "vsphere", description="two racks aggregated by a switch-back", groups=(
@@ -312,6 +363,12 @@ def paper_topology() -> LabTopology:
             Silo("baremetal", "baremetal", description="untagged servers", groups=(
                 Group("bm", tors=(
                     Tor("gw-bm", "p1", hosts(("bm0a", 0, 41), ("bm0b", 0, 42)), "bm-tor1"),
+                )),
+            )),
+            Silo("paas", "paas", description="two tagged VLANs behind one ToR, served by a redundant gateway "
+                 "pair sharing one anycast VTEP", groups=(
+                Group("paas", tors=(
+                    Tor("paas", "p1", hosts(("pa500a", 500, 51), ("pa501a", 501, 52)), "paas-tor"),
                 )),
             )),
         ),

@@ -85,7 +85,7 @@ class Gateway:
     ports: tuple[Port, ...] = ()
     silo: str | None = None
     mode: str = "enforce"  # rules.MODES: observe and maintenance hold its attachments (plan/status.py)
-    # A redundant pair (MLAG, vPC, ESI-LAG): two gateways of one silo sharing ``vtep_ip``, the anycast VTEP
+    # A redundant pair (MLAG, vPC): two gateways of one silo sharing ``vtep_ip``, the anycast VTEP
     # (model/pairs.py); None: a gateway of its own.
     pair: str | None = None
 

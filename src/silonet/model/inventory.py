@@ -218,14 +218,17 @@ class Inventory:
                                              "it is gone: wait for that, or delete it again with --force")
 
     @_counted
-    def put_gateway(self, gw: Gateway) -> Gateway | None:
+    def put_gateway(self, gw: Gateway, pairs_checked: bool = False) -> Gateway | None:
+        """``pairs_checked``: the caller checked the pair rules over every gateway it puts
+        (``pairs.check_pairs``: a topology file's), so this one may pass through a state between."""
         before = self.gateways.get(gw.name)
         self.leaving(gw.name)
         self.policy.check(gw)
         if gw.silo is not None:
             self._ref(self.silos, "silo", gw.silo, "silo", f"gateway '{gw.name}' names it")
-        check_pair(gw, self.gateways, self._ip_users.get(gw.vtep_ip, set()) - {gw.name},
-                   self._pairs.get(gw.pair, set()) - {gw.name} if gw.pair else set())
+        if not pairs_checked:
+            check_pair(gw, self.gateways, self._ip_users.get(gw.vtep_ip, set()) - {gw.name},
+                       self._pairs.get(gw.pair, set()) - {gw.name} if gw.pair else set())
         if before is not None:
             for port in before.ports:
                 ref = PortRef(gw.name, port.name)

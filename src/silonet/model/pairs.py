@@ -1,4 +1,4 @@
-"""Redundant gateway pairs: two gateways (MLAG, vPC, ESI-LAG members) that the rest of the fabric
+"""Redundant gateway pairs: two gateways (MLAG or vPC members) that the rest of the fabric
 sees as one VTEP, the anycast address both hold as ``vtep_ip``.
 
 What a pair must be to work on real switches, checked before a gateway joins one: two members
@@ -10,6 +10,7 @@ holds its own VLAN->VNI entries.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Set
 
 from silonet.errors import Conflict
@@ -57,6 +58,22 @@ def check_pair(gw: Gateway, gateways: Mapping[str, Gateway], sharing_ip: Set[str
         if partner.management.dialect != gw.management.dialect and gw.management.driver == "ssh":
             raise Conflict(field="management.dialect", rule=f"both members of a pair get the same configuration, and "
                                                             f"{where} speaks dialect {partner.management.dialect}")
+
+
+def check_pairs(current: Mapping[str, Gateway], changed: Mapping[str, Gateway]) -> None:
+    """``check_pair`` for every gateway of ``changed`` against the gateways as they will be once all
+    of them are in (a topology file's): a pair renamed, formed, split or moved to a new anycast
+    address in one file passes in any order, as one gateway change at a time could not."""
+    final = {**current, **changed}
+    by_ip: dict[str, set[str]] = defaultdict(set)
+    by_pair: dict[str, set[str]] = defaultdict(set)
+    for name, gw in final.items():
+        by_ip[gw.vtep_ip].add(name)
+        if gw.pair is not None:
+            by_pair[gw.pair].add(name)
+    for name in sorted(changed):
+        gw = final[name]
+        check_pair(gw, final, by_ip[gw.vtep_ip] - {name}, by_pair[gw.pair] - {name} if gw.pair else set())
 
 
 def _silo(name: str | None) -> str:

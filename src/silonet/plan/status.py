@@ -184,6 +184,9 @@ def summarize(entries: Sequence[Entry], own: Collection[str] | None = None, tena
         if these := mine[status]:
             return Verdict(status, name_them(these), tuple(e.gateway for e in these))  # type: ignore[arg-type]
     down = sorted(others["failed"] + others["held"], key=lambda e: e.gateway)
+    if spared and not down and others["pending"]:  # the pair forwards: wait for the peers still catching up
+        waiting = others["pending"]
+        return Verdict("pending", name_them(waiting, peer=True), tuple(e.gateway for e in waiting))
     if down or spared:
         spared.sort(key=lambda e: e.gateway)
         if tenant:
@@ -193,9 +196,12 @@ def summarize(entries: Sequence[Entry], own: Collection[str] | None = None, tena
         else:
             parts = [f"not to every site: {name_them(down, peer=True)}"] if down else []
             if spared:
-                why = [Seen(e.gateway, "failed", f"{e.reason or e.status}; its pair partner "
-                                                f"'{covered[e.gateway]}' carries the traffic") for e in spared]
-                parts.append(f"through one member of a redundant pair: {name_them(why)}")
+                why = {peer: [Seen(e.gateway, "failed", f"{e.reason or e.status}; its pair partner "
+                                                        f"'{covered[e.gateway]}' carries the traffic")
+                              for e in spared if (own is not None and e.gateway not in own) == peer]
+                       for peer in (False, True)}
+                named = "; ".join(name_them(w, peer=peer) for peer, w in why.items() if w)
+                parts.append(f"through one member of a redundant pair: {named}")
         reason = f"forwards{' on its own gateways' if down and not spared else ''}, but {'; '.join(parts)}"
         return Verdict("degraded", reason, tuple(e.gateway for e in spared + down))
     if waiting := others["pending"]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from silonet.errors import Conflict
 from silonet.model import Attachment, Gateway, VirtualNetwork, rules
+from silonet.model.pairs import check_pairs
 from silonet.model.refusals import check_management
 from silonet.service import applyset, decommission
 from silonet.service import schemas as S
@@ -158,12 +159,15 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range, force: bool = 
         else:
             a.adopt("silo", silo.name)
 
-    # Gateways first keep the ports they lose, so groups can let go of them.
+    # Gateways first keep the ports they lose, so groups can let go of them. The pair rules hold
+    # for the file's gateways as a whole: a pair renamed or moved in one file passes in any order.
     final: dict[str, Gateway] = {}
+    entities = {body.name: body.entity(inv.policy.default_capacity(body.management.driver, body.management.dialect))
+                for body in topo.gateways}
+    check_pairs(inv.gateways, {n: gw for n, gw in entities.items() if inv.gateways.get(n) != gw})
     for body in topo.gateways:
         inv.leaving(body.name, f"gateways[{body.name}]")
-        m = body.management
-        gw, old = body.entity(inv.policy.default_capacity(m.driver, m.dialect)), inv.gateways.get(body.name)
+        gw, old = entities[body.name], inv.gateways.get(body.name)
         if old == gw:
             a.adopt("gateway", gw.name)
             continue
@@ -172,7 +176,7 @@ def _run(a: _Applier, topo: S.Topology, prune: bool, pool: range, force: bool = 
         check_management(inv, gw, f"gateways[{gw.name}].management.address")  # one device, one gateway
         keep = tuple(p for p in old.ports if gw.port(p.name) is None) if old else ()
         interim = replace(gw, ports=gw.ports + keep)
-        inv.put_gateway(interim)
+        inv.put_gateway(interim, pairs_checked=True)
         repo.save_gateway(interim, a.set)
         a.touched.add(gw.name)
         for group in inv.groups_on(gw.name):  # a new tunnel IP changes its peers' flood lists

@@ -111,7 +111,7 @@ class PortIn(_In):
     switchback: StrictBool = False
 
 
-PAIR = ("the redundant pair (MLAG, vPC, ESI-LAG) this gateway is a member of: the two members of a pair "
+PAIR = ("the redundant pair (MLAG, vPC) this gateway is a member of: the two members of a pair "
         "share one vtep_ip (the anycast VTEP), one silo and one driver (and dialect); null: no pair")
 
 

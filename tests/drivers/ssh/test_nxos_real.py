@@ -206,3 +206,16 @@ def test_a_trunk_carries_the_foreign_vlans_its_allowed_list_names() -> None:
                 _nve_rows((5000, "L2 [3064]")), run)
     assert got.owned.bindings == {("p1", 100): 5000}
     assert got.facts.foreign_bindings == {("p1", 1): "default", ("p1", 205): "servers"}
+
+
+@pytest.mark.parametrize(("inventory", "fault"), [("10.0.0.134", False), ("10.0.0.204", False), ("10.0.0.9", True)])
+def test_a_vpc_members_anycast_vtep_is_its_sources_secondary_address(inventory: str, fault: bool) -> None:
+    """suzieq's leaf04 (NX-OS 9.3, vPC): nve1's loopback1 has 10.0.0.204 (the member's own) and
+    10.0.0.134 secondary, the anycast VTEP both vPC members share. A pair member declared with the
+    anycast address, or a gateway with the primary, reads without a fault; any other address faults."""
+    case = load_case(CORPUS / "suzieq-leaf04-9.3-evpn-vpc")
+    actual = replay(NXOS, Target("leaf04", inventory, ()), case.outputs)
+    faults = actual.faults.get("switch", [])
+    assert any("VTEP source address" in f for f in faults) == fault, faults
+    if not fault:
+        assert actual.vtep_ip == inventory

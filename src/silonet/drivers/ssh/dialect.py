@@ -50,6 +50,9 @@ class Parsed:
     local_macs: dict[int, frozenset[str]] = field(default_factory=dict)
     faults: dict[str, list[str]] = field(default_factory=dict)
     vtep_ip: str | None = None
+    # other addresses of the tunnel source, one of which may be the inventory's (NX-OS vPC: the
+    # loopback's secondary address is the pair's anycast VTEP, the primary the member's own)
+    vtep_also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -362,6 +362,8 @@ def interpret(dialect: Dialect, target: Target, parsed: Parsed) -> ActualState:
             faults[FAULTS] = sorted({*faults.get(FAULTS, ()),
                                      f"{d.name} show output: VTEP source {shown(parsed.vtep_ip)} is not an IPv4 "
                                      "address; ignored"})
+        elif target.vtep_ip and target.vtep_ip in {ipv4(a) for a in parsed.vtep_also}:
+            vtep_ip = target.vtep_ip  # the anycast address of a pair, beside the member's own
         elif target.vtep_ip and vtep_ip != target.vtep_ip:
             faults["switch"] = [*faults.get("switch", ()), f"the device's VTEP source address is {vtep_ip}, the "
                                                            f"inventory says {target.vtep_ip}"]

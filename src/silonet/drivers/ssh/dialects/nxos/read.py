@@ -194,6 +194,13 @@ def interface_address(lines: list[str]) -> str | None:
     return None
 
 
+def secondary_addresses(lines: list[str]) -> tuple[str, ...]:
+    """An interface's ``ip address A.B.C.D/len secondary`` lines: on a vPC pair's NVE source
+    loopback, the anycast VTEP both members share."""
+    return tuple(m[1] for line in lines
+                 if (m := re.fullmatch(r"ip address (\d{1,3}(?:\.\d{1,3}){3})/\d{1,2} secondary", line)))
+
+
 def _port(device_name: str) -> str:
     return device_name.replace("/", "_")
 
@@ -330,5 +337,6 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
     refuse = Unholdable(nve.evpn, taken, frozenset(switches)) if nve.evpn or taken else None
     facts = DeviceFacts(frozenset(trunks), dict(sorted(foreign_bindings.items())), dict(sorted(foreign_vnis.items())),
                         refuse=refuse)
-    source = interface_address(interfaces.get(nve.source, [])) if nve.source else None
-    return Parsed(GatewayState(switches, dict(sorted(bindings.items()))), facts, {}, faults, vtep_ip=source)
+    lines = interfaces.get(nve.source, []) if nve.source else []
+    return Parsed(GatewayState(switches, dict(sorted(bindings.items()))), facts, {}, faults,
+                  vtep_ip=interface_address(lines) if nve.source else None, vtep_also=secondary_addresses(lines))
