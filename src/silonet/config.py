@@ -48,6 +48,30 @@ def _positive_int(name: str, default: int) -> int:
     return int(raw)
 
 
+def _positive_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):  # NaN too
+        raise InvalidInput(field=name, rule=f"{raw!r}: a number of seconds above 0 expected")
+    return value
+
+
+def _switch(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(field=name, rule=f"{raw!r}: on or off (1/0, true/false, yes/no) expected")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=database_url)
@@ -60,3 +84,10 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: _positive_int("SILONET_MAX_BODY_BYTES", 64 * 2**20))
     # ``?wait=`` requests one token may have in flight; more answer 429.
     max_waits_per_token: int = field(default_factory=lambda: _positive_int("SILONET_MAX_WAITS_PER_TOKEN", 32))
+    # A webhook delivery is retried until this long after its event, then failed (README, "Webhooks").
+    webhook_retry_s: float = field(default_factory=lambda: _positive_number("SILONET_WEBHOOK_RETRY_S", 3600.0))
+    # Off: this server sends no webhook (another replica does; tests that do not want it).
+    webhook_dispatch: bool = field(default_factory=lambda: _switch("SILONET_WEBHOOK_DISPATCH", True))
+    # The event stream keeps events at least this long and at least this many (GET /v1/events).
+    events_keep_hours: int = field(default_factory=lambda: _positive_int("SILONET_EVENTS_KEEP_HOURS", 24))
+    events_keep: int = field(default_factory=lambda: _positive_int("SILONET_EVENTS_KEEP", 100_000))

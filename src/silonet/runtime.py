@@ -11,7 +11,7 @@ its recordings only through the database.
 from __future__ import annotations
 
 from silonet.service.policy import DriverPolicy
-from silonet.signals import IntentBus, RealizationBoard
+from silonet.signals import EventFeed, IntentBus, RealizationBoard
 from silonet.store.cache import IntentCache
 from silonet.store.db import Database
 
@@ -24,4 +24,6 @@ class Runtime:
         self.policy = policy if policy is not None else DriverPolicy()  # the device layer's word on a gateway
         self.changes = IntentBus()  # intent writes -> the reconciler
         self.board = RealizationBoard()  # the reconciler's recordings -> waiters
+        self.feed = EventFeed()  # events committed here -> the event stream, the webhook dispatcher
+        self.changes.subscribe(lambda _change: self.feed.published())  # an intent write's events
         self.intent = IntentCache(self.policy, self.changes)

@@ -65,7 +65,63 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class RealizationBoard:
+class Pulse:
+    """A sequence number that moves when something happened in this process, and waiters on it:
+    threads (``wait``) and coroutines (``wait_async``, holding no thread), woken from any thread."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._seq = 0
+        # waiters on an event loop (API ``?wait=``, the event stream): woken through their loop
+        self._futures: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+
+    def _moved(self) -> None:
+        """Call with ``_changed`` held."""
+        self._seq += 1
+        self._changed.notify_all()
+        for loop, future in self._futures:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
+                loop.call_soon_threadsafe(_settle, future)
+
+    def seq(self) -> int:
+        return self._seq
+
+    def wait(self, seq: int, timeout: float) -> bool:
+        """Until the sequence moved past ``seq`` (True), or ``timeout`` s (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._seq != seq, timeout)
+
+    async def wait_async(self, seq: int, timeout: float) -> bool:
+        """``wait`` on the event loop: the waiter holds no thread (a thread per waiter let a few
+        dozen ``?wait=`` requests exhaust the pool that every sync route and token check share)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (loop, future)
+        with self._changed:
+            if self._seq != seq:
+                return True
+            self._futures.add(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._changed:
+                self._futures.discard(entry)
+        return self._seq != seq
+
+
+class EventFeed(Pulse):
+    """Events this process committed (store/events.py): the event stream's readers and the webhook
+    dispatcher wake at once; other processes' events are found by reading the database on a short
+    timeout."""
+
+    def published(self) -> None:
+        with self._changed:
+            self._moved()
+
+
+class RealizationBoard(Pulse):
     """What this process's reconciler recorded, for the waiters of this process (``?wait=``,
     ``--wait``, a decommissioning's end): realized generations (they only grow), the gateways it
     recorded errors for, a sequence number that moves at each recording, and the actual state its
@@ -74,12 +130,9 @@ class RealizationBoard:
     timeout too."""
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._seq = 0
+        super().__init__()
         self._realized: dict[str, int] = {}  # gateway -> newest realized generation this process recorded
         self._failed_seq: dict[str, int] = {}  # gateway -> seq at which this process last recorded an error
-        # waiters on an event loop (API ``?wait=``): woken through their loop, so none holds a thread
-        self._futures: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         self._actual: tuple[ActualSource, ...] = ()
 
     # ------------------------------------------------------------- recording
@@ -91,15 +144,9 @@ class RealizationBoard:
                 if generation > self._realized.get(gateway, -1):
                     self._realized[gateway] = generation
             self._failed_seq.update(dict.fromkeys(failed, self._seq + 1))
-            self._seq += 1
-            self._changed.notify_all()
-            for loop, future in self._futures:
-                with contextlib.suppress(RuntimeError):  # that loop is closed: its waiter is gone
-                    loop.call_soon_threadsafe(_settle, future)
+            self._moved()
 
     # --------------------------------------------------------------- reading
-    def seq(self) -> int:
-        return self._seq
 
     def failed_since(self, gateways: list[str], seq: int) -> bool:
         """Whether this process recorded an error for one of them after ``seq``."""
@@ -117,32 +164,6 @@ class RealizationBoard:
         any: then its database records say nothing this process does not know."""
         realized, failed = self._realized, self._failed_seq
         return all(g in realized and g not in failed for g in gateways)
-
-    # --------------------------------------------------------------- waiting
-    def wait(self, seq: int, timeout: float) -> bool:
-        """Until a recording after ``seq`` was read (True), or ``timeout`` s (False)."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._seq != seq, timeout)
-
-    async def wait_async(self, seq: int, timeout: float) -> bool:
-        """``wait`` on the event loop: the waiter holds no thread (a thread per waiter let a few
-        dozen ``?wait=`` requests exhaust the pool that every sync route and token check share);
-        ``recorded`` wakes it from any thread through its loop."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        entry = (loop, future)
-        with self._changed:
-            if self._seq != seq:
-                return True
-            self._futures.add(entry)
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            with self._changed:
-                self._futures.discard(entry)
-        return self._seq != seq
 
     # ---------------------------------------------------------- actual state
     def show_actual(self, source: ActualSource) -> None:

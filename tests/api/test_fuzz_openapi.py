@@ -91,6 +91,12 @@ def _cap_wait(case: Any) -> None:
     wait = (case.query or {}).get("wait")
     if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > WAIT_CAP_S:
         case.query["wait"] = WAIT_CAP_S
+    if case.path == "/v1/events":  # the endless stream, read with a bound
+        timeout = (case.query or {}).get("timeout")
+        if timeout is None:
+            case.query = {**(case.query or {}), "timeout": 0.5}
+        elif isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 1:
+            case.query["timeout"] = 1  # still valid, and over in a second (a malformed one answers 422)
 
 
 class Tally:

@@ -4,8 +4,9 @@ down, the fabric moves the anycast address and the ToR's uplink to the survivor)
 back with no write to any gateway (the reconciler's apply log says so), the attachment is
 ``degraded`` with the member unreachable; a VLAN attached meanwhile is realized on the survivor;
 the member comes back and is resynced (the change made meanwhile included, per ``vtep-ctl``), and
-the attachments are ``realized`` again. Failover and resync times are printed (the note reports
-them).
+the attachments are ``realized`` again. The event stream tells each step (the member unreachable,
+the attachment degraded, the member up, the VLAN attached meanwhile realized). Failover and resync
+times are printed (the note reports them).
 
 A lab of its own (prefix ``sp``, index 20): gw-pa and gw-pb (pair ``paas``) behind one dual-homed
 ToR with hosts on VLANs 500 and 501; gw-k with hosts on VLANs 300 and 301.
@@ -13,10 +14,14 @@ ToR with hosts on VLANs 500 and 501; gw-k with hosts on VLANs 300 and 301.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -42,6 +47,7 @@ TOPO = LabTopology("pairs", (
         Host("k300", 300, "203.0.113.31"), Host("k301", 301, "203.0.113.32")), "kvm-tor"),)),)),
 ))
 FAILOVER_S = 5.0  # the issue's bounds
+SECRET = "SILONET_SECRET_E2E_PAIRS"
 RESYNC_S = 10.0
 
 
@@ -133,6 +139,11 @@ def test_failover_without_a_write_and_resync_of_the_member_that_comes_back(pair:
     survivor = "gw-pb" if dead == "gw-pa" else "gw-pa"
     _settle(pair.applies)  # the writes the pings' MAC learning caused (remote MACs) are done
     mark = len(pair.applies.lines)
+    since = max((e["id"] for e in _events(client) if "id" in e), default=0)  # the event stream's position now
+    hooked = _Receiver()  # and a webhook taking attachment events, on loopback
+    os.environ[SECRET] = "e2e-pairs"
+    r = client.post("/v1/webhooks", json={"url": hooked.url, "secret": f"env:{SECRET}", "events": ["attachment"]})
+    assert r.status_code == 201, r.text
     t0 = time.monotonic()
     lab.fault(dead, "down")
     back = _pings(lab, "pa500", "203.0.113.31", FAILOVER_S)
@@ -144,6 +155,14 @@ def test_failover_without_a_write_and_resync_of_the_member_that_comes_back(pair:
     _settle(pair.applies)  # whatever the failover made silonet do (the survivor's MACs relearned) is done
     written = [line for line in pair.applies.lines[mark:] if "applied" in line]
     assert written == [], f"a failover must push nothing, yet: {written}"
+    seen = _events(client, since)  # the portal heard of it: the member down, the attachment degraded
+    assert any(e["event"] == "gateway" and e["data"]["gateway"] == dead and e["data"]["condition"] == "unreachable"
+               for e in seen), seen
+    assert any(e["event"] == "attachment" and e["data"]["interface_group"] == "paas" and e["data"]["vlan"] == 500
+               and e["data"]["status"] == "degraded" for e in seen), seen
+    eventually(lambda: any(b.get("vlan") == 500 and b.get("status") == "degraded" for b in hooked.bodies), 10,
+               "the webhook told of the degraded attachment")
+    hooked.stop()
     att = _attachment(client, "web", "paas")
     assert att["status"] == "degraded", att
     assert f"'{dead}'" in att["reason"] and f"'{survivor}' carries the traffic" in att["reason"], att["reason"]
@@ -162,12 +181,56 @@ def test_failover_without_a_write_and_resync_of_the_member_that_comes_back(pair:
     eventually(lambda: all(_attachment(client, net, "paas")["status"] == "realized" for net in ("web", "api")),
                RESYNC_S, f"{dead} resynced and both attachments realized")
     resync = time.monotonic() - t1
+    back_up = _events(client, since)
+    assert any(e["event"] == "gateway" and e["data"]["gateway"] == dead and e["data"]["condition"] == "up"
+               for e in back_up), back_up
+    assert any(e["event"] == "attachment" and e["data"]["vlan"] == 501 and e["data"]["status"] == "realized"
+               for e in back_up), back_up
     bindings = lab.vtep_ctl(dead, "list-bindings", dead, "p1")
     assert "0501" in bindings and "0500" in bindings, bindings  # the change made meanwhile is there
     assert _active(lab) == survivor  # no preemption
     assert _pings(lab, "pa500", "203.0.113.31", 10) is not None
     print(f"\nfailover: traffic back {failover:.2f} s after {dead} went down (first answered ping "
           f"{back:.2f} s); resync: {dead} realized again {resync:.2f} s after it came up")
+
+
+class _Receiver:
+    """A webhook receiver on loopback: the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        bodies: list[dict] = []
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's name for it
+                bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.bodies = bodies
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def _events(client: TestClient, after: int = 0) -> list[dict]:
+    """The event stream after ``after``, read for half a second (id, event, data per event)."""
+    out, cur = [], {}
+    with client.stream("GET", "/v1/events", params={"timeout": 0.5}, headers={"Last-Event-ID": str(after)}) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if not line and cur:
+                out.append(cur)
+                cur = {}
+            elif line and not line.startswith(":"):
+                key, _, value = line.partition(": ")
+                cur[key] = json.loads(value) if key == "data" else int(value) if key == "id" else value
+    return out
 
 
 def _settle(applies: _Applies, quiet: float = 2.0, within: float = 20.0) -> None:

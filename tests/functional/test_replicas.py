@@ -5,6 +5,7 @@ and a replica that stops hands its gateways over at once (it gives its leases ba
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,19 @@ async def until(check: Callable[[], object], what: str, timeout: float = 10.0) -
     while not check():
         assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
         await asyncio.sleep(0.05)
+
+
+def announced(manager: Manager) -> dict[tuple[str, int], list[str]]:
+    """The attachment statuses the event stream announced, in order, per (group, VLAN)."""
+    from sqlalchemy import select
+
+    from silonet.store.tables import EventRow
+
+    out: dict[tuple[str, int], list[str]] = {}
+    with manager.db.read() as s:
+        for (data,) in s.execute(select(EventRow.data).where(EventRow.type == "attachment").order_by(EventRow.id)):
+            out.setdefault((data["interface_group"], data["vlan"]), []).append(data["status"])
+    return out
 
 
 def test_two_replicas_split_share_macs_and_hand_over(tmp_path: Path, manager: Manager) -> None:
@@ -67,6 +81,10 @@ def test_two_replicas_split_share_macs_and_hand_over(tmp_path: Path, manager: Ma
                 manager.detach("cust-7", "gb", 101)
                 await until(lambda: "101" not in dbs["gw-b"].ctl("list-bindings", "gw-b", "p1") and realized(),
                             "b alone realizes a change")
+                await until(lambda: all(st and st[-1] == "realized" for st in announced(manager).values()),
+                            "every attachment announced realized")
+                for key, statuses in announced(manager).items():  # each change once, whichever replica saw it
+                    assert all(x != y for x, y in itertools.pairwise(statuses)), (key, statuses)
             finally:
                 await b.stop()
                 await a.stop()

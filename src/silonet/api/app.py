@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
@@ -14,7 +15,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from silonet import __version__
-from silonet.api import docs, errors, gate, observe, ui
+from silonet.api import docs, errors, gate, observe, tenants, ui
+from silonet.api import events as events_api
+from silonet.api import export as export_api
+from silonet.api import webhooks as webhooks_api
 from silonet.errors import InvalidInput
 from silonet.model import rules
 from silonet.plan.status import Verdict, counted
@@ -22,6 +26,7 @@ from silonet.reconcile import Reconciler
 from silonet.service import Manager, listing
 from silonet.service import schemas as S
 from silonet.service.auth import Principal
+from silonet.service.dispatch import Dispatcher
 
 NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
@@ -113,18 +118,28 @@ def _seen_by(who: Principal, gw: S.GatewayOut) -> S.GatewayOut:
 
 
 def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAPI:
-    """The API; with a ``reconciler`` it also drives the gateways for as long as it serves."""
+    """The API; with a ``reconciler`` it also drives the gateways and sends webhooks for as long as it serves."""
     if reconciler is not None and reconciler.runtime is not manager.runtime:  # they would not hear each other
         raise InvalidInput(field="reconciler", rule="the manager and the reconciler share one Runtime "
                                                     "(silonet.runtime)")
 
+    # webhooks are sent where gateways are driven (`serve --no-reconcile` serves the API only: it dials nothing)
+    dispatcher = Dispatcher(manager.runtime, manager.settings) if (
+        reconciler is not None and manager.settings.webhook_dispatch) else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pruning = asyncio.create_task(events_api.prune_forever(manager), name="events-prune")
         if reconciler is not None:
             await reconciler.start()
+        if dispatcher is not None:
+            await dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
+            pruning.cancel()
             if reconciler is not None:
                 await reconciler.stop()
 
@@ -340,9 +355,10 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         prune: Annotated[bool, Query(description="delete the set's objects the file no longer declares")] = False,
         dry_run: Annotated[bool, Query()] = False,
         wait: Wait = None,
-        apply_set: Annotated[str, Query(
+        apply_set: Annotated[str | None, Query(
             alias="set", min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NEW_NAME_RE.pattern}$",
-            description="the apply set the file's objects belong to; a prune deletes only this set's")] = "default",
+            description="the apply set the file's objects belong to; a prune deletes only this set's. Absent: each "
+                        "object's own apply_set (as GET /v1/export gives it), else default")] = None,
         force: Annotated[bool, Query(description="prune even when it deletes more objects than the file declares "
                                                  "(or anything from an empty file): otherwise 409")] = False,
     ) -> S.ApplyOut:
@@ -374,7 +390,11 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
         tokens.revoke(token_id, who.actor)
         return Response(status_code=204)
 
+    events_api.install(v1, manager, _caller)
     app.include_router(v1)
+    app.include_router(webhooks_api.router(m, _caller))  # /v1/webhooks: where events are POSTed, deliveries
+    app.include_router(tenants.router(m, _caller))  # /v1/tenants: contracts, grants, VNI pools, quotas
+    app.include_router(export_api.router(m, _caller))  # /v1/export: the intent in the shape apply takes
     app.include_router(ui.router)
     app.include_router(docs.router)
     return app

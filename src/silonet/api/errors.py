@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -99,3 +99,10 @@ def _allowed(req: Request) -> str | None:
         if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), req.url.path):
             return ", ".join(sorted(m.upper() for m in operations))
     return None
+
+
+def resource_router(prefix: str, tag: str) -> APIRouter:
+    """A resource's routes (tenants, webhooks...): every error status they answer documented with
+    the one error body."""
+    return APIRouter(prefix=prefix, tags=[tag],
+                     responses={code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422)})

@@ -78,10 +78,20 @@ class Backend(Protocol):
     def audit(self, limit: int) -> Any: ...
     def attachments(self, limit: int, cursor: str | None, network: str | None, group: str | None) -> Any: ...
     def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
-              apply_set: str = "default", force: bool = False) -> Any: ...
+              apply_set: str | None = None, force: bool = False) -> Any: ...
+    def export(self, apply_set: str | None) -> Any: ...
     def token_create(self, role: str, tenant: str | None, description: str) -> Any: ...
     def token_list(self) -> Any: ...
     def token_revoke(self, token_id: int) -> None: ...
+    def tenant_create(self, body: dict) -> Any: ...
+    def tenant_list(self) -> Any: ...
+    def tenant_get(self, name: str) -> Any: ...
+    def tenant_patch(self, name: str, patch: dict) -> Any: ...
+    def tenant_delete(self, name: str) -> None: ...
+    def webhook_create(self, body: dict) -> Any: ...
+    def webhook_list(self) -> Any: ...
+    def webhook_delete(self, webhook_id: int) -> None: ...
+    def webhook_deliveries(self, webhook_id: int, limit: int, before: int | None) -> Any: ...
 
 
 def _json(model: Any) -> Any:
@@ -182,7 +192,7 @@ class LocalBackend:
         return _json(self.m.attachments_page(limit, cursor, network=network, interface_group=group))
 
     def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
-              apply_set: str = "default", force: bool = False) -> Any:
+              apply_set: str | None = None, force: bool = False) -> Any:
         out = self.m.apply(topology, prune=prune, dry_run=dry_run, apply_set=apply_set, force=force)
         if wait and out.gateways:
             from silonet.plan.status import counted
@@ -190,6 +200,11 @@ class LocalBackend:
             verdict = self.m.wait_verdict(out.gateways, out.generation, wait)
             out.status, out.reason = verdict.status, counted(verdict, len(out.gateways))
         return _json(out)
+
+    def export(self, apply_set: str | None) -> Any:
+        from silonet.service.export import export_topology
+
+        return export_topology(self.m, apply_set)
 
     # The local store is the admin's own: whoever can write the database file is admin.
     def token_create(self, role: str, tenant: str | None, description: str) -> Any:
@@ -203,6 +218,56 @@ class LocalBackend:
     def token_revoke(self, token_id: int) -> None:
         self.m.tokens.revoke(token_id, "admin")
 
+    def events(self, after: int | None, limit: int | None, timeout: float | None) -> Any:
+        from silonet.cli import events
+
+        return events.local(self.m, after, limit, timeout)
+
+    def tenant_create(self, body: dict) -> Any:  # tenants' contracts (service/tenants.py): the admin's, too
+        from silonet.service import tenants
+
+        return _json(tenants.create(self.m, S.validate(tenants.TenantIn, body), "admin"))
+
+    def tenant_list(self) -> Any:
+        from silonet.service import tenants
+
+        return _json(tenants.list_(self.m))
+
+    def tenant_get(self, name: str) -> Any:
+        from silonet.service import tenants
+
+        return _json(tenants.get(self.m, name))
+
+    def tenant_patch(self, name: str, patch: dict) -> Any:
+        from silonet.service import tenants
+
+        return _json(tenants.patch(self.m, name, patch, "admin"))
+
+    def tenant_delete(self, name: str) -> None:
+        from silonet.service import tenants
+
+        tenants.delete_(self.m, name, "admin")
+
+    def webhook_create(self, body: dict) -> Any:  # webhooks (service/webhooks.py): the local store's admin's
+        from silonet.service import webhooks
+
+        return _json(webhooks.create(self.m, S.validate(webhooks.WebhookIn, body), "admin"))
+
+    def webhook_list(self) -> Any:
+        from silonet.service import webhooks
+
+        return _json(webhooks.list_(self.m))
+
+    def webhook_delete(self, webhook_id: int) -> None:
+        from silonet.service import webhooks
+
+        webhooks.delete_(self.m, webhook_id, "admin")
+
+    def webhook_deliveries(self, webhook_id: int, limit: int, before: int | None) -> Any:
+        from silonet.service import webhooks
+
+        return _json(webhooks.deliveries(self.m, webhook_id, limit, before))
+
 
 class RemoteBackend:
     """Talks to ``silonet serve`` over HTTP."""
@@ -212,6 +277,18 @@ class RemoteBackend:
 
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=timeout)
+
+    def events(self, after: int | None, limit: int | None, timeout: float | None) -> Any:
+        from silonet.cli import events
+
+        def error(r: Any) -> Exception:
+            try:
+                self._raise(r)
+            except RemoteError as err:
+                return err
+            return RemoteError(message=f"{_foreign(r)} (HTTP {r.status_code})")
+
+        return events.remote(self.http, after, limit, timeout, error)
 
     def _call(self, method: str, path: str, answered: list[httpx.Response] | None = None, **kw: Any) -> Any:
         """``answered``: gets the response too (for its headers)."""
@@ -223,22 +300,28 @@ class RemoteBackend:
             raise RemoteError(message=f"cannot reach the server at {self.http.base_url}: {err}") from None
         if answered is not None:
             answered.append(r)
-        if r.status_code >= 400:
-            field, more = None, []
-            try:
-                body = r.json()
-                msg, field = body.get("message") or r.text, body.get("field")
-                more = [RemoteError(field=p.get("field"), message=str(p.get("message")))
-                        for p in (body.get("problems") or [])[1:] if isinstance(p, dict)]
-            except (ValueError, AttributeError):
-                msg = _foreign(r)
-            raise RemoteError(field=field, message=f"{msg} (HTTP {r.status_code})").with_more(more)
+        self._raise(r)
         if r.status_code == 204:
             return None
         try:
             return r.json()
         except ValueError:
             raise RemoteError(message=f"{_foreign(r)} (HTTP {r.status_code})") from None
+
+    @staticmethod
+    def _raise(r: Any) -> None:
+        """A 4xx/5xx answer as the RemoteError naming its field and every problem."""
+        if r.status_code < 400:
+            return
+        field, more = None, []
+        try:
+            body = r.json()
+            msg, field = body.get("message") or r.text, body.get("field")
+            more = [RemoteError(field=p.get("field"), message=str(p.get("message")))
+                    for p in (body.get("problems") or [])[1:] if isinstance(p, dict)]
+        except (ValueError, AttributeError):
+            msg = _foreign(r)
+        raise RemoteError(field=field, message=f"{msg} (HTTP {r.status_code})").with_more(more)
 
     def create(self, kind: str, body: dict) -> Any:
         return self._call("POST", f"/v1/{COLLECTIONS[kind]}", json=body)
@@ -299,11 +382,14 @@ class RemoteBackend:
         return self._call("GET", "/v1/attachments", params={k: v for k, v in params.items() if v is not None})
 
     def apply(self, topology: S.Topology, prune: bool, dry_run: bool, wait: float | None = None,
-              apply_set: str = "default", force: bool = False) -> Any:
-        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower(), "set": apply_set,
-                  "force": str(force).lower(), **self._wait(wait)}
+              apply_set: str | None = None, force: bool = False) -> Any:
+        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower(), "force": str(force).lower(),
+                  **({"set": apply_set} if apply_set else {}), **self._wait(wait)}
         return self._call("POST", "/v1/apply", json=topology.model_dump(mode="json"), params=params,
                           timeout=(wait or 0) + 30)
+
+    def export(self, apply_set: str | None) -> Any:
+        return self._call("GET", "/v1/export", params={"set": apply_set} if apply_set else {})
 
     def token_create(self, role: str, tenant: str | None, description: str) -> Any:
         body = {"role": role, "tenant": tenant, "description": description}
@@ -314,3 +400,32 @@ class RemoteBackend:
 
     def token_revoke(self, token_id: int) -> None:
         self._call("DELETE", f"/v1/tokens/{token_id}")
+
+    def tenant_create(self, body: dict) -> Any:
+        return self._call("POST", "/v1/tenants", json=body)
+
+    def tenant_list(self) -> Any:
+        return self._call("GET", "/v1/tenants")
+
+    def tenant_get(self, name: str) -> Any:
+        return self._call("GET", f"/v1/tenants/{name}")
+
+    def tenant_patch(self, name: str, patch: dict) -> Any:
+        return self._call("PATCH", f"/v1/tenants/{name}", json=patch,
+                          headers={"Content-Type": "application/merge-patch+json"})
+
+    def tenant_delete(self, name: str) -> None:
+        self._call("DELETE", f"/v1/tenants/{name}")
+
+    def webhook_create(self, body: dict) -> Any:
+        return self._call("POST", "/v1/webhooks", json=body)
+
+    def webhook_list(self) -> Any:
+        return self._call("GET", "/v1/webhooks")
+
+    def webhook_delete(self, webhook_id: int) -> None:
+        self._call("DELETE", f"/v1/webhooks/{webhook_id}")
+
+    def webhook_deliveries(self, webhook_id: int, limit: int, before: int | None) -> Any:
+        params = {"limit": limit, **({"before": before} if before is not None else {})}
+        return self._call("GET", f"/v1/webhooks/{webhook_id}/deliveries", params=params)

@@ -29,6 +29,19 @@ def ssh(
     main(changes, out, dir_)
 
 
+@bench_app.command("events")
+def events(
+    attaches: Annotated[int, typer.Option(min=1, max=2000, help="attaches, one at a time")] = 100,
+    out: Annotated[Path, typer.Option(help="where bench-events.json and bench-events.png go")] = Path("bench-results"),
+    work: Annotated[Path, typer.Option(help="the server's working directory")] = Path("bench-results/events-work"),
+) -> None:
+    """Attach -> the event stream's and a webhook's news of it (memory driver), vs the attach's round trip."""
+    require("bench")
+    from silonet.bench.events import main
+
+    main(attaches, out, work)
+
+
 @bench_app.command("dataplane")
 def dataplane(
     sizes: Annotated[str, typer.Option(help="write sizes in bytes (iperf3 -l): list or range")] = ",".join(

@@ -3,14 +3,12 @@ place, on the local store or a server alike (``PATCH /v1/gateways/{name}``, a JS
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from silonet.cli import render
-from silonet.errors import InvalidInput
+from silonet.cli import params, render
 from silonet.model import rules
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of tables")]
@@ -46,12 +44,7 @@ def patch_command(backend: Callable[[], Any]) -> Callable[..., None]:
                        "resets a field, lists are replaced whole")],
               json_: JsonOpt = False) -> None:
         """Change a gateway (mode, capacity, management, ports, vtep_ip, silo): checked as a create is."""
-        try:
-            body = json.loads(document)
-        except ValueError as err:
-            raise InvalidInput(field="PATCH", rule=f"not JSON: {err}") from None
-        if not isinstance(body, dict):
-            raise InvalidInput(field="PATCH", rule="a merge patch of a gateway is a JSON object (RFC 7396)")
+        body = params.merge_patch(document, "gateway")
         _shown(backend().patch_gateway(name, body), json_)
 
     return patch

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _click  # type: ignore[no-redef]
 
 from silonet.cli import config as cli_config
-from silonet.cli import gateway_edit, params, probe, render, serving
+from silonet.cli import events, export, gateway_edit, params, probe, render, serving, tenants, webhooks
 from silonet.cli.backend import Backend, LocalBackend, RemoteBackend
 from silonet.cli.bench import bench_app
 from silonet.cli.lab import lab_app
@@ -59,8 +59,12 @@ class State:
 
 state = State()
 gateway_app.command("probe")(probe.command(lambda: state.backend))
+app.command("events")(events.command(lambda: state.reading()))
+app.command("export")(export.command(lambda: state.reading()))  # the intent as a topology file
 gateway_app.command("mode")(gateway_edit.mode_command(lambda: state.backend))
 gateway_app.command("patch")(gateway_edit.patch_command(lambda: state.backend))
+app.add_typer(tenants.commands(lambda: state.backend), name="tenant")  # tenants' contracts
+app.add_typer(webhooks.commands(lambda: state.backend), name="webhook")  # where events are POSTed
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the API's JSON instead of tables")]
 
@@ -341,8 +345,9 @@ def apply(
     prune: Annotated[bool, typer.Option(help="delete the objects of the apply set (--set) that the file no longer "
                                             "has; never another set's or ones made directly")] = False,
     dry_run: Annotated[bool, typer.Option(help="check and show the changes, write nothing")] = False,
-    apply_set: Annotated[str, typer.Option("--set", help="the apply set the file's objects belong to (the set that "
-                                                         "applied an object last owns it)")] = "default",
+    apply_set: Annotated[str | None, typer.Option("--set", help="the apply set the file's objects belong to (the set "
+                                                                "that applied an object last owns it); without it: "
+                                                                "each object's apply_set, else default")] = None,
     force: Annotated[bool, typer.Option(help="with --prune: delete even more objects than the file declares "
                                              "(or anything from an empty file), which is refused otherwise")] = False,
     wait: WaitOpt = None,

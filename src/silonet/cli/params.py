@@ -49,6 +49,19 @@ def number(field: str, check: Callable[[int, str], int] | None = None) -> Callab
     return parse
 
 
+def merge_patch(document: str, what: str) -> dict[str, Any]:
+    """A PATCH argument: a JSON object (RFC 7396 merge patch of ``what``), else one line naming the rule."""
+    import json
+
+    try:
+        body = json.loads(document)
+    except ValueError as err:
+        raise InvalidInput(field="PATCH", rule=f"not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput(field="PATCH", rule=f"a merge patch of a {what} is a JSON object (RFC 7396)")
+    return body
+
+
 def note_if_empty_local(backend: Backend) -> None:
     """A read on the local store that holds nothing (after `silonet logout`, or with the server
     forgotten) looks like a server without data: say which store answered, on stderr."""

@@ -208,6 +208,23 @@ def audit(items: list[dict]) -> None:
     table("Audit log", ["id", "time", "actor", "action", "object"], rows)
 
 
+def event(e: dict) -> None:
+    """One event of the stream as one line: id, type, and what it is about."""
+    d, kind = e.get("data") or {}, e["event"]
+    if kind == "error":
+        out.print(Text(f"error: {d.get('error')}", style="red"))
+        return
+    if kind == "intent":
+        what = f"{d.get('actor')}: {d.get('action')} {d.get('object')}"
+    elif kind == "attachment":
+        what = Text.assemble(f"{d.get('network')} {d.get('interface_group')}/{d.get('vlan')} (VNI {d.get('vni')}): ",
+                             _state(str(d.get("status"))), f" {d.get('reason') or ''}".rstrip())
+    else:
+        what = Text.assemble(f"gateway {d.get('gateway')}: ", _state(str(d.get("state"))),
+                             f" ({d.get('condition')}){' ' + d['error'] if d.get('error') else ''}")
+    out.print(Text.assemble(f"{e.get('id')} {d.get('time', '')} {kind} ", what))
+
+
 def tokens(items: list[dict]) -> None:
     rows = [[t["id"], t["role"], t["tenant"] or "", t["description"], t["created"], t["created_by"],
              t["revoked"] or ""] for t in items]

@@ -391,12 +391,21 @@ class Inventory:
             self.quarantined[net.name] = rule
         return before
 
-    def allocate_vni(self, pool: range) -> int:
-        """The lowest VNI of the pool that no network holds."""
-        for vni in pool:
-            if vni not in self._vni_owner:
+    def allocate_vni(self, pool: range, skip: Iterable[range] = ()) -> int:
+        """The lowest VNI of the pool that no network holds and no range of ``skip`` (the tenants'
+        pools, reserved: ``model/tenancy.py``) contains."""
+        holes, i, vni = sorted(skip, key=lambda r: r.start), 0, pool.start
+        while vni < pool.stop:
+            while i < len(holes) and holes[i].stop <= vni:
+                i += 1
+            if i < len(holes) and holes[i].start <= vni:
+                vni = holes[i].stop
+            elif vni in self._vni_owner:
+                vni += 1
+            else:
                 return vni
-        raise Conflict(field="vni", rule=f"the VNI pool {pool.start}-{pool.stop - 1} is exhausted")
+        outside = " outside the tenants' VNI pools" if holes else ""
+        raise Conflict(field="vni", rule=f"the VNI pool {pool.start}-{pool.stop - 1} is exhausted{outside}")
 
     @_counted
     def remove_network(self, name: str, cascade: bool = False) -> tuple[VirtualNetwork, list[Attachment]]:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from silonet.logs import add_id
 from silonet.model import Gateway
+from silonet.reconcile.announce import Watched, watched
 from silonet.reconcile.decommission import forget
 from silonet.reconcile.holding import Holding
 from silonet.reconcile.intent import IntentSource
@@ -65,7 +67,7 @@ class Reconciler:
         self.cache = runtime.intent
         self.macs = MacRelay(db, self._macs_moved)
         self.intent = IntentSource(db, runtime.intent, self.macs)
-        self.recorder = Recorder(db, runtime.board, self.holding.holds)
+        self.recorder = Recorder(db, runtime.board, self.holding.holds, self._watched, runtime.feed)
         self.metrics = ReconcileMetrics(self)
         self._modes: dict[str, tuple[int, str]] = {}  # gateway -> (generation, its mode then): ``mode_of``
         self._modes_lock = threading.Lock()
@@ -159,6 +161,13 @@ class Reconciler:
             self._loop.call_later(SUPERVISE_AFTER_S, self._kick.set)
         else:
             self._kick.set()
+
+    def _watched(self, gateways: Iterable[str]) -> list[Watched]:
+        """The attachments whose status ``gateways``' new records may move (announce.py): read from
+        the intent this process holds, under its lock, before the recording's transaction."""
+        with self.cache.lock:
+            inv = self.cache.inventory
+            return [] if inv is None else watched(inv, gateways)
 
     def mode_of(self, gateway: str) -> str | None:
         """The gateway's mode in the newest committed intent this replica heard of (any thread): a

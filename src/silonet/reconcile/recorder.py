@@ -1,27 +1,33 @@
 """Batched recording: what the workers observed goes to the realization records together with
 whatever other workers record meanwhile (ten gateways finishing one change at once cost one
 database commit, not ten), then onto the realization board, which wakes this process's waiters.
+The same transaction announces what changed on the event stream (reconcile/announce.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from silonet.signals import RealizationBoard
+from silonet.reconcile import announce
+from silonet.signals import EventFeed, RealizationBoard
 from silonet.store.db import Database
 from silonet.store.repo import ActualSnapshot, Observation, Repository
 
 Record = Observation | ActualSnapshot
+Watch = Callable[[Iterable[str]], list[announce.Watched]]  # the attachments gateways' records move
 
 
 class Recorder:
     """Writes observations of the gateways this replica holds (``holds``: the lease check)."""
 
-    def __init__(self, db: Database, board: RealizationBoard, holds: Callable[[str], bool]) -> None:
+    def __init__(self, db: Database, board: RealizationBoard, holds: Callable[[str], bool],
+                 watch: Watch | None = None, feed: EventFeed | None = None) -> None:
         self.db = db
         self.board = board
         self.holds = holds
+        self.watch = watch  # None: announce nothing (tests of the recording alone)
+        self.feed = feed
         self._pending: list[tuple[str, Record, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
@@ -61,10 +67,21 @@ class Recorder:
                     fut.set_result(None)
 
     def _record_many(self, batch: list[tuple[str, Record]]) -> None:
-        with self.db.status_session() as s:
-            Repository(s).record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
-            s.commit()
         passes = [(g, o) for g, o in batch if isinstance(o, Observation)]
+        names = sorted({g for g, _ in passes})
+        watch = self.watch(names) if self.watch is not None and names else []
+        published = []
+        with self.db.status_session() as s:
+            repo = Repository(s)
+            if self.watch is not None and names:
+                announce.lock(s)  # first: intent writes take it first too
+                before = repo.realizations(names, observed=False)
+            repo.record_many(batch)  # autobegins (or continues PostgreSQL's SET LOCAL)
+            if self.watch is not None and names:
+                published = announce.announce(s, before, watch)
+            s.commit()
+        if published and self.feed is not None:
+            self.feed.published()
         # an error, or a gateway held by its mode: waiters read the database's verdict (failed, held)
         self.board.recorded({g: o.realized_generation for g, o in passes if o.realized_generation is not None},
                             [g for g, o in passes if o.error or o.held])

@@ -6,17 +6,20 @@ An object belongs to the apply set that last applied it (kubectl's applyset idea
 in another set or in none (made directly by create/attach, never pruned). A prune of NAME
 deletes only NAME's objects the file no longer declares, so two files (two teams) share one
 server without deleting each other's objects, and a file never deletes what was made by hand.
+An object of the file may name its own set (``apply_set``; ``''``: none): an apply that names a set
+takes only objects that name none or that one; one that names none puts each object in the set it
+names (absent or null: ``default``), so an export (``service/export.py``) applied back keeps them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from silonet.errors import Conflict
+from silonet.errors import Conflict, InvalidInput
 from silonet.model import Attachment, Inventory
 from silonet.service import schemas as S
 
@@ -65,6 +68,50 @@ class Prune:
     def counts(self) -> dict[str, int]:
         return {"attachment": len(self.attachments), "network": len(self.networks),
                 "interface-group": len(self.groups), "gateway": len(self.gateways), "silo": len(self.silos)}
+
+
+# ------------------------------------------------------------------ objects' own sets
+def entries(topo: S.Topology) -> Iterator[tuple[str, BaseModel]]:
+    """Every object of a file, with the field that names it (``networks[n].attachments[(g, 7)]``)."""
+    for section in ("silos", "gateways", "interface_groups", "networks"):
+        for item in getattr(topo, section):
+            yield f"{section}[{item.name}]", item
+    for net in topo.networks:
+        for att in net.attachments:
+            yield f"networks[{net.name}].attachments[({att.interface_group}, {att.vlan})]", att
+
+
+def own_set(body: BaseModel) -> str | None:
+    """The apply set an object of the file names (``''``: none); None: it names none (absent, or null
+    as clients that send every field send it)."""
+    return body.apply_set  # type: ignore[attr-defined, no-any-return]
+
+
+def own_sets(topo: S.Topology) -> bool:
+    """Any object of the file names its apply set."""
+    return any(own_set(body) is not None for _, body in entries(topo))
+
+
+def check_named(topo: S.Topology, set_name: str) -> None:
+    """An apply that names a set takes objects of no other: each object's ``apply_set`` is absent (or
+    null) or that set; 422 naming every object that says otherwise, before anything is read or written."""
+    def refused(where: str, value: str) -> InvalidInput:
+        said = f"'{value}'" if value else "'' (no apply set)"
+        return InvalidInput(field=f"{where}.apply_set", rule=(
+            f"{said} is not the apply set this apply names ('{set_name}'): when an apply names a set with --set "
+            f"(?set=), each object's apply_set is absent or that set; apply without a set to keep each object's own"))
+
+    found = [refused(where, named) for where, body in entries(topo)
+             if (named := own_set(body)) is not None and named != set_name]
+    if found:
+        raise found[0].with_more(found[1:])
+
+
+def target(body: BaseModel, set_name: str, own: bool) -> str | None:
+    """The set an object of the file goes to (None: none): the one it names if the apply takes objects'
+    own sets (``own``), else the apply's."""
+    named = own_set(body) if own else None
+    return set_name if named is None else named or None
 
 
 def declared(topo: S.Topology) -> int:
@@ -204,11 +251,13 @@ def old_attachments_stay(net: S.TopologyNetworkIn, new: list[tuple[str, int]], i
     return out
 
 
-def moves(moved: list[tuple[str, str, str]], set_name: str) -> list[str]:
-    """Objects taken over from another named set (kind, name, old set)."""
-    by_set: dict[str, list[str]] = {}
-    for kind, name, old in moved:
-        by_set.setdefault(old, []).append(f"{NOUNS[kind][0]} {name}")
-    return [f"{len(objs)} object(s) move from apply set '{old}' to '{set_name}' ({named(objs)}): the set that "
-            f"applied an object last owns it, so now a prune of '{set_name}' removes them, one of '{old}' does not"
-            for old, objs in sorted(by_set.items())]
+def moves(moved: list[tuple[str, str, str, str | None]]) -> list[str]:
+    """Objects taken from a named set into another one, or into none (kind, name, old set, new set)."""
+    by_sets: dict[tuple[str, str | None], list[str]] = {}
+    for kind, name, old, new in moved:
+        by_sets.setdefault((old, new), []).append(f"{NOUNS[kind][0]} {name}")
+    return [f"{len(objs)} object(s) move from apply set '{old}' to '{new}' ({named(objs)}): the set that applied "
+            f"an object last owns it, so now a prune of '{new}' removes them, one of '{old}' does not"
+            if new is not None else
+            f"{len(objs)} object(s) leave apply set '{old}' for none ({named(objs)}): no prune removes them now"
+            for (old, new), objs in sorted(by_sets.items(), key=lambda item: (item[0][0], item[0][1] or ""))]

@@ -25,7 +25,7 @@ from silonet.plan import GatewayState, actual_json, compile_gateway, diff
 from silonet.plan.compiler import Learned, vni_carriers
 from silonet.plan.ops import op_to_dict
 from silonet.plan.status import Verdict, gateway_status, summarize
-from silonet.service import decommission, gateway_change, listing, waits
+from silonet.service import decommission, gateway_change, listing, tenants, waits
 from silonet.service import schemas as S
 from silonet.service.auth import Claim, Tokens, conflict_for, errors_for
 from silonet.store.repo import Realization, Repository
@@ -346,7 +346,7 @@ class Manager:
 
         with self._tx() as (repo, inv, tx), _told_to(inv, tenant, claims):
             self._must_be_new(inv.networks, "network", body.name)
-            vni = body.vni if body.vni is not None else inv.allocate_vni(self.settings.vni_pool)
+            vni = tenants.network_vni(repo, inv, body, tenant, self.settings.vni_pool)  # a tenant's record holds it
             net = S.network_entity(body, vni)
             inv.put_network(net)
             repo.save_network(net)
@@ -376,6 +376,7 @@ class Manager:
 
         with self._tx() as (repo, inv, tx), _told_to(inv, tenant, claims):
             _visible(inv, network, tenant)
+            tenants.check_attach(repo, inv, body.interface_group, tenant)  # grants and quota of its record
             if (quarantined := inv.quarantined.get(network)) is not None:
                 raise Conflict(field="network", rule=quarantine_reason(quarantined))
             att = inv.attach(Attachment(body.interface_group, body.vlan, network, tx.generation))
@@ -404,8 +405,9 @@ class Manager:
         return affected, tx.generation
 
     def apply(self, topology: S.Topology, prune: bool = False, dry_run: bool = False, actor: str = ADMIN,
-              apply_set: str = "default", force: bool = False) -> S.ApplyOut:
-        """``apply_set``: the set the file's objects go to (a prune deletes only its objects);
+              apply_set: str | None = None, force: bool = False) -> S.ApplyOut:
+        """``apply_set``: the set the file's objects go to (a prune deletes only its objects; None: each
+        object's own ``apply_set``, else ``default``);
         ``force``: prune even where the guard refuses (``service/applyset.py``)."""
         from silonet.service.apply import apply_topology
 

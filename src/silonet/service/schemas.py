@@ -11,29 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from silonet.errors import InvalidInput, SilonetError
-from silonet.model import (
-    Gateway,
-    InterfaceGroup,
-    Management,
-    Port,
-    PortRef,
-    Silo,
-    SiloKind,
-    VirtualNetwork,
-    rules,
-)
+from silonet.model import Gateway, InterfaceGroup, Management, Port, PortRef, Silo, SiloKind, VirtualNetwork, rules
 from silonet.model.legacy import violations
 from silonet.plan.status import Status
 from silonet.service.problems import describe_errors, validate  # noqa: F401 (callers import them from here)
@@ -219,16 +200,42 @@ class TokenCreatedOut(TokenOut):
     token: str = Field(description="the bearer token: shown in this answer only, stored hashed")
 
 
-class TopologyNetworkIn(NetworkIn):
-    attachments: list[AttachmentIn] = Field(default_factory=list)
+APPLY_SET = ("the apply set this object belongs to; '' (empty): none, as if made directly; absent or null: the set "
+             "the apply names (?set=), else 'default'. An apply naming a set takes only objects absent, null or in it")
+SetName = Annotated[StrictStr, AfterValidator(lambda v: v and rules.new_name(v, "apply_set")),
+                    _doc(maxLength=rules.NAME_MAX, pattern=f"^(?:|{rules.NEW_NAME_RE.pattern})$")]
+
+
+class _InSet(_In):
+    apply_set: SetName | None = Field(default=None, description=APPLY_SET)
+
+
+class SiloApplyIn(_InSet, SiloIn):
+    """A silo of a topology file."""
+
+
+class GatewayApplyIn(_InSet, GatewayIn):
+    """A gateway of a topology file."""
+
+
+class GroupApplyIn(_InSet, GroupIn):
+    """An interface group of a topology file."""
+
+
+class AttachmentApplyIn(_InSet, AttachmentIn):
+    """An attachment of a topology file's network."""
+
+
+class TopologyNetworkIn(_InSet, NetworkIn):
+    attachments: list[AttachmentApplyIn] = Field(default_factory=list)
 
 
 class Topology(_In):
-    """What `silonet apply -f` reads: the declarative inventory and networks."""
+    """What `silonet apply -f` reads (and `GET /v1/export` answers): the declarative inventory and networks."""
 
-    silos: list[SiloIn] = Field(default_factory=list)
-    gateways: list[GatewayIn] = Field(default_factory=list)
-    interface_groups: list[GroupIn] = Field(default_factory=list)
+    silos: list[SiloApplyIn] = Field(default_factory=list)
+    gateways: list[GatewayApplyIn] = Field(default_factory=list)
+    interface_groups: list[GroupApplyIn] = Field(default_factory=list)
     networks: list[TopologyNetworkIn] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -451,7 +458,7 @@ class ApplyOut(BaseModel):
                              "being decommissioned, silos that stay until those are gone")
     status: AttachmentStatus | None = None  # after ``wait``: the status reached then
     reason: str | None = Field(default=None, description="after wait: how many of the gateways, which and why")
-    set: str = Field(default="default", description="the apply set the file was applied as")
+    set: str = Field(default="default", description="the apply set the file was applied as (a prune's)")
     warnings: list[str] = Field(default_factory=list, description="changes that may surprise: a live network "
                                                                   "moving, an old attachment that stays, ...")
     prune: PruneOut | None = Field(default=None, description="with prune: what it deletes and what the guard says")

@@ -28,6 +28,7 @@ from silonet.model import (
 from silonet.model.inventory import DevicePolicy
 from silonet.plan import actual_json
 from silonet.plan.status import RecordState, record_state
+from silonet.store import events
 from silonet.store.leases import owner_now
 from silonet.store.tables import (
     AttachmentRow,
@@ -449,6 +450,7 @@ class Repository:
         """Write an audit entry; returns its log line, for the writer to note (logged on commit)."""
         self.s.execute(insert(AuditRow).values(
             time=datetime.now(UTC), actor=actor, action=action, object=obj, before=before, after=after))
+        events.intent(self.s, actor, [(action, obj, before, after)])  # the stream's intent event, same transaction
         return Audited(f"{actor}: {action} {obj}")
 
     def audit_many(self, actor: str, entries: list[tuple[str, str, dict | None, dict | None]]) -> Audited | None:
@@ -459,6 +461,7 @@ class Repository:
         self.s.execute(insert(AuditRow), [
             {"time": now, "actor": actor, "action": act, "object": obj, "before": b, "after": a}
             for act, obj, b, a in entries])
+        events.intent(self.s, actor, entries)
         return Audited(f"{actor}: {len(entries)} change(s) ({entries[0][0]} ...)")
 
     def count(self, table: Any) -> int:

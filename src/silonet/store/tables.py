@@ -30,6 +30,8 @@ class Meta(Base):
     __tablename__ = "meta"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # the last event id given: allocated under this row's lock, so ids follow commit order (events)
+    event_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
 
 
 class SiloRow(Base):
@@ -181,3 +183,80 @@ class ReplicaRow(Base):
     __tablename__ = "replicas"
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class TenantRow(Base):
+    """A tenant's contract: the interface groups it may attach to (``TenantGroupRow``), its VNI
+    pool and its quotas (null: unlimited). A tenant without a row keeps the defaults."""
+
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    vni_first: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    vni_last: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_networks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_attachments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class TenantGroupRow(Base):
+    """An interface group granted to a tenant (gone with either)."""
+
+    __tablename__ = "tenant_groups"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("interface_groups.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+
+
+class EventRow(Base):
+    """One event of the stream (``GET /v1/events``): ``id`` from ``Meta.event_seq`` in the writing
+    transaction, so every replica serves the same ids in commit order; ``tenant``: whose network it
+    is about (null: admins only)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    tenant: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    data: Mapped[dict] = mapped_column(JSON, nullable=False)
+
+
+class AttachmentStatusRow(Base):
+    """The status last announced for an attachment: a replica announces a change only by moving
+    this row, so each change is one event whichever replica saw it."""
+
+    __tablename__ = "attachment_status"
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebhookRow(Base):
+    """Where events are POSTed; ``secret``: a reference (``env:SILONET_SECRET_*``, ``file:``),
+    never the secret."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    secret: Mapped[str] = mapped_column(String(256), nullable=False)
+    events: Mapped[list] = mapped_column(JSON, nullable=False)  # the event types it takes
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False)
+
+
+class DeliveryRow(Base):
+    """One event to one webhook, until delivered or given up: a row, so it survives a restart;
+    ``claimed_until`` lets one replica at a time try it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_next_at", "state", "next_at"),)
+    # INTEGER on SQLite: only an INTEGER PRIMARY KEY numbers itself there (a BIGINT one stays NULL)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False, index=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    event_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    body: Mapped[dict] = mapped_column(JSON, nullable=False)  # the event as POSTed (events may be pruned first)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # pending, delivered, failed
+    attempts: Mapped[list] = mapped_column(JSON, nullable=False)  # [{time, status, error, ms}]
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

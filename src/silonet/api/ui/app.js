@@ -298,6 +298,21 @@
     fill($("networks").tBodies[0], rows, 5, "no virtual networks");
   }
 
+  // A tenant's contract: an admin reads every record, a tenant token its own (none: not limited).
+  function drawTenants(tenants) {
+    const used = (n, max) => el("td", { class: `num${max !== null && n >= max ? " full" : ""}`,
+      title: max === null ? "no limit" : `${Math.max(0, max - n)} left` }, max === null ? `${n} / \u221e` : `${n} / ${max}`);
+    const rows = tenants.map((t) => el("tr", { data: { tenant: t.name, networks: t.use.networks,
+      attachments: t.use.attachments } },
+      el("td", {}, t.name),
+      el("td", {}, ...(t.interface_groups.length ? t.interface_groups.map((g) => el("span", { class: "chip" }, g))
+        : [el("span", { class: "muted" }, "none granted")])),
+      el("td", { class: "num" }, t.vni_pool ? `${t.vni_pool.first}\u2013${t.vni_pool.last}` : "\u2014"),
+      used(t.use.networks, t.max_networks), used(t.use.attachments, t.max_attachments)));
+    fill($("tenants").tBodies[0], rows, 5, admin ? "no tenant has a contract: every tenant is unlimited"
+      : "no contract: this tenant is not limited");
+  }
+
   function drawAttachments(page) {
     const want = $("filter-status").value;
     const items = want ? page.items.filter((a) => a.status === want) : page.items;
@@ -375,13 +390,14 @@
     busy = true;
     try {
       const calls = [api("/v1/silos"), api("/v1/gateways"), api("/v1/interface-groups"), api("/v1/networks"),
-        api(attachmentsUrl())];
+        api(attachmentsUrl()), api("/v1/tenants")];
       if (admin) calls.push(api("/v1/status"), api("/v1/plan"), api(`/v1/audit?limit=${AUDIT}`));
-      const [silos, gateways, groups, networks, page, status, plan, audit] = await Promise.all(calls);
+      const [silos, gateways, groups, networks, page, tenants, status, plan, audit] = await Promise.all(calls);
       const statusByGw = status ? new Map(status.map((s) => [s.gateway, s])) : null;
       redraw("topology", [silos, gateways, groups, networks, status], () =>
         drawTopology(silos, gateways, groups, networks, statusByGw));
       redraw("networks", [networks], () => drawNetworks(networks));
+      redraw("tenants", [tenants], () => drawTenants(tenants));
       redraw("filters", [networks.map((n) => n.name), groups.map((g) => g.name)], () => {
         setOptions($("filter-network"), networks.map((n) => n.name));
         setOptions($("filter-group"), groups.map((g) => g.name));
