@@ -7,6 +7,7 @@ telling the client to resync."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -95,7 +96,7 @@ def test_intent_and_status_changes_in_commit_order(live: TestClient) -> None:
     assert (attach["network"], attach["interface_group"], attach["vlan"], attach["vni"]) == ("web", "g2", 200, 5000)
     g1 = [e["data"] for e in evs if e["event"] == "attachment" and e["data"]["interface_group"] == "g1"]
     assert g1[-1]["status"] == "realized" and g1[-1]["vni"] == 5000 and g1[-1]["vlan"] == 100
-    assert len({(d["status"]) for d in g1}) == len(g1)  # each change once, no repeats
+    assert all(x["status"] != y["status"] for x, y in itertools.pairwise(g1))  # each change once, no repeats
 
     # resume after the last one seen: only what came after
     last = ids[-1]
@@ -152,3 +153,58 @@ def test_a_pruned_id_asks_the_client_to_resync(live: TestClient, manager: Manage
     assert [e["id"] for e in kept] == [e["id"] for e in evs[2:]]
     r = client.get("/v1/events", headers={"Last-Event-ID": "x"})
     assert r.status_code == 422 and r.json()["field"] == "Last-Event-ID"
+
+
+def test_changes_no_pass_records_are_announced_too(live: TestClient, manager: Manager) -> None:
+    """An attach to a gateway that stays down (its worker records nothing new), a mode written by
+    intent, and a status change after a failed write dropped the intent cache: each announced."""
+    client = live
+    assert client.post("/v1/networks", json={"name": "web", "tenant": "acme", "vni": 5000}).status_code == 201
+    assert client.post("/v1/networks/web/attachments?wait=10", json={"interface_group": "g1", "vlan": 100}
+                       ).json()["status"] == "realized"
+    device = FABRIC.device("memory:gw-b")
+    device.unreachable = "SECRET-DETAIL 198.18.9.9 powered off"
+    device.changed()
+    start = int(until(client, lambda evs: any(e["event"] == "gateway" for e in evs))[-1]["id"])
+    r = client.post("/v1/networks/web/attachments?wait=5", json={"interface_group": "g2", "vlan": 200})
+    assert r.status_code == 201 and r.json()["status"] == "failed", r.text
+
+    def failed_announced(evs: list[dict]) -> bool:
+        return any(e["event"] == "attachment" and e["data"]["interface_group"] == "g2"
+                   and e["data"]["status"] == "failed" for e in evs)
+
+    deadline = time.monotonic() + 15
+    evs = read(client, start, timeout=0.5)
+    while not failed_announced(evs) and time.monotonic() < deadline:
+        evs = read(client, start, timeout=0.5)
+    assert failed_announced(evs), evs
+    mine = read(client, start, timeout=0.5, headers=bearer(tenant_token(client, "acme")))
+    assert mine and not any("SECRET-DETAIL" in json.dumps(e["data"]) for e in mine), mine  # general terms only
+    assert any("SECRET-DETAIL" in json.dumps(e["data"]) for e in evs)  # the admin reads the device's words
+
+    last = int(evs[-1]["id"])
+    r = client.patch("/v1/gateways/gw-a", json={"mode": "maintenance"})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 15
+    held: list[dict] = []
+    while not held and time.monotonic() < deadline:
+        held = [e for e in read(client, last, timeout=0.5)
+                if e["event"] == "gateway" and e["data"]["condition"] == "held"]
+    assert held and held[0]["data"]["gateway"] == "gw-a", held
+
+    manager.runtime.intent.inventory = None  # as a failed (or dry-run) write leaves the cache
+    last = max(int(e["id"]) for e in read(client, last, timeout=0.5) if "id" in e)
+    device.unreachable = None
+    device.changed()
+    deadline = time.monotonic() + 15
+    back: list[dict] = []
+    while not back and time.monotonic() < deadline:
+        back = [e for e in read(client, last, timeout=0.5)
+                if e["event"] == "attachment" and e["data"]["interface_group"] == "g2"]
+    assert back, "no attachment event after the intent cache was dropped"
+
+
+def test_a_malformed_or_huge_last_event_id_is_a_422(live: TestClient) -> None:
+    for bad in ("x", "9" * 5000, "-1"):
+        r = live.get("/v1/events", headers={"Last-Event-ID": bad})
+        assert r.status_code == 422 and r.json()["field"] == "Last-Event-ID", (bad[:10], r.text)

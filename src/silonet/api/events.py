@@ -22,10 +22,10 @@ import anyio
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
-from silonet.errors import InvalidInput
+from silonet.errors import InvalidInput, Unauthorized
 from silonet.service import Manager
 from silonet.service.auth import Principal
-from silonet.service.events import BATCH, RESYNC, Stream
+from silonet.service.events import RESYNC, Stream
 from silonet.store import events
 
 HEARTBEAT_S = 15.0
@@ -51,19 +51,21 @@ def install(v1: APIRouter, manager: Manager, caller: Any) -> None:
         after: Annotated[int | None, Query(ge=0, description="resume after this event id (as Last-Event-ID)")] = None,
         limit: Annotated[int | None, Query(ge=1, le=100_000, description="end after this many events")] = None,
         timeout: Annotated[float | None, Query(gt=0, le=86_400, description="end after this many seconds")] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> StreamingResponse:
         if last_event_id is not None and after is None:
-            if not last_event_id.strip().isdigit():
+            if not last_event_id.strip().isdigit() or len(last_event_id.strip()) > 19:
                 raise InvalidInput(field="Last-Event-ID", rule="an event id: a whole number >= 0")
             after = int(last_event_id.strip())
         stream = Stream(manager, who.scope, after)
         problem = await anyio.to_thread.run_sync(stream.start)
-        return StreamingResponse(_frames(manager, stream, problem, limit, timeout), media_type="text/event-stream",
+        return StreamingResponse(_frames(manager, stream, problem, limit, timeout, authorization),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 async def _frames(m: Manager, stream: Stream, problem: str | None, limit: int | None,
-                  timeout: float | None) -> AsyncIterator[str]:
+                  timeout: float | None, authorization: str | None = None) -> AsyncIterator[str]:
     if problem is not None:
         yield frame(None, "error", {"error": problem, "resync": RESYNC})
         return
@@ -73,18 +75,24 @@ async def _frames(m: Manager, stream: Stream, problem: str | None, limit: int | 
     yield ": silonet event stream\n\n"  # the headers go out now: a client knows it is connected
     while True:
         seq = feed.seq()
-        rows = await anyio.to_thread.run_sync(stream.read)
+        rows, more = await anyio.to_thread.run_sync(stream.read)
         for event_id, kind, data in rows:
             yield frame(event_id, kind, data)
-            stream.after, sent = event_id, sent + 1
+            sent += 1
             if limit is not None and sent >= limit:
                 return
-        if len(rows) == BATCH:
+        if more:
             continue
         now = time.monotonic()
         if end is not None and now >= end:
             return
         if now >= beat:
+            if authorization is not None:  # a token revoked meanwhile ends the stream
+                try:
+                    await anyio.to_thread.run_sync(m.tokens.verify, authorization)
+                except Unauthorized as err:
+                    yield frame(None, "error", {"error": err.message})
+                    return
             yield ": keepalive\n\n"
             beat = now + HEARTBEAT_S
         pause = min(POLL_S, beat - now, *(() if end is None else (end - now,)))
@@ -98,6 +106,7 @@ async def prune_forever(manager: Manager) -> None:
     def prune() -> None:
         with manager.db.sessions() as s, s.begin():
             events.prune(s, settings.events_keep_hours, settings.events_keep)
+            events.prune_deliveries(s, settings.events_keep_hours)
 
     while True:
         with contextlib.suppress(Exception):  # a busy database: next round

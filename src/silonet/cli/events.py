@@ -27,11 +27,14 @@ def local(manager: Any, after: int | None, limit: int | None, timeout: float | N
     end = None if timeout is None else time.monotonic() + timeout
     sent = 0
     while True:
-        for event_id, kind, data in stream.read():
+        rows, more = stream.read()
+        for event_id, kind, data in rows:
             yield {"id": event_id, "event": kind, "data": data}
-            stream.after, sent = event_id, sent + 1
+            sent += 1
             if limit is not None and sent >= limit:
                 return
+        if more:
+            continue
         if end is not None and time.monotonic() >= end:
             return
         time.sleep(POLL_S if end is None else max(0.0, min(POLL_S, end - time.monotonic())))

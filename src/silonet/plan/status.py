@@ -39,6 +39,8 @@ RecordState = Literal["pending", "realized", "failed", "held", "decommissioning"
 HOLDING_MODES = frozenset({"observe", "maintenance"})
 # what a ``--wait`` exits with, per status (README, "Status and exit codes")
 EXIT_CODES: dict[str, int] = {"realized": 0, "failed": 1, "degraded": 3, "held": 3, "pending": 4}
+# What a tenant reads instead of a gateway's own error, which may name other tenants' networks and MACs.
+TENANT_GATEWAY_ERROR = "the gateway reports an error (shown to admins)"
 NO_RECONCILER = "not reached yet: no reconciler drives it (is `silonet serve` running?)"
 NO_LEASE = "no reconciler holds its lease (is `silonet serve` running?)"
 CONNECTING = "connecting to the device"

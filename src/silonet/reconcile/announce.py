@@ -19,11 +19,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from silonet.model import Inventory
-from silonet.plan.status import Seen, gateway_status, record_state, summarize
+from silonet.plan.status import TENANT_GATEWAY_ERROR, Seen, gateway_status, record_state, summarize
 from silonet.store import events
 from silonet.store.events import Event
 from silonet.store.repo import Realization, Repository
-from silonet.store.tables import AttachmentRow, AttachmentStatusRow, GroupRow, Meta, NetworkRow
+from silonet.store.tables import (
+    AttachmentRow,
+    AttachmentStatusRow,
+    GatewayRow,
+    GatewayStatusRow,
+    GroupRow,
+    Meta,
+    NetworkRow,
+)
 
 
 @dataclass(frozen=True)
@@ -77,18 +85,28 @@ def lock(session: Session) -> None:
     session.execute(update(Meta).where(Meta.id == 1).values(event_seq=Meta.event_seq))
 
 
-def announce(session: Session, before: Mapping[str, Realization], watch: list[Watched]) -> list[int]:
-    """Gateway and attachment events for what the batch just recorded changed; their ids."""
+def announce(session: Session, gateways: Iterable[str], watch: list[Watched]) -> list[int]:
+    """Gateway and attachment events for what changed at ``gateways`` (recorded just now, or named
+    by an intent change) and on the ``watch``ed attachments; their ids. Each gateway's condition is
+    compared with the one last announced (``gateway_status.condition``), so a mode or a
+    decommissioning written by intent is announced too."""
     repo = Repository(session)
-    names = set(before) | {g for w in watch for g in w.gateways}
+    names = set(gateways) | {g for w in watch for g in w.gateways}
     real = repo.realizations(names, observed=False)
+    st = GatewayStatusRow
+    said = dict(session.execute(select(GatewayRow.name, st.condition).join(st, st.gateway_id == GatewayRow.id)
+                                .where(GatewayRow.name.in_(sorted(set(gateways))))).all())
     out: list[Event] = []
-    for name in sorted(before):
-        old, new = before[name], real.get(name)
-        if new is not None and condition(old) != condition(new):
-            out.append(Event("gateway", {"gateway": name, "condition": condition(new), "state": new.state,
-                                         "reachable": new.reachable, "mode": new.mode, "error": new.last_error,
-                                         "realized_generation": new.realized_generation}))
+    for name in sorted(said):
+        new = real.get(name)
+        now = condition(new)
+        if new is None or now == said[name]:
+            continue
+        session.execute(update(st).where(st.gateway_id == select(GatewayRow.id).where(GatewayRow.name == name)
+                                         .scalar_subquery()).values(condition=now))
+        out.append(Event("gateway", {"gateway": name, "condition": now, "state": new.state,
+                                     "reachable": new.reachable, "mode": new.mode, "error": new.last_error,
+                                     "realized_generation": new.realized_generation}))
     out += _attachments(session, real, watch)
     return events.publish(session, out)
 
@@ -104,7 +122,9 @@ def _attachments(session: Session, real: Mapping[str, Realization], watch: list[
             error = next((e for p in w.ports.get(gw, ()) if r and (e := r.binding_error(p, w.vlan))), None)
             status, reason = gateway_status(r, w.generation, error, "enforce" if r is None else r.mode)
             seen.append(Seen(gw, status, reason, w.pairs.get(gw)))
-        admin, tenant = summarize(seen, w.own), summarize(seen, w.own, tenant=True)
+        hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
+                       and e.reason == r.last_error else e.reason, e.pair) for e in seen]
+        admin, tenant = summarize(seen, w.own), summarize(hidden, w.own, tenant=True)
         verdicts[(w.network, w.group, w.vlan)] = (w, admin, tenant)
     q = (select(AttachmentRow.id, NetworkRow.name, GroupRow.name, AttachmentRow.vlan, AttachmentStatusRow.status)
          .join(NetworkRow, NetworkRow.id == AttachmentRow.network_id)

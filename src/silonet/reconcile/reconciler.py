@@ -139,8 +139,14 @@ class Reconciler:
         if self._loop is not None and self._kick is not None:
             if change.gateways:
                 self._loop.call_soon_threadsafe(self._wake_bumped, change.generation, change.gateways, change.cause)
+                self._loop.call_soon_threadsafe(self._recheck, change.gateways)
             else:
                 self._loop.call_soon_threadsafe(self._kick.set)
+
+    def _recheck(self, gateways: frozenset[str]) -> None:
+        """Announce what an intent change moved there, even where no pass will record (a gateway down)."""
+        task = asyncio.ensure_future(self.recorder.recheck(gateways))
+        task.add_done_callback(_quietly)
 
     def _wake_bumped(self, generation: int, bumped: frozenset[str], cause: str | None = None) -> None:
         assert self._loop is not None and self._kick is not None
@@ -164,10 +170,14 @@ class Reconciler:
 
     def _watched(self, gateways: Iterable[str]) -> list[Watched]:
         """The attachments whose status ``gateways``' new records may move (announce.py): read from
-        the intent this process holds, under its lock, before the recording's transaction."""
+        the intent this process holds (loaded first if a failed write dropped it), under its lock,
+        before the recording's transaction."""
         with self.cache.lock:
             inv = self.cache.inventory
-            return [] if inv is None else watched(inv, gateways)
+            if inv is None:
+                with self.db.read() as s, s.begin():
+                    inv, _generation = self.cache.current(s)
+            return watched(inv, gateways)
 
     def mode_of(self, gateway: str) -> str | None:
         """The gateway's mode in the newest committed intent this replica heard of (any thread): a
@@ -298,3 +308,9 @@ def _mode_switch(old: Gateway, new: Gateway) -> bool:
     so a new worker is made."""
     return (old.mode != new.mode and "maintenance" not in (old.mode, new.mode)
             and replace(old, mode=new.mode) == new)
+
+
+def _quietly(task: asyncio.Future) -> None:
+    """An announcement that failed (a busy database) is retried by the next recording: say so, go on."""
+    if not task.cancelled() and (err := task.exception()) is not None:
+        log.warning("announcing an intent change failed: %s", err)

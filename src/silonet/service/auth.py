@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from silonet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from silonet.model import VirtualNetwork
+from silonet.plan.status import TENANT_GATEWAY_ERROR
 from silonet.service import schemas as S
 from silonet.store.db import Database
 from silonet.store.repo import Repository, utc
@@ -35,8 +36,6 @@ ROLES = ("admin", "tenant")
 TOKEN_PREFIX = "snt_"
 CACHE_S = 5.0
 ADMIN_TOKEN_MIN = 16
-# What a tenant reads instead of a gateway's own error, which may name other tenants' networks and MACs.
-TENANT_GATEWAY_ERROR = "the gateway reports an error (shown to admins)"
 _R = TypeVar("_R")
 
 

@@ -48,10 +48,16 @@ class Stream:
                     f"newest event")
         return None
 
-    def read(self) -> list[tuple[int, str, dict[str, Any]]]:
-        q = select(EventRow.id, EventRow.type, EventRow.time, EventRow.data).where(EventRow.id > self.after)
-        if self.tenant is not None:
-            q = q.where(EventRow.tenant == self.tenant)
+    def read(self) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
+        """The next events the reader may see, and whether more may follow at once (a whole batch
+        was scanned). The position moves past every event scanned, seen or not, so a quiet tenant's
+        next read starts at the newest event, not where its last visible one was."""
+        q = (select(EventRow.id, EventRow.type, EventRow.time, EventRow.data, EventRow.tenant)
+             .where(EventRow.id > self.after).order_by(EventRow.id).limit(BATCH))
         with self.m.db.read() as s:
-            rows = s.execute(q.order_by(EventRow.id).limit(BATCH)).all()
-        return [(i, kind, shown(events.body(i, t, kind, data), self.tenant)) for i, kind, t, data in rows]
+            rows = s.execute(q).all()
+        if rows:
+            self.after = rows[-1][0]
+        seen = [(i, kind, shown(events.body(i, t, kind, data), self.tenant)) for i, kind, t, data, owner in rows
+                if self.tenant is None or owner == self.tenant]
+        return seen, len(rows) == BATCH

@@ -31,8 +31,10 @@ class Event:
 
 
 def body(event_id: int, time: datetime, type_: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An event as the stream's ``data:`` line and a webhook's POST body carry it."""
-    return {"id": event_id, "type": type_, "time": time.isoformat(), **data}
+    """An event as the stream's ``data:`` line and a webhook's POST body carry it (the time in UTC
+    on every engine: SQLite hands back naive times)."""
+    when = time if time.tzinfo is not None else time.replace(tzinfo=UTC)
+    return {"id": event_id, "type": type_, "time": when.isoformat(), **data}
 
 
 def publish(session: Session, events: Sequence[Event]) -> list[int]:
@@ -116,4 +118,11 @@ def prune(session: Session, keep_hours: float, keep: int) -> int:
     cutoff = datetime.now(UTC).timestamp() - keep_hours * 3600
     q = delete(EventRow).where(EventRow.id <= newest - keep,
                                EventRow.time < datetime.fromtimestamp(cutoff, UTC))
+    return session.execute(q).rowcount or 0
+
+
+def prune_deliveries(session: Session, keep_hours: float) -> int:
+    """Forget deliveries that ended (delivered or failed) more than ``keep_hours`` ago; how many."""
+    cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - keep_hours * 3600, UTC)
+    q = delete(DeliveryRow).where(DeliveryRow.state.in_(("delivered", "failed")), DeliveryRow.created < cutoff)
     return session.execute(q).rowcount or 0

@@ -149,6 +149,8 @@ class GatewayStatusRow(Base):
     drift: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # operations the next enforce pass would apply now (observe mode's plan; null: not read)
     pending_operations: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the condition last announced on the event stream (reconcile/announce.py; null: none yet)
+    condition: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class TokenRow(Base):

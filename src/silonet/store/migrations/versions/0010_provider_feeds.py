@@ -1,4 +1,5 @@
-"""the provider's systems: the event stream (events, meta.event_seq, attachment_status), webhooks
+"""the provider's systems: the event stream (events, meta.event_seq, attachment_status,
+gateway_status.condition), webhooks
 and their deliveries, tenant contracts (tenants, tenant_groups)
 
 Revision ID: 0010
@@ -16,6 +17,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("meta") as batch:
         batch.add_column(sa.Column("event_seq", sa.BigInteger(), nullable=False, server_default="0"))
+    with op.batch_alter_table("gateway_status") as batch:
+        batch.add_column(sa.Column("condition", sa.String(16), nullable=True))
     op.create_table(
         "tenants",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -78,5 +81,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("deliveries", "webhooks", "attachment_status", "events", "tenant_groups", "tenants"):
         op.drop_table(table)
+    with op.batch_alter_table("gateway_status") as batch:
+        batch.drop_column("condition")
     with op.batch_alter_table("meta") as batch:
         batch.drop_column("event_seq")
