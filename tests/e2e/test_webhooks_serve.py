@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 SECRET_ENV = "SILONET_SECRET_E2E_HOOK"
 SECRET = "e2e-hook-secret"
-ATTACHES = 60
+ATTACHES = 30
 
 
 @pytest.fixture

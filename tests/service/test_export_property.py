@@ -151,7 +151,7 @@ def exported_sets(data: dict[str, Any]) -> dict[tuple[str, str], str | None]:
     return test_export.exported_sets(data, absent="default")
 
 
-@fuzz(60)
+@fuzz(30)
 @given(intent=intents(), moved=st.lists(st.sampled_from([f"net-{j}" for j in range(4)]), unique=True))
 def test_an_export_applied_back_changes_nothing(tmp_path_factory: pytest.TempPathFactory, template: Path,
                                                 intent: dict[str, Any], moved: list[str]) -> None:
@@ -177,7 +177,7 @@ def test_an_export_applied_back_changes_nothing(tmp_path_factory: pytest.TempPat
         stores.close()
 
 
-@fuzz(40)
+@fuzz(20)
 @given(intent=intents(), which=st.sampled_from(["default", "a", "b"]))
 def test_a_sets_export_makes_another_stores_set_the_same(tmp_path_factory: pytest.TempPathFactory,
                                                          template: Path, intent: dict[str, Any], which: str) -> None:
