@@ -84,6 +84,19 @@ class DeviceError(SilonetError):
     template = "gateway '{gateway}': {reason}"
 
 
+class Fenced(DeviceError):
+    """The device holds a newer lease epoch than the writer's: another replica took the gateway
+    over while this one was stalled, so this write would land after its successor's. Nothing was
+    written (docs/architecture.md, "Leases and the epoch")."""
+
+    code = "fenced"
+
+    def __init__(self, field: str | None = None, *, gateway: str, epoch: int, device: int, **fields: Any) -> None:
+        super().__init__(field, gateway=gateway, epoch=epoch, device=device, reason=(
+            f"write refused: the device holds lease epoch {device}, newer than this replica's {epoch} "
+            "(another replica took the gateway over)"), **fields)
+
+
 class Unauthorized(SilonetError):
     """No bearer token, or one that is unknown or revoked."""
 

@@ -19,11 +19,13 @@ from silonet.store.db import Database
 class Runtime:
     """One database's shared parts in this process."""
 
-    def __init__(self, db: Database, policy: DriverPolicy | None = None) -> None:
+    def __init__(self, db: Database, policy: DriverPolicy | None = None, board: RealizationBoard | None = None,
+                 feed: EventFeed | None = None) -> None:
+        """``board``, ``feed``: a reconcile child's relay them to its front (``silonet.workers``)."""
         self.db = db
         self.policy = policy if policy is not None else DriverPolicy()  # the device layer's word on a gateway
         self.changes = IntentBus()  # intent writes -> the reconciler
-        self.board = RealizationBoard()  # the reconciler's recordings -> waiters
-        self.feed = EventFeed()  # events committed here -> the event stream, the webhook dispatcher
+        self.board = board if board is not None else RealizationBoard()  # the reconciler's recordings -> waiters
+        self.feed = feed if feed is not None else EventFeed()  # events committed here -> the event stream, webhooks
         self.changes.subscribe(lambda _change: self.feed.published())  # an intent write's events
         self.intent = IntentCache(self.policy, self.changes)

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class IntentChanged:
     """An intent write committed at ``generation``: the gateways whose desired state it changed,
-    the VNIs it changed them at (None: anything may have changed), and the request id of the
-    write (the cause of the passes it wakes)."""
+    the VNIs it changed them at (None: anything may have changed), the request id of the write
+    (the cause of the passes it wakes), and the model calls it made (``Inventory.journal``: a
+    reconcile worker process replays them on its copy of the intent, ``silonet.workers``)."""
 
     generation: int
     gateways: frozenset[str]
     vnis: frozenset[int] | None
     cause: str | None = None
+    journal: tuple[tuple[str, tuple, dict], ...] | None = None
 
 
 IntentListener = Callable[[IntentChanged], None]

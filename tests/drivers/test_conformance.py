@@ -1,7 +1,8 @@
 """One contract, every driver: the same tests run against the in-memory driver, the ovsdb driver
 (a real ovsdb-server) and the ssh driver with the vtepctl dialect (a real sshd on loopback whose
 sessions run vtep-ctl on a real ovsdb-server), the way napalm's shared getter tests run per
-driver. What each driver must do is what ``plan.apply_ops`` says a device holds after a batch.
+driver. What each driver must do is what ``plan.apply_ops`` says a device holds after a batch,
+and refuse a batch under an older lease epoch than the device holds.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from silonet.devices import sshgw
 from silonet.devices.vtepdb import VtepDb
 from silonet.devices.vtepdb import available as ovs_missing
 from silonet.drivers import Driver, registry
-from silonet.drivers.base import wait_connected
+from silonet.drivers.base import Fence, wait_connected
 from silonet.drivers.memory import FABRIC
-from silonet.errors import DeviceError
+from silonet.errors import DeviceError, Fenced
 from silonet.model import Gateway, Management, Port
 from silonet.plan import GatewayState, LogicalSwitch, apply_ops, diff
 from silonet.plan.ops import Bind, EnsureLogicalSwitch, Unbind
@@ -187,5 +188,33 @@ def test_a_device_that_cannot_answer_is_a_device_error_naming_the_gateway(peer: 
             await asyncio.sleep(0.1)
         with pytest.raises(DeviceError):
             await drv.apply(diff(DESIRED, GatewayState()))
+
+    _session(peer, body)
+
+
+def test_a_write_under_an_older_lease_epoch_is_refused_by_the_device(peer: Peer) -> None:
+    """The lease fence (``drivers.base.Fence``): a write under epoch 2 lands and leaves its epoch on
+    the device; a write under epoch 1 after it is refused (``Fenced``, naming both epochs) and
+    writes nothing; the same epoch again, or a higher one, lands; an unfenced write still lands."""
+
+    async def body(drv: Driver) -> None:
+        assert drv.fences, f"{drv.name}: every driver of this suite carries the epoch to its device"
+        await drv.read()
+        await drv.apply([EnsureLogicalSwitch(5000, "cust-42")], Fence(2, "replica-b"))
+        before = (await drv.read()).owned
+        with pytest.raises(Fenced) as refused:
+            await drv.apply([Bind("p1", 100, 5000)], Fence(1, "replica-a"))
+        assert {k: refused.value.fields[k] for k in ("gateway", "epoch", "device")} == {
+            "gateway": "ps1", "epoch": 1, "device": 2}
+        assert "lease epoch 2" in refused.value.fields["reason"]
+        assert (await drv.read()).owned == before  # nothing of the refused batch was written
+        await drv.apply([Bind("p1", 100, 5000)], Fence(2, "replica-b"))
+        await drv.read()
+        await drv.apply([Bind("p1", 101, 5000)], Fence(3, "replica-c"))
+        await drv.read()
+        with pytest.raises(Fenced):
+            await drv.apply([Unbind("p1", 100)], Fence(2, "replica-b"))
+        await drv.apply([Bind("p2", 7, 5000)])  # no lease (a tool, a test): the device's epoch is not asked
+        assert (await drv.read()).owned.bindings == {("p1", 100): 5000, ("p1", 101): 5000, ("p2", 7): 5000}
 
     _session(peer, body)

@@ -53,6 +53,17 @@ def test_replicas_share_the_gateways(db: Database) -> None:
     assert reps[0].owners() == {g: o for o, hs in held.items() for g in hs}
 
 
+def test_siblings_started_together_take_their_share_from_the_first_round(db: Database) -> None:
+    """``serve --workers 3``: the first worker to start does not take all ten gateways (opening ten
+    connections to give seven back a round later), only its share of three siblings."""
+    add_gateways(db)
+    reps = [Leases(db, n, ttl=30, replicas_at_least=3) for n in "abc"]
+    first = reps[0].round()
+    assert len(first.held) == 4 and not first.excess  # ceil(10 / 3), though alone so far
+    held = [first.held] + [rep.round().held for rep in reps[1:]]
+    assert sorted(map(len, held)) == [2, 4, 4] and frozenset().union(*held) == frozenset(GATEWAYS)
+
+
 def test_an_expired_lease_is_taken_over_only_after_its_fence(db: Database) -> None:
     add_gateways(db)
     a, b = Leases(db, "a", ttl=1.0), Leases(db, "b", ttl=1.0)
@@ -127,3 +138,69 @@ def test_a_crashed_replica_of_this_host_is_taken_over_at_once(db: Database) -> N
     assert r.held == frozenset(GATEWAYS) and r.replicas == 1  # at once, and the dead one no longer counts
     other = Leases(db, alive, ttl=30)
     assert other.round().held == frozenset()  # a live owner's leases stay its own
+
+
+# ------------------------------------------------------------------ the epoch (the device's fence)
+def _epochs(db: Database) -> dict[str, int]:
+    """Every lease row's epoch, expired ones too (the history a device is fenced by)."""
+    from sqlalchemy import select
+
+    from silonet.store.tables import GatewayLeaseRow, GatewayRow
+
+    with db.read() as s:
+        return dict(s.execute(select(GatewayRow.name, GatewayLeaseRow.epoch)
+                              .join(GatewayLeaseRow, GatewayLeaseRow.gateway_id == GatewayRow.id)).all())
+
+
+def test_the_epoch_moves_when_a_lease_is_taken_and_stays_while_renewed(db: Database) -> None:
+    add_gateways(db, ["gw0", "gw1"])
+    a, b = Leases(db, "a", ttl=30), Leases(db, "b", ttl=30)
+    assert a.round().epochs == {"gw0": 1, "gw1": 1}  # inserted: the first take
+    assert a.round().epochs == {"gw0": 1, "gw1": 1}  # renewed: unchanged
+    a.release(["gw1"])
+    assert _epochs(db) == {"gw0": 1, "gw1": 1}  # given back: expired, the epoch kept
+    assert b.round(limit=False).epochs == {"gw1": 2}
+    b.release()
+    assert a.round(limit=False).epochs == {"gw0": 1, "gw1": 3}  # back to a: one more again
+    assert _epochs(db) == {"gw0": 1, "gw1": 3}
+
+
+def test_the_epoch_moves_on_takeover_of_an_expired_lease_and_on_retaking_ones_own(db: Database) -> None:
+    add_gateways(db, ["gw0"])
+    a, b = Leases(db, "a", ttl=0.5), Leases(db, "b", ttl=30)
+    assert a.round().epochs == {"gw0": 1}
+    time.sleep(0.6)  # a stalled past its lease; nobody took it meanwhile
+    assert a.round().epochs == {"gw0": 2}  # taken again, not renewed: its writes of before are fenced
+    time.sleep(0.6)
+    assert b.round().epochs == {"gw0": 3}  # b takes the expired lease over
+    assert a.round().epochs == {}  # a comes back: gone, and b's epoch stands
+    assert _epochs(db) == {"gw0": 3}
+
+
+def test_a_dead_replicas_leases_are_taken_under_a_new_epoch(db: Database) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from silonet.store.leases import _pid_namespace, replica_id
+
+    add_gateways(db, ["gw0", "gw1"])
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = Leases(db, f"{socket.gethostname()}-{_pid_namespace()}-{int(gone.stdout)}-abc123", ttl=30)
+    assert dead.round().epochs == {"gw0": 1, "gw1": 1}
+    assert Leases(db, replica_id(), ttl=30).round().epochs == {"gw0": 2, "gw1": 2}
+
+
+def test_adopt_moves_past_the_devices_epoch_only_while_the_lease_is_ones_own(db: Database) -> None:
+    """The device holds an epoch from before the lease's history (the gateway deleted and added
+    again): its owner moves past it; a replica whose lease moved on cannot."""
+    add_gateways(db, ["gw0"])
+    a, b = Leases(db, "a", ttl=30), Leases(db, "b", ttl=30)
+    assert a.round().epochs == {"gw0": 1}
+    assert a.adopt("gw0", 7) == 8
+    assert a.round().epochs == {"gw0": 8}  # renewed: the adopted epoch stays
+    assert a.adopt("gw0", 3) == 8  # already past it: unchanged
+    assert b.adopt("gw0", 20) is None and _epochs(db) == {"gw0": 8}  # not b's lease
+    a.release()
+    assert a.adopt("gw0", 20) is None and _epochs(db) == {"gw0": 8}  # given back: no longer a's either
+    assert b.round().epochs == {"gw0": 9}

@@ -27,6 +27,7 @@ from silonet.service import Manager, listing
 from silonet.service import schemas as S
 from silonet.service.auth import Principal
 from silonet.service.dispatch import Dispatcher
+from silonet.workers import WorkerPool
 
 NamePath = Annotated[str, Path(min_length=1, max_length=rules.NAME_MAX, pattern=f"^{rules.NAME_RE.pattern}$")]
 VlanPath = Annotated[int, Path(ge=rules.VLAN_MIN, le=rules.VLAN_MAX)]
@@ -117,21 +118,25 @@ def _seen_by(who: Principal, gw: S.GatewayOut) -> S.GatewayOut:
     return gw if who.admin else gw.model_copy(update={"management": None})
 
 
-def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAPI:
-    """The API; with a ``reconciler`` it also drives the gateways and sends webhooks for as long as it serves."""
+def create_app(manager: Manager, reconciler: Reconciler | None = None, workers: WorkerPool | None = None) -> FastAPI:
+    """The API; with a ``reconciler`` (or reconcile ``workers`` in processes of their own: ``silonet.workers``)
+    it also drives the gateways and sends webhooks for as long as it serves."""
+    if reconciler is not None and workers is not None:
+        raise InvalidInput(field="workers", rule="a reconciler in this process or reconcile workers, not both")
     if reconciler is not None and reconciler.runtime is not manager.runtime:  # they would not hear each other
         raise InvalidInput(field="reconciler", rule="the manager and the reconciler share one Runtime "
                                                     "(silonet.runtime)")
 
     # webhooks are sent where gateways are driven (`serve --no-reconcile` serves the API only: it dials nothing)
+    drives = reconciler if reconciler is not None else workers
     dispatcher = Dispatcher(manager.runtime, manager.settings) if (
-        reconciler is not None and manager.settings.webhook_dispatch) else None
+        drives is not None and manager.settings.webhook_dispatch) else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         pruning = asyncio.create_task(events_api.prune_forever(manager), name="events-prune")
-        if reconciler is not None:
-            await reconciler.start()
+        if drives is not None:
+            await drives.start()
         if dispatcher is not None:
             await dispatcher.start()
         try:
@@ -140,8 +145,8 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None) -> FastAP
             if dispatcher is not None:
                 await dispatcher.stop()
             pruning.cancel()
-            if reconciler is not None:
-                await reconciler.stop()
+            if drives is not None:
+                await drives.stop()
 
     app = FastAPI(
         title="silonet",

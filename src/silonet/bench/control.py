@@ -11,7 +11,9 @@ Sections (``--only`` picks some):
 - ``compile``: 1,000 gateways x 48 ports, 100 groups, 200,000 attachments: full compile,
   peak RSS, one change's cost at 1,000 vs 10 gateways; paged listing of 200,000 attachments;
 - ``converge``: 100 gateways from empty to 50 networks x 20 attachments, then the
-  manager's CPU while nothing changes.
+  manager's CPU while nothing changes;
+- ``scale``: a manager started on a store of 1,000 gateways x ~100 VNIs: converge, RSS, idle
+  CPU, attach latency while 1,000 are held (``bench/scale.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from silonet.bench.fleet import Fleet, Server, clean
+from silonet.bench import scale
+from silonet.bench.fleet import Fleet, Server
+from silonet.bench.lifecycle import Run, phase
 
 console = Console()
-SECTIONS = ("attach", "forwarding", "bulk", "ssh", "compile", "converge")
+SECTIONS = ("attach", "forwarding", "bulk", "ssh", "compile", "converge", "scale")
 TARGETS: dict[str, tuple[str, float]] = {  # key -> (comparison, bound)
     "attach_p50_ms": ("<=", 30), "attach_p99_ms": ("<=", 150),
     "bulk_ratio_vs_vtepctl": (">=", 100), "ssh_ratio_persistent_vs_reconnect": (">=", 20),
     "compile_full_s": ("<=", 5), "compile_peak_rss_mib": ("<=", 2048),
     "incremental_ratio_1000_vs_10": ("<=", 2), "paging_p99_ms": ("<=", 50), "idle_cpu_pct": ("<", 2),
+    **scale.TARGETS,
 }
 
 
@@ -49,16 +54,20 @@ TARGETS: dict[str, tuple[str, float]] = {  # key -> (comparison, bound)
 class Settings:
     quick: bool = False
     out: Path = Path("bench-results/control")
-    work: Path = Path("/tmp/silonet-bench-control")
+    work: Path | None = None  # None: a fresh /tmp/silonet-bench-control-*, removed after (as a given one is)
     sections: tuple[str, ...] = SECTIONS
     lab_dir: Path = Path(".lab")
     sizes: dict[str, int] = field(default_factory=dict)
 
     def size(self, name: str) -> int:
         full = {"attaches": 200, "bulk": 4094, "ssh_changes": 100, "converge_gateways": 100, "networks": 50,
-                "attachments_per_network": 20, "idle_s": 30, "forwarding_samples": 3}
+                "attachments_per_network": 20, "idle_s": 30, "forwarding_samples": 3,
+                "scale_gateways": 1000, "scale_groups_per_network": 20, "scale_attaches": 30, "scale_idle_s": 60,
+                "scale_workers": 1}
         quick = {"attaches": 20, "bulk": 200, "ssh_changes": 20, "converge_gateways": 10, "networks": 10,
-                 "attachments_per_network": 2, "idle_s": 5, "forwarding_samples": 1}
+                 "attachments_per_network": 2, "idle_s": 5, "forwarding_samples": 1,
+                 "scale_gateways": 20, "scale_groups_per_network": 2, "scale_attaches": 5, "scale_idle_s": 5,
+                 "scale_workers": 1}
         return self.sizes.get(name, (quick if self.quick else full)[name])
 
 
@@ -102,6 +111,7 @@ def attach_latency(s: Settings) -> dict:
     lat: dict[str, list[float]] = {g: [] for g in spans}
     try:
         with _progress() as bar:
+            phase("attach.servers", "10 vtep ovsdb-servers and silonet serve")
             task = bar.add_task("attach: 10 vtep ovsdb-servers", total=10)
             fleet.start(lambda k: bar.advance(task, k))
             server.start()
@@ -112,6 +122,7 @@ def attach_latency(s: Settings) -> dict:
             _ok(http.post("/v1/apply", params={"wait": 60}, json={"gateways": gws, "interface_groups": groups}))
             _settle(http)
             warm = 6
+            phase("attach.run", f"{n} attaches with ?wait")
             task = bar.add_task(f"attach: {n} attaches (?wait)", total=n + warm)
             for i in range(n + warm):
                 group = "g2" if i % 2 == 0 else "g10"
@@ -156,6 +167,7 @@ def attach_to_forwarding(s: Settings) -> dict:
     samples: list[float] = []
     try:
         with _progress() as bar:
+            phase("forwarding.lab", "the ovs-vtep lab")
             task = bar.add_task("forwarding: lab up", total=1)
             lab.up(paper_topology())
             bar.advance(task)
@@ -207,6 +219,7 @@ def bulk(s: Settings) -> dict:
     server = Server(work / "server")
     try:
         with _progress() as bar:
+            phase("bulk.servers", "4 vtep ovsdb-servers and silonet serve")
             task = bar.add_task("bulk: 4 vtep ovsdb-servers", total=4)
             ours.start(lambda k: bar.advance(task, k))
             theirs.start(lambda k: bar.advance(task, k))
@@ -216,6 +229,7 @@ def bulk(s: Settings) -> dict:
             _settle(http)
             topo = work / "topology.yaml"
             topo.write_text(yaml.safe_dump(_bulk_topology(ours, n), sort_keys=False))
+            phase("bulk.apply", f"one silonet apply of {n} attachments")
             task = bar.add_task(f"bulk: silonet apply ({n} attachments)", total=1)
             t0 = time.perf_counter()
             run = subprocess.run([sys.executable, "-m", "silonet.cli.main", "--server", server.url, "apply", "-f",
@@ -232,6 +246,7 @@ def bulk(s: Settings) -> dict:
                 bound = len(db.ctl("list-bindings", db.name, "p1").splitlines())
                 if bound != n:
                     raise RuntimeError(f"vtep-ctl: {bound} of {n} bindings on {db.name}")
+            phase("bulk.baseline", f"one vtep-ctl per binding ({n * 2} calls)")
             task = bar.add_task("bulk: one vtep-ctl per binding", total=n * 2)
             calls: list[float] = []
             t0 = time.perf_counter()
@@ -264,6 +279,7 @@ def ssh_ratio(s: Settings) -> dict:
         return {"ssh_ratio_persistent_vs_reconnect": None, "ssh_skipped": "needs root (lab sshd)"}
     from silonet.bench.ssh import main as ssh_main
 
+    phase("ssh", "lab sshd: reconnect vs persistent vs batched")
     report = ssh_main(s.size("ssh_changes"), s.out, s.lab_dir)
     return {"ssh_ratio_persistent_vs_reconnect": report["ssh_ratio_persistent_vs_reconnect"],
             "ssh_seconds": report["seconds"]}
@@ -274,6 +290,7 @@ def compile_scale(s: Settings) -> dict:
     from silonet.bench.compile import measure
     from silonet.bench.paging import measure_paging
 
+    phase("compile", "synthetic fleet, then paging")
     with console.status("compile: synthetic fleet (full compile, RSS, one change at 1,000 vs 10 gateways)"):
         result = measure(quick=s.quick)
     out = {k: v for k, v in result.__dict__.items() if not k.startswith("_")}
@@ -298,6 +315,7 @@ def converge(s: Settings) -> dict:
     server = Server(work / "server")
     try:
         with _progress() as bar:
+            phase("converge.servers", f"{g} vtep ovsdb-servers and silonet serve")
             task = bar.add_task(f"converge: {g} vtep ovsdb-servers", total=g)
             fleet.start(lambda k: bar.advance(task, k))
             server.start()
@@ -313,6 +331,7 @@ def converge(s: Settings) -> dict:
             networks = [{"name": f"c{k}", "tenant": "bench", "vni": 40000 + k,
                          "attachments": [{"interface_group": groups[(k + j) % len(groups)]["name"], "vlan": 100 + k}
                                          for j in range(per)]} for k in range(nets)]
+            phase("converge.apply", f"{nets} networks x {per} attachments")
             task = bar.add_task(f"converge: {nets} networks x {per} attachments", total=1)
             t0 = time.perf_counter()
             out = _ok(http.post("/v1/apply", params={"wait": 300}, json={**base, "networks": networks}))
@@ -322,6 +341,7 @@ def converge(s: Settings) -> dict:
             bar.advance(task)
             seen = len(fleet.dbs[0].ctl("list-ls").split())
             idle = s.size("idle_s")
+            phase("converge.idle", f"the manager's CPU over {idle} s")
             task = bar.add_task(f"idle: manager CPU over {idle} s", total=idle)
             time.sleep(2)
             c0, t0 = server.cpu_seconds(), time.perf_counter()
@@ -339,7 +359,7 @@ def converge(s: Settings) -> dict:
 
 # --------------------------------------------------------------------------- main
 RUNNERS = {"attach": attach_latency, "forwarding": attach_to_forwarding, "bulk": bulk, "ssh": ssh_ratio,
-           "compile": compile_scale, "converge": converge}
+           "compile": compile_scale, "converge": converge, "scale": scale.scale}
 
 
 def verdict(key: str, value: Any) -> str:
@@ -388,16 +408,16 @@ def main(s: Settings) -> dict:
     unknown = set(s.sections) - set(SECTIONS)
     if unknown:
         raise ValueError(f"--only: unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
-    clean(s.work)
-    s.work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"quick": s.quick, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     t0 = time.perf_counter()
-    try:
+    # the run: its own work directory (locked), signals unwind every section's finally, then
+    # whatever is left of what it started is stopped by pid and the directory removed
+    with Run(s.work, prefix="silonet-bench-control-") as run:
+        s = replace(s, work=run.dir)
         for name in SECTIONS:
             if name in s.sections:
                 report.update(RUNNERS[name](s))
-    finally:
-        clean(s.work)
+        report.update(scale.derived(report))  # ratios across sections
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                          "kernel": platform.release(), "python": platform.python_version()}

@@ -1,8 +1,9 @@
 """What the control-plane benchmark runs against: N real ``ovsdb-server`` processes with the
 hardware_vtep schema (no ovs-vtep: no data plane is needed) and a real ``silonet serve``.
 
-Everything lives under one work directory and is stopped by its pid files; nothing is
-killed by name. Only loopback: OVSDB on 127.0.0.1, tunnel IPs from 198.18.0.0/15.
+Everything lives under one work directory and is stopped by its pid files (and noted in the
+bench's registry, ``bench/lifecycle.py``, so a signal or a crash leaves nothing behind); nothing
+is killed by name. Only loopback: OVSDB on 127.0.0.1, tunnel IPs from 198.18.0.0/15.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from silonet.bench import lifecycle
 from silonet.devices.vtepdb import VtepDb, free_port, free_ports
 from silonet.service.auth import new_secret
 
@@ -42,9 +44,11 @@ class Fleet:
                            port=tcp[i]) for i in range(count)]
 
     def start(self, progress: Callable[[int], None] | None = None) -> Fleet:
-        """Start every server (a few at a time: each start is three short processes)."""
+        """Start every server (a few at a time: each start is three short processes). A signal
+        here cancels the servers not started yet; the ones starting finish, then all stop."""
         def one(db: VtepDb) -> None:
             db.start()
+            lifecycle.record(db.pid(), f"ovsdb-server {db.name}")
             if progress:
                 progress(1)
 
@@ -56,16 +60,20 @@ class Fleet:
             raise
         return self
 
-    def stop(self) -> None:
-        """Signal every server first, then wait for each: 100 servers stop in well under a second."""
-        pids = [(db, db.pid()) for db in self.dbs]
-        for _db, pid in pids:
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-        for db, pid in pids:
-            if pid is not None:
-                db.wait_gone(pid)
+    def stop(self, grace: float = lifecycle.GRACE_S) -> None:
+        """Signal every server first, then wait for each: 100 servers stop in well under a second;
+        one that has not after ``grace`` is killed."""
+        pids = [(db, pid) for db in self.dbs if (pid := db.running_pid()) is not None]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for _db, pid in pids:
+                if lifecycle.alive(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+            deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 2.0)
+            while time.monotonic() < deadline and any(lifecycle.alive(pid) for _db, pid in pids):
+                time.sleep(0.02)
+        for db in self.dbs:
+            db.pidfile.unlink(missing_ok=True)
 
     def gateways(self, capacity: int = 8192) -> list[dict]:
         """The gateways as API bodies."""
@@ -94,6 +102,7 @@ class Server:
         self.token = new_secret()  # the server's SILONET_ADMIN_TOKEN
         self.headers = {"Authorization": f"Bearer {self.token}"}
         self.replica_id: str | None = None  # --replica-id: restarted under one name, it takes its leases back at once
+        self.workers = 1  # --workers: reconcile processes behind the API
 
     def start(self, timeout: float = 60.0, attempts: int = 3, keep_db: bool = False) -> Server:
         """Start on a free port; another process may take that port first, so try again then.
@@ -115,12 +124,15 @@ class Server:
         env = {**os.environ, "SILONET_DATA_DIR": str(self.dir), "SILONET_ADMIN_TOKEN": self.token,
                "SILONET_DATABASE_URL": self.database_url or f"sqlite:///{self.dir / 'silonet.db'}"}
         log = open(self.dir / "server.log", "w")  # noqa: SIM115 (handed to the server process)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "silonet.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--period", str(self.period), "--reconcile" if self.reconcile else "--no-reconcile",
-             *(["--replica-id", self.replica_id] if self.replica_id else [])],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.pidfile.write_text(str(self.proc.pid))
+        with lifecycle.shielded():  # a signal waits until the pid is written down
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "silonet.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--period", str(self.period), "--reconcile" if self.reconcile else "--no-reconcile",
+                 *(["--replica-id", self.replica_id] if self.replica_id else []),
+             *(["--workers", str(self.workers)] if self.workers > 1 else [])],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.pidfile.write_text(str(self.proc.pid))
+            lifecycle.record(self.proc.pid, "silonet serve", group=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -142,32 +154,39 @@ class Server:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM to the server's process group (its own session, so a ``serve`` with worker
+        processes stops whole; it never got the terminal's Ctrl-C), SIGKILL after ``grace``."""
         try:
             pid = int(self.pidfile.read_text())
         except (OSError, ValueError):
             return
-        try:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                if self.proc is not None and self.proc.poll() is not None:
-                    break
+        if self.proc is not None and self.proc.pid == pid:
+            if self.proc.poll() is None:  # not reaped: the pid (and its group) is still ours
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    try:
+                        os.killpg(pid, sig)
+                        self.proc.wait(timeout=grace if sig == signal.SIGTERM else 5.0)
+                        break
+                    except ProcessLookupError:
+                        break
+                    except subprocess.TimeoutExpired:
+                        continue
+            self.proc.wait(timeout=5.0)
+        elif lifecycle.alive(pid) and lifecycle.mentions(pid, self.dir):
+            os.kill(pid, signal.SIGTERM)  # another run's server (its data dir is ours): by its pid file
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and lifecycle.alive(pid):
                 time.sleep(0.05)
-            else:
+            if lifecycle.alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.proc is not None:
-            self.proc.wait(timeout=10)
         self.pidfile.unlink(missing_ok=True)
 
 
 def clean(workdir: Path) -> None:
-    """Stop whatever a previous run left in ``workdir`` (by pid files), then remove it."""
+    """Stop whatever a previous run left in ``workdir`` (by its registry and pid files), then
+    remove it."""
     if not workdir.exists():
         return
-    Server(workdir / "server").stop()
-    for pidfile in workdir.glob("*/gw*/ovsdb-server.pid"):
-        VtepDb(pidfile.parent).stop()
+    lifecycle.sweep(workdir)
     shutil.rmtree(workdir, ignore_errors=True)

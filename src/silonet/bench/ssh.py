@@ -131,9 +131,9 @@ def main(changes: int = 100, out: Path = Path("bench-results"), lab_dir: Path = 
     lab = Lab(prefix="sb", index=9, base_dir=lab_dir)
     if lab.exists():
         lab.down()
-    lab.up(paper_topology(), driver="ssh")
     old_known = os.environ.get("SILONET_SSH_KNOWN_HOSTS")
     try:
+        lab.up(paper_topology(), driver="ssh")  # inside: a signal or failure half way still takes it down
         status = lab.status()
         os.environ["SILONET_SSH_KNOWN_HOSTS"] = status["known_hosts"]
         spec = next(g for g in lab.inventory()["gateways"] if g["name"] == "gw-bm")

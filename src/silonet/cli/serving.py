@@ -24,6 +24,9 @@ def serve(
     replica_id: Annotated[str | None, typer.Option(help="this replica's name among several serving one database "
                                                          "(default: host-pid-random)")] = None,
     log_format: Annotated[str, typer.Option(help="text, or json: one object per line with its request_id")] = "text",
+    workers: Annotated[int, typer.Option(help="reconcile processes, 1..64 (1: the API's own process drives the "
+                                              "gateways; N: N processes behind the API share them by lease)",
+                                         parser=params.number("--workers", params.between(1, 64)))] = 1,
 ) -> None:
     """Run the REST API and the reconciler (migrates the database first). Several replicas may
     serve one PostgreSQL database: each gateway is driven by one of them at a time (leases)."""
@@ -31,7 +34,7 @@ def serve(
 
     import uvicorn
 
-    from silonet import heap
+    from silonet import heap, limits
     from silonet.api.app import create_app
     from silonet.config import Settings
     from silonet.reconcile import Reconciler
@@ -52,13 +55,23 @@ def serve(
     if log_format not in logs.FORMATS:
         raise InvalidInput(field="--log-format", rule=f"one of {', '.join(logs.FORMATS)}")
     logs.configure(log_format, logging.INFO)
-    banner = f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)})"
+    files = limits.raise_open_files()[1]  # before any gateway connects
+    banner = (f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)}; "
+              f"open files up to {files})")
     if log_format == "json":  # every line of the output is JSON then
         logging.getLogger("silonet.serve").info("%s", banner)
     else:
         render.err.print(banner)
-    rec = Reconciler(runtime, period=period, replica=replica_id) if reconcile else None
-    api = create_app(manager, rec)
+    pool = None
+    if reconcile and workers > 1:
+        if replica_id:
+            raise InvalidInput(field="--replica-id", rule="names one reconciling process; with --workers each "
+                                                          "worker process is a replica of its own name")
+        from silonet.workers import WorkerPool
+
+        pool = WorkerPool(runtime, workers, settings.database_url, period=period, log_format=log_format)
+    rec = Reconciler(runtime, period=period, replica=replica_id) if reconcile and pool is None else None
+    api = create_app(manager, rec, workers=pool)
     heap.settle()
     uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
 

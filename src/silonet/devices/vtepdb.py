@@ -1,7 +1,8 @@
 """A stand-alone ``ovsdb-server`` serving the hardware_vtep schema, without ovs-vtep.
 
 The real OVSDB server with the real schema, for functional tests and control-plane
-benchmarks where no data plane is needed. Stopped by its pid file.
+benchmarks where no data plane is needed. Stopped by its pid file, and only when /proc says
+the pid is the ovsdb-server told to write that very file (a stale file's pid may be anyone's).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class VtepDb:
              f"--pidfile={self.pidfile}", "--detach", f"--log-file={self.dir / 'ovsdb-server.log'}",
              f"--unixctl={self.dir / 'ovsdb-server.ctl'}"],
             check=True, capture_output=True,
+            start_new_session=True,  # a terminal's Ctrl-C must not catch it half detached, before its pid file
         )
         if self.listening_failed():
             self.stop()
@@ -113,15 +115,32 @@ class VtepDb:
         except (OSError, ValueError):
             return None
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def running_pid(self) -> int | None:
+        """The pid file's pid when that process is alive and is this server (``--pidfile=`` it)."""
         pid = self.pid()
-        if pid is None:
-            return
+        if pid is None or not _alive(pid):
+            return None
         try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        return pid if f"--pidfile={self.pidfile}".encode() in args else None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
+        """``sig``, then SIGKILL if it is still there after ``timeout``."""
+        pid = self.running_pid()
+        if pid is None:
+            self.pidfile.unlink(missing_ok=True)
             return
-        self.wait_gone(pid)
+        for s, wait in ((sig, timeout), (signal.SIGKILL, 2.0)):
+            try:
+                os.kill(pid, s)
+            except ProcessLookupError:
+                break
+            self.wait_gone(pid, wait)
+            if not _alive(pid):
+                break
+        self.pidfile.unlink(missing_ok=True)
 
     def wait_gone(self, pid: int, timeout: float = 5.0) -> None:
         """Until the process is gone. A daemon's parent is init, which may reap it late: a

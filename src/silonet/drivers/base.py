@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from silonet.errors import DeviceError, InvalidInput
+from silonet.errors import DeviceError, Fenced, InvalidInput
 from silonet.model import Gateway, rules
 from silonet.plan.ops import Operation
 from silonet.plan.ownership import DeviceFacts
@@ -61,6 +61,34 @@ class ActualState:
         )
 
 
+EPOCH_KEY = "silonet:lease-epoch"  # where a device with a key-value column keeps the writer's epoch
+_EPOCH_DIGITS = 18  # below 2**63: what the store's integer column holds
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a write is made under (store/leases.py): the gateway's lease epoch this replica
+    took, and who it is. A device that already took a write under a HIGHER epoch refuses this
+    one (``Fenced``): a successor wrote there, so this replica's lease lapsed while it stalled."""
+
+    epoch: int
+    owner: str
+
+    def check(self, gateway: str, device: int | None) -> None:
+        """Raise ``Fenced`` when the device's epoch (None: it holds none) is above this one."""
+        if device is not None and device > self.epoch:
+            raise Fenced(gateway=gateway, epoch=self.epoch, device=device)
+
+
+def read_epoch(value: object) -> int | None:
+    """A device's epoch as read (untrusted): a decimal of at most 18 digits as silonet writes it (no
+    sign, no leading zero), else None: no epoch silonet wrote."""
+    if (isinstance(value, str) and 0 < len(value) <= _EPOCH_DIGITS and value.isascii() and value.isdigit()
+            and (value == "0" or not value.startswith("0"))):
+        return int(value)
+    return None
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     """``retry``: the device changed under us (OVSDB TRY_AGAIN): read again and re-plan."""
@@ -85,6 +113,10 @@ class Driver(ABC):
 
     name: ClassVar[str]
     notifies: ClassVar[bool] = False  # True: ``on_change`` fires on every device change, so no polling
+    # True: the device checks and keeps the lease epoch in the write's own transaction (``apply``'s
+    # fence); False: only the replica's clock fences its writes (a platform with no such check; an
+    # SSH driver says per dialect)
+    fences: bool = False
 
     def __init__(self, gateway: Gateway, on_change: Callable[[], None]) -> None:
         self.gateway = gateway
@@ -106,8 +138,10 @@ class Driver(ABC):
         """The device's current state (raises DeviceError when unreachable)."""
 
     @abstractmethod
-    async def apply(self, ops: list[Operation]) -> ApplyResult:
-        """Apply ``ops`` in order, all or nothing where the device allows."""
+    async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
+        """Apply ``ops`` in order, all or nothing where the device allows. With a ``fence``, the
+        device itself refuses the batch (``Fenced``) when it took a write under a higher lease
+        epoch, and keeps this epoch with the batch where it can (``fences``)."""
 
     @abstractmethod
     async def close(self) -> None: ...

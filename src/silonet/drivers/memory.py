@@ -10,11 +10,12 @@ part: foreign rows, locally learned MACs, faults, a failing write, an unreachabl
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
+from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
 from silonet.errors import DeviceError
 from silonet.model import Gateway
 from silonet.plan import apply_ops
@@ -36,6 +37,7 @@ class MemoryDevice:
     unreachable: str | None = None  # why it cannot be reached (None: it can)
     refuse_writes: str | None = None  # a device's refusal of every batch (None: it takes them)
     writes: int = 0  # batches applied: what a test reads to prove nothing was written
+    epoch: int | None = None  # the highest lease epoch a write was made under (None: no fenced write yet)
     listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def changed(self) -> None:
@@ -64,15 +66,21 @@ class MemoryFabric:
                 self._devices.pop(address, None)
 
 
+RECONCILE_CHILD = "silonet-reconcile-"  # the process name of ``silonet serve --workers N``'s children
 FABRIC = MemoryFabric()  # the process's devices: what "keeps state per process" means
 
 
 class MemoryDriver(Driver):
     name = "memory"
     notifies = True  # a change made through the device's ``changed`` wakes the worker
+    fences = True  # the epoch is checked and kept with the batch, as on OVSDB
 
     def __init__(self, gateway: Gateway, on_change: Callable[[], None], fabric: MemoryFabric = FABRIC) -> None:
         super().__init__(gateway, on_change)
+        if multiprocessing.current_process().name.startswith(RECONCILE_CHILD):
+            raise DeviceError(gateway=gateway.name, reason=(
+                "the memory driver keeps its devices in one process, and this is a reconcile worker process "
+                "(silonet serve --workers N): serve it with --workers 1"))
         self.device = fabric.device(gateway.management.address)
         self._ports = frozenset(p.name for p in gateway.ports)
         self._unchanged = False
@@ -102,11 +110,13 @@ class MemoryDriver(Driver):
         self._unchanged = True
         return ActualState(d.owned, facts, dict(d.local_macs), {k: list(v) for k, v in d.faults.items()})
 
-    async def apply(self, ops: list[Operation]) -> ApplyResult:
+    async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
         if not ops:
             return ApplyResult(0)
         self._reachable()
         d = self.device
+        if fence is not None:  # as one OVSDB transaction: check, then keep the epoch with the batch
+            fence.check(self.gateway.name, d.epoch)
         if d.refuse_writes is not None:
             raise DeviceError(gateway=self.gateway.name, reason=f"device refused: {d.refuse_writes}")
         for op in ops:  # like an OVSDB insert mutation: never replace a binding someone else made
@@ -119,6 +129,8 @@ class MemoryDriver(Driver):
         except ValueError as err:  # an order the model refuses: a device would refuse it too
             raise DeviceError(gateway=self.gateway.name, reason=f"device refused: {err}") from None
         d.writes += 1
+        if fence is not None:
+            d.epoch = fence.epoch
         self._unchanged = False  # it holds more than the last read said: read again
         return ApplyResult(len(ops))
 

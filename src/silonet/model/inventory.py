@@ -41,14 +41,24 @@ def _users(kind: str, names: Iterable[str], limit: int = 5) -> str:
     return f"{kind} {shown}{more}"
 
 
+Call = tuple[str, tuple, dict]  # a change as made: (method, args, kwargs), replayable on an equal inventory
+
+
 def _counted(method: Callable[..., T]) -> Callable[..., T]:
     """Count successful changes: a holder of a cached inventory can tell whether a failed
-    request changed it (the model checks before it changes, so a rejection never does)."""
+    request changed it (a rejection never does). With a ``journal``, each outermost change is noted
+    as made: the same calls make the same change on an equal inventory (``replay``)."""
 
     @functools.wraps(method)
     def counted(self: Inventory, *args: Any, **kwargs: Any) -> T:
-        out = method(self, *args, **kwargs)
+        self._depth += 1
+        try:
+            out = method(self, *args, **kwargs)
+        finally:
+            self._depth -= 1
         self.changes += 1
+        if self.journal is not None and self._depth == 0:
+            self.journal.append((method.__name__, args, kwargs))
         return out
 
     return counted
@@ -60,6 +70,8 @@ class Inventory:
     def __init__(self, policy: DevicePolicy | None = None) -> None:
         self.policy: DevicePolicy = policy or AnyDevice()
         self.changes = 0  # successful changes (``_counted``)
+        self.journal: list[Call] | None = None  # when set, the changes made (``_counted``, ``replay``)
+        self._depth = 0
         self.silos: dict[str, Silo] = {}
         self.gateways: dict[str, Gateway] = {}
         self.groups: dict[str, InterfaceGroup] = {}
@@ -86,6 +98,11 @@ class Inventory:
         self._net_groups: dict[str, dict[str, int]] = defaultdict(dict)
         self._carriers: dict[str, frozenset[str]] = {}
         self._unions: dict[frozenset[str], frozenset[str]] = {}
+
+    def replay(self, calls: Iterable[Call]) -> None:
+        """Make the changes another copy of this inventory noted in its ``journal``."""
+        for name, args, kwargs in calls:
+            getattr(self, name)(*args, **kwargs)
 
     # ----------------------------------------------------------------- lookups
     def silo(self, name: str) -> Silo:

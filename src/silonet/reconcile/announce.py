@@ -8,30 +8,90 @@ affected attachment's status by the rule of ``plan/status.py`` with the one last
 (``attachment_status``) and announces the difference: whichever replica records a change announces
 it, once. What the inventory says about the attachments is taken before the transaction, under the
 intent cache's lock (never inside it: a writer holding that lock waits for the database).
+
+Which attachments are compared is proportional to the change (``Moved``): an intent change names
+its VNIs, and a record that moved only its realized generation moves only the attachments made
+between its old and its new one (``gateway_status`` depends on nothing else there). The recording's
+transaction checks that against the records as stored before and after (``covers``): when another
+writer moved them meanwhile, it starts again comparing everything there (``Widen``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from silonet.model import Inventory
-from silonet.plan.status import TENANT_GATEWAY_ERROR, Seen, gateway_status, record_state, summarize
-from silonet.store import events
+from silonet.plan.status import TENANT_GATEWAY_ERROR, Seen, Verdict, gateway_status, record_state, summarize
+from silonet.store import events, prepared
 from silonet.store.events import Event
 from silonet.store.repo import Realization, Repository
 from silonet.store.tables import (
-    AttachmentRow,
-    AttachmentStatusRow,
     GatewayRow,
     GatewayStatusRow,
-    GroupRow,
-    Meta,
-    NetworkRow,
 )
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Which attachments a batch may move at one gateway, short of every attachment of every network
+    it carries (a scope's None): those of the networks of ``vnis`` (an intent change named them:
+    each of their attachments, a peer added or gone moves the others), and those made at a generation
+    in (``since``, ``upto``] (its record moved only its realized generation, from one to the other)."""
+
+    vnis: frozenset[int] = frozenset()
+    since: int = 0
+    upto: int = 0
+
+    def __or__(self, other: Moved) -> Moved:
+        if self.upto <= self.since:
+            since, upto = other.since, other.upto
+        elif other.upto <= other.since:
+            since, upto = self.since, self.upto
+        else:  # the hull: a superset of both
+            since, upto = min(self.since, other.since), max(self.upto, other.upto)
+        return Moved(self.vnis | other.vnis, since, upto)
+
+
+Scope = Mapping[str, Moved | None]  # per gateway of a batch: what it may move (None: everything there)
+# (since, upto) -> the VNIs the writes of generations since+1..upto named, None when one is not known
+# (another process's, or one naming none): an attachment is made at its network's VNI.
+Named = Callable[[int, int], frozenset[int] | None]
+
+
+def merge(a: Moved | None, b: Moved | None) -> Moved | None:
+    return None if a is None or b is None else a | b
+
+
+class Widen(Exception):
+    """A record moved more than the batch's scope said (another writer was there meanwhile): the
+    recording starts again with everything at ``gateways`` compared."""
+
+    def __init__(self, gateways: Iterable[str]) -> None:
+        self.gateways = tuple(sorted(gateways))
+        super().__init__(f"records moved beyond the batch at {', '.join(self.gateways)}")
+
+
+def _inputs(r: Realization) -> tuple:
+    """What of a record ``gateway_status`` reads besides the realized generation."""
+    return r.reachable is False, r.last_error, r.binding_errors or {}, r.mode
+
+
+def covers(moved: Moved | None, old: Realization | None, new: Realization | None) -> bool:
+    """Whether ``moved`` names every attachment whose status at this gateway may differ between its
+    records ``old`` and ``new`` (``plan/status.gateway_status``): with nothing but the realized
+    generation moved, those made between the two generations; else every one (None)."""
+    if moved is None:
+        return True
+    if old is None or new is None:
+        return old is None and new is None
+    if _inputs(old) != _inputs(new):
+        return False
+    lo, hi = sorted((old.realized_generation, new.realized_generation))
+    return lo == hi or (moved.since <= lo and hi <= moved.upto)
 
 
 @dataclass(frozen=True)
@@ -50,23 +110,48 @@ class Watched:
     pairs: Mapping[str, str | None]  # each gateway's redundant pair
 
 
-def watched(inv: Inventory, gateways: Iterable[str]) -> list[Watched]:
-    """The attachments whose status may move when ``gateways``' records do: every attachment of every
-    network those gateways carry (peers degrade too). Call with the intent cache's lock held."""
-    networks: set[str] = set()
-    for gw in gateways:
-        for group in inv.groups_on(gw):
-            networks.update(inv.vlans_of(group).values())
+def watched(inv: Inventory, scope: Scope, named: Named | None = None) -> list[Watched]:
+    """The attachments whose status may move when the batch's gateways' records do (``scope``: what
+    each may move, None every attachment of every network it carries: peers degrade too; ``named``:
+    what the writes of a span of generations named, when known, so a span looks only at those
+    networks). Call with the intent cache's lock held."""
+    whole: set[str] = set()  # networks whose every attachment is watched
+    spans: dict[tuple[int, int], set[str]] = {}  # (since, upto) -> networks: their attachments made then
+    for gw, moved in scope.items():
+        if moved is not None:
+            whole.update(net for vni in moved.vnis if (net := inv.network_of_vni(vni)) is not None)
+            if moved.upto <= moved.since:
+                continue
+        carried = {net for group in inv.groups_on(gw) for net in inv.vlans_of(group).values()}
+        if moved is None:
+            whole |= carried
+        else:
+            spans.setdefault((moved.since, moved.upto), set()).update(carried)
+    keys: set[tuple[str, int]] = set()
+    for net in whole:
+        keys.update(inv.attachment_keys(net))
+    for (since, upto), nets in spans.items():
+        if named is not None and (vnis := named(since, upto)) is not None:  # attachments are made at those VNIs
+            nets = nets & {net for vni in vnis if (net := inv.network_of_vni(vni)) is not None}
+        for net in nets - whole:
+            keys.update(k for k in inv.attachment_keys(net) if since < inv.attachments[k].generation <= upto)
+    networks: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {}  # carriers, their pairs
+    ports: dict[str, dict[str, tuple[str, ...]]] = {}  # per group: its bound ports per gateway
     out = []
-    for name in sorted(networks):
+    for key in sorted(keys):
+        att = inv.attachments[key]
+        name = att.network
         if name in inv.quarantined:
             continue
-        net, carriers = inv.networks[name], tuple(sorted(inv.carriers_of(name)))
-        pairs = {g: inv.gateways[g].pair for g in carriers}
-        for att in inv.attachments_of(name):
-            group = inv.groups[att.group]
-            out.append(Watched(name, net.tenant, net.vni, att.group, att.vlan, att.generation, group.gateways,
-                               carriers, {g: group.bound_ports(g) for g in group.gateways}, pairs))
+        if name not in networks:
+            carriers = tuple(sorted(inv.carriers_of(name)))
+            networks[name] = carriers, {g: inv.gateways[g].pair for g in carriers}
+        group = inv.groups[att.group]
+        if att.group not in ports:
+            ports[att.group] = {g: group.bound_ports(g) for g in group.gateways}
+        carriers, pairs = networks[name]
+        out.append(Watched(name, inv.networks[name].tenant, inv.networks[name].vni, att.group, att.vlan,
+                           att.generation, group.gateways, carriers, ports[att.group], pairs))
     return out
 
 
@@ -82,20 +167,24 @@ def condition(r: Realization | None) -> str | None:
 
 def lock(session: Session) -> None:
     """The event lock (Meta's row), before anything else the transaction writes."""
-    session.execute(update(Meta).where(Meta.id == 1).values(event_seq=Meta.event_seq))
+    prepared.run(session, prepared.EVENT_LOCK)
 
 
-def announce(session: Session, gateways: Iterable[str], watch: list[Watched]) -> list[int]:
-    """Gateway and attachment events for what changed at ``gateways`` (recorded just now, or named
-    by an intent change) and on the ``watch``ed attachments; their ids. Each gateway's condition is
-    compared with the one last announced (``gateway_status.condition``), so a mode or a
-    decommissioning written by intent is announced too."""
+def announce(session: Session, scope: Scope, watch: list[Watched],
+             before: Mapping[str, Realization] | None = None) -> list[int]:
+    """Gateway and attachment events for what changed at the ``scope``'s gateways (recorded just now,
+    or named by an intent change) and on the ``watch``ed attachments; their ids. Each gateway's
+    condition is compared with the one last announced (``gateway_status.condition``), so a mode or a
+    decommissioning written by intent is announced too. ``before``: the records the batch moved, as
+    they were before it; raises ``Widen`` where one moved beyond its scope (nothing is announced)."""
     repo = Repository(session)
+    gateways = sorted(scope)
     names = set(gateways) | {g for w in watch for g in w.gateways}
     real = repo.realizations(names, observed=False)
+    if wide := [g for g, old in (before or {}).items() if not covers(scope.get(g), old, real.get(g))]:
+        raise Widen(wide)
     st = GatewayStatusRow
-    said = dict(session.execute(select(GatewayRow.name, st.condition).join(st, st.gateway_id == GatewayRow.id)
-                                .where(GatewayRow.name.in_(sorted(set(gateways))))).all())
+    said = dict(prepared.run(session, prepared.CONDITIONS, {"names": gateways}).all())
     out: list[Event] = []
     for name in sorted(said):
         new = real.get(name)
@@ -111,41 +200,63 @@ def announce(session: Session, gateways: Iterable[str], watch: list[Watched]) ->
     return events.publish(session, out)
 
 
+@dataclass
+class _Rule:
+    """``plan/status.py``'s rule over one batch's records, each answer computed once: attachments
+    of one network made at one generation ask the same questions."""
+
+    real: Mapping[str, Realization]
+    _gateway: dict[tuple, tuple[str, str | None]] = field(default_factory=dict)
+    _summary: dict[tuple, Verdict] = field(default_factory=dict)
+
+    def seen(self, w: Watched) -> list[Seen]:
+        out = []
+        for gw in w.gateways:
+            r = self.real.get(gw)
+            error = next((e for p in w.ports.get(gw, ()) if r and (e := r.binding_error(p, w.vlan))), None)
+            key = (gw, w.generation, error)
+            found = self._gateway.get(key)
+            if found is None:
+                found = self._gateway[key] = gateway_status(r, w.generation, error, "enforce" if r is None else r.mode)
+            out.append(Seen(gw, found[0], found[1], w.pairs.get(gw)))  # type: ignore[arg-type]
+        return out
+
+    def summary(self, seen: list[Seen], own: frozenset[str], tenant: bool) -> Verdict:
+        key = (tuple(seen), own, tenant)
+        found = self._summary.get(key)
+        if found is None:
+            found = self._summary[key] = summarize(seen, own, tenant=tenant)
+        return found
+
+
 def _attachments(session: Session, real: Mapping[str, Realization], watch: list[Watched]) -> list[Event]:
     if not watch:
         return []
+    rule = _Rule(real)
     verdicts = {}
     for w in watch:
-        seen = []
-        for gw in w.gateways:
-            r = real.get(gw)
-            error = next((e for p in w.ports.get(gw, ()) if r and (e := r.binding_error(p, w.vlan))), None)
-            status, reason = gateway_status(r, w.generation, error, "enforce" if r is None else r.mode)
-            seen.append(Seen(gw, status, reason, w.pairs.get(gw)))
+        seen = rule.seen(w)
         hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
                        and e.reason == r.last_error else e.reason, e.pair) for e in seen]
-        admin, tenant = summarize(seen, w.own), summarize(hidden, w.own, tenant=True)
+        admin, tenant = rule.summary(seen, w.own, False), rule.summary(hidden, w.own, True)
         verdicts[(w.network, w.group, w.vlan)] = (w, admin, tenant)
-    q = (select(AttachmentRow.id, NetworkRow.name, GroupRow.name, AttachmentRow.vlan, AttachmentStatusRow.status)
-         .join(NetworkRow, NetworkRow.id == AttachmentRow.network_id)
-         .join(GroupRow, GroupRow.id == AttachmentRow.group_id)
-         .outerjoin(AttachmentStatusRow, AttachmentStatusRow.attachment_id == AttachmentRow.id)
-         .where(NetworkRow.name.in_(sorted({w.network for w in watch}))))
     out, new_rows, moved = [], [], []
-    for att_id, network, group, vlan, announced in session.execute(q):
+    found_rows = prepared.run(session, prepared.ANNOUNCED, {"names": sorted({w.network for w in watch})})
+    for att_id, network, group, vlan, announced in found_rows:
         found = verdicts.get((network, group, vlan))
         if found is None or found[1].status == announced:
             continue
         w, admin, tenant = found
-        (new_rows if announced is None else moved).append(
-            {"attachment_id": att_id, "status": admin.status, "reason": admin.reason})
+        if announced is None:
+            new_rows.append({"attachment_id": att_id, "status": admin.status, "reason": admin.reason})
+        else:
+            moved.append({"aid": att_id, "to": admin.status, "why": admin.reason})
         out.append(Event("attachment", {"network": w.network, "interface_group": w.group, "vlan": w.vlan,
                                         "vni": w.vni, "status": admin.status, "reason": admin.reason,
                                         "gateways": list(admin.gateways), "tenant_reason": tenant.reason},
                          w.tenant))
     if new_rows:
-        session.execute(AttachmentStatusRow.__table__.insert(), new_rows)
-    for row in moved:
-        session.execute(update(AttachmentStatusRow).where(AttachmentStatusRow.attachment_id == row["attachment_id"])
-                        .values(status=row["status"], reason=row["reason"]))
+        prepared.run(session, prepared.INSERT_ANNOUNCED, new_rows)
+    if moved:  # one executemany
+        prepared.run(session, prepared.MOVE_ANNOUNCED, moved)
     return out

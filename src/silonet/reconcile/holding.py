@@ -3,17 +3,20 @@
 Leases are renewed and taken every TTL/3, sooner when another replica's lease is about to expire
 or new gateways appeared. A worker writes only while ``holds`` says so by this replica's own
 clock (renewal time + TTL - margin, before the database's expiry), so two replicas never write
-one gateway at once.
+one gateway at once; and it writes under the lease's ``epoch``, which the device checks in the
+write's own transaction, so a replica that stalled past that check cannot land its write after
+its successor's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from silonet.reconcile.tasks import wait_event
 from silonet.store.leases import Leases, Round
 
 log = logging.getLogger("silonet.reconcile")
@@ -29,8 +32,11 @@ class Holding:
         self.leases = leases
         self.held: frozenset[str] = frozenset()  # gateways this replica holds leases on ...
         self.valid_until = 0.0  # ... until this monotonic time (the fence)
+        self.epochs: dict[str, int] = {}  # ... under these lease epochs (the device's fence)
         self._moved = moved
-        self._claim: asyncio.Event | None = None  # new gateways: take their leases now, not at the next round
+        self._claim = threading.Event()  # new gateways: take their leases now, not at the next round
+        self._handing = threading.Lock()
+        self._handed: tuple[Round, bool] | None = None  # the newest round the loop has yet to act on
         self._round: asyncio.Future | None = None  # a round's thread, which a cancellation does not stop
 
     def holds(self, gateway: str) -> bool:
@@ -38,22 +44,96 @@ class Holding:
         still valid by the local clock (callable from any thread)."""
         return gateway in self.held and time.monotonic() < self.valid_until
 
+    def epoch(self, gateway: str) -> int | None:
+        """The epoch of this replica's lease on the gateway, as its last round (or ``adopt``) said;
+        None when it holds none."""
+        return self.epochs.get(gateway) if gateway in self.held else None
+
+    async def adopt(self, gateway: str, device: int) -> int | None:
+        """The device holds a higher epoch while this replica still holds the lease: one from before
+        the lease's history (``Leases.adopt``). The epoch to write under now, or None."""
+        if not self.holds(gateway):
+            return None
+        try:
+            epoch = await asyncio.to_thread(self.leases.adopt, gateway, device)
+        except Exception:
+            log.exception("gateway %s: moving its lease epoch past the device's failed", gateway)
+            return None
+        if epoch is not None and gateway in self.held:  # a round meanwhile may have taken it again, higher
+            self.epochs[gateway] = epoch = max(epoch, self.epochs.get(gateway, 0))
+        return epoch
+
     def claim(self) -> None:
-        """New gateways in the intent: a round now, not at the next (on the loop's thread; a claim
-        made while the reconciler starts, before the loop runs, is kept for its first wait)."""
-        if self._claim is None:
-            self._claim = asyncio.Event()
+        """New gateways in the intent: a round now, not at the next (any thread)."""
         self._claim.set()
 
     async def run(self, delay: float) -> None:
-        """The loop (``delay``: seconds until its first round)."""
-        if self._claim is None:
-            self._claim = asyncio.Event()
-        claim = self._claim
+        """The rounds (``delay``: seconds until the first), in a thread of their own until cancelled.
+
+        Not on the event loop: a loop busy with a thousand gateways' passes ran a round seconds
+        late, the leases lapsed (82,000 refused writes converging 1,000 gateways) and each lapse
+        woke every worker again. The thread renews on time whatever the loop does; what a round
+        moves (workers to start or stop, leases to give back) is handed to the loop, newest first."""
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        thread = threading.Thread(target=self._rounds, args=(loop, delay, stop), name="reconcile-leases",
+                                  daemon=True)
+        thread.start()
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            stop.set()
+            self._claim.set()
+            await asyncio.to_thread(thread.join, 15)
+
+    def _rounds(self, loop: asyncio.AbstractEventLoop, delay: float, stop: threading.Event) -> None:
+        every = self.leases.ttl / 3
         while True:
-            await wait_event(claim, delay)
-            claim.clear()
-            delay = await self.round()
+            self._claim.wait(delay)
+            self._claim.clear()
+            if stop.is_set():
+                return
+            began = time.monotonic()
+            try:
+                r = self.leases.round()
+            except Exception:
+                log.exception("renewing the gateway leases failed")
+                delay = min(every, 1.0)
+                continue
+            if (took := time.monotonic() - began) > every:
+                log.warning("a lease round took %.1f s (renewed every %.1f s, valid %.1f s): a busy database or "
+                            "process", took, every, self.leases.ttl - self.leases.margin)
+            if time.monotonic() >= r.valid_until:
+                log.warning("the leases lapsed before their renewal committed (%.1f s after it began)", took)
+            if stop.is_set():  # stopping: the leases are about to be given back, take nothing
+                return
+            lapsed = time.monotonic() >= self.valid_until
+            self.held, self.valid_until, self.epochs = r.held - r.excess, r.valid_until, dict(r.epochs)
+            with self._handing:
+                pending = self._handed
+                self._handed = (r, lapsed or (pending is not None and pending[1]))
+            if pending is None:
+                with contextlib.suppress(RuntimeError):  # the loop closed: the reconciler is gone
+                    loop.call_soon_threadsafe(self._hand_over)
+            # counted from the round's start: a round that waited seconds for the database is
+            # followed at once, not a period later (the fence runs from each round's start)
+            delay = every if r.next_expiry_s is None else min(every, r.next_expiry_s + 0.05)
+            delay = max(began + delay - time.monotonic(), 0.05)
+
+    def _hand_over(self) -> None:
+        task = asyncio.ensure_future(self._moving())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+            "acting on a lease round failed", exc_info=t.exception()))
+
+    async def _moving(self) -> None:
+        """On the loop: the newest round's moves (an older one not acted on yet is superseded by it:
+        it says again what is still to give back)."""
+        while True:
+            with self._handing:
+                handed, self._handed = self._handed, None
+            if handed is None:
+                return
+            await self._moved(*handed)
 
     async def round(self) -> float:
         """One round; returns the seconds until the next."""
@@ -65,7 +145,7 @@ class Holding:
             log.exception("renewing the gateway leases failed")
             return min(every, 1.0)
         lapsed = time.monotonic() >= self.valid_until
-        self.held, self.valid_until = r.held - r.excess, r.valid_until
+        self.held, self.valid_until, self.epochs = r.held - r.excess, r.valid_until, dict(r.epochs)
         await self._moved(r, lapsed)
         if r.next_expiry_s is not None:
             every = min(every, r.next_expiry_s + 0.05)

@@ -21,22 +21,32 @@ class MacRelay:
     """What every gateway learned, as far as this replica knows, and a sequence number that moves
     whenever that does (the compiler memo's key, reconcile/intent.py).
 
-    ``moved(gateway)``: the MACs ``gateway`` learned changed, so every other gateway's remote MACs
-    may have (None: a gateway left). The reconciler notes that and wakes the workers."""
+    ``moved(gateway, vnis)``: the MACs ``gateway`` learned on ``vnis`` changed, so the remote MACs
+    of the gateways carrying those VNIs may have (None, None: a gateway left; anything may have).
+    The reconciler notes that and wakes those workers. A gateway that learned nothing is not
+    listed: "nothing yet" and "nothing" are one state, so a fleet's first reads (1,000 gateways
+    telling they learned nothing) move nothing, where each used to wake every other worker for a
+    whole compile (1,000 x 999 compiles before a single write)."""
 
-    def __init__(self, db: Database, moved: Callable[[str | None], None]) -> None:
+    def __init__(self, db: Database, moved: Callable[[str | None, frozenset[int] | None], None]) -> None:
         self.db = db
         self.learned: dict[str, Learned] = {}
         self.seq = 0
         self._moved = moved
 
     def learn(self, gateway: str, macs: Learned) -> None:
-        """MACs a gateway learned (its worker, at each read): when they change, its peers need new
-        remote MACs."""
-        if self.learned.get(gateway) != macs:
+        """MACs a gateway learned (its worker, at each read): when they change, the peers on the
+        VNIs that changed need new remote MACs."""
+        before = self.learned.get(gateway, {})
+        macs = {vni: m for vni, m in macs.items() if m}
+        if before == macs:
+            return
+        if macs:
             self.learned[gateway] = macs
-            self.seq += 1
-            self._moved(gateway)
+        else:
+            del self.learned[gateway]
+        self.seq += 1
+        self._moved(gateway, frozenset(v for v in before.keys() | macs.keys() if before.get(v) != macs.get(v)))
 
     async def from_peers(self, gateways: Collection[str], held: Collection[str]) -> None:
         """MACs learned on the gateways of the intent this replica does not hold, as their owners
@@ -50,10 +60,10 @@ class MacRelay:
             if name not in gateways:
                 del self.learned[name]
                 self.seq += 1
-                self._moved(None)
-        for name, learned in macs.items():
-            if name not in held and name in gateways:
-                self.learn(name, learned)
+                self._moved(None, None)
+        for name in gateways:
+            if name not in held and (name in macs or name in self.learned):
+                self.learn(name, macs.get(name, {}))
 
     def _recorded(self) -> dict[str, Learned]:
         with self.db.read() as s:

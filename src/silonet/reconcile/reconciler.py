@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from silonet.logs import add_id
 from silonet.model import Gateway
-from silonet.reconcile.announce import Watched, watched
+from silonet.reconcile.announce import Scope, Watched, watched
 from silonet.reconcile.decommission import forget
 from silonet.reconcile.holding import Holding
 from silonet.reconcile.intent import IntentSource
@@ -43,19 +42,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("silonet.reconcile")
 SUPERVISE_AFTER_S = 0.2  # after a write whose gateways' workers are already woken
+MADE_KEPT = 4096  # generations whose VNIs are remembered (``Reconciler._named``)
 
 
 class Reconciler:
     """Keeps every gateway at the desired state of the newest committed intent."""
 
     def __init__(self, runtime: Runtime, period: float = 10.0, poll: float = 1.0, replica: str | None = None,
-                 lease_ttl: float = LEASE_TTL_S) -> None:
-        """``runtime``: this process's wiring, shared with its Manager (``silonet.runtime``)."""
+                 lease_ttl: float = LEASE_TTL_S, siblings: int = 1) -> None:
+        """``runtime``: this process's wiring, shared with its Manager (``silonet.runtime``); ``siblings``:
+        the reconciling processes started together with this one (``serve --workers N``), itself included."""
         self.runtime = runtime
         self.db = db = runtime.db
         self.period = period
         self.poll = poll
-        self.leases = Leases(db, replica, lease_ttl)
+        self.leases = Leases(db, replica, lease_ttl, replicas_at_least=siblings)
         self.holding = Holding(self.leases, self._leases_moved)
         self.replica = self.leases.owner
         self.gateways: dict[str, Gateway] = {}  # the intent's, as last loaded
@@ -74,13 +75,19 @@ class Reconciler:
         self.crew = Crew(intent=self.intent, recorder=self.recorder, holds=self.holding.holds,
                          learn=self.macs.learn, metrics=self.metrics, period=period, replica=self.replica,
                          forget=partial(forget, db, runtime.intent, runtime.board, actor=f"reconciler {self.replica}"),
-                         mode=self.mode_of)
+                         mode=self.mode_of, epoch=self.holding.epoch, adopt=self.holding.adopt)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kick: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._holder: asyncio.Task | None = None
         self._sync: asyncio.Lock | None = None  # workers start and stop from the supervisor and the lease loop
         self._causes: dict[str, str] = {}  # request ids of writes to gateways whose workers are not started yet
+        # generations this process's writes told of (``notify``) since the supervisor last looked: the
+        # gateways each bumped. When they are all of what the database moved, nothing needs reading.
+        self._told: dict[int, frozenset[str]] = {}
+        # the newest MADE_KEPT generations this process's writes told of -> the VNIs each named (None:
+        # anything): a recording's span of generations looks only at those networks (``_named``)
+        self._made: dict[int, frozenset[int] | None] = {}
 
     @property
     def held(self) -> frozenset[str]:
@@ -99,9 +106,10 @@ class Reconciler:
         self.runtime.board.show_actual(self.actual_here)
         delay = await self.holding.round()
         log.info("replica %s: %d gateway lease(s), TTL %.0f s", self.replica, len(self.held), self.leases.ttl)
+        # renewing before the workers start: starting a thousand takes longer than the lease lasts
+        self._holder = asyncio.create_task(self.holding.run(delay), name="reconcile-leases")
         await self._refresh()
         self._task = asyncio.create_task(self._supervise(), name="reconcile-supervisor")
-        self._holder = asyncio.create_task(self.holding.run(delay), name="reconcile-leases")
 
     async def stop(self) -> None:
         self.runtime.changes.unsubscribe(self.notify)
@@ -125,11 +133,15 @@ class Reconciler:
     # ------------------------------------------------------- what moves workers
     def notify(self, change: IntentChanged) -> None:
         """Intent changed (the runtime's ``IntentBus``, in the writer's thread right after its
-        commit). The gateways the writer marked are woken at once; the supervisor then looks for
-        anything else (new gateways, other writers).
+        commit). The gateways the writer marked are woken as soon as it let go of the intent cache;
+        the supervisor then looks for anything else (new gateways, other writers).
 
         What changed (the VNIs) is noted here, in the writer's thread, under the intent cache's
         lock: a pass that compiles at a generation finds every change up to it noted."""
+        self._told[change.generation] = change.gateways
+        self._made[change.generation] = change.vnis
+        if len(self._made) > MADE_KEPT:
+            self._made.pop(next(iter(self._made)), None)
         if change.gateways:
             self.intent.note(change.gateways, change.generation, change.vnis)
             inv = self.cache.inventory  # as committed: the bus tells after the commit, under the cache's lock
@@ -137,15 +149,21 @@ class Reconciler:
                 self._know_modes({n: inv.gateways[n].mode for n in change.gateways if n in inv.gateways},
                                  change.generation)
         if self._loop is not None and self._kick is not None:
-            if change.gateways:
-                self._loop.call_soon_threadsafe(self._wake_bumped, change.generation, change.gateways, change.cause)
-                self._loop.call_soon_threadsafe(self._recheck, change.gateways)
-            else:
-                self._loop.call_soon_threadsafe(self._kick.set)
+            self.cache.after_release(partial(self._loop.call_soon_threadsafe, self._woken, change))
 
-    def _recheck(self, gateways: frozenset[str]) -> None:
+    def _woken(self, change: IntentChanged) -> None:
+        """On the loop, once the writer let go of the intent cache (``notify``): the passes compile
+        at once, none finding it held."""
+        assert self._kick is not None
+        if change.gateways:
+            self._wake_bumped(change.generation, change.gateways, change.cause)
+            self._recheck(change.gateways, change.vnis)
+        else:
+            self._kick.set()
+
+    def _recheck(self, gateways: frozenset[str], vnis: frozenset[int] | None = None) -> None:
         """Announce what an intent change moved there, even where no pass will record (a gateway down)."""
-        task = asyncio.ensure_future(self.recorder.recheck(gateways))
+        task = asyncio.ensure_future(self.recorder.recheck(gateways, vnis))
         task.add_done_callback(_quietly)
 
     def _wake_bumped(self, generation: int, bumped: frozenset[str], cause: str | None = None) -> None:
@@ -168,8 +186,8 @@ class Reconciler:
         else:
             self._kick.set()
 
-    def _watched(self, gateways: Iterable[str]) -> list[Watched]:
-        """The attachments whose status ``gateways``' new records may move (announce.py): read from
+    def _watched(self, scope: Scope) -> list[Watched]:
+        """The attachments whose status a batch's records may move (announce.py: ``scope``): read from
         the intent this process holds (loaded first if a failed write dropped it), under its lock,
         before the recording's transaction."""
         with self.cache.lock:
@@ -177,7 +195,20 @@ class Reconciler:
             if inv is None:
                 with self.db.read() as s, s.begin():
                     inv, _generation = self.cache.current(s)
-            return watched(inv, gateways)
+            return watched(inv, scope, self._named)
+
+    def _named(self, since: int, upto: int) -> frozenset[int] | None:
+        """The VNIs the writes of generations since+1..upto named, when this process was told of each
+        and each named its VNIs (``announce.Named``); else None."""
+        if upto - since > len(self._made):
+            return None
+        out: set[int] = set()
+        for generation in range(since + 1, upto + 1):
+            vnis = self._made.get(generation)
+            if vnis is None:
+                return None
+            out |= vnis
+        return frozenset(out)
 
     def mode_of(self, gateway: str) -> str | None:
         """The gateway's mode in the newest committed intent this replica heard of (any thread): a
@@ -193,11 +224,21 @@ class Reconciler:
                 if self._modes.get(name, (-1, ""))[0] <= generation:
                     self._modes[name] = (generation, mode)
 
-    def _macs_moved(self, source: str | None) -> None:
-        """The MACs ``source`` learned changed (None: a gateway left): every other worker compiles
-        its remote MACs whole at its next pass, and those of a change are woken for it."""
-        peers = [name for name in self.workers if name != source]
-        self.intent.note(peers, -1, None)
+    def _macs_moved(self, source: str | None, vnis: frozenset[int] | None) -> None:
+        """The MACs ``source`` learned on ``vnis`` changed (None, None: a gateway left): the workers
+        carrying those VNIs compile their remote MACs there at their next pass, and are woken for it
+        when a MAC moved (a gateway that left wakes nobody: its peers' next pass takes it)."""
+        inv = self.cache.inventory
+        if vnis is None or inv is None:
+            peers = [name for name in self.workers if name != source]
+        else:
+            carriers: set[str] = set()
+            for vni in vnis:
+                network = inv.network_of_vni(vni)
+                if network is not None:
+                    carriers |= inv.carriers_of(network)
+            peers = [name for name in carriers if name != source and name in self.workers]
+        self.intent.note(peers, -1, vnis)
         if source is not None:
             for name in peers:
                 self.workers[name].wake()
@@ -239,7 +280,8 @@ class Reconciler:
         if generation == self.generation:
             return
         known = self.gateways
-        self.gateways, self.desired_at, generation = await asyncio.to_thread(self._load)
+        self.gateways, self.desired_at, generation = await asyncio.to_thread(
+            lambda: self._told_all(generation) or self._load())  # a thread: a writer may hold the cache
         self._know_modes({name: gw.mode for name, gw in self.gateways.items()}, generation)
         self._unstartable.clear()
         if self.gateways.keys() - known.keys() - self.held:
@@ -299,7 +341,30 @@ class Reconciler:
                 self.leaving = frozenset(inv.decommissioning)
             desired = {name: r.desired_generation for name, r in
                        Repository(s).realizations(observed=False).items()}
-            return gateways, desired, generation
+        for told in [g for g in list(self._told) if g <= generation]:
+            self._told.pop(told, None)
+        return gateways, desired, generation
+
+    def _told_all(self, generation: int) -> tuple[dict[str, Gateway], dict[str, int], int] | None:
+        """``_load`` without the database, when every write since the last look, up to ``generation``
+        or to where the intent cache stands if further, was this process's own (told on its bus: their
+        gateways' workers are woken already); else None. A write per second must not cost a read of
+        every gateway's record per second."""
+        if self.generation is None:
+            return None
+        for late in [g for g in list(self._told) if g <= self.generation]:  # told after a load had read them
+            self._told.pop(late, None)
+        with self.cache.lock:
+            inv, at = self.cache.inventory, self.cache.generation
+            span = range(self.generation + 1, at + 1)
+            if inv is None or at < generation or any(g not in self._told for g in span):
+                return None
+            gateways = dict(inv.gateways)
+            self.leaving = frozenset(inv.decommissioning)
+        desired = dict(self.desired_at)
+        for g in span:
+            desired.update(dict.fromkeys(self._told.pop(g), g))
+        return gateways, desired, at
 
 
 def _mode_switch(old: Gateway, new: Gateway) -> bool:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from silonet.drivers import ActualState, ApplyResult, Driver, registry
-from silonet.errors import DeviceError
+from silonet.drivers.base import Fence
+from silonet.errors import DeviceError, Fenced
 from silonet.logs import REQUEST_ID
 from silonet.model import Gateway
 from silonet.plan import GatewayState, actual_json, diff
@@ -48,6 +49,10 @@ CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending
 ACTUAL_EVERY_S = 1.0
 
 
+async def _no_adoption(_name: str, _device: int) -> int | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Crew:
     """What a worker is given by its reconciler (one for all its workers)."""
@@ -63,6 +68,12 @@ class Crew:
     transitions: Transitions = field(default_factory=Transitions)  # each gateway's state changes, logged once
     # the gateway's mode as the newest committed intent says (None: unknown, the worker's own gateway's)
     mode: Callable[[str], str | None] = field(default=lambda _name: None)
+    # the epoch of this replica's lease on the gateway, which goes to the device with each write (None:
+    # no epoch, the write is fenced by the lease's clock alone: ``holds``)
+    epoch: Callable[[str], int | None] = field(default=lambda _name: None)
+    # the device holds a higher epoch while the lease is still this replica's: the epoch to write under
+    # now, or None (``Holding.adopt``)
+    adopt: Callable[[str, int], Awaitable[int | None]] = field(default=_no_adoption)
 
 
 class LeaseLapsed(DeviceError):
@@ -168,6 +179,8 @@ class Worker:
                 backoff = 0.0
             except LeaseLapsed:
                 backoff = 0.5  # not the device's fault: try again as soon as a lease round renews it
+            except Fenced as err:
+                backoff = await self._fenced(err, backoff)
             except DeviceError as err:
                 backoff = min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
                 if (not self._ever_connected and time.monotonic() - self.started < CONNECT_GRACE_S
@@ -181,6 +194,24 @@ class Worker:
                 backoff = min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
                 await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
                                                error=f"internal error: {err}"))
+
+    async def _fenced(self, err: Fenced, backoff: float) -> float:
+        """The device refused the write: it took one under a higher lease epoch. Either a successor
+        wrote there (this replica stalled past its lease: like ``LeaseLapsed``, it stops, and the
+        next lease round hands the gateway over), or the database still gives this replica the
+        lease and the device's epoch predates the lease's history (the gateway deleted and added
+        again, a restored database): the lease then moves past it and the pass runs again soon.
+        Returns the backoff: it grows while refusals repeat (no retry storm)."""
+        crew, device, epoch = self.crew, err.fields["device"], err.fields["epoch"]
+        apply_log.warning("gateway %s: the device refused the write of replica %s: it holds lease epoch %d, "
+                          "newer than this replica's %d", self.name, crew.replica, device, epoch)
+        if (moved := await crew.adopt(self.name, device)) is not None:
+            apply_log.warning("gateway %s: replica %s still holds the lease: its epoch moves past the device's "
+                              "(%d -> %d)", self.name, crew.replica, epoch, moved)
+            return min(max(backoff * 2, 0.1), BACKOFF_MAX_S)
+        await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
+                                       error=err.fields["reason"]))  # recorded only while the lease is ours
+        return min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
 
     def _quiet(self, woken: bool) -> bool:
         """Nothing to do: the desired state did not change, the last pass settled recently, and
@@ -336,7 +367,9 @@ class Worker:
 
     async def _apply(self, ops: list[Operation], generation: int) -> ApplyResult:
         """Write, but only under a valid lease (checked right before the write; the lease's
-        margin outlasts one write). Logged with the replica and the wall-clock interval, so
+        margin outlasts one write), and under its epoch, which the device checks in the write's
+        own transaction: a replica that stalls after this check is refused by the device once a
+        successor wrote (``Fenced``). Logged with the replica and the wall-clock interval, so
         writes of different replicas to one gateway can be shown never to overlap."""
         crew = self.crew
         if (mode := self.mode) != "enforce":  # switched while this pass planned: it writes nothing now
@@ -345,12 +378,17 @@ class Worker:
             apply_log.warning("gateway %s: not writing: replica %s no longer holds its lease", self.name,
                               crew.replica)
             raise LeaseLapsed(gateway=self.name, reason=f"replica {crew.replica} no longer holds the gateway")
-        start = time.time()
+        epoch = crew.epoch(self.name)
+        start, refused = time.time(), False
         try:
-            result = await self.driver.apply(ops)
+            result = await self.driver.apply(ops, None if epoch is None else Fence(epoch, crew.replica))
+        except Fenced:
+            refused = True  # nothing written: ``_fenced`` says so
+            raise
         finally:
-            apply_log.info("gateway %s: applied %d operation(s) for generation %d (replica %s, %.6f-%.6f)",
-                           self.name, len(ops), generation, crew.replica, start, time.time())
+            if not refused:
+                apply_log.info("gateway %s: applied %d operation(s) for generation %d (replica %s, %.6f-%.6f)",
+                               self.name, len(ops), generation, crew.replica, start, time.time())
         if not result.retry:
             crew.metrics.applied(ops)
         return result

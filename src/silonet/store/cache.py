@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from silonet.store.db import Database
 
 audit_log = logging.getLogger("silonet.service.audit")  # one line per committed write (who, what: no values)
+log = logging.getLogger("silonet.store")
 
 
 @dataclass
@@ -57,10 +58,11 @@ class Write:
             elif isinstance(n, Audited):
                 self.audited.append(n.line)
 
-    def change(self) -> IntentChanged:
+    def change(self, journal: list | None = None) -> IntentChanged:
         """What the write changed, as the reconciler hears it (the writer's request id: the cause)."""
         return IntentChanged(self.generation, frozenset(self.gateways),
-                             None if self.vnis is None else frozenset(self.vnis), REQUEST_ID.get())
+                             None if self.vnis is None else frozenset(self.vnis), REQUEST_ID.get(),
+                             None if journal is None else tuple(journal))
 
 
 class IntentCache:
@@ -79,6 +81,38 @@ class IntentCache:
         self.inventory: Inventory | None = None
         self.generation = -1
         self.loads = 0  # how often the whole intent was read from the database
+        self._writer: int | None = None  # the thread whose write holds ``lock`` (``_writing``)
+        self._after: list[Callable[[], None]] = []  # what runs once that write lets go of it
+
+    def after_release(self, callback: Callable[[], None]) -> None:
+        """``callback`` once the write this thread is making let go of ``lock`` (at once outside a
+        write): a listener of the write's change (told under ``lock``) that wakes whoever reads the
+        intent wakes them then. Woken under it, the ten passes of a ten-gateway attach found the
+        lock held and each compiled in a thread of its own, contending for it and the interpreter."""
+        if self._writer == threading.get_ident():
+            self._after.append(callback)
+        else:
+            callback()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """``lock`` for a write (``transaction``, ``replay``); ``after_release``'s callbacks run once
+        the outermost write of this thread let go of it."""
+        me = threading.get_ident()
+        after: list[Callable[[], None]] = []
+        try:
+            with self.lock:
+                if self._writer == me:  # inside another write of this thread: that one lets go
+                    yield
+                    return
+                self._writer, self._after = me, after
+                try:
+                    yield
+                finally:
+                    self._writer, self._after = None, []
+        finally:
+            for callback in after:
+                callback()
 
     def invalidate(self) -> None:
         with self.lock:
@@ -108,8 +142,9 @@ class IntentCache:
         logged and one ``IntentChanged`` is published: a listener that notes it there is done
         before anyone compiles the new generation (reconcile/intent.py relies on it).
         """
-        with self.lock:
+        with self._writing():
             inv: Inventory | None = None
+            journal: list | None = None
             before = 0
             try:
                 with db.write() as (session, generation):
@@ -119,15 +154,39 @@ class IntentCache:
                     inv = self.inventory
                     assert inv is not None
                     before = inv.changes
+                    inv.journal = []  # what this write changes, as made: for ``replay`` elsewhere
                     write = Write(session, inv, generation)
                     yield write
             except BaseException:
                 if inv is not None and inv.changes != before:
                     self.invalidate()
                 raise
+            finally:
+                if inv is not None:
+                    journal, inv.journal = inv.journal, None
             for line in write.audited:
                 audit_log.info("generation %d: %s; %d gateway(s) to reconcile", generation, line,
                                len(write.gateways))
             if self.changes is not None:
-                self.changes.publish(write.change())
+                self.changes.publish(write.change(journal))
             self.generation = generation
+
+    def replay(self, change: IntentChanged) -> bool:
+        """Another process's intent write (``change.journal``), made on the inventory held here when
+        it stands at the generation before: then told on this process's bus as a write of its own
+        is. Otherwise (nothing held, a write in between) the inventory is dropped and the next user
+        reloads it; the change is told all the same. Returns whether it was replayed."""
+        with self._writing():
+            inv = self.inventory
+            replayed = False
+            if inv is not None and change.journal is not None and self.generation == change.generation - 1:
+                try:
+                    inv.replay(change.journal)
+                    self.generation, replayed = change.generation, True
+                except Exception:  # not the same intent after all: the database's word
+                    log.exception("replaying intent generation %d failed; reloading", change.generation)
+            if not replayed and self.generation < change.generation:
+                self.invalidate()
+            if self.changes is not None:
+                self.changes.publish(change)
+            return replayed

@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event, inspect, text, update
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from silonet.store.tables import Meta
+from silonet.store.prepared import NEXT_GENERATION
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -122,9 +122,7 @@ class Database:
         a stale generation and a stale view (two engines attached one VLAN twice: found by
         tests/service/test_concurrency.py)."""
         with self.sessions() as session, session.begin():
-            generation = session.execute(
-                update(Meta).where(Meta.id == 1).values(generation=Meta.generation + 1).returning(Meta.generation)
-            ).scalar_one()
+            generation = session.connection().execute(NEXT_GENERATION).scalar_one()  # Core: every write runs it
             yield session, generation
 
     def dispose(self) -> None:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from silonet.store.tables import DeliveryRow, EventRow, Meta, NetworkRow, WebhookRow
+from silonet.store import prepared
+from silonet.store.tables import DeliveryRow, EventRow, Meta
 
 EVENT_TYPES = ("intent", "attachment", "gateway")
 
@@ -41,13 +42,12 @@ def publish(session: Session, events: Sequence[Event]) -> list[int]:
     """Append ``events`` (in this order) inside the caller's transaction; their ids."""
     if not events:
         return []
-    last = session.execute(update(Meta).where(Meta.id == 1).values(event_seq=Meta.event_seq + len(events))
-                           .returning(Meta.event_seq)).scalar_one()
+    last = prepared.run(session, prepared.EVENT_IDS, {"n": len(events)}).scalar_one()
     first, now = last - len(events) + 1, datetime.now(UTC)
     rows = [{"id": first + i, "time": now, "type": e.type, "tenant": e.tenant, "data": e.data}
             for i, e in enumerate(events)]
-    session.execute(insert(EventRow), rows)
-    hooks = session.execute(select(WebhookRow.id, WebhookRow.events)).all()
+    prepared.run(session, prepared.INSERT_EVENTS, rows)
+    hooks = prepared.run(session, prepared.WEBHOOKS).all()
     deliveries = [{"webhook_id": hook, "event_id": r["id"], "event_type": r["type"],
                    "body": body(r["id"], now, r["type"], r["data"]), "state": "pending", "attempts": [],
                    "created": now, "next_at": now}
@@ -69,8 +69,8 @@ def intent(session: Session, actor: str, entries: Sequence[Audit]) -> list[int]:
     names = {about["network"] for *_, about in parsed if "network" in about}
     nets: dict[str, tuple[str, int]] = {}
     if names:
-        q = select(NetworkRow.name, NetworkRow.tenant, NetworkRow.vni).where(NetworkRow.name.in_(sorted(names)))
-        nets = {name: (tenant, vni) for name, tenant, vni in session.execute(q)}
+        found = prepared.run(session, prepared.NETWORKS_NAMED, {"names": sorted(names)})
+        nets = {name: (tenant, vni) for name, tenant, vni in found}
     docs = {obj: after or before or {} for _action, obj, before, after in entries}
     out = []
     for action, obj, about in parsed:

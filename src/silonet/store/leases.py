@@ -10,6 +10,16 @@ expired ones with one upsert whose conflict branch only fires when the old lease
 A replica must also stop writing before the database lets another take over: the caller
 fences by its own monotonic clock, ``valid_until`` = (time before the round) + TTL - margin,
 which ends before the database's expiry.
+
+A clock cannot fence a replica that stalls between its check and its write (SIGSTOP, a long
+pause, a slow device): so each lease has an ``epoch``, one more every time a replica TAKES it
+(inserted, or taken once expired: another's, a dead one's, or its own that lapsed) and unchanged
+while it is renewed. It goes to the device with every write (``drivers.base.Fence``), and the
+device refuses a write under a lower epoch than one it already took. It must never go back for
+a gateway: a lease given back (``release``) or freed from a dead replica is expired, never
+deleted, so its row keeps the epoch. What no row can keep (a gateway deleted and added again on
+the same device, a database restored from a backup) the owner learns from the device's refusal
+and passes (``adopt``).
 """
 
 from __future__ import annotations
@@ -20,8 +30,8 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import DateTime, case, delete, func, literal, or_, select, type_coerce, update
@@ -99,16 +109,21 @@ class Round:
     replicas: int  # live replicas, this one included
     excess: frozenset[str]  # held beyond its share: give back (after stopping their workers)
     next_expiry_s: float | None  # until another replica's lease expires (database clock), if any
+    epochs: Mapping[str, int] = field(default_factory=dict)  # gateway held -> its lease epoch
 
 
 class Leases:
     """The lease rounds of one replica (synchronous: callers run them in a thread)."""
 
     def __init__(self, db, owner: str | None = None, ttl: float = LEASE_TTL_S,  # type: ignore[no-untyped-def]
-                 margin: float | None = None) -> None:
+                 margin: float | None = None, replicas_at_least: int = 1) -> None:
         self.db = db
         self.owner = owner or replica_id()
         self.ttl = ttl
+        # the replicas known to be coming (``serve --workers N``'s siblings): the first to start does
+        # not take every gateway only to give most back a round later (1,000 connections opened,
+        # then closed)
+        self.replicas_at_least = replicas_at_least
         self.margin = ttl / 6 if margin is None else margin  # > an apply's duration: it ends before expiry
         self.dialect = db.engine.dialect.name
 
@@ -138,14 +153,16 @@ class Leases:
                                                  set_={"expires_at": beat.excluded.expires_at}))
             s.execute(delete(ReplicaRow).where(ReplicaRow.expires_at <= now))
             dead = [o for o in s.execute(select(ReplicaRow.id).where(ReplicaRow.id != me)).scalars() if dead_here(o)]
-            if dead:  # crashed on this host: free its gateways now, not after the TTL
-                s.execute(delete(L).where(L.owner.in_(dead)))
-                s.execute(delete(ReplicaRow).where(ReplicaRow.id.in_(dead)))
             lt = L.__table__  # Core, no RETURNING: with 1,000 leases the ORM's bookkeeping was most of the cost
-            renewed = s.execute(update(lt).where(lt.c.owner == me).values(expires_at=later)).rowcount
+            if dead:  # crashed on this host: free its gateways now, not after the TTL (expired: epochs kept)
+                s.execute(update(lt).where(lt.c.owner.in_(dead)).values(expires_at=now))
+                s.execute(delete(ReplicaRow).where(ReplicaRow.id.in_(dead)))
+            # only leases still running: one that lapsed is taken again below, under a new epoch
+            renewed = s.execute(update(lt).where(lt.c.owner == me, lt.c.expires_at > now)
+                                .values(expires_at=later)).rowcount
             replicas = s.execute(select(func.count()).select_from(ReplicaRow)).scalar_one()
             gateways = s.execute(select(func.count()).select_from(GatewayRow)).scalar_one()
-            share = math.ceil(gateways / max(replicas, 1)) if limit else gateways
+            share = math.ceil(gateways / max(replicas, self.replicas_at_least, 1)) if limit else gateways
             if share > renewed:
                 free = list(s.execute(select(GatewayRow.id).outerjoin(L, L.gateway_id == GatewayRow.id)
                                       .where(or_(L.gateway_id.is_(None), L.expires_at <= now))).scalars())
@@ -153,30 +170,49 @@ class Leases:
                 take = free[:share - renewed]
                 if take:
                     grab = ins(L).from_select(
-                        ["gateway_id", "owner", "expires_at"],
-                        select(GatewayRow.id, literal(me), later).where(GatewayRow.id.in_(take))
+                        ["gateway_id", "owner", "expires_at", "epoch"],
+                        select(GatewayRow.id, literal(me), later, literal(1)).where(GatewayRow.id.in_(take))
                         .order_by(GatewayRow.id))  # rows locked in one order by everyone: no deadlock
-                    grab = grab.on_conflict_do_update(
+                    grab = grab.on_conflict_do_update(  # only an expired lease: taken, one epoch on
                         index_elements=[L.gateway_id],
-                        set_={"owner": grab.excluded.owner, "expires_at": grab.excluded.expires_at},
-                        where=or_(L.expires_at <= now, L.owner == grab.excluded.owner))
+                        set_={"owner": grab.excluded.owner, "expires_at": grab.excluded.expires_at,
+                              "epoch": L.epoch + 1},
+                        where=L.expires_at <= now)
                     s.execute(grab)
-            names = list(s.execute(select(GatewayRow.name).join(L, L.gateway_id == GatewayRow.id)
-                                   .where(L.owner == me, L.expires_at > now)).scalars())
+            epochs = dict(s.execute(select(GatewayRow.name, L.epoch).join(L, L.gateway_id == GatewayRow.id)
+                                    .where(L.owner == me, L.expires_at > now)).all())
             nearest, clock = s.execute(select(func.min(L.expires_at), now)
                                        .where(L.owner != me, L.expires_at > now)).one()
             s.commit()
-        ordered = sorted(names)
+        ordered = sorted(epochs)
         excess = frozenset(random.sample(ordered, len(ordered) - share)) if len(ordered) > share else frozenset()
         wait = None if nearest is None else (nearest - clock).total_seconds()
-        return Round(frozenset(ordered), started + self.ttl - self.margin, replicas, excess, wait)
+        return Round(frozenset(ordered), started + self.ttl - self.margin, replicas, excess, wait, epochs)
+
+    def adopt(self, gateway: str, device: int) -> int | None:
+        """The device refused a write under a lower epoch than its own while the database still gives
+        this replica the lease: that epoch is from before this lease's history (the gateway was
+        deleted and added again, the database restored from a backup), since a successor could
+        only have written after taking this very lease. Move past it (``device`` + 1) in one
+        statement that holds only while the lease is this replica's and running. Returns the
+        epoch to write under, or None when the lease is no longer this replica's."""
+        lt, me = GatewayLeaseRow.__table__, self.owner
+        now = db_time(self.dialect)
+        mine = (lt.c.gateway_id == select(GatewayRow.id).where(GatewayRow.name == gateway).scalar_subquery(),
+                lt.c.owner == me, lt.c.expires_at > now)
+        with self._session() as s:
+            s.execute(update(lt).where(*mine, lt.c.epoch <= device).values(epoch=device + 1))
+            epoch = s.execute(select(lt.c.epoch).where(*mine)).scalar_one_or_none()
+            s.commit()
+        return epoch
 
     def release(self, gateways: Iterable[str] | None = None) -> None:
         """Give leases back (all of them, and the heartbeat, when ``gateways`` is None): call
-        only after the gateways' workers stopped."""
+        only after the gateways' workers stopped. Expired at once, not deleted: the epoch stays."""
         L = GatewayLeaseRow
         with self._session() as s:
-            q = delete(L).where(L.owner == self.owner)
+            q = update(L.__table__).where(L.owner == self.owner, L.expires_at > db_time(self.dialect)).values(
+                expires_at=db_time(self.dialect))
             if gateways is not None:
                 names = sorted(gateways)
                 if not names:

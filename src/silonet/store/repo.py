@@ -28,17 +28,14 @@ from silonet.model import (
 from silonet.model.inventory import DevicePolicy
 from silonet.plan import actual_json
 from silonet.plan.status import RecordState, record_state
-from silonet.store import events
-from silonet.store.leases import owner_now
+from silonet.store import events, prepared
 from silonet.store.tables import (
     AttachmentRow,
     AuditRow,
-    GatewayLeaseRow,
     GatewayRow,
     GatewayStatusRow,
     GroupPortRow,
     GroupRow,
-    Meta,
     NetworkRow,
     PortRow,
     SiloRow,
@@ -144,7 +141,7 @@ class Repository:
 
     # ------------------------------------------------------------------- reads
     def generation(self) -> int:
-        return self.s.execute(select(Meta.generation).where(Meta.id == 1)).scalar_one()
+        return prepared.run(self.s, prepared.GENERATION).scalar_one()
 
     def load_inventory(self, policy: DevicePolicy | None = None) -> Inventory:
         """The stored intent (trusted: it was checked when written); ``policy`` judges changes."""
@@ -205,18 +202,9 @@ class Repository:
         """Realization records; ``observed=False`` leaves out what the devices hold (``actual``,
         ``foreign``, ``faults``: large) when only generations, errors and owners matter (the
         owner says why a gateway is pending: plan/status.py)."""
-        st = GatewayStatusRow
-        cols = [GatewayRow.name, st.desired_generation, st.realized_generation, st.last_error, st.last_contact,
-                st.reachable, st.binding_errors, st.drift, GatewayRow.decommissioning, GatewayRow.mode,
-                st.pending_operations, GatewayRow.pair, owner_now(self.s.get_bind().dialect.name).label("owner")]
-        if observed:
-            cols += [st.actual, st.faults, st.foreign]
-        q = (select(*cols).join(st, st.gateway_id == GatewayRow.id)
-             .outerjoin(GatewayLeaseRow, GatewayLeaseRow.gateway_id == GatewayRow.id))
-        if gateways is not None:
-            q = q.where(GatewayRow.name.in_(list(gateways)))
+        q = prepared.realizations(self.s.get_bind().dialect.name, observed, gateways is not None)
         out = {}
-        for row in self.s.execute(q).all():
+        for row in prepared.run(self.s, q, None if gateways is None else {"names": list(gateways)}).all():
             r = row._mapping
             out[r["name"]] = Realization(
                 r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
@@ -248,7 +236,7 @@ class Repository:
 
     # ------------------------------------------------------------------ helpers
     def _id(self, table: Any, name: str) -> int:
-        return self.s.execute(select(table.id).where(table.name == name)).scalar_one()
+        return prepared.run(self.s, prepared.row_id(table), {"name": name}).scalar_one()
 
     def _opt_id(self, table: Any, name: str | None) -> int | None:
         return None if name is None else self._id(table, name)
@@ -263,10 +251,10 @@ class Repository:
         """Insert or update by name; ``apply_set``: the apply set writing it (None: keep the row's)."""
         if apply_set is not None:
             values = {**values, "apply_set": apply_set}
-        row_id = self.s.execute(select(table.id).where(table.name == name)).scalar_one_or_none()
+        row_id = prepared.run(self.s, prepared.row_id(table), {"name": name}).scalar_one_or_none()
         if row_id is None:
-            return self.s.execute(insert(table).values(name=name, **values).returning(table.id)).scalar_one()
-        self.s.execute(update(table).where(table.id == row_id).values(**values))
+            return prepared.run(self.s, prepared.insert_named(table), {"name": name, **values}).scalar_one()
+        prepared.run(self.s, prepared.update_row(table), {"rid": row_id, **values})
         return row_id
 
     # ------------------------------------------------------------------ writes
@@ -333,8 +321,8 @@ class Repository:
     def insert_networks(self, nets: list[VirtualNetwork], apply_set: str | None = None) -> None:
         """New networks in one statement (``apply`` creates thousands at a time)."""
         if nets:
-            self.s.execute(insert(NetworkRow), [{"name": n.name, "tenant": n.tenant, "vni": n.vni,
-                                                 "apply_set": apply_set} for n in nets])
+            prepared.run(self.s, insert(NetworkRow.__table__), [{"name": n.name, "tenant": n.tenant, "vni": n.vni,
+                                                                 "apply_set": apply_set} for n in nets])
 
     def add_attachments(self, atts: list[Attachment], generation: int, apply_set: str | None = None) -> None:
         """New attachments in one statement, names resolved with one query per table."""
@@ -344,14 +332,13 @@ class Repository:
             GroupRow.name.in_({a.group for a in atts}))).all())
         nets = dict(self.s.execute(select(NetworkRow.name, NetworkRow.id).where(
             NetworkRow.name.in_({a.network for a in atts}))).all())
-        self.s.execute(insert(AttachmentRow), [
+        prepared.run(self.s, insert(AttachmentRow.__table__), [
             {"group_id": groups[a.group], "vlan": a.vlan, "network_id": nets[a.network], "generation": generation,
              "apply_set": apply_set} for a in atts])
 
     def add_attachment(self, att: Attachment, generation: int) -> None:
-        self.s.execute(insert(AttachmentRow).values(
-            group_id=self._id(GroupRow, att.group), vlan=att.vlan,
-            network_id=self._id(NetworkRow, att.network), generation=generation))
+        prepared.run(self.s, prepared.ADD_ATTACHMENT, {"group": att.group, "vlan": att.vlan, "network": att.network,
+                                                        "generation": generation})
 
     def delete_attachment(self, att: Attachment) -> None:
         self.s.execute(delete(AttachmentRow).where(
@@ -395,9 +382,7 @@ class Repository:
         names = frozenset(gateways)
         if not names:
             return Bumped(names, frozenset())
-        ids = select(GatewayRow.id).where(GatewayRow.name.in_(sorted(names))).scalar_subquery()
-        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id.in_(ids))
-                       .values(desired_generation=generation))
+        prepared.run(self.s, prepared.BUMP, {"names": sorted(names), "generation": generation})
         return Bumped(names, None if vnis is None else frozenset(vnis))
 
     def record_realized(self, gateway: str, generation: int, error: str | None) -> None:
@@ -408,18 +393,14 @@ class Repository:
     def record_many(self, batch: Iterable[tuple[str, Observation | ActualSnapshot]]) -> None:
         """Several gateways' observations, names resolved with one query."""
         batch = list(batch)
-        ids = dict(self.s.execute(select(GatewayRow.name, GatewayRow.id).where(
-            GatewayRow.name.in_({g for g, _ in batch}))).all())
+        ids = dict(prepared.run(self.s, prepared.GATEWAY_IDS, {"names": sorted({g for g, _ in batch})}).all())
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for gateway, obs in batch:
             if gateway in ids:
                 values = self._observed(obs)
                 shapes.setdefault(tuple(values), []).append({**values, "gid": ids[gateway]})
-        st = GatewayStatusRow.__table__
-        conn = self.s.connection()  # Core executemany: the ORM's per-statement bookkeeping was most of the cost
-        for columns, rows in shapes.items():
-            conn.execute(update(st).where(st.c.gateway_id == bindparam("gid"))
-                         .values({c: bindparam(c) for c in columns}), rows)
+        for columns, rows in shapes.items():  # Core executemany, one statement per shape of observation
+            prepared.run(self.s, prepared.record_status(columns), rows)
 
     def record(self, gateway: str, obs: Observation | ActualSnapshot, gateway_id: int | None = None) -> None:
         """What a reconcile pass saw and reached."""
@@ -448,8 +429,8 @@ class Repository:
 
     def audit(self, actor: str, action: str, obj: str, before: dict | None, after: dict | None) -> Audited:
         """Write an audit entry; returns its log line, for the writer to note (logged on commit)."""
-        self.s.execute(insert(AuditRow).values(
-            time=datetime.now(UTC), actor=actor, action=action, object=obj, before=before, after=after))
+        prepared.run(self.s, prepared.INSERT_AUDIT, {"time": datetime.now(UTC), "actor": actor, "action": action,
+                                                      "object": obj, "before": before, "after": after})
         events.intent(self.s, actor, [(action, obj, before, after)])  # the stream's intent event, same transaction
         return Audited(f"{actor}: {action} {obj}")
 
@@ -458,7 +439,7 @@ class Repository:
         if not entries:
             return None
         now = datetime.now(UTC)
-        self.s.execute(insert(AuditRow), [
+        prepared.run(self.s, prepared.INSERT_AUDIT, [
             {"time": now, "actor": actor, "action": act, "object": obj, "before": b, "after": a}
             for act, obj, b, a in entries])
         events.intent(self.s, actor, entries)

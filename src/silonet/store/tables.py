@@ -170,12 +170,15 @@ class TokenRow(Base):
 
 class GatewayLeaseRow(Base):
     """Which ``silonet serve`` replica drives a gateway, until when (by the database's clock):
-    one owner at a time, so two replicas never write one device at once."""
+    one owner at a time, so two replicas never write one device at once. ``epoch`` grows by one
+    each time a replica takes the lease and goes to the device with every write (the device
+    refuses a lower one); a lease given back is expired, not deleted, so it never goes back."""
 
     __tablename__ = "gateway_leases"
     gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True)
     owner: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
 
 
 class ReplicaRow(Base):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from jinja2 import nodes
 
-from silonet.drivers.base import wait_connected
+from silonet.drivers.base import Fence, wait_connected
 from silonet.drivers.ssh.dialect import OP_TEMPLATES, Dialect, Target, device_facts, dialects, render_batch
 from silonet.drivers.ssh.dialects import junos
 from silonet.drivers.ssh.driver import SshDriver
@@ -162,7 +162,8 @@ def _render(dialect: Dialect, case: str, slot: str, where: str, value: str) -> l
     effective, _ = restrict(desired, device_facts(dialect))
     ops = diff(effective, actual)
     try:
-        return render_batch(dialect, ops, target, actual, effective, generation=1)
+        return render_batch(dialect, ops, target, actual, effective, generation=1, fence=Fence(3, "replica-a"),
+                            held=2)  # a fencing dialect's fence.j2 prints the gateway's name too
     except DeviceError as err:
         if "refused to put" in err.fields["reason"]:
             raise

@@ -14,6 +14,7 @@ import errno
 import os
 import queue
 import random
+import select
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +45,7 @@ WRITE_PROBE_MS = 5_000
 WRITE_PROBE_PER_OP_MS = 1.0
 RECONNECT_MAX_MS = 2_000  # between connection attempts; the library's 8 s would exceed the 5 s resync bound
 COLUMNS = {  # what silonet reads or writes: replicating only these keeps big updates cheap
-    "Physical_Switch": ["name", "ports", "switch_fault_status", "tunnel_ips"],
+    "Physical_Switch": ["name", "ports", "switch_fault_status", "tunnel_ips", "other_config"],
     "Physical_Port": ["name", "vlan_bindings", "port_fault_status"],
     "Logical_Switch": ["name", "description", "tunnel_key", "other_config", "replication_mode"],
     "Physical_Locator": ["encapsulation_type", "dst_ip", "tunnel_key"],
@@ -60,6 +61,22 @@ Txn = ovs.db.idl.Transaction
 def quiet_vlog() -> None:
     """The OVS library logs through ``ovs.vlog``; keep it off the console unless asked."""
     ovs.vlog.Vlog.set_levels_from_string("any:console:off")
+
+
+def use_poll() -> None:
+    """Make the OVS library wait with ``poll(2)``, not ``select(2)``.
+
+    ``ovs.poller.Poller`` (every IDL wait, ``Stream.open_block``, ``transact_block``) builds its
+    set from ``ovs.poller.SelectPoll``, which the library points at a ``select.select`` emulation
+    kept for eventlet/gevent; ``select`` refuses descriptors of 1,024 and above, so a manager
+    holding a few hundred gateways (a socket and a wake-up pipe each) lost every connection made
+    after that ("filedescriptor out of range in select()"). The library's own comment names the
+    remedy for programs without eventlet: point that slot at ``select.poll``. Idempotent; silonet
+    never runs under eventlet or gevent (it would monkey-patch ``select.poll`` away, and then the
+    emulation is what it needs)."""
+    if not hasattr(select, "poll") or ovs.poller._using_eventlet_green_select():
+        return
+    ovs.poller.SelectPoll = select.poll
 
 
 def configure_ssl(gateway: Any) -> Path:

@@ -13,9 +13,9 @@ from typing import Any
 import ovs.db.idl
 
 from silonet.drivers import ovsjson
-from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
-from silonet.drivers.ovsdb.connection import IdlThread, Txn, quiet_vlog
-from silonet.drivers.ovsdb.handlers import Write
+from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
+from silonet.drivers.ovsdb.connection import IdlThread, Txn, quiet_vlog, use_poll
+from silonet.drivers.ovsdb.handlers import Write, device_epoch, fence
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
 from silonet.drivers.untrusted import echo, ipv4, shown
 from silonet.drivers.vtep_schema import Interpretation
@@ -29,10 +29,12 @@ class OvsdbDriver(Driver):
 
     name = "ovsdb"
     notifies = True  # the IDL's monitor pushes every change
+    fences = True  # the lease epoch is checked and kept in the Physical_Switch's other_config (handlers.fence)
 
     def __init__(self, gateway: Any, on_change: Callable[[], None]) -> None:
         super().__init__(gateway, on_change)
         quiet_vlog()
+        use_poll()  # descriptors above 1,023 (a manager of hundreds of gateways)
         ovsjson.enable()  # idempotent: the OVS library's C JSON parser, loaded when a driver first needs it
         self._thread = IdlThread(gateway.management.address, on_change)
         self._config_error: str | None = None
@@ -73,10 +75,10 @@ class OvsdbDriver(Driver):
             return cached[1]  # the replica did not move since: no trip to the IDL thread
         return await self._call(self._read)
 
-    async def apply(self, ops: list[Operation]) -> ApplyResult:
+    async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
         if not ops:
             return ApplyResult(0)
-        return await self._call(lambda idl: self._apply(idl, ops))
+        return await self._call(lambda idl: self._apply(idl, ops, fence))
 
     async def close(self) -> None:
         if self._thread.is_alive():
@@ -142,12 +144,16 @@ class OvsdbDriver(Driver):
             reading.port(name, rows)
         return ps, reading
 
-    def _apply(self, idl: MemoIdl, ops: list[Operation]) -> ApplyResult:
+    def _apply(self, idl: MemoIdl, ops: list[Operation], lease: Fence | None = None) -> ApplyResult:
         """One transaction for the batch; the read-back in the same trip (the next read() finds it
-        cached). TRY_AGAIN, or a free VLAN another writer took first: plan again."""
+        cached). TRY_AGAIN, or a free VLAN another writer took first: plan again. Under a lease,
+        the transaction carries its epoch (``handlers.fence``); a TRY_AGAIN after which the device
+        shows a higher epoch is the device's refusal (``Fenced``), not a change to plan around."""
         txn = Txn(idl)
         try:
             ps, reading = self._reading_now(idl)
+            if lease is not None:
+                fence(ps, lease, self.gateway.name)
             write = Write(idl, txn, reading, {p.name: p for p in ps.ports}, self._thread.rng)
             write.run(ops)
             status = self._thread.commit(txn, len(ops), self.gateway.name)
@@ -155,6 +161,8 @@ class OvsdbDriver(Driver):
                 self._read(idl)
                 return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(len(ops))
             if status == Txn.TRY_AGAIN:
+                if lease is not None:  # the reply came after the update that made the wait fail
+                    lease.check(self.gateway.name, device_epoch(self._switch(idl)))
                 return ApplyResult(0, retry=True)
             raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(txn.get_error())}")
         except BaseException:

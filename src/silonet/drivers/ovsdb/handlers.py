@@ -17,6 +17,7 @@ from typing import Any
 
 import ovs.db.idl
 
+from silonet.drivers.base import EPOCH_KEY, Fence, read_epoch
 from silonet.drivers.ovsdb.replica import ENCAP, MemoIdl, port_rows, vxlan_ip, vxlan_set
 from silonet.drivers.untrusted import mac as read_mac
 from silonet.drivers.vtep_schema import LS_TABLE, OWNER_KEY, ROW_TABLES, Interpretation
@@ -139,6 +140,33 @@ class Write:
             if any(held.get(vlan) != (txn.get_insert_uuid(ls.uuid) or ls.uuid) for vlan, ls in pairs.items()):
                 return True
         return False
+
+
+def device_epoch(ps: Any) -> int | None:
+    """The lease epoch the Physical_Switch holds (``other_config``), if any and if readable."""
+    if "other_config" not in ps._table.columns:
+        return None
+    return read_epoch(ps.other_config.get(EPOCH_KEY))
+
+
+def fence(ps: Any, lease: Fence, gateway: str) -> None:
+    """The device's half of the lease fence, in the batch's own transaction: refuse at once when
+    the replica shows a higher epoch (``Fenced``); else ``verify`` the Physical_Switch's
+    ``other_config`` (the IDL sends a ``wait``: the column must still be what this replica read)
+    and set the key to this epoch when it holds a lower one or none. A successor's write moves the
+    key, so a write built on a replica read before it fails its ``wait`` (TRY_AGAIN) and the
+    re-read shows the higher epoch. An older hardware_vtep schema without that column cannot hold
+    the key: the lease's clock fences alone there."""
+    if "other_config" not in ps._table.columns:
+        return
+    held = device_epoch(ps)
+    lease.check(gateway, held)
+    ps.verify("other_config")
+    # the Python IDL sends a verified column's ``wait`` only for rows the transaction holds; a key
+    # already at this epoch is not written, so hold the row (as the C IDL's verify does)
+    ps._idl.txn._txn_rows.setdefault(ps.uuid, ps)
+    if held != lease.epoch:
+        ps.setkey("other_config", EPOCH_KEY, str(lease.epoch))
 
 
 def ensure_logical_switch(w: Write, op: EnsureLogicalSwitch) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import jinja2
 
-from silonet.drivers.base import Platform
+from silonet.drivers.base import Fence, Platform
 from silonet.drivers.untrusted import TEMPLATE_FILTERS, UnsafeValue, echo, shown
 from silonet.errors import DeviceError, InvalidInput
 from silonet.model.inventory import Proposed
@@ -38,6 +38,7 @@ OP_TEMPLATES = {
     "RemoveLogicalSwitch": "remove_logical_switch.j2",
 }
 FRAMING = ("begin.j2", "commit.j2", "abort.j2")
+FENCE = "fence.j2"  # the lease fence inside the batch's session, where the platform can check and abort
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Parsed:
     # other addresses of the tunnel source, one of which may be the inventory's (NX-OS vPC: the
     # loopback's secondary address is the pair's anycast VTEP, the primary the member's own)
     vtep_also: tuple[str, ...] = ()
+    epoch: int | None = None  # the lease epoch the device holds (dialects with ``fence.j2``; None: none)
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,10 @@ class Dialect:
     # What each operation of a batch must print, worked out once in Python (templates only print).
     prepare: Prepare | None = None
     unnamed: bool = False  # True: a switch of silonet's may read back without a name (an interrupted batch)
+    # Why the platform's config session cannot check the lease epoch and abort in the batch's own
+    # transaction (then only the lease's clock fences its writes); None for a dialect that does
+    # (its ``fence.j2``, rendered right after ``begin.j2``: README, "Fencing").
+    unfenced: str | None = "its CLI has no check-and-set inside a config session that silonet can prove here"
     filters: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # the dialect's own Jinja2 filters
 
     @cached_property
@@ -299,8 +305,10 @@ def _lines(text: str) -> list[str]:
 
 def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual: GatewayState,
                  desired: GatewayState, generation: int = 0, framed: bool = True,
-                 facts: DeviceFacts | None = None) -> list[str]:
-    """The commands for ``ops``, framed by the dialect's begin/commit templates.
+                 facts: DeviceFacts | None = None, fence: Fence | None = None, held: int | None = None) -> list[str]:
+    """The commands for ``ops``, framed by the dialect's begin/commit templates; with a ``fence``
+    (and ``held``, the epoch the device held when read), the dialect's ``fence.j2`` right after
+    ``begin.j2``, in the same session.
 
     Templates see ``op`` (with ``kind``), ``gw`` (the Target), ``actual``, ``desired``,
     ``generation`` and what the dialect's ``prepare`` worked out (``Prepared``); an operation
@@ -322,6 +330,8 @@ def render_batch(dialect: Dialect, ops: list[Operation], target: Target, actual:
     out: list[str] = []
     if framed and (begin := dialect.template("begin.j2")) is not None:
         out += _render(begin, ctx)
+    if framed and fence is not None and (check := dialect.template(FENCE)) is not None:
+        out += _render(check, {**ctx, "fence": fence, "held": held})
     for i, op in enumerate(ops):
         tpl = dialect.template(OP_TEMPLATES[type(op).__name__])
         if tpl is None:

@@ -26,9 +26,18 @@ from typing import Any
 import asyncssh
 
 from silonet.config import data_dir
-from silonet.drivers.base import ActualState, ApplyResult, Driver, Health
+from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
 from silonet.drivers.ssh import credentials
-from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, device_facts, get, render_abort, render_batch
+from silonet.drivers.ssh.dialect import (
+    FENCE,
+    Dialect,
+    Parsed,
+    Target,
+    device_facts,
+    get,
+    render_abort,
+    render_batch,
+)
 from silonet.drivers.ssh.hostkey import HostKeyPin
 from silonet.drivers.untrusted import FAULTS, check_read, echo, ipv4, shown
 from silonet.errors import DeviceError
@@ -81,6 +90,8 @@ class SshDriver(Driver):
     def __init__(self, gateway: Gateway, on_change: Callable[[], None]) -> None:
         super().__init__(gateway, on_change)
         self.dialect: Dialect = get(gateway.management.dialect)
+        self.fences = self.dialect.template(FENCE) is not None  # the dialect says why not (``unfenced``)
+        self.epoch: int | None = None  # the lease epoch the device held at the last read (fencing dialects)
         self.target = Target(gateway.name, gateway.vtep_ip, tuple(p.name for p in gateway.ports),
                              tuple(p.name for p in gateway.ports if p.switchback))
         self.user, self.host, self.port = parse_address(gateway.management.address)
@@ -312,6 +323,7 @@ class SshDriver(Driver):
                 asked = ", ".join(repr(cmd) for cmd in self.dialect.show)
                 raise self._fail(f"cannot parse the answers to {asked}: {err}") from None
             self.last = interpret(self.dialect, self.target, parsed)
+            self.epoch = parsed.epoch
             return self.last
 
     def preview(self, ops: list[Operation]) -> list[str]:
@@ -324,24 +336,42 @@ class SshDriver(Driver):
             return []  # apply sends nothing then, not even the framing
         return render_batch(self.dialect, ops, self.target, actual, desired, self.generation + 1, facts=facts)
 
-    async def apply(self, ops: list[Operation]) -> ApplyResult:
+    async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
         if not ops:
             return ApplyResult(0)
+        fence = fence if self.fences else None  # a dialect that cannot fence: the lease's clock alone
         async with self._lock:
             await self._platform()  # a reconnect since the read may have found another release
             actual = self.last.owned if self.last else GatewayState()
+            if fence is not None:
+                fence.check(self.gateway.name, self.epoch)  # a successor's epoch already read: send nothing
             self.generation += 1
             facts = self.last.facts if self.last else None
             lines = render_batch(self.dialect, ops, self.target, actual, apply_ops(actual, ops), self.generation,
-                                 facts=facts)
+                                 facts=facts, fence=fence, held=self.epoch)
             if not render_batch(self.dialect, ops, self.target, actual, apply_ops(actual, ops), self.generation,
                                 framed=False, facts=facts):
                 return ApplyResult(len(ops))  # nothing this platform needs to be told
-            if self.dialect.style == "exec":
-                await self._exec(self.dialect.join.join(lines), script=True)
-            else:
-                await self._shell(lines, abort=render_abort(self.dialect, self.target, self.generation))
+            try:
+                if self.dialect.style == "exec":
+                    await self._exec(self.dialect.join.join(lines), script=True)
+                else:
+                    await self._shell(lines, abort=render_abort(self.dialect, self.target, self.generation))
+            except DeviceError:
+                if fence is not None:
+                    await self._refused(fence)
+                raise
+            if fence is not None:
+                self.epoch = max(fence.epoch, self.epoch or 0)
             return ApplyResult(len(ops))
+
+    async def _refused(self, fence: Fence) -> None:
+        """A fenced batch failed: when the device now holds a higher epoch, that was the device's
+        refusal (``Fenced``), not a fault (read again to know; the lock is held)."""
+        with contextlib.suppress(DeviceError, *PARSE_ERRORS):  # unreadable: the batch's own failure stands
+            outputs = {cmd: await self._ask(cmd) for cmd in self.dialect.show}
+            self.epoch = self.dialect.parse(outputs, self.target).epoch
+        fence.check(self.gateway.name, self.epoch)
 
 
 def interpret(dialect: Dialect, target: Target, parsed: Parsed) -> ActualState:

@@ -252,6 +252,8 @@ DIALECT = Dialect(
     check=checks(untagged_refused("alaxala"), one_to_one("alaxala")),
     prepare=prepare,
     filters={"ax_interface": interface},
+    # README "Fencing"
+    unfenced="changes apply as each line is entered (no commit step): there is no transaction a check could abort",
     notes="VLAN mapping per switch (vlan / vxlan-vni, interface vxlan 1 / member vni); ownership = VLAN name "
           "silonet-<network>; the VTEP may carry the operator's VNIs (foreign, kept, and so is every remote VTEP "
           "while they are there); remote VTEPs are per VTEP (union of flood lists); save in config mode; "

@@ -175,6 +175,9 @@ DIALECT = Dialect(
     remote_macs=False,
     check=checks(reserved_vlans, one_to_one("cumulus"), carried_untagged),
     prepare=prepare,
+    # README "Fencing"
+    unfenced=("an NVUE revision applies whole, but nothing in it compares a value and aborts; a shell test "
+              "before nv config apply could change under another writer's apply"),
     notes="one NVUE revision per batch (detach, nv set/unset, nv config apply -y); ownership and network names "
           "in the ledger $HOME/.silonet/vnis.json; VLAN 0 = untagged in the VNI's VLAN",
 )

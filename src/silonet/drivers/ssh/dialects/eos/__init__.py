@@ -240,6 +240,9 @@ DIALECT = Dialect(
     limits=all_of(tagged_only, vlan_name_within(32)),
     check=checks(untagged_refused("eos"), names_within(32), one_to_one("eos")),
     prepare=prepare,
+    # README "Fencing"
+    unfenced=("a configure session commits all or nothing, but nothing inside it compares a value and aborts "
+              "by itself; a marker silonet read between lines could change under another session's commit"),
     notes="VLAN->VNI per switch; a binding is trunk membership of the mapped VLAN; ownership is the VLAN "
           "name silonet-<network>; mapping syntax by release (add/remove from 4.21); EVPN-made mappings foreign",
 )

@@ -279,6 +279,10 @@ DIALECT = Dialect(
     limits=tagged_only,
     check=checks(untagged_refused("junos"), one_to_one("junos")),
     prepare=prepare,
+    # README "Fencing"
+    unfenced=("configure private refuses a commit only when another commit came after the session opened, not "
+              "one that came before a stalled replica opened it; configure exclusive with a marker read inside "
+              "the lock would fence, but no Junos device here proves it"),
     notes="VLAN->VNI per switch; ownership is the VLAN name silonet-<network>; a binding is unit 0 membership "
           "on a trunk (silonet's first membership makes a port one; a port set up otherwise is refused); the VTEP "
           "source is read",

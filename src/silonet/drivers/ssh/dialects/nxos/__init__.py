@@ -244,6 +244,8 @@ DIALECT = Dialect(
     limits=all_of(tagged_only, vlan_name_within(32), _translation),
     check=checks(untagged_refused("nxos"), names_within(32), _one_per_translated_vlan, _one_per_port),
     prepare=prepare,
+    # README "Fencing"
+    unfenced="configure terminal applies each line at once: there is no transaction a check could abort",
     notes=f"per-port VLAN mapping onto translated VLAN {XLATE_BASE} + VNI % {XLATE_SPAN}; ownership is the "
           "translated VLAN's name silonet-<network>; flood-and-learn nve1 only (BGP EVPN refused); config is "
           "immediate",

@@ -302,6 +302,8 @@ DIALECT = Dialect(
     flood_lists=False,
     check=checks(reserved_vlans, one_to_one("sonic"), carried_untagged),
     prepare=prepare,
+    # README "Fencing"
+    unfenced="config commands apply one by one to CONFIG_DB: there is no transaction a check could abort",
     notes="needs SONiC 202012+, a VTEP with an EVPN NVO (made when the switch has no VTEP) and BGP EVPN to the "
           "other gateways: no static flood list (EVPN builds it); ownership = VLAN description "
           "'silonet:<network>'; VLAN 0 = untagged member of the VNI's VLAN; needs password-less sudo",

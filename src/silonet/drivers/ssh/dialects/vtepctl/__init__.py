@@ -5,6 +5,12 @@ A whole batch is one ``vtep-ctl`` invocation whose commands are joined with ``--
 it is one OVSDB transaction: all or nothing. Ownership is marked as the ovsdb driver does
 (``other_config:silonet_managed=true`` on the Logical_Switch). Read back: one invocation
 listing every table silonet needs, as JSON. Verified against the lab.
+
+Fencing (``fence.j2``): the lease epoch is the Physical_Switch's ``other_config`` key, as the
+ovsdb driver keeps it, checked and set in the batch's own transaction: vtep-ctl's ``wait-until``
+holds the batch until the key holds what this replica read, and its ``add`` verifies the column,
+so a successor's write in between makes vtep-ctl run the batch again, and then it waits until
+its ``--timeout`` and writes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from silonet.drivers.base import Platform
+from silonet.drivers.base import EPOCH_KEY, Platform, read_epoch
 from silonet.drivers.ssh.dialect import Dialect, Parsed, Target, platform
 from silonet.drivers.vtep_schema import PortRows, VtepRows, interpret
 
@@ -88,7 +94,9 @@ def parse(outputs: Mapping[str, str], gw: Target) -> Parsed:
         ucast_local=[(m["MAC"], m["logical_switch"]) for m in t["Ucast_Macs_Local"].values()],
     )
     tunnel = _set(ps["tunnel_ips"])
-    return Parsed(*interpret(rows), vtep_ip=tunnel[0] if len(tunnel) == 1 else None)
+    config = ps.get("other_config")
+    epoch = read_epoch(config.get(EPOCH_KEY)) if isinstance(config, dict) else None
+    return Parsed(*interpret(rows), vtep_ip=tunnel[0] if len(tunnel) == 1 else None, epoch=epoch)
 
 
 DIALECT = Dialect(
@@ -105,4 +113,5 @@ DIALECT = Dialect(
     folder=Path(__file__).parent,
     join=" -- ",
     remote_macs=True,
+    unfenced=None,  # fence.j2: one vtep-ctl transaction checks and sets the epoch
 )

@@ -1,0 +1,414 @@
+"""`silonet bench control`'s ``scale`` section: one ``silonet serve`` holding 1,000 gateways.
+
+The store is written first (``silonet apply`` on the server's own SQLite, no reconciler), so the
+converge figure is a manager's start on a full store: 1,000 real vtep ``ovsdb-server``s in
+groups of 5, as many networks each attached to 20 groups (each VNI on 100 gateways, each
+gateway about 100 VNIs). Then, with every gateway converged: the serve process tree's RSS, its
+CPU while nothing changes, and attach latency on 10 gateways while 1,000 are held.
+
+Loops are bounded and never raise on a slow manager: a figure that could not be measured is
+None with the reason beside it, so the report is still written. Everything started here is
+stopped by its pid file in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from silonet.bench import lifecycle
+from silonet.bench.fleet import Fleet, Server
+from silonet.devices.vtepdb import VtepDb, free_port
+
+if TYPE_CHECKING:
+    from silonet.bench.control import Settings
+
+PREFIX = "bs"  # the fleet's own names: bs-gw-000 ...
+GROUP = 5  # gateways per interface group
+SPAN = 10  # gateways one timed attach touches (two groups' worth, on their second port)
+CONVERGE_LIMIT_S = 600.0
+POLL_S = 0.5  # /v1/status is a read of every gateway's record: polled gently while the manager works
+START_WORKERS = 8  # ovsdb-tool, ovsdb-server --detach and vtep-ctl per gateway: mostly waiting on exec
+WARM = 2
+ATTACH_BUDGET_S = 120.0  # the attaches end here even if each waits its 30 s: the section stays bounded
+console = Console()
+TARGETS: dict[str, tuple[str, float]] = {
+    "converge_1000_gateways_s": ("<=", 30), "serve_rss_1000_gateways_mib": ("<=", 1024),
+    "idle_cpu_1000_gateways_pct": ("<", 2), "attach_ratio_at_1000": ("<=", 2),
+}
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def _pct(values: list[float], q: float) -> float:
+    """Nearest rank, as the attach section's figures (its ratio compares like with like)."""
+    ordered = sorted(values)
+    return ordered[max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5))) - 1]
+
+
+# ------------------------------------------------------------------ the process tree
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = collections.defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone while we looked
+        kids[ppid].append(int(entry.name))
+    return kids
+
+
+def tree(root: int) -> list[int]:
+    """``root`` and every live descendant (a serve may run workers in processes of its own)."""
+    kids, out, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(kids.get(pid, ()))
+    return out
+
+
+def tree_rss_mib(root: int) -> float:
+    """Resident memory of the tree (each process's RSS from ``/proc/<pid>/statm``)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+    return total / 2**20
+
+
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU the tree's live processes used so far (reaped children included)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in tree(root):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
+# ------------------------------------------------------------------------ the fleet
+def raise_open_files() -> int:
+    """The bench holds a socket per chosen port while choosing 1,000 of them, and a pipe per
+    child: raise its own soft open-files limit to the hard one. Returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            return want
+    return soft
+
+
+def start_fleet(fleet: Fleet, advance: Any) -> None:
+    """Start every server, several at a time; one whose port another process took meanwhile
+    starts again on a new port (with 1,000 ports chosen up front, someone will)."""
+    def one(db: VtepDb) -> None:
+        for attempt in range(3):
+            try:
+                db.start()
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+                (db.dir / "ovsdb-server.log").unlink(missing_ok=True)  # its "listen failed" is about the old port
+                db.tcp_port = free_port()
+        lifecycle.record(db.pid(), f"ovsdb-server {db.name}")
+        advance(1)
+
+    pool = ThreadPoolExecutor(max_workers=START_WORKERS)
+    try:
+        list(pool.map(one, fleet.dbs))
+    finally:  # a failure or a signal: the servers not started yet never start (the caller stops the rest)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def topology(gateways: list[dict], per: int) -> dict:
+    """Groups of 5 on ``p1``; network k on groups k..k+per-1 (VLAN 100+k: one per group);
+    ``span10``: the ``p2`` of the first 10 gateways, where the timed attaches go."""
+    groups = [{"name": f"grp{i // GROUP}", "members": [{"gateway": g["name"], "port": "p1"}
+                                                       for g in gateways[i:i + GROUP]]}
+              for i in range(0, len(gateways), GROUP)]
+    if per > len(groups):
+        raise ValueError(f"{per} groups per network need {per} groups; {len(gateways)} gateways make {len(groups)}")
+    networks = [{"name": f"s{k}", "tenant": "bench", "vni": 50000 + k,
+                 "attachments": [{"interface_group": groups[(k + j) % len(groups)]["name"], "vlan": 100 + k}
+                                 for j in range(per)]} for k in range(len(gateways))]
+    span = {"name": "span10", "members": [{"gateway": g["name"], "port": "p2"} for g in gateways[:SPAN]]}
+    return {"gateways": gateways, "interface_groups": [*groups, span], "networks": networks}
+
+
+def write_store(topo: dict, server: Server) -> float:
+    """``silonet apply`` on the server's SQLite before any serve runs on it. Returns seconds."""
+    server.dir.mkdir(parents=True, exist_ok=True)
+    path = server.dir.parent / "topology.json"
+    path.write_text(json.dumps(topo))
+    env = {**os.environ, "SILONET_DATA_DIR": str(server.dir),
+           "SILONET_DATABASE_URL": server.database_url or f"sqlite:///{server.dir / 'silonet.db'}"}
+    env.pop("SILONET_TOKEN", None)
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "silonet.cli.main", "apply", "-f", str(path), "--json"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"silonet apply of the scale topology failed ({run.returncode}): {run.stderr[-300:]}")
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------- converge
+def _realized(row: dict) -> bool:
+    return (row["realized_generation"] >= row["desired_generation"] and not row.get("last_error")
+            and not row.get("binding_errors"))
+
+
+def _trouble(rows: list[dict]) -> str | None:
+    """The most common reason a gateway is not realized (numbers folded: ports differ)."""
+    why: collections.Counter[str] = collections.Counter()
+    example: dict[str, str] = {}
+    for r in rows:
+        if _realized(r):
+            continue
+        text = r.get("last_error") or "; ".join(f"{k}: {v}" for k, v in (r.get("binding_errors") or {}).items())
+        text = text or (f"{r['state']} (realized {r['realized_generation']} < desired {r['desired_generation']}"
+                        f"{'' if r.get('owner') else '; no replica holds its lease'})")
+        key = re.sub(r"\d+", "N", text)[:200]
+        why[key] += 1
+        example.setdefault(key, text[:200])
+    if not why:
+        return None
+    key, n = why.most_common(1)[0]
+    return f"{n} gateways: {example[key]}"
+
+
+def wait_converged(http: httpx.Client, total: int, t0: float, bar: Progress) -> dict:
+    """Poll /v1/status until every gateway realized what it should, or ``CONVERGE_LIMIT_S``."""
+    task = bar.add_task(f"scale: converge, realized of {total}", total=total)
+    rows: list[dict] = []
+    polls, poll_s = 0, 0.0
+    while time.perf_counter() - t0 < CONVERGE_LIMIT_S:
+        p0 = time.perf_counter()
+        try:
+            r = http.get("/v1/status")
+            rows = r.json() if r.status_code == 200 else rows
+        except httpx.HTTPError:
+            pass  # a busy manager may not answer within the client's timeout: ask again
+        polls, poll_s = polls + 1, poll_s + time.perf_counter() - p0
+        done = sum(_realized(x) for x in rows)
+        bar.update(task, completed=done)
+        if len(rows) >= total and done == len(rows):
+            return {"converge_1000_gateways_s": round(time.perf_counter() - t0, 2), "scale_realized": done,
+                    "scale_status_polls": polls, "scale_status_poll_ms": round(poll_s / polls * 1000, 1)}
+        took = time.perf_counter() - p0  # the API shares the manager's CPU: polls keep to a third of it
+        time.sleep(max(0.0, min(max(POLL_S - took, 2 * took), CONVERGE_LIMIT_S - (time.perf_counter() - t0))))
+    done = sum(_realized(x) for x in rows)
+    return {"converge_1000_gateways_s": None, "scale_realized": done,
+            "scale_converge_failed": f"{done} of {total} gateways realized after {CONVERGE_LIMIT_S:.0f} s",
+            "scale_top_error": _trouble(rows) or f"{total - len(rows)} gateways have no status record",
+            "scale_status_polls": polls}
+
+
+# ------------------------------------------------------------------- idle, attaches
+def idle_cpu(pid: int, seconds: int, bar: Progress) -> float:
+    task = bar.add_task(f"scale: serve CPU over {seconds} s idle", total=seconds)
+    time.sleep(2)  # the last recordings of the converge settle
+    c0, t0 = tree_cpu_s(pid), time.perf_counter()
+    for _ in range(seconds):
+        time.sleep(1)
+        bar.advance(task)
+    return (tree_cpu_s(pid) - c0) / (time.perf_counter() - t0) * 100
+
+
+def attaches(http: httpx.Client, n: int, bar: Progress) -> tuple[list[float], list[str], int]:
+    """``n`` timed attaches (after ``WARM``) of a new network to ``span10``, each ?wait, within
+    ``ATTACH_BUDGET_S``. Returns the latencies, the failures, and how many attaches (warm ones
+    too) realized."""
+    task = bar.add_task(f"scale: {n} attaches on {SPAN} gateways (?wait)", total=n + WARM)
+    lat: list[float] = []
+    failed: list[str] = []
+    realized = 0
+    deadline = time.perf_counter() + ATTACH_BUDGET_S
+    for i in range(n + WARM):
+        if time.perf_counter() > deadline:
+            failed.append(f"{n + WARM - i} attaches not tried: the {ATTACH_BUDGET_S:.0f} s budget ran out")
+            break
+        name = f"t{i}"
+        try:
+            r = http.post("/v1/networks", json={"name": name, "tenant": "bench", "vni": 60000 + i})
+            if r.status_code >= 400:
+                failed.append(f"{name}: create {r.status_code} {r.text[:200]}")
+                continue
+            t0 = time.perf_counter()
+            r = http.post(f"/v1/networks/{name}/attachments", params={"wait": 30},
+                          json={"interface_group": "span10", "vlan": 2000 + i})
+            ms = (time.perf_counter() - t0) * 1000
+        except httpx.HTTPError as err:
+            failed.append(f"{name}: {err!r}")
+            continue
+        out = r.json() if r.status_code < 400 else {"status": r.status_code, "reason": r.text[:200]}
+        if out.get("status") != "realized":
+            failed.append(f"{name}: {out.get('status')} ({out.get('reason')})")
+        else:
+            realized += 1
+            if i >= WARM:
+                lat.append(ms)
+        bar.advance(task)
+    return lat, failed, realized
+
+
+# ----------------------------------------------------------------------------- main
+def scale(s: Settings) -> dict:
+    """The section: see the module's docstring. Keys are fixed (``scale_gateways`` says the size)."""
+    g, per = s.size("scale_gateways"), s.size("scale_groups_per_network")
+    work = s.work / "scale"
+    files = raise_open_files()
+    fleet = Fleet(work, g, ports=("p1", "p2"), prefix=PREFIX)
+    server = Server(work / "server")
+    server.workers = s.size("scale_workers")  # silonet serve --workers N
+    out: dict[str, Any] = {"scale_gateways": g, "scale_workers": server.workers, "scale_networks": g,
+                           "scale_attachments": g * per, "scale_open_files_limit": files}
+    topology(fleet.gateways(), per)  # refused before anything starts
+    try:
+        with _progress() as bar:
+            topo = _prepare(fleet, server, per, out, bar)
+            _measure(s, server, fleet, topo, out, bar)
+    finally:
+        server.stop()
+        fleet.stop()
+        out.update(_log_summary(server.dir / "server.log"))  # after the stop: the log is whole
+        _keep_log(server, s.out)
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _prepare(fleet: Fleet, server: Server, per: int, out: dict, bar: Progress) -> dict:
+    """The fleet up and the store written; no serve runs yet. Returns the topology."""
+    g = len(fleet.dbs)
+    task = bar.add_task(f"scale: {g} vtep ovsdb-servers", total=g)
+    t0 = time.perf_counter()
+    start_fleet(fleet, lambda k: bar.advance(task, k))
+    out["scale_fleet_start_s"] = round(time.perf_counter() - t0, 1)
+    topo = topology(fleet.gateways(), per)  # a server restarted on a new port: its address now
+    task = bar.add_task(f"scale: write the store ({g * per:,} attachments, no serve)", total=1)
+    out["scale_store_write_s"] = round(write_store(topo, server), 1)
+    bar.advance(task)
+    return topo
+
+
+def _skip(out: dict, why: str) -> None:
+    out.update(idle_cpu_1000_gateways_pct=None, attach_p50_ms_at_1000=None, scale_skipped=f"idle CPU and "
+               f"attaches: {why}")
+
+
+def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, bar: Progress) -> None:
+    """Start the reconciling serve on the written store, then every figure in turn."""
+    g = len(topo["gateways"])
+    t0 = time.perf_counter()  # the reconciling serve starts now
+    try:
+        server.start(timeout=CONVERGE_LIMIT_S, keep_db=True)
+    except RuntimeError as err:  # /healthz never answered within its second: a manager too busy to serve
+        out.update(converge_1000_gateways_s=None, serve_rss_1000_gateways_mib=None,
+                   scale_converge_failed=f"{str(err).split(';')[0]} (/healthz, 1 s per try); its log: "
+                                         f"{s.out / 'scale-serve.log'}")
+        _skip(out, "silonet serve never answered")
+        return
+    out["scale_serve_up_s"] = round(time.perf_counter() - t0, 2)
+    assert server.proc is not None
+    pid = server.proc.pid
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as http:
+        out.update(wait_converged(http, g, t0, bar))
+        out["serve_rss_1000_gateways_mib"] = round(tree_rss_mib(pid), 1)
+        out["serve_processes"] = len(tree(pid))
+        if out["converge_1000_gateways_s"] is None:
+            _skip(out, "the gateways did not converge")
+            return
+        idle = s.size("scale_idle_s")
+        out["idle_cpu_1000_gateways_pct"] = round(idle_cpu(pid, idle, bar), 2)
+        out["scale_idle_window_s"] = idle
+        lat, failed, realized = attaches(http, s.size("scale_attaches"), bar)
+    out.update(_attach_figures(lat, failed))
+    out.update(_check_device(fleet.dbs[0], topo, realized))
+
+
+def _attach_figures(lat: list[float], failed: list[str]) -> dict:
+    out: dict[str, Any] = {"attach_samples_at_1000": len(lat), "attach_failed_at_1000": len(failed)}
+    if failed:
+        out["attach_first_failure_at_1000"] = failed[0][:300]
+    if len(failed) > 1:  # the budget's end, when it came, is the last
+        out["attach_last_failure_at_1000"] = failed[-1][:300]
+    out["attach_p50_ms_at_1000"] = round(_pct(lat, 50), 2) if lat else None
+    out["attach_p99_ms_at_1000"] = round(_pct(lat, 99), 2) if lat else None
+    return out
+
+
+def _check_device(db: VtepDb, topo: dict, attached: int) -> dict:
+    """The independent reader: vtep-ctl on the first gateway (in ``span10`` and ``grp0``)."""
+    grp0 = sum(any(a["interface_group"] == "grp0" for a in n["attachments"]) for n in topo["networks"])
+    try:
+        seen = len(db.ctl("list-ls").split())
+    except subprocess.CalledProcessError as err:
+        return {"scale_first_gateway_check": f"vtep-ctl failed: {err.stderr.strip()[:200]}"}
+    return {"scale_ls_on_first_gateway": seen, "scale_ls_expected_on_first_gateway": grp0 + attached}
+
+
+def _keep_log(server: Server, out: Path) -> None:
+    """The serve's log outlives the work directory: where the time went."""
+    log = server.dir / "server.log"
+    if log.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, out / "scale-serve.log")
+
+
+def _log_summary(log: Path) -> dict:
+    """What the serve's log says: warnings and errors (the most common, numbers and ids folded)
+    and the gateways it logged realized (what converged when the API could not say)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return {}
+    why: collections.Counter[str] = collections.Counter()
+    example: dict[str, str] = {}
+    realized = set()
+    for line in lines:
+        if m := re.search(r" (?:WARNING|ERROR|CRITICAL) (.*)", line):
+            key = re.sub(r"\d+", "N", re.sub(r"\[[^\]]*\]", "", m.group(1)))[:200]
+            why[key] += 1
+            example.setdefault(key, m.group(1)[:200])
+        elif m := re.search(r": gateway ([^\s:]+)[\s:].*realized at generation", line):
+            realized.add(m.group(1))
+    out: dict[str, Any] = {"scale_log_warnings": sum(why.values()), "scale_log_realized_gateways": len(realized)}
+    if why:
+        key, n = why.most_common(1)[0]
+        out["scale_log_top_warning"] = f"{n} x {example[key]}"
+    return out
+
+
+def derived(report: dict) -> dict:
+    """Ratios across sections: attach latency at 1,000 gateways vs the attach section's."""
+    at, base = report.get("attach_p50_ms_at_1000"), report.get("attach_p50_ms")
+    if not at or not base:
+        return {}
+    out = {"attach_ratio_at_1000": round(at / base, 2)}
+    span = (report.get("attach_by_span") or {}).get(f"{SPAN}_gateways", {}).get("p50_ms")
+    if span:
+        out["attach_ratio_at_1000_vs_10_gateway_span"] = round(at / span, 2)
+    return out

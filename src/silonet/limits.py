@@ -1,0 +1,23 @@
+"""The process limits a long-running ``silonet serve`` sets for itself."""
+
+from __future__ import annotations
+
+import resource
+
+# Each OVSDB gateway holds a socket and a wake-up pipe (three descriptors), each SSH gateway a
+# socket; the API, the database pool and the log add a few dozen. 1,000 gateways need ~3,100.
+
+
+def raise_open_files() -> tuple[int, int]:
+    """Raise the soft open-files limit as far as the hard limit allows (the usual soft default,
+    1,024, ends a manager at about 330 OVSDB gateways). Returns (before, after); an unlimited hard
+    limit is capped at 1,048,576 (the kernel's usual ``nr_open``)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):  # nr_open below the hard limit: keep what we have
+            return soft, soft
+        return soft, want
+    return soft, soft

@@ -1,0 +1,288 @@
+"""``silonet serve --workers N``: the gateways driven by N reconcile processes behind one API.
+
+Why: a reconcile pass is Python CPU (the IDL's JSON, the replica, the plan), and one interpreter
+runs one pass at a time: a change that touches many gateways, or a fabric of a thousand, waits
+for them in turn. Here the serving process (the "front": the API, the Manager, the webhook
+dispatcher) drives nothing; each child is a replica of its own (its replica id, its leases, its
+Reconciler on its own ``Runtime``) and the leases share the gateways between the children exactly
+as between replicas on several hosts.
+
+What crosses a child's pipe is typed (pickled dataclasses), both ways, and nobody polls for it:
+
+- to the child: every ``IntentChanged`` the front's writes publish, with the model calls each
+  made (``Inventory.journal``); the child replays them on its copy of the intent
+  (``IntentCache.replay``), so a change costs it the change, not a reload of the whole intent;
+- from the child: ``Recorded`` (realized generations, gateways that failed) for the front's
+  ``RealizationBoard`` (``?wait=`` waiters wake on it) and ``Published`` for its ``EventFeed``
+  (event stream readers, the dispatcher).
+
+Writes made elsewhere (the CLI on the same SQLite file, another host's replica, a child's own
+decommissioning) are found through the database as before. The memory driver keeps its devices
+in one process: a child refuses it (``drivers/memory.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from silonet.drivers.memory import RECONCILE_CHILD
+from silonet.signals import EventFeed, IntentChanged, RealizationBoard
+
+log = logging.getLogger("silonet.workers")
+STOP_GRACE_S = 15.0  # a child stops its workers, drains its recorder and releases its leases
+RESTART_MAX_S = 30.0
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A child committed realization records (``RealizationBoard.recorded``'s arguments)."""
+
+    realized: dict[str, int]
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A child committed events."""
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """What a reconcile child is started with (everything else it reads from the environment)."""
+
+    index: int
+    count: int  # the children started together: each takes its share of the gateways from the start
+    database_url: str
+    period: float
+    log_format: str
+
+
+class _Pipe:
+    """One end of a child's pipe; several threads send on it (recorders, the bus)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> bool:
+        with self._lock:
+            try:
+                self.conn.send(message)
+            except (OSError, EOFError, ValueError):  # the other end is gone: it restarts afresh
+                return False
+        return True
+
+
+class RelayBoard(RealizationBoard):
+    """A child's board: its waiters as usual, and the front told of every recording."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        super().__init__()
+        self._pipe = pipe
+
+    def recorded(self, realized: dict[str, int] | None = None, failed: Iterable[str] = ()) -> None:
+        failed = tuple(failed)
+        super().recorded(realized, failed)
+        self._pipe.send(Recorded(dict(realized or {}), failed))
+
+
+class RelayFeed(EventFeed):
+    """A child's feed: the front told of every commit of events."""
+
+    def __init__(self, pipe: _Pipe) -> None:
+        super().__init__()
+        self._pipe = pipe
+
+    def published(self) -> None:
+        super().published()
+        self._pipe.send(Published())
+
+
+# ---------------------------------------------------------------------- the child
+def child_main(spec: ChildSpec, conn: Connection) -> None:
+    """A reconcile child's process (multiprocessing's target). Ctrl-C is the front's to handle:
+    it tells the children to stop through their pipes; SIGTERM stops one as well."""
+    from silonet import limits, logs
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs.configure(spec.log_format, logging.INFO)
+    limits.raise_open_files()
+    asyncio.run(_child(spec, conn))
+
+
+async def _child(spec: ChildSpec, conn: Connection) -> None:
+    from silonet import heap
+    from silonet.reconcile import Reconciler
+    from silonet.runtime import Runtime
+    from silonet.store.db import Database
+
+    pipe = _Pipe(conn)
+    db = Database(spec.database_url)  # the front migrated it before starting any child
+    runtime = Runtime(db, board=RelayBoard(pipe), feed=RelayFeed(pipe))
+    rec = Reconciler(runtime, period=spec.period, siblings=spec.count)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    heap.settle()
+    await rec.start()
+    log.info("reconcile worker %d (pid %d): replica %s", spec.index, multiprocessing.current_process().pid,
+             rec.replica)
+
+    told = [0, 0]  # intent writes replayed, and those that needed a reload
+
+    def listen() -> None:
+        """The front's intent writes, in order; the pipe's end (or None) stops the child."""
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            if isinstance(message, IntentChanged):
+                told[0 if runtime.intent.replay(message) else 1] += 1
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=listen, name="intent from the front", daemon=True).start()
+    try:
+        await stop.wait()
+    finally:
+        await rec.stop()
+        db.dispose()
+        log.info("reconcile worker %d: %d intent write(s) replayed, %d not (reloaded); the intent loaded %d time(s)",
+                 spec.index, told[0], told[1], runtime.intent.loads)
+
+
+# ---------------------------------------------------------------------- the front
+class _Child:
+    """One reconcile child as the front sees it: its process, its pipe, who sends and who reads."""
+
+    def __init__(self, pool: WorkerPool, index: int) -> None:
+        self.pool, self.index = pool, index
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.pipe: _Pipe | None = None
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.restarts = 0
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no forked copy of the front's threads and sockets
+        here, there = ctx.Pipe()
+        spec = ChildSpec(self.index, len(self.pool.children), self.pool.database_url, self.pool.period,
+                         self.pool.log_format)
+        process = ctx.Process(target=child_main, args=(spec, there), name=f"{RECONCILE_CHILD}{self.index}",
+                              daemon=False)
+        process.start()
+        there.close()
+        self.process, self.pipe, self.outbox = process, _Pipe(here), queue.SimpleQueue()
+        threading.Thread(target=self._send, args=(self.pipe, self.outbox), daemon=True,
+                         name=f"intent to worker {self.index}").start()
+        threading.Thread(target=self._read, args=(here,), daemon=True,
+                         name=f"records from worker {self.index}").start()
+
+    def tell(self, change: IntentChanged | None) -> None:
+        self.outbox.put(change)
+
+    @staticmethod
+    def _send(pipe: _Pipe, outbox: queue.SimpleQueue) -> None:
+        """In its own thread: a child slow to read must not hold the writer (who tells under the
+        intent cache's lock)."""
+        while True:
+            message = outbox.get()
+            if not pipe.send(message) or message is None:
+                return
+
+    def _read(self, conn: Connection) -> None:
+        board, feed = self.pool.runtime.board, self.pool.runtime.feed
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if isinstance(message, Recorded):
+                board.recorded(message.realized, message.failed)
+            elif isinstance(message, Published):
+                feed.published()
+
+
+class WorkerPool:
+    """The front's reconcile children (``start``/``stop`` like a Reconciler's, from the app's
+    lifespan); a child that dies is started again, after a pause that doubles up to 30 s."""
+
+    def __init__(self, runtime: Any, count: int, database_url: str, period: float = 10.0,
+                 log_format: str = "text") -> None:
+        self.runtime = runtime
+        self.database_url, self.period, self.log_format = database_url, period, log_format
+        self.children = [_Child(self, i) for i in range(count)]
+        self._watch: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def _tell(self, change: IntentChanged) -> None:
+        for child in self.children:
+            child.tell(change)
+
+    async def start(self) -> None:
+        self.runtime.changes.subscribe(self._tell)
+        for child in self.children:
+            child.start()
+        self._watch = asyncio.create_task(self._supervise(), name="reconcile-workers")
+
+    async def _supervise(self) -> None:
+        """Start again a child that ended while the front serves (woken by its sentinel: no polling)."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            self._wake = wake = asyncio.Event()
+            sentinels = [c.process.sentinel for c in self.children if c.process is not None]
+            for fd in sentinels:
+                loop.add_reader(fd, wake.set)
+            try:
+                await wake.wait()
+            finally:
+                for fd in sentinels:
+                    loop.remove_reader(fd)
+            for child in self.children:
+                if child.process is not None and not child.process.is_alive() and not self._stopping:
+                    pause = min(RESTART_MAX_S, 2.0 ** child.restarts)
+                    log.error("reconcile worker %d ended (exit code %s); starting it again in %.0f s",
+                              child.index, child.process.exitcode, pause)
+                    child.tell(None)  # its sender thread ends
+                    child.process = None
+                    child.restarts += 1
+                    loop.call_later(pause, self._restart, child)
+
+    def _restart(self, child: _Child) -> None:
+        if not self._stopping:
+            child.start()
+            self._wake.set()  # the supervisor watches its new sentinel
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.runtime.changes.unsubscribe(self._tell)
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        for child in self.children:
+            child.tell(None)
+        await asyncio.gather(*(asyncio.to_thread(_end, c.process) for c in self.children if c.process is not None))
+
+
+def _end(process: multiprocessing.process.BaseProcess) -> None:
+    """Until the child stopped by itself (its leases released), else SIGTERM, else SIGKILL."""
+    process.join(STOP_GRACE_S)
+    if process.is_alive():
+        process.terminate()
+        process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
