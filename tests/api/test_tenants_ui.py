@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,13 +17,10 @@ from tests.conftest import EXAMPLE
 
 pytestmark = [pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from tests.api.test_ui_console import headless_chromium, skip_without_chromium, wait  # noqa: E402
 
 
 @dataclass
@@ -36,19 +32,9 @@ class Console:
     initech_token: str
 
 
-def wait(browser: Any, check: Any, what: str, timeout: float = 20.0) -> Any:
-    try:
-        return WebDriverWait(browser, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
-                             ).until(lambda d: check(d) or None)
-    except TimeoutException:
-        raise AssertionError(f"the page did not show {what} within {timeout:.0f} s") from None
-
-
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)} (Debian packages chromium, chromium-driver)")
+    skip_without_chromium()
     work = tmp_path_factory.mktemp("ui-tenants")
     server = Server(work / "server", reconcile=False)
     browser = None
@@ -61,14 +47,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         http.post("/v1/tenants", json={"name": "globex", "max_attachments": 10}).raise_for_status()
         tokens = [http.post("/v1/tokens", json={"role": "tenant", "tenant": t}).json()["token"]
                   for t in ("acme", "initech")]
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = str(CHROMIUM)
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=1400,900", "--no-first-run", "--disable-extensions",
-                    f"--user-data-dir={work / 'chromium'}"):
-            opts.add_argument(arg)
-        service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(work / "chromedriver.log"))
-        browser = webdriver.Chrome(options=opts, service=service)
+        browser = headless_chromium(work)
         yield Console(server, http, browser, *tokens)
         http.close()
     finally:

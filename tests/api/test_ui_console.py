@@ -49,6 +49,24 @@ def wait(browser: Any, check: Any, what: str, timeout: float = 20.0) -> Any:
         raise AssertionError(f"the page did not show {what} within {timeout:.0f} s") from None
 
 
+def skip_without_chromium() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (Debian packages chromium, chromium-driver)")
+
+
+def headless_chromium(work: Path) -> Any:
+    """Debian's chromium through its chromedriver, its profile and log in ``work``."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900", "--no-first-run", "--disable-extensions",
+                f"--user-data-dir={work / 'chromium'}"):
+        opts.add_argument(arg)
+    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(work / "chromedriver.log"))
+    return webdriver.Chrome(options=opts, service=service)
+
+
 def seven_silos() -> dict:
     """The example (four silos) and a data center of three more, with long names on purpose."""
     topo = yaml.safe_load(EXAMPLE.read_text())
@@ -74,9 +92,7 @@ def seven_silos() -> dict:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)} (Debian packages chromium, chromium-driver)")
+    skip_without_chromium()
     work = tmp_path_factory.mktemp("ui-console")
     server = Server(work / "server", reconcile=False)  # API only: no gateway is ever dialled
     browser = None
@@ -96,14 +112,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                                                 error="cannot connect to tcp:198.18.1.3:6640: refused"))
         finally:
             db.dispose()
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = str(CHROMIUM)
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=1400,900", "--no-first-run", "--disable-extensions",
-                    f"--user-data-dir={work / 'chromium'}"):
-            opts.add_argument(arg)
-        service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(work / "chromedriver.log"))
-        browser = webdriver.Chrome(options=opts, service=service)
+        browser = headless_chromium(work)
         browser.get(f"{server.url}/ui")
         wait(browser, lambda d: d.find_element(By.ID, "token"), "the login form").send_keys(server.token)
         browser.find_element(By.ID, "login-button").click()
