@@ -30,6 +30,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -172,18 +173,22 @@ class _Child:
         self.process: multiprocessing.process.BaseProcess | None = None
         self.pipe: _Pipe | None = None
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.restarts = 0
+        self.restarts = 0  # in a row: a child that stayed up RESTART_MAX_S starts the count again
+        self.started = 0.0
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # no forked copy of the front's threads and sockets
         here, there = ctx.Pipe()
         spec = ChildSpec(self.index, len(self.pool.children), self.pool.database_url, self.pool.period,
                          self.pool.log_format)
+        # daemon: a front that exits without stopping them (a failed start) terminates them at exit
+        # (SIGTERM: each stops its workers and releases its leases) instead of waiting for them forever
         process = ctx.Process(target=child_main, args=(spec, there), name=f"{RECONCILE_CHILD}{self.index}",
-                              daemon=False)
+                              daemon=True)
         process.start()
         there.close()
         self.process, self.pipe, self.outbox = process, _Pipe(here), queue.SimpleQueue()
+        self.started = time.monotonic()
         threading.Thread(target=self._send, args=(self.pipe, self.outbox), daemon=True,
                          name=f"intent to worker {self.index}").start()
         threading.Thread(target=self._read, args=(here,), daemon=True,
@@ -252,6 +257,8 @@ class WorkerPool:
                     loop.remove_reader(fd)
             for child in self.children:
                 if child.process is not None and not child.process.is_alive() and not self._stopping:
+                    if time.monotonic() - child.started > RESTART_MAX_S:
+                        child.restarts = 0
                     pause = min(RESTART_MAX_S, 2.0 ** child.restarts)
                     log.error("reconcile worker %d ended (exit code %s); starting it again in %.0f s",
                               child.index, child.process.exitcode, pause)
@@ -261,9 +268,17 @@ class WorkerPool:
                     loop.call_later(pause, self._restart, child)
 
     def _restart(self, child: _Child) -> None:
-        if not self._stopping:
+        if self._stopping:
+            return
+        try:
             child.start()
-            self._wake.set()  # the supervisor watches its new sentinel
+        except Exception:  # out of descriptors or memory: its share of the gateways waits, so try again
+            pause = min(RESTART_MAX_S, 2.0 ** child.restarts)
+            log.exception("starting reconcile worker %d again failed; next try in %.0f s", child.index, pause)
+            child.restarts += 1
+            asyncio.get_running_loop().call_later(pause, self._restart, child)
+            return
+        self._wake.set()  # the supervisor watches its new sentinel
 
     async def stop(self) -> None:
         self._stopping = True

@@ -66,3 +66,25 @@ def test_gateways_connected_above_fd_setsize_realize(tmp_path: Path, manager: Ma
         assert dbs["gw-a"].ctl("list-bindings", "gw-a", "p1").split() == ["0100", "cust-42"]
         assert dbs["gw-b"].ctl("list-bindings", "gw-b", "p1").split() == ["2100", "cust-42"]
         assert "unknown-dst -> vxlan_over_ipv4/198.18.0.2" in dbs["gw-a"].ctl("list-remote-macs", "cust-42")
+
+
+def test_a_descriptor_waited_on_twice_waits_for_both() -> None:
+    """``Idl.wait`` registers a half-sent socket for POLLOUT, then POLLIN: the wait must wake when it
+    can send the rest (``select.poll`` alone would keep POLLIN only and sleep until an answer that
+    never comes)."""
+    import select
+    import socket
+
+    from silonet.drivers.ovsdb.connection import Poll
+
+    a, b = socket.socketpair()
+    try:
+        poll = Poll()
+        poll.register(a, select.POLLOUT)
+        poll.register(a.fileno(), select.POLLIN)
+        assert poll.poll(0) == [(a.fileno(), select.POLLOUT)]
+        b.send(b"x")
+        assert poll.poll(0) == [(a.fileno(), select.POLLOUT | select.POLLIN)]
+    finally:
+        a.close()
+        b.close()

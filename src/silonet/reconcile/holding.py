@@ -37,6 +37,7 @@ class Holding:
         self._claim = threading.Event()  # new gateways: take their leases now, not at the next round
         self._handing = threading.Lock()
         self._handed: tuple[Round, bool] | None = None  # the newest round the loop has yet to act on
+        self._mover: asyncio.Future | None = None  # the loop's task acting on handed rounds
         self._round: asyncio.Future | None = None  # a round's thread, which a cancellation does not stop
 
     def holds(self, gateway: str) -> bool:
@@ -85,6 +86,10 @@ class Holding:
             stop.set()
             self._claim.set()
             await asyncio.to_thread(thread.join, 15)
+            if self._mover is not None:  # no worker started after the reconciler stopped them all
+                self._mover.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._mover
 
     def _rounds(self, loop: asyncio.AbstractEventLoop, delay: float, stop: threading.Event) -> None:
         every = self.leases.ttl / 3
@@ -121,9 +126,11 @@ class Holding:
             delay = max(began + delay - time.monotonic(), 0.05)
 
     def _hand_over(self) -> None:
-        task = asyncio.ensure_future(self._moving())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
-            "acting on a lease round failed", exc_info=t.exception()))
+        """One mover at a time: a round handed over while it acts is taken by its next turn."""
+        if self._mover is None or self._mover.done():
+            self._mover = task = asyncio.ensure_future(self._moving())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+                "acting on a lease round failed", exc_info=t.exception()))
 
     async def _moving(self) -> None:
         """On the loop: the newest round's moves (an older one not acted on yet is superseded by it:

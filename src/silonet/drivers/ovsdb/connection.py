@@ -76,7 +76,26 @@ def use_poll() -> None:
     emulation is what it needs)."""
     if not hasattr(select, "poll") or ovs.poller._using_eventlet_green_select():
         return
-    ovs.poller.SelectPoll = select.poll
+    ovs.poller.SelectPoll = Poll
+
+
+class Poll:
+    """``select.poll`` as the library's emulation behaves: a descriptor registered twice waits for
+    both (``Idl.wait`` asks for POLLOUT, then POLLIN, on one socket while a write is half sent);
+    ``select.poll.register`` would keep the second alone, and a transaction larger than the
+    socket's buffer would wait for an answer to a request the device never fully received."""
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._events: dict[int, int] = {}
+
+    def register(self, fd: Any, events: int) -> None:
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        self._events[fd] = events = self._events.get(fd, 0) | events
+        self._poll.register(fd, events)
+
+    def poll(self, timeout: float) -> list[tuple[int, int]]:
+        return self._poll.poll(timeout)
 
 
 def configure_ssl(gateway: Any) -> Path:
