@@ -147,7 +147,9 @@ def test_passes_after_a_change_compare_only_the_change(fabric) -> None:  # type:
     still realize and repair exactly (vtep-ctl checks), and a detach of the last binding
     removes the switch."""
     client, dbs = fabric
-    worker = client.app.state.reconciler.workers["gw-b"]
+    workers = client.app.state.reconciler.workers
+    eventually(lambda: "gw-b" in workers)  # started once the lease round that took it was acted on
+    worker = workers["gw-b"]
     for i in range(4):
         r = client.post("/v1/networks", json={"name": f"n{i}", "tenant": "acme", "vni": 6000 + i})
         assert r.status_code == 201, r.text
