@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from silonet.bench import control, scale
+from silonet.bench import control, figures, scale
 from silonet.devices.vtepdb import available
 
 FIGURES = ("converge_1000_gateways_s", "serve_rss_1000_gateways_mib", "idle_cpu_1000_gateways_pct",
@@ -80,8 +80,8 @@ def test_ratio_needs_both_sections() -> None:
 
 
 def test_tree_counts_this_process() -> None:
-    assert scale.tree(os.getpid())[0] == os.getpid()
-    assert scale.tree_rss_mib(os.getpid()) > 1 and scale.tree_cpu_s(os.getpid()) > 0
+    assert figures.tree(os.getpid())[0] == os.getpid()
+    assert figures.tree_rss_mib(os.getpid()) > 1 and figures.tree_cpu_s(os.getpid()) > 0
 
 
 def test_log_summary_folds_numbers_and_counts_realized_gateways(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from silonet.bench.figures import children
 from silonet.bench.fleet import Fleet, Server
 from silonet.devices.vtepdb import available
 from tests.e2e.test_replicas import until
@@ -23,22 +24,10 @@ pytestmark = pytest.mark.ovs
 MISSING = available()
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(entry.name))
-            except (OSError, ValueError):
-                pass
-    return sorted(out)
-
-
 def _workers(pid: int) -> list[int]:
     """The front's reconcile children (multiprocessing's resource tracker is a child too)."""
     out = []
-    for kid in _children(pid):
+    for kid in children().get(pid, []):
         try:
             if "resource_tracker" not in Path(f"/proc/{kid}/cmdline").read_text():
                 out.append(kid)

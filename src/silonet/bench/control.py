@@ -32,10 +32,10 @@ from typing import Any
 import httpx
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from silonet.bench import scale
+from silonet.bench.figures import pct, progress
 from silonet.bench.fleet import Fleet, Server
 from silonet.bench.lifecycle import Run, phase
 
@@ -71,18 +71,6 @@ class Settings:
         return self.sizes.get(name, (quick if self.quick else full)[name])
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
-
-
-def _pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (p99 of 200 samples is the 198th smallest)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def _ok(r: httpx.Response) -> Any:
     if r.status_code >= 400:
         raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}")
@@ -110,7 +98,7 @@ def attach_latency(s: Settings) -> dict:
     spans = {"g2": 2, "g10": 10}
     lat: dict[str, list[float]] = {g: [] for g in spans}
     try:
-        with _progress() as bar:
+        with progress(console) as bar:
             phase("attach.servers", "10 vtep ovsdb-servers and silonet serve")
             task = bar.add_task("attach: 10 vtep ovsdb-servers", total=10)
             fleet.start(lambda k: bar.advance(task, k))
@@ -145,9 +133,9 @@ def attach_latency(s: Settings) -> dict:
         fleet.stop()
     every = lat["g2"] + lat["g10"]
     return {
-        "attach_p50_ms": round(_pct(every, 50), 2), "attach_p99_ms": round(_pct(every, 99), 2),
+        "attach_p50_ms": round(pct(every, 50), 2), "attach_p99_ms": round(pct(every, 99), 2),
         "attach_samples": len(every),
-        "attach_by_span": {f"{spans[g]}_gateways": {"p50_ms": round(_pct(v, 50), 2), "p99_ms": round(_pct(v, 99), 2),
+        "attach_by_span": {f"{spans[g]}_gateways": {"p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
                                                      "samples": len(v)} for g, v in lat.items()},
         "_latencies": {g: v for g, v in lat.items()},
     }
@@ -166,7 +154,7 @@ def attach_to_forwarding(s: Settings) -> dict:
     server = Server(s.work / "forwarding" / "server")
     samples: list[float] = []
     try:
-        with _progress() as bar:
+        with progress(console) as bar:
             phase("forwarding.lab", "the ovs-vtep lab")
             task = bar.add_task("forwarding: lab up", total=1)
             lab.up(paper_topology())
@@ -218,7 +206,7 @@ def bulk(s: Settings) -> dict:
     ours, theirs = Fleet(work / "silonet", 2, ports=("p1",)), Fleet(work / "vtepctl", 2, ports=("p1",))
     server = Server(work / "server")
     try:
-        with _progress() as bar:
+        with progress(console) as bar:
             phase("bulk.servers", "4 vtep ovsdb-servers and silonet serve")
             task = bar.add_task("bulk: 4 vtep ovsdb-servers", total=4)
             ours.start(lambda k: bar.advance(task, k))
@@ -314,7 +302,7 @@ def converge(s: Settings) -> dict:
     fleet = Fleet(work, g, ports=("p1",))
     server = Server(work / "server")
     try:
-        with _progress() as bar:
+        with progress(console) as bar:
             phase("converge.servers", f"{g} vtep ovsdb-servers and silonet serve")
             task = bar.add_task(f"converge: {g} vtep ovsdb-servers", total=g)
             fleet.start(lambda k: bar.advance(task, k))

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from silonet.bench import lifecycle
+from silonet.bench.figures import tree_cpu_s
 from silonet.devices.vtepdb import VtepDb, free_port, free_ports
 from silonet.service.auth import new_secret
 
@@ -149,10 +150,9 @@ class Server:
         raise RuntimeError(f"silonet serve did not answer within {timeout:.0f} s; see {self.dir / 'server.log'}")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server process so far."""
+        """User + system CPU of the server so far: its whole process tree (``--workers`` children)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return tree_cpu_s(self.proc.pid)
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM to the server's process group (its own session, so a ``serve`` with worker

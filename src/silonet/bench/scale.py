@@ -14,11 +14,9 @@ stopped by its pid file in a ``finally``.
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
+from silonet import limits
 from silonet.bench import lifecycle
+from silonet.bench.figures import pct, progress, tree, tree_cpu_s, tree_rss_mib
 from silonet.bench.fleet import Fleet, Server
 from silonet.devices.vtepdb import VtepDb, free_port
 
@@ -53,74 +53,7 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
-
-
-def _pct(values: list[float], q: float) -> float:
-    """Nearest rank, as the attach section's figures (its ratio compares like with like)."""
-    ordered = sorted(values)
-    return ordered[max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5))) - 1]
-
-
-# ------------------------------------------------------------------ the process tree
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = collections.defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone while we looked
-        kids[ppid].append(int(entry.name))
-    return kids
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and every live descendant (a serve may run workers in processes of its own)."""
-    kids, out, todo = _children(), [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(kids.get(pid, ()))
-    return out
-
-
-def tree_rss_mib(root: int) -> float:
-    """Resident memory of the tree (each process's RSS from ``/proc/<pid>/statm``)."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    total = 0
-    for pid in tree(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-    return total / 2**20
-
-
-def tree_cpu_s(root: int) -> float:
-    """User + system CPU the tree's live processes used so far (reaped children included)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0
-    for pid in tree(root):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in f[11:15])  # utime stime cutime cstime
-    return total / tick
-
-
 # ------------------------------------------------------------------------ the fleet
-def raise_open_files() -> int:
-    """The bench holds a socket per chosen port while choosing 1,000 of them, and a pipe per
-    child: raise its own soft open-files limit to the hard one. Returns the soft limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 1_048_576
-    if soft != resource.RLIM_INFINITY and soft < want:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-            return want
-    return soft
-
-
 def start_fleet(fleet: Fleet, advance: Any) -> None:
     """Start every server, several at a time; one whose port another process took meanwhile
     starts again on a new port (with 1,000 ports chosen up front, someone will)."""
@@ -280,7 +213,7 @@ def scale(s: Settings) -> dict:
     """The section: see the module's docstring. Keys are fixed (``scale_gateways`` says the size)."""
     g, per = s.size("scale_gateways"), s.size("scale_groups_per_network")
     work = s.work / "scale"
-    files = raise_open_files()
+    files = limits.raise_open_files()[1]  # a socket per chosen port while choosing 1,000, a pipe per child
     fleet = Fleet(work, g, ports=("p1", "p2"), prefix=PREFIX)
     server = Server(work / "server")
     server.workers = s.size("scale_workers")  # silonet serve --workers N
@@ -288,7 +221,7 @@ def scale(s: Settings) -> dict:
                            "scale_attachments": g * per, "scale_open_files_limit": files}
     topology(fleet.gateways(), per)  # refused before anything starts
     try:
-        with _progress() as bar:
+        with progress(console) as bar:
             topo = _prepare(fleet, server, per, out, bar)
             _measure(s, server, fleet, topo, out, bar)
     finally:
@@ -355,8 +288,8 @@ def _attach_figures(lat: list[float], failed: list[str]) -> dict:
         out["attach_first_failure_at_1000"] = failed[0][:300]
     if len(failed) > 1:  # the budget's end, when it came, is the last
         out["attach_last_failure_at_1000"] = failed[-1][:300]
-    out["attach_p50_ms_at_1000"] = round(_pct(lat, 50), 2) if lat else None
-    out["attach_p99_ms_at_1000"] = round(_pct(lat, 99), 2) if lat else None
+    out["attach_p50_ms_at_1000"] = round(pct(lat, 50), 2) if lat else None
+    out["attach_p99_ms_at_1000"] = round(pct(lat, 99), 2) if lat else None
     return out
 
 
