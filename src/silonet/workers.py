@@ -118,6 +118,7 @@ def child_main(spec: ChildSpec, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure(spec.log_format, logging.INFO)
     limits.raise_open_files()
+    limits.quicker_switches()
     asyncio.run(_child(spec, conn))
 
 

@@ -29,3 +29,19 @@ def test_the_limit_is_left_when_already_at_the_hard_one() -> None:
                                                                  "print(before == after == now == want)")
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_the_manager_switches_threads_sooner_than_python_does(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from silonet import limits
+
+    before = sys.getswitchinterval()
+    try:
+        monkeypatch.delenv("SILONET_SWITCH_INTERVAL_MS", raising=False)
+        assert limits.quicker_switches() == limits.SWITCH_INTERVAL_S < before
+        assert sys.getswitchinterval() == limits.SWITCH_INTERVAL_S
+        monkeypatch.setenv("SILONET_SWITCH_INTERVAL_MS", "2")
+        assert limits.quicker_switches() == 0.002 == sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(before)

@@ -3,7 +3,7 @@ device itself, not by the writer's clock (docs/architecture.md, "Leases and the 
 vtep-ctl as the independent reader of what the device holds.
 
 Deterministic, at the driver level: an OVSDB replica whose IDL has not seen the successor's write
-(its thread is held while the successor writes) and an SSH vtepctl session built on a read from
+(its hub thread is held while the successor writes) and an SSH vtepctl session built on a read from
 before it. ``test_fencing_serve.py`` does the same with two ``silonet serve`` processes.
 """
 
@@ -40,45 +40,44 @@ def bindings(db: VtepDb, port: str) -> list[str]:
 
 
 def test_ovsdb_refuses_a_write_planned_on_a_replica_read_before_the_successors_write(vtepdb: VtepDb) -> None:
-    """Replica a (epoch 1) plans on its IDL's replica; before its transaction leaves, replica b
+    """Replica a (epoch 1) plans on its IDL's replica; before its transaction leaves, a successor
     (epoch 2) writes. a's replica still shows epoch 1, so no local check can refuse: its
     transaction's ``wait`` on other_config fails on the server (TRY_AGAIN), and the re-read shows
-    epoch 2, so the driver says ``Fenced``. The device holds b's write and b's epoch only."""
-    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=PORTS)
+    epoch 2, so the driver says ``Fenced``. The device holds the successor's write and epoch only.
 
-    async def scenario() -> tuple[int | None, BaseException | None]:
-        a, b = OvsdbDriver(gw, lambda: None), OvsdbDriver(gw, lambda: None)
+    The successor is vtep-ctl writing what a fenced replica writes (its binding and its epoch in
+    one transaction): while a's job runs its hub leaves a's IDL alone, and a second driver would
+    wait for a free job worker of the same process."""
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=PORTS)
+    planned_on: list[int | None] = []
+
+    async def scenario() -> BaseException | None:
+        a = OvsdbDriver(gw, lambda: None)
         await a.start()
-        await b.start()
         try:
             await wait_connected(a, 20)
-            await wait_connected(b, 20)
             await a.apply([EnsureLogicalSwitch(5000, "cust-42")], Fence(1, "replica-a"))
-            deadline = asyncio.get_running_loop().time() + 10
-            while (await b.read()).owned.logical_switches.keys() != {5000}:  # b's replica caught up
-                assert asyncio.get_running_loop().time() < deadline, "b never saw a's write"
-                await asyncio.sleep(0.05)
 
-            def stalled(idl: object) -> tuple[int | None, BaseException | None]:
-                """In a's IDL thread, which runs nothing else meanwhile: its replica stays as it was."""
-                planned_on = device_epoch(a._switch(idl))
-                b._thread.submit(lambda i: b._apply(i, [Bind("p1", 100, 5000)], Fence(2, "replica-b"))).result(10)
-                try:
-                    a._apply(idl, [Bind("p2", 200, 5000)], Fence(1, "replica-a"))  # type: ignore[arg-type]
-                except Fenced as err:
-                    return planned_on, err
-                return planned_on, None
+            def stalled(idl: object) -> object:
+                """A job of a's: the hub does not run a's IDL meanwhile, so its replica stays as it was."""
+                planned_on.append(device_epoch(a._switch(idl)))
+                vtepdb.ctl("bind-ls", vtepdb.name, "p1", "100", "cust-42", "--", "set", "Physical_Switch",
+                           vtepdb.name, f'other_config:"{EPOCH_KEY}"=2')
+                return a._apply(idl, [Bind("p2", 200, 5000)], Fence(1, "replica-a"))  # type: ignore[arg-type]
 
-            return await asyncio.wrap_future(a._thread.submit(stalled))
+            try:
+                await asyncio.wrap_future(a._link.submit(stalled))
+            except Fenced as err:
+                return err
+            return None
         finally:
             await a.close()
-            await b.close()
 
-    planned_on, refused = asyncio.run(scenario())
-    assert planned_on == 1  # a's own check passed: only the device could refuse
+    refused = asyncio.run(scenario())
+    assert planned_on == [1]  # a's own check passed: only the device could refuse
     assert isinstance(refused, Fenced), refused
     assert (refused.fields["epoch"], refused.fields["device"]) == (1, 2)
-    assert bindings(vtepdb, "p1") == ["0100", "cust-42"]  # b's write
+    assert bindings(vtepdb, "p1") == ["0100", "cust-42"]  # the successor's write
     assert bindings(vtepdb, "p2") == []  # a's late write: refused, all of it
     assert device_epoch_by_ctl(vtepdb) == "2"
 

@@ -271,7 +271,7 @@ def test_a_vlan_another_writer_binds_meanwhile_is_never_overwritten(vtepdb: Vtep
         await wait_connected(drv)
         await drv.apply([EnsureLogicalSwitch(5000, "cust-42")])
         release = threading.Event()
-        drv._thread.submit(lambda idl: release.wait(10))  # the replica stops moving here
+        drv._link.submit(lambda idl: release.wait(10))  # the replica stops moving here
         vtepdb.ctl("add-ls", "theirs", "--", "bind-ls", "ps1", "p1", "100", "theirs")
         pending = asyncio.ensure_future(drv.apply([Bind("p1", 100, 5000), Bind("p1", 101, 5000)]))
         await asyncio.sleep(0.2)

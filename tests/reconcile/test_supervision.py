@@ -80,8 +80,8 @@ def test_the_supervisor_reads_no_records_after_this_processes_own_writes(manager
             assert rec.desired_at["gw-b"] == rec.generation == manager.cache.generation
             await asyncio.to_thread(other.create_network, S.NetworkIn.model_validate(
                 {"name": "x", "tenant": "t", "vni": 7100}))  # not told here: read it
-            await rec._refresh()
-            assert loads == ["load"] and rec.generation == other.cache.generation
+            await rec._refresh()  # the supervisor's own wake may have read it first: once or twice, never none
+            assert loads in (["load"], ["load", "load"]) and rec.generation == other.cache.generation
         finally:
             await rec.stop()
         return loads

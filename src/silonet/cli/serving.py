@@ -56,6 +56,7 @@ def serve(
         raise InvalidInput(field="--log-format", rule=f"one of {', '.join(logs.FORMATS)}")
     logs.configure(log_format, logging.INFO)
     files = limits.raise_open_files()[1]  # before any gateway connects
+    limits.quicker_switches()
     banner = (f"silonet {__version__} on http://{host}:{port} (database {_safe_url(settings.database_url)}; "
               f"open files up to {files})")
     if log_format == "json":  # every line of the output is JSON then

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from silonet.model import Inventory
@@ -29,10 +28,6 @@ from silonet.plan.status import TENANT_GATEWAY_ERROR, Seen, Verdict, gateway_sta
 from silonet.store import events, prepared
 from silonet.store.events import Event
 from silonet.store.repo import Realization, Repository
-from silonet.store.tables import (
-    GatewayRow,
-    GatewayStatusRow,
-)
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,11 @@ Named = Callable[[int, int], frozenset[int] | None]
 
 def merge(a: Moved | None, b: Moved | None) -> Moved | None:
     return None if a is None or b is None else a | b
+
+
+class Stale(Exception):
+    """The records a batch's statuses were judged on (``judge``, outside the transaction) moved before
+    its announcing transaction read them: judge again."""
 
 
 class Widen(Exception):
@@ -170,33 +170,65 @@ def lock(session: Session) -> None:
     prepared.run(session, prepared.EVENT_LOCK)
 
 
+def names(scope: Scope, watch: list[Watched]) -> set[str]:
+    """The gateways whose records an announcement reads: the batch's and every carrier watched."""
+    return set(scope) | {g for w in watch for g in w.gateways}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The watched attachments' statuses by the rule (``judge``), and the records they were judged on."""
+
+    real: Mapping[str, Realization]
+    # (network, group, vlan) -> the attachment, its status as admins see it, as its tenant does
+    verdicts: Mapping[tuple[str, str, int], tuple[Watched, Verdict, Verdict]]
+
+
+def judge(real: Mapping[str, Realization], watch: list[Watched]) -> Judged:
+    """The status rule over the watched attachments (pure CPU: a thousand attachments of a hundred
+    carriers each take a second, so the recorder runs it before its transaction, not holding the lock)."""
+    rule = _Rule(real)
+    verdicts = {}
+    for w in watch:
+        seen = rule.seen(w)
+        hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
+                       and e.reason == r.last_error else e.reason, e.pair) for e in seen]
+        admin, tenant = rule.summary(seen, w.own, False), rule.summary(hidden, w.own, True)
+        verdicts[(w.network, w.group, w.vlan)] = (w, admin, tenant)
+    return Judged(real, verdicts)
+
+
 def announce(session: Session, scope: Scope, watch: list[Watched],
-             before: Mapping[str, Realization] | None = None) -> list[int]:
+             before: Mapping[str, Realization] | None = None, judged: Judged | None = None) -> list[int]:
     """Gateway and attachment events for what changed at the ``scope``'s gateways (recorded just now,
     or named by an intent change) and on the ``watch``ed attachments; their ids. Each gateway's
     condition is compared with the one last announced (``gateway_status.condition``), so a mode or a
     decommissioning written by intent is announced too. ``before``: the records the batch moved, as
-    they were before it; raises ``Widen`` where one moved beyond its scope (nothing is announced)."""
+    they were before it; raises ``Widen`` where one moved beyond its scope (nothing is announced).
+    ``judged``: the statuses judged before the transaction; raises ``Stale`` unless the records read
+    now are the ones they were judged on (None: judged here)."""
     repo = Repository(session)
     gateways = sorted(scope)
-    names = set(gateways) | {g for w in watch for g in w.gateways}
-    real = repo.realizations(names, observed=False)
+    real = repo.realizations(names(scope, watch), observed=False)
     if wide := [g for g, old in (before or {}).items() if not covers(scope.get(g), old, real.get(g))]:
         raise Widen(wide)
-    st = GatewayStatusRow
+    if judged is not None and judged.real != real:
+        raise Stale()
     said = dict(prepared.run(session, prepared.CONDITIONS, {"names": gateways}).all())
     out: list[Event] = []
+    moved = []
     for name in sorted(said):
         new = real.get(name)
         now = condition(new)
         if new is None or now == said[name]:
             continue
-        session.execute(update(st).where(st.gateway_id == select(GatewayRow.id).where(GatewayRow.name == name)
-                                         .scalar_subquery()).values(condition=now))
+        moved.append({"gw": name, "to": now})
         out.append(Event("gateway", {"gateway": name, "condition": now, "state": new.state,
                                      "reachable": new.reachable, "mode": new.mode, "error": new.last_error,
                                      "realized_generation": new.realized_generation}))
-    out += _attachments(session, real, watch)
+    if moved:  # one executemany: hundreds of gateways may change their condition in one batch
+        prepared.run(session, prepared.SET_CONDITION, moved)
+    out += _attachments(session, (judged or judge(real, watch)).verdicts if watch else {})
     return events.publish(session, out)
 
 
@@ -229,19 +261,12 @@ class _Rule:
         return found
 
 
-def _attachments(session: Session, real: Mapping[str, Realization], watch: list[Watched]) -> list[Event]:
-    if not watch:
+def _attachments(session: Session, verdicts: Mapping[tuple[str, str, int], tuple[Watched, Verdict, Verdict]]
+                 ) -> list[Event]:
+    if not verdicts:
         return []
-    rule = _Rule(real)
-    verdicts = {}
-    for w in watch:
-        seen = rule.seen(w)
-        hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
-                       and e.reason == r.last_error else e.reason, e.pair) for e in seen]
-        admin, tenant = rule.summary(seen, w.own, False), rule.summary(hidden, w.own, True)
-        verdicts[(w.network, w.group, w.vlan)] = (w, admin, tenant)
     out, new_rows, moved = [], [], []
-    found_rows = prepared.run(session, prepared.ANNOUNCED, {"names": sorted({w.network for w in watch})})
+    found_rows = prepared.run(session, prepared.ANNOUNCED, {"names": sorted({k[0] for k in verdicts})})
     for att_id, network, group, vlan, announced in found_rows:
         found = verdicts.get((network, group, vlan))
         if found is None or found[1].status == announced:

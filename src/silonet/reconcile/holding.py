@@ -1,11 +1,12 @@
 """The lease loop: which gateways this replica may write, and until when (store/leases.py).
 
 Leases are renewed and taken every TTL/3, sooner when another replica's lease is about to expire
-or new gateways appeared. A worker writes only while ``holds`` says so by this replica's own
-clock (renewal time + TTL - margin, before the database's expiry), so two replicas never write
-one gateway at once; and it writes under the lease's ``epoch``, which the device checks in the
-write's own transaction, so a replica that stalled past that check cannot land its write after
-its successor's.
+or new gateways appeared, and again within RETRY_BUSY_S when a round gave up waiting for the
+database's lock (SQLite's one write lock, shared with the recorder: ``Leases.busy_s``). A worker
+writes only while ``holds`` says so by this replica's own clock (renewal time + TTL - margin,
+before the database's expiry), so two replicas never write one gateway at once; and it writes
+under the lease's ``epoch``, which the device checks in the write's own transaction, so a replica
+that stalled past that check cannot land its write after its successor's.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from silonet.store.leases import Leases, Round
+from silonet.store.leases import Leases, Round, busy
 
 log = logging.getLogger("silonet.reconcile")
+RETRY_BUSY_S = 0.1  # after a round that waited too long for the database's lock
 
 # after each round: the round, and whether the leases had lapsed before it (writes were refused)
 Moved = Callable[[Round, bool], Awaitable[None]]
@@ -93,6 +95,7 @@ class Holding:
 
     def _rounds(self, loop: asyncio.AbstractEventLoop, delay: float, stop: threading.Event) -> None:
         every = self.leases.ttl / 3
+        busy_streak = 0  # rounds in a row that found the database's lock taken
         while True:
             self._claim.wait(delay)
             self._claim.clear()
@@ -101,10 +104,11 @@ class Holding:
             began = time.monotonic()
             try:
                 r = self.leases.round()
-            except Exception:
-                log.exception("renewing the gateway leases failed")
-                delay = min(every, 1.0)
+            except Exception as err:
+                delay = self._failed(err, busy_streak)
+                busy_streak = busy_streak + 1 if busy(err) else 0
                 continue
+            busy_streak = 0
             if (took := time.monotonic() - began) > every:
                 log.warning("a lease round took %.1f s (renewed every %.1f s, valid %.1f s): a busy database or "
                             "process", took, every, self.leases.ttl - self.leases.margin)
@@ -124,6 +128,18 @@ class Holding:
             # followed at once, not a period later (the fence runs from each round's start)
             delay = every if r.next_expiry_s is None else min(every, r.next_expiry_s + 0.05)
             delay = max(began + delay - time.monotonic(), 0.05)
+
+    def _failed(self, err: Exception, streak: int) -> float:
+        """After a failed round, the seconds until the next: soon when it only waited too long for a
+        lock (``Leases.busy_s``; the fence still runs, and lapses unless a round commits), else a
+        second (a database that is down is not hammered)."""
+        if busy(err):
+            if streak == 0:
+                log.warning("a lease round waited %.1f s for the database's lock; trying again in %.1f s",
+                            self.leases.busy_s, RETRY_BUSY_S)
+            return RETRY_BUSY_S
+        log.exception("renewing the gateway leases failed", exc_info=err)
+        return min(self.leases.ttl / 3, 1.0)
 
     def _hand_over(self) -> None:
         """One mover at a time: a round handed over while it acts is taken by its next turn."""
@@ -148,9 +164,8 @@ class Holding:
         try:
             self._round = asyncio.ensure_future(asyncio.to_thread(self.leases.round))
             r: Round = await asyncio.shield(self._round)
-        except Exception:
-            log.exception("renewing the gateway leases failed")
-            return min(every, 1.0)
+        except Exception as err:
+            return self._failed(err, 0)
         lapsed = time.monotonic() >= self.valid_until
         self.held, self.valid_until, self.epochs = r.held - r.excess, r.valid_until, dict(r.epochs)
         await self._moved(r, lapsed)

@@ -1,7 +1,16 @@
 """Batched recording: what the workers observed goes to the realization records together with
 whatever other workers record meanwhile (ten gateways finishing one change at once cost one
 database commit, not ten), then onto the realization board, which wakes this process's waiters.
-The same transaction announces what changed on the event stream (reconcile/announce.py).
+What changed is then announced on the event stream (reconcile/announce.py).
+
+Every transaction here is short, because SQLite has one write lock and the lease rounds share it
+(store/leases.py: a round that waited seconds let the leases lapse under their own replica): the
+records go in transactions of at most RECORD_CHUNK gateways; the statuses an announcement
+compares are judged before any transaction (a second of CPU for a thousand attachments of a
+hundred gateways each), and each transaction of at most ANNOUNCE_CHUNK attachments only checks
+that the records are still the ones judged and writes the differences; and a lease round of this
+process waiting for the lock goes before the next of them (``Database.turns``). A small recording
+(an attach's passes: JUDGE_INSIDE) stays one transaction, judged inside: the fewest round trips.
 """
 
 from __future__ import annotations
@@ -33,6 +42,11 @@ Record = Observation | ActualSnapshot | Recheck
 # the passes of the other gateways the rechecks name (held here) get this much longer to join it.
 RECHECK_WAIT_S = 0.05
 GATHER_S = 0.02
+RECORD_CHUNK = 50  # gateways recorded per transaction
+ANNOUNCE_CHUNK = 500  # attachments compared (and announced) per transaction
+JUDGE_TRIES = 2  # statuses judged outside the transaction this often before once inside (records kept moving)
+JUDGE_INSIDE = 2000  # attachments x their carriers the rule judges inside one small recording (~10 ms)
+TURN_WAIT_S = 2.0  # at most this long a transaction here waits for a lease round to go first (store/db.Turns)
 Watch = Callable[[announce.Scope], list[announce.Watched]]  # the attachments a batch's records may move
 
 
@@ -128,10 +142,19 @@ class Recorder:
         moved |= self._owed & {g for g, _o in batch}
         scope = self._scope(batch, moved) if self.watch is not None else {}
         try:
-            try:
-                published = self._write(batch, scope)
-            except announce.Widen as wide:  # another writer moved those records meanwhile
-                published = self._write(batch, {**scope, **dict.fromkeys(wide.gateways)})
+            watch = self.watch(scope) if self.watch is not None and scope else []
+            published = None
+            if _small(batch, watch):
+                try:
+                    published = self._write(batch, scope, watch)
+                except announce.Widen as err:  # another writer moved those records: compare everything there
+                    scope = {**scope, **dict.fromkeys(err.gateways)}
+                    watch = self.watch(scope) if self.watch is not None else []
+            if published is None:
+                if wide := self._store(batch, scope):  # the same, found in the records' own transactions
+                    scope = {**scope, **dict.fromkeys(wide)}
+                    watch = self.watch(scope) if self.watch is not None else []
+                published = self._announce(scope, watch) if scope else []
         except BaseException:
             self._owed |= scope.keys()
             raise
@@ -159,9 +182,11 @@ class Recorder:
             out[g] = announce.merge(out[g], part) if g in out else part
         return {g: None if g in self._owed else m for g, m in out.items()}
 
-    def _write(self, batch: list[tuple[str, Record]], scope: announce.Scope) -> list[int]:
-        """One transaction: record the batch, announce what it moved in ``scope``; the events' ids."""
-        watch = self.watch(scope) if self.watch is not None and scope else []
+    def _write(self, batch: list[tuple[str, Record]], scope: announce.Scope, watch: list[announce.Watched]
+               ) -> list[int]:
+        """A small recording (``_small``): one transaction records the batch and announces what it moved
+        in ``scope``, judged inside (raises ``announce.Widen``: nothing is written)."""
+        self.db.turns.let_first(TURN_WAIT_S)
         published: list[int] = []
         with self.db.status_session() as s:
             repo = Repository(s)
@@ -177,6 +202,97 @@ class Recorder:
                     s.execute(text("SET LOCAL synchronous_commit TO ON"))  # events and deliveries are durable
             s.commit()
         return published
+
+    def _store(self, batch: list[tuple[str, Record]], scope: announce.Scope) -> set[str]:
+        """The records, at most RECORD_CHUNK gateways per transaction; the gateways whose record moved
+        beyond what ``scope`` says (``announce.covers``: another writer was there since this one's last
+        record), from the records as stored before and after, read in the transaction that wrote it."""
+        records = [(g, o) for g, o in batch if not isinstance(o, Recheck)]
+        wide: set[str] = set()
+        for part in chunks(records, RECORD_CHUNK):
+            checked = sorted({g for g, o in part if isinstance(o, Observation) and scope.get(g) is not None})
+            self.db.turns.let_first(TURN_WAIT_S)
+            with self.db.status_session() as s:
+                repo = Repository(s)
+                if scope:
+                    announce.lock(s)  # first: intent writes take it first too
+                before = repo.realizations(checked, observed=False) if checked else {}  # autobegins
+                repo.record_many(part)
+                after = repo.realizations(checked, observed=False) if checked else {}
+                s.commit()
+            wide.update(g for g, old in before.items() if not announce.covers(scope[g], old, after.get(g)))
+        return wide
+
+    def _announce(self, scope: announce.Scope, watch: list[announce.Watched]) -> list[int]:
+        """Announce what ``scope`` and ``watch`` say may have moved; the events' ids. The statuses are
+        judged on the records read before any transaction, then announced in transactions of at most
+        ANNOUNCE_CHUNK attachments (the gateways' conditions with the first)."""
+        judged = self._judge(announce.names(scope, watch), watch) if watch else None
+        published: list[int] = []
+        for i, part in enumerate(parts(watch, ANNOUNCE_CHUNK)):
+            published += self._announce_part(scope if i == 0 else {}, part, judged)
+        return published
+
+    def _judge(self, names: set[str], watch: list[announce.Watched]) -> announce.Judged:
+        with self.db.read() as s:
+            real = Repository(s).realizations(names, observed=False)
+        return announce.judge(real, watch)  # no transaction open: the CPU holds no lock
+
+    def _announce_part(self, scope: announce.Scope, watch: list[announce.Watched],
+                       judged: announce.Judged | None) -> list[int]:
+        """One transaction: it reads the records again and announces the differences when they are
+        still the ones judged; when another writer moved one meanwhile, it ends without writing and
+        they are judged again (the last try judges inside it)."""
+        names = announce.names(scope, watch)
+        keys = {(w.network, w.group, w.vlan) for w in watch}
+        for attempt in range(JUDGE_TRIES + 1):
+            mine = None
+            if attempt == 0 and judged is not None:
+                mine = announce.Judged({g: r for g, r in judged.real.items() if g in names},
+                                       {k: v for k, v in judged.verdicts.items() if k in keys})
+            elif attempt < JUDGE_TRIES and watch:
+                mine = self._judge(names, watch)
+            self.db.turns.let_first(TURN_WAIT_S)
+            with self.db.status_session() as s:
+                announce.lock(s)
+                try:
+                    published = announce.announce(s, scope, watch, judged=mine)
+                except announce.Stale:
+                    continue
+                if published and s.get_bind().dialect.name == "postgresql":
+                    s.execute(text("SET LOCAL synchronous_commit TO ON"))  # events and deliveries are durable
+                s.commit()
+            return published
+        raise AssertionError("unreachable: the last try judges inside its transaction")
+
+
+def parts(watch: list[announce.Watched], size: int) -> list[list[announce.Watched]]:
+    """``watch`` in parts of about ``size`` attachments, each network's in one part (one at least)."""
+    by: dict[str, list[announce.Watched]] = {}
+    for w in watch:
+        by.setdefault(w.network, []).append(w)
+    out: list[list[announce.Watched]] = [[]]
+    for network in sorted(by):
+        if out[-1] and len(out[-1]) + len(by[network]) > size:
+            out.append([])
+        out[-1] += by[network]
+    return out
+
+
+def _small(batch: list[tuple[str, Record]], watch: list[announce.Watched]) -> bool:
+    """Whether one transaction records and announces the batch (an attach's passes: the fewest round
+    trips), the rule judged inside: few gateways, and few attachments times their carriers."""
+    return (len({g for g, o in batch if not isinstance(o, Recheck)}) <= RECORD_CHUNK
+            and sum(len(w.gateways) for w in watch) <= JUDGE_INSIDE)
+
+
+def chunks(records: list[tuple[str, Record]], size: int) -> list[list[tuple[str, Record]]]:
+    """``records`` in parts of at most ``size`` gateways (each gateway's records in one part, in order)."""
+    by: dict[str, list[tuple[str, Record]]] = {}
+    for g, o in records:
+        by.setdefault(g, []).append((g, o))
+    names = sorted(by)
+    return [[r for g in names[i:i + size] for r in by[g]] for i in range(0, len(names), size)]
 
 
 def _between(said: tuple | None, obs: Observation) -> announce.Moved | None:

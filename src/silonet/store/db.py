@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,44 @@ def _no_fsync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.close()
 
 
+def _busy_ms(ms: int):  # type: ignore[no-untyped-def]
+    """A connect hook setting SQLite's busy timeout (after ``_sqlite_pragmas``' 30 s)."""
+    def hook(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(ms)}")
+        cur.close()
+    return hook
+
+
+class Turns:
+    """Who goes next at SQLite's one write lock, among this process's threads. SQLite's busy handler is
+    no queue: a waiting writer polls, sleeping up to 100 ms between tries, while a thread that writes
+    one short transaction after another takes the lock again at once and starves it. A lease round
+    (store/leases.py) waits ``first``; the recorder lets such a waiter go before each of its
+    transactions (``let_first``). Only on SQLite: on PostgreSQL they share no lock."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting = 0
+
+    @contextmanager
+    def first(self) -> Iterator[None]:
+        with self._changed:
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._waiting -= 1
+                self._changed.notify_all()
+
+    def let_first(self, timeout: float) -> bool:
+        """Until no writer waits ``first`` (at most ``timeout`` s: a round that hangs blocks nobody);
+        whether none does."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._waiting, timeout)
+
+
 class Database:
     """One database: SQLite file (default) or PostgreSQL."""
 
@@ -60,6 +99,8 @@ class Database:
                 "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._status_sessions: sessionmaker | None = None
+        self._lease_sessions: dict[int, sessionmaker] = {}  # busy timeout (ms) -> SQLite lease sessions
+        self.turns = Turns()  # lease rounds before the recorder's next transaction (SQLite)
 
     def status_session(self) -> Session:
         """A session for realization records only. They are observations the reconciler makes
@@ -79,6 +120,26 @@ class Database:
             session.begin()
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         return session
+
+    def lease_session(self, busy_s: float) -> Session:
+        """A session for lease rounds, whose wait for a lock ends after ``busy_s``: a round that cannot
+        write in time fails at once and is tried again soon (reconcile/holding.py) instead of sitting
+        in SQLite's busy handler for 30 s while its leases lapse. SQLite: an engine of its own with that
+        busy timeout and, like the records', no fsync per commit (leases are renewed every few seconds
+        anyway). PostgreSQL: durable (a lost renewal after a crash could let another replica in while
+        this one trusts its fence), ``lock_timeout`` per transaction."""
+        ms = max(1, round(busy_s * 1000))
+        if not self.url.startswith("sqlite"):
+            session = self.sessions()
+            session.begin()
+            session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+            return session
+        if ms not in self._lease_sessions:
+            engine = create_engine(self.url, connect_args={"timeout": busy_s})
+            for hook in (_sqlite_pragmas, _no_fsync, _busy_ms(ms)):
+                event.listen(engine, "connect", hook)
+            self._lease_sessions[ms] = sessionmaker(engine, expire_on_commit=False)
+        return self._lease_sessions[ms]()
 
     def alembic_config(self) -> Config:
         from alembic.config import Config  # on use: a CLI talking to a server never migrates
@@ -127,5 +188,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._status_sessions is not None:
-            self._status_sessions.kw["bind"].dispose()
+        for made in (self._status_sessions, *self._lease_sessions.values()):
+            if made is not None:
+                made.kw["bind"].dispose()

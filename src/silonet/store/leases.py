@@ -29,18 +29,30 @@ import os
 import random
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import DateTime, case, delete, func, literal, or_, select, type_coerce, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from silonet.store.tables import GatewayLeaseRow, GatewayRow, ReplicaRow
 
 LEASE_TTL_S = 6.0
+LEASE_BUSY_S = 1.0  # at most this long a round waits for a lock before it is tried again
+
+
+def busy(err: BaseException) -> bool:
+    """Whether a round failed only for a lock it waited for too long (SQLite's write lock held by
+    another writer, PostgreSQL's ``lock_timeout``): nothing is wrong, try again soon."""
+    if not isinstance(err, OperationalError):
+        return False
+    return "database is locked" in str(err.orig) or getattr(err.orig, "sqlstate", None) == "55P03"
 
 
 def _pid_namespace() -> str:
@@ -125,15 +137,28 @@ class Leases:
         # then closed)
         self.replicas_at_least = replicas_at_least
         self.margin = ttl / 6 if margin is None else margin  # > an apply's duration: it ends before expiry
+        # a round waits this long for a lock, then fails and is tried again (reconcile/holding.py): a
+        # renewal every TTL/3 may be late by TTL - margin - TTL/3 (3 s of 6) before the leases lapse
+        self.busy_s = min(ttl / 6, LEASE_BUSY_S)
+        self._held: dict[str, int] = {}  # gateway -> epoch, as the last round left them (``round``) ...
+        self._known = False  # ... when it ended well
+        self._lock = threading.Lock()  # ``adopt`` runs in another thread than the rounds
         self.dialect = db.engine.dialect.name
 
-    def _session(self) -> Session:
-        """Lease writes on SQLite skip the fsync (the status engine): they are renewed every
-        few seconds anyway. On PostgreSQL they stay durable: a lost renewal after a database
-        crash could let another replica in while this one still trusts its fence."""
+    def _session(self, rounds: bool = False) -> Session:
+        """Lease writes on SQLite skip the fsync: they are renewed every few seconds anyway. On
+        PostgreSQL they stay durable: a lost renewal after a database crash could let another replica
+        in while this one still trusts its fence. A round waits for a lock at most ``busy_s``
+        (``Database.lease_session``); giving back and adopting wait as any writer does."""
+        if rounds:
+            return self.db.lease_session(self.busy_s)
         if self.dialect == "sqlite":
             return self.db.status_session()
         return self.db.sessions()
+
+    def _turn(self) -> AbstractContextManager:
+        """On SQLite, this process's recorder lets the round go first (``Database.turns``)."""
+        return self.db.turns.first() if self.dialect == "sqlite" else nullcontext()
 
     def _insert(self):  # type: ignore[no-untyped-def]
         from sqlalchemy.dialects import postgresql, sqlite  # here: the CLI's reads never take a lease
@@ -142,33 +167,43 @@ class Leases:
 
     def round(self, limit: bool = True) -> Round:
         """Heartbeat, renew what this replica holds (one statement), take free or expired
-        leases up to its share: ceil(gateways / live replicas)."""
+        leases up to its share: ceil(gateways / live replicas).
+
+        SQLite has one write lock, shared with the recorder and every intent write: what needs no
+        lock is read before the first write (on SQLite a read takes none) or after the commit (the
+        epochs, only when they may have moved: no other replica can take a running lease), so the
+        lock is held for the few writes alone; the recorder of this process lets the round go first
+        (``Database.turns``), and the wait for the lock ends after ``busy_s`` (``busy``: the caller
+        tries again soon)."""
         L, me = GatewayLeaseRow, self.owner
+        lt = L.__table__  # Core, no RETURNING: with 1,000 leases the ORM's bookkeeping was most of the cost
         started = time.monotonic()  # before the database reads its clock: the fence ends first
         now, later = db_time(self.dialect), db_time(self.dialect, self.ttl)
         ins = self._insert()
-        with self._session() as s:
+        with self._lock:  # until this round ends well, what the last one left is not known to hold
+            known, self._known = self._known, False
+        with self._turn(), self._session(rounds=True) as s:
+            others = s.execute(select(ReplicaRow.id, ReplicaRow.expires_at > now).where(ReplicaRow.id != me)).all()
+            dead = [o for o, _live in others if dead_here(o)]
+            known = known and not dead
+            replicas = 1 + sum(1 for o, live in others if live and o not in dead)
+            gateways = s.execute(select(func.count()).select_from(GatewayRow)).scalar_one()
+            share = math.ceil(gateways / max(replicas, self.replicas_at_least, 1)) if limit else gateways
+            # the writes: the write lock from here to the commit
             beat = ins(ReplicaRow).values(id=me, expires_at=later)
             s.execute(beat.on_conflict_do_update(index_elements=[ReplicaRow.id],
                                                  set_={"expires_at": beat.excluded.expires_at}))
-            s.execute(delete(ReplicaRow).where(ReplicaRow.expires_at <= now))
-            dead = [o for o in s.execute(select(ReplicaRow.id).where(ReplicaRow.id != me)).scalars() if dead_here(o)]
-            lt = L.__table__  # Core, no RETURNING: with 1,000 leases the ORM's bookkeeping was most of the cost
+            s.execute(delete(ReplicaRow).where(or_(ReplicaRow.expires_at <= now, ReplicaRow.id.in_(dead))))
             if dead:  # crashed on this host: free its gateways now, not after the TTL (expired: epochs kept)
                 s.execute(update(lt).where(lt.c.owner.in_(dead)).values(expires_at=now))
-                s.execute(delete(ReplicaRow).where(ReplicaRow.id.in_(dead)))
             # only leases still running: one that lapsed is taken again below, under a new epoch
             renewed = s.execute(update(lt).where(lt.c.owner == me, lt.c.expires_at > now)
                                 .values(expires_at=later)).rowcount
-            replicas = s.execute(select(func.count()).select_from(ReplicaRow)).scalar_one()
-            gateways = s.execute(select(func.count()).select_from(GatewayRow)).scalar_one()
-            share = math.ceil(gateways / max(replicas, self.replicas_at_least, 1)) if limit else gateways
             if share > renewed:
                 free = list(s.execute(select(GatewayRow.id).outerjoin(L, L.gateway_id == GatewayRow.id)
                                       .where(or_(L.gateway_id.is_(None), L.expires_at <= now))).scalars())
                 random.shuffle(free)  # replicas starting together contend for different gateways
-                take = free[:share - renewed]
-                if take:
+                if take := free[:share - renewed]:
                     grab = ins(L).from_select(
                         ["gateway_id", "owner", "expires_at", "epoch"],
                         select(GatewayRow.id, literal(me), later, literal(1)).where(GatewayRow.id.in_(take))
@@ -179,11 +214,20 @@ class Leases:
                               "epoch": L.epoch + 1},
                         where=L.expires_at <= now)
                     s.execute(grab)
-            epochs = dict(s.execute(select(GatewayRow.name, L.epoch).join(L, L.gateway_id == GatewayRow.id)
-                                    .where(L.owner == me, L.expires_at > now)).all())
+                    known = False
+            s.commit()
+        with self.db.read() as s:  # the recorder's turn again
+            with self._lock:
+                # what this replica holds now: its running leases are its own until they expire. Renewed
+                # as many as the last round left it, and took none: the same (a lease is gained only by
+                # taking it), under the same epochs (``adopt`` notes its own); else read (1,000 rows)
+                if not known or renewed != len(self._held):
+                    self._held = dict(s.execute(select(GatewayRow.name, L.epoch).join(L, L.gateway_id == GatewayRow.id)
+                                                .where(L.owner == me, L.expires_at > now)).all())
+                epochs = dict(self._held)
+                self._known = True
             nearest, clock = s.execute(select(func.min(L.expires_at), now)
                                        .where(L.owner != me, L.expires_at > now)).one()
-            s.commit()
         ordered = sorted(epochs)
         excess = frozenset(random.sample(ordered, len(ordered) - share)) if len(ordered) > share else frozenset()
         wait = None if nearest is None else (nearest - clock).total_seconds()
@@ -204,6 +248,9 @@ class Leases:
             s.execute(update(lt).where(*mine, lt.c.epoch <= device).values(epoch=device + 1))
             epoch = s.execute(select(lt.c.epoch).where(*mine)).scalar_one_or_none()
             s.commit()
+        with self._lock:
+            if epoch is not None and gateway in self._held:
+                self._held[gateway] = epoch
         return epoch
 
     def release(self, gateways: Iterable[str] | None = None) -> None:

@@ -57,6 +57,8 @@ ADD_ATTACHMENT = insert(ATT).values(
     vlan=bindparam("vlan"),
     network_id=select(NET.c.id).where(NET.c.name == bindparam("network")).scalar_subquery(),
     generation=bindparam("generation"))
+SET_CONDITION = (update(STATUS).values(condition=bindparam("to"))
+                 .where(STATUS.c.gateway_id == select(GW.c.id).where(GW.c.name == bindparam("gw")).scalar_subquery()))
 CONDITIONS = (select(GW.c.name, STATUS.c.condition).join(STATUS, STATUS.c.gateway_id == GW.c.id)
               .where(GW.c.name.in_(bindparam("names", expanding=True))))
 ANNOUNCED = (select(ATT.c.id, NET.c.name, GROUP.c.name, ATT.c.vlan, ATT_STATUS.c.status)

@@ -1,9 +1,10 @@
-"""One gateway's OVSDB connection: the IDL, the thread that owns it, reconnects, SSL, the write's commit.
+"""One gateway's OVSDB connection: the IDL, reconnects, SSL, the write's commit.
 
-The IDL is not thread-safe: one thread owns it and runs submitted functions on it between
-``idl.run()`` calls, like ovsdbapp's connection but one per gateway instead of one per class.
-The schema is fetched from the device. The thread tells of every change of the replica or of
-the connection through ``on_change``.
+The IDL is not thread-safe: a hub thread (``hub``) owns it and runs submitted functions on it
+between ``idl.run()`` calls, like ovsdbapp's connection, but many gateways share one thread and
+a write does not hold that thread while the device works: a job that commits returns a
+``Commit``, finished when the answer arrives. The schema is fetched from the device. The link
+tells of every change of the replica or of the connection through ``on_change``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import errno
+import logging
 import os
-import queue
 import random
 import select
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,12 @@ import ovs.timeval
 import ovs.vlog
 
 from silonet.drivers import secrets
+from silonet.drivers.ovsdb.hub import Hub, Waits, hubs
 from silonet.drivers.ovsdb.replica import MemoIdl
 from silonet.drivers.untrusted import echo
 from silonet.errors import DeviceError
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "hardware_vtep"
 CONNECT_TIMEOUT_MS = 5000
@@ -147,11 +153,21 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
     return helper
 
 
-class IdlThread(threading.Thread):
-    """Owns one IDL; runs submitted functions on it between ``idl.run()`` calls."""
+@dataclass
+class Commit:
+    """What a job returns for a transaction it sent: the link finishes it when the device
+    answers (``finish(status)`` is then the job's result), running other gateways meanwhile."""
+
+    txn: Txn
+    finish: Callable[[str], Any]
+
+
+class Link:
+    """One gateway's IDL, driven by a hub thread: connects (beside the hubs), reconnects, runs
+    submitted functions in order, and holds at most one write outstanding (jobs wait behind it,
+    as they did behind a blocking commit)."""
 
     def __init__(self, remote: str, on_change: Callable[[], None]) -> None:
-        super().__init__(daemon=True, name=f"ovsdb {remote}")
         self.remote = remote
         self.on_change = on_change
         self.idl: MemoIdl | None = None
@@ -160,10 +176,20 @@ class IdlThread(threading.Thread):
         self.ssl_dir: Path | None = None  # the client identity an ssl: remote is given (use_ssl)
         # provisional row UUIDs of this IDL's transactions only: the server assigns the real ones
         self.rng = random.Random(os.urandom(16))
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._rfd, self._wfd = os.pipe()
-        os.set_blocking(self._rfd, False)
-        self._halt = threading.Event()
+        self._jobs: deque[tuple[Callable[[MemoIdl], Any], concurrent.futures.Future]] = deque()
+        self._hub: Hub | None = None
+        self._halt = False
+        self._closed: concurrent.futures.Future = concurrent.futures.Future()
+        self._connecting: concurrent.futures.Future | None = None
+        self._retry_at = 0.0
+        self._backoff = 0.25
+        self._last: tuple[int, bool] | None = None
+        self._writing: tuple[Commit, concurrent.futures.Future, float] | None = None  # (write, its job, probe ms)
+        self._held = threading.Lock()  # held by the hub's turn or by a worker running jobs: one at a time
+        self._queued = False  # a worker is asked to run the jobs
+
+    def __repr__(self) -> str:
+        return f"Link({self.remote})"
 
     @property
     def connected(self) -> bool:
@@ -177,105 +203,205 @@ class IdlThread(threading.Thread):
         """The client identity of ``gateway``'s ssl: remote (``configure_ssl``), before ``start()``."""
         self.ssl_dir = configure_ssl(gateway)
 
-    def submit(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> concurrent.futures.Future:
+    def start(self) -> None:
+        self._hub = hubs().place(self)
+        self._hub.kick(self)  # after ``_hub`` is set: the first turn may come before this returns
+
+    def submit(self, fn: Callable[[MemoIdl], Any]) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._jobs.put((fn, fut))
-        self._wake()
+        self._jobs.append((fn, fut))
+        if self._hub is None or self._closed.done():
+            self._fail_jobs()
+        else:
+            self._hub.kick(self)
         return fut
 
-    def stop(self) -> None:
-        self._halt.set()
-        self._wake()
+    def stop(self) -> concurrent.futures.Future:
+        """Close the connection; the future is done when the hub let go of it."""
+        self._halt = True
+        if self._hub is None:
+            if not self._closed.done():
+                self._closed.set_result(None)
+        else:
+            self._hub.kick(self)
+        return self._closed
 
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wfd, b"x")
-
-    def run(self) -> None:
-        backoff = 0.25
-        while not self._halt.is_set() and self.idl is None:
-            try:
-                helper = fetch_schema(self.remote)
-                self.idl = MemoIdl(self.remote, helper, probe_interval=PROBE_INTERVAL_MS, leader_only=False)
-                self.idl._session.reconnect.set_backoff(1000, RECONNECT_MAX_MS)
-                self.error, self.hard = "", False
-            except Exception as err:
-                self.error = echo(err)  # any tcp:/unix: peer's words reach the gateway's status
-                self.hard = isinstance(err, ConnectionRefusedError)
-                self._fail_jobs()
-                self._halt.wait(backoff)
-                backoff = min(backoff * 2, RECONNECT_MAX_MS / 1000)
-        last: tuple[int, bool] | None = None
-        while not self._halt.is_set():
-            assert self.idl is not None
-            self.idl.run()
-            last = self._note(last)
-            self._run_jobs()
-            last = self._note(last)  # a job may have dropped the connection (a write left unanswered)
-            poller = ovs.poller.Poller()
-            self.idl.wait(poller)
-            poller.fd_wait(self._rfd, ovs.poller.POLLIN)
-            poller.block()
-            try:
-                while os.read(self._rfd, 512):
-                    pass
-            except BlockingIOError:
-                pass
-        self._fail_jobs()
-        if self.idl is not None:
-            self.idl.close()
-        os.close(self._rfd)
-        os.close(self._wfd)
-
-    def commit(self, txn: Txn, size: int, gateway: str) -> str:
-        """``txn.commit_block()``, except that a device which stops answering ends the write: the
-        IDL's probe drops the connection (WRITE_PROBE_MS), and the pass fails with that reason
-        instead of waiting for a reconnect. Whether the write landed, the next read tells.
-        In this thread only (a submitted function)."""
+    def send(self, txn: Txn, size: int) -> Commit | str:
+        """Send ``txn`` (in a job): while it is outstanding a device that stops answering ends
+        the write: the IDL's probe drops the connection (WRITE_PROBE_MS + per operation), and
+        the job fails with that reason instead of waiting for a reconnect."""
         idl = self.idl
         assert idl is not None
+        if not self.connected:
+            # Dropped since the job was handed over. ``activity`` below would move a session in
+            # backoff to ACTIVE with no connection, and it would not reconnect until two probes.
+            raise ConnectionError(self.error or f"disconnected from {self.remote}")
         reconnect = idl._session.reconnect
         reconnect.activity(ovs.timeval.msec())  # the silence that counts starts with the write
-        probe = int(WRITE_PROBE_MS + WRITE_PROBE_PER_OP_MS * size)
-        reconnect.set_probe_interval(probe)
-        try:
-            while (status := txn.commit()) == Txn.INCOMPLETE:
-                idl.run()
-                if not idl._session.is_connected():
-                    self.error = (f"lost the connection to {self.remote} during a write "
-                                  f"(closed, or no answer for {probe / 1000:g} s): reconnecting")
-                    raise DeviceError(gateway=gateway, reason=self.error)
-                poller = ovs.poller.Poller()
-                idl.wait(poller)
-                txn.wait(poller)
-                poller.block()
-        finally:
-            reconnect.set_probe_interval(PROBE_INTERVAL_MS)
-        return status
+        reconnect.set_probe_interval(int(WRITE_PROBE_MS + WRITE_PROBE_PER_OP_MS * size))
+        return txn.commit()
 
-    def _note(self, last: tuple[int, bool] | None) -> tuple[int, bool]:
+    # ------------------------------------------------------------ in the hub thread
+    def turn(self, waits: Waits) -> bool:
+        if not self._held.acquire(blocking=False):
+            return True  # a job runs on the IDL; its worker hands the link back when done (``_work``)
+        try:
+            return self._turn(waits)
+        finally:
+            self._held.release()
+
+    def _turn(self, waits: Waits) -> bool:
+        if self._halt:
+            self._close()
+            return False
+        if self.idl is None and not self._connected_now(waits):
+            return True
+        idl = self.idl
+        assert idl is not None
+        try:
+            idl.run()
+            self._note()
+            self._settle()
+            if self._jobs and self._writing is None and not self._queued:
+                self._queued = True  # turned meanwhile: echoes are answered while the job waits its turn
+                hubs().work(self._work)
+            idl.wait(waits)
+        except Exception as err:  # the library choked on what the device sent: start over
+            self._drop(f"{self.remote}: {echo(err)}", waits)
+            return True
+        if self._writing is not None:
+            self._writing[0].txn.wait(waits)
+        return True
+
+    def _work(self) -> None:
+        """The queued jobs, in a worker thread, holding the IDL (the hub skips the link meanwhile)."""
+        with self._held:
+            self._queued = False
+            if self.idl is None or self._halt:
+                self._fail_jobs()
+            else:
+                self._run_jobs()
+        assert self._hub is not None
+        self._hub.kick(self)  # the next turn tells of what the jobs changed (``_note``)
+
+    def _connected_now(self, waits: Waits) -> bool:
+        """Connecting: one attempt at a time beside the hubs, retried with backoff."""
+        if self._connecting is None:
+            if ovs.timeval.msec() < self._retry_at:
+                waits.timer_wait_until(self._retry_at)
+                return False
+            hub = self._hub
+            assert hub is not None
+            self._connecting = hubs().connect(self._open)
+            self._connecting.add_done_callback(lambda _f: hub.kick(self))
+            return False
+        if not self._connecting.done():
+            return False
+        attempt, self._connecting = self._connecting, None
+        try:
+            self.idl = attempt.result()
+        except Exception as err:
+            self.error = echo(err)  # any tcp:/unix: peer's words reach the gateway's status
+            self.hard = isinstance(err, ConnectionRefusedError)
+            self._fail_jobs()
+            self._retry_at = ovs.timeval.msec() + self._backoff * 1000
+            self._backoff = min(self._backoff * 2, RECONNECT_MAX_MS / 1000)
+            waits.timer_wait_until(self._retry_at)
+            return False
+        self.error, self.hard, self._backoff, self._last = "", False, 0.25, None
+        return True
+
+    def _open(self) -> MemoIdl:
+        helper = fetch_schema(self.remote)
+        idl = MemoIdl(self.remote, helper, probe_interval=PROBE_INTERVAL_MS, leader_only=False)
+        idl._session.reconnect.set_backoff(1000, RECONNECT_MAX_MS)
+        return idl
+
+    def _drop(self, reason: str, waits: Waits) -> None:
+        log.warning("ovsdb %s", reason)
+        self.error = reason
+        self._end_write(ConnectionError(reason))
+        self._fail_jobs()
+        if self.idl is not None:
+            with contextlib.suppress(Exception):
+                self.idl.close()
+        self.idl, self._last = None, None
+        self._retry_at = ovs.timeval.msec() + self._backoff * 1000
+        waits.timer_wait_until(self._retry_at)
+        self.on_change()
+
+    def _close(self) -> None:
+        self._end_write(ConnectionError("connection closed"))
+        self._fail_jobs()
+        if self._connecting is not None:  # an attempt in flight: close what it opens
+            self._connecting.add_done_callback(lambda f: f.exception() or f.result().close())
+        if self.idl is not None:
+            self.idl.close()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _settle(self) -> None:
+        """Finish the outstanding write once the device answered (or the connection went)."""
+        if self._writing is None:
+            return
+        commit, fut, probe = self._writing
+        status = commit.txn.commit()
+        if status == Txn.INCOMPLETE:
+            assert self.idl is not None
+            if self.idl._session.is_connected():
+                return
+            self.error = (f"lost the connection to {self.remote} during a write "
+                          f"(closed, or no answer for {probe / 1000:g} s): reconnecting")
+            self._end_write(ConnectionError(self.error))
+            return
+        self._end_write(None)
+        try:
+            fut.set_result(commit.finish(status))
+        except BaseException as err:
+            fut.set_exception(err)
+
+    def _end_write(self, error: Exception | None) -> None:
+        if self._writing is None:
+            return
+        _commit, fut, _probe = self._writing
+        self._writing = None
+        if self.idl is not None:
+            self.idl._session.reconnect.set_probe_interval(PROBE_INTERVAL_MS)
+        if error is not None:
+            fut.set_exception(error)
+
+    def _note(self) -> None:
         """Tell of a changed replica or connection; keeps the reason a job gave for dropping it."""
         assert self.idl is not None
         now = (self.idl.change_seqno, self.connected)
+        last = self._last
         if now != last:
             if last is None or now[1] != last[1]:
                 self.idl.forget()
             self.error = "" if now[1] else self.error or f"disconnected from {self.remote}"
+            self._last = now
             self.on_change()
-        return now
 
     def _fail_jobs(self) -> None:
-        while not self._jobs.empty():
-            _fn, fut = self._jobs.get_nowait()
+        while self._jobs:
+            _fn, fut = self._jobs.popleft()
             if fut.set_running_or_notify_cancel():
                 fut.set_exception(ConnectionError(self.error or "connection closed"))
 
     def _run_jobs(self) -> None:
-        while not self._jobs.empty():
-            fn, fut = self._jobs.get_nowait()
+        """In order, until one leaves a write outstanding (the next waits for its answer)."""
+        while self._jobs and self._writing is None:
+            fn, fut = self._jobs.popleft()
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
-                fut.set_result(fn(self.idl))
+                out = fn(self.idl)
             except BaseException as err:
                 fut.set_exception(err)
+                continue
+            if isinstance(out, Commit):
+                probe = self.idl._session.reconnect.get_probe_interval() if self.idl is not None else 0
+                self._writing = (out, fut, probe)
+                self._settle()  # UNCHANGED, or a send that failed: final already
+            else:
+                fut.set_result(out)

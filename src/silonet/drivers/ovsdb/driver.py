@@ -1,12 +1,14 @@
-"""``OvsdbDriver``: the driver contract (``drivers/base``) over one ``IdlThread``.
+"""``OvsdbDriver``: the driver contract (``drivers/base``) over one ``Link`` (a hub holds it).
 
 Reads interpret the replica (``replica``) incrementally; a batch of operations is one IDL
-transaction (``handlers``), committed by the connection and read back in the same trip.
+transaction (``handlers``), sent by the link and read back in the turn its answer arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,7 @@ import ovs.db.idl
 
 from silonet.drivers import ovsjson
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
-from silonet.drivers.ovsdb.connection import IdlThread, Txn, quiet_vlog, use_poll
+from silonet.drivers.ovsdb.connection import Commit, Link, Txn, quiet_vlog, use_poll
 from silonet.drivers.ovsdb.handlers import Write, device_epoch, fence
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
 from silonet.drivers.untrusted import echo, ipv4, shown
@@ -22,6 +24,23 @@ from silonet.drivers.vtep_schema import Interpretation
 from silonet.errors import DeviceError
 from silonet.plan.ops import Operation
 from silonet.plan.state import Changes
+
+LARGE_WRITE = 50  # operations: a write this big waits for a slot (an attach's few never do)
+LARGE_WRITES_AT_ONCE = 16
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def large_write_slot() -> asyncio.Semaphore:
+    """At most LARGE_WRITES_AT_ONCE large writes in flight per event loop. A thousand gateways'
+    first writes at once made the devices' answers (hundreds of rows each) queue in the hubs
+    ahead of the devices' echoes, which then came after their 5 s inactivity probe: the devices
+    dropped the connections, and each dropped gateway resynced whole. The work is the same with
+    fewer at once; the interpreter was the bottleneck either way."""
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(LARGE_WRITES_AT_ONCE)
+    return slot
 
 
 class OvsdbDriver(Driver):
@@ -36,7 +55,7 @@ class OvsdbDriver(Driver):
         quiet_vlog()
         use_poll()  # descriptors above 1,023 (a manager of hundreds of gateways)
         ovsjson.enable()  # idempotent: the OVS library's C JSON parser, loaded when a driver first needs it
-        self._thread = IdlThread(gateway.management.address, on_change)
+        self._link = Link(gateway.management.address, on_change)
         self._config_error: str | None = None
         self._cached: tuple[int, ActualState] | None = None  # (IDL change_seqno, what it meant)
         self._reading: tuple[int, Interpretation] | None = None  # (IDL epoch, the rows as they stand)
@@ -44,52 +63,54 @@ class OvsdbDriver(Driver):
     async def start(self) -> None:
         if self.gateway.management.address.startswith("ssl:"):
             try:
-                self._thread.use_ssl(self.gateway)
+                self._link.use_ssl(self.gateway)
             except DeviceError as err:
                 self._config_error = err.fields["reason"]
                 return
-        self._thread.start()
+        self._link.start()
 
     def health(self) -> Health:
-        t = self._thread
+        t = self._link
         if self._config_error:
             return Health(connected=False, detail=self._config_error, hard=True)
         up = t.connected
         return Health(connected=up, detail="" if up else t.error or "connecting", hard=not up and t.hard)
 
     async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> Any:
-        if not self._thread.connected:
+        if not self._link.connected:
             raise DeviceError(gateway=self.gateway.name, reason=self.health().detail or "not connected")
         try:
-            return await asyncio.wrap_future(self._thread.submit(fn))
+            return await asyncio.wrap_future(self._link.submit(fn))
         except ConnectionError as err:
             raise DeviceError(gateway=self.gateway.name, reason=str(err)) from None
 
     def unchanged(self) -> bool:
-        idl, cached = self._thread.idl, self._cached
-        return self._thread.connected and idl is not None and cached is not None and cached[0] == idl.change_seqno
+        idl, cached = self._link.idl, self._cached
+        return self._link.connected and idl is not None and cached is not None and cached[0] == idl.change_seqno
 
     async def read(self) -> ActualState:
         cached = self._cached
         if cached is not None and self.unchanged():
-            return cached[1]  # the replica did not move since: no trip to the IDL thread
+            return cached[1]  # the replica did not move since: no job for the link
         return await self._call(self._read)
 
     async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
         if not ops:
             return ApplyResult(0)
-        return await self._call(lambda idl: self._apply(idl, ops, fence))
+        if len(ops) < LARGE_WRITE:
+            return await self._call(lambda idl: self._apply(idl, ops, fence))
+        async with large_write_slot():
+            return await self._call(lambda idl: self._apply(idl, ops, fence))
 
     async def close(self) -> None:
-        if self._thread.is_alive():
-            self._thread.stop()
-            await asyncio.to_thread(self._thread.join, 5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.wrap_future(self._link.stop()), 5)
 
     def changes_since(self, version: tuple[int, int] | None) -> Changes | None:
         reading = self._reading
         return None if reading is None else reading[1].changes_since(version)
 
-    # ------------------------------------------------------------ in the IDL thread
+    # ------------------------------------------------------------ jobs: the link holds the IDL for them
     def _switch(self, idl: ovs.db.idl.Idl) -> Any:
         switches = list(idl.tables["Physical_Switch"].rows.values())
         named = [ps for ps in switches if ps.name == self.gateway.name]
@@ -144,28 +165,33 @@ class OvsdbDriver(Driver):
             reading.port(name, rows)
         return ps, reading
 
-    def _apply(self, idl: MemoIdl, ops: list[Operation], lease: Fence | None = None) -> ApplyResult:
-        """One transaction for the batch; the read-back in the same trip (the next read() finds it
-        cached). TRY_AGAIN, or a free VLAN another writer took first: plan again. Under a lease,
-        the transaction carries its epoch (``handlers.fence``); a TRY_AGAIN after which the device
-        shows a higher epoch is the device's refusal (``Fenced``), not a change to plan around."""
+    def _apply(self, idl: MemoIdl, ops: list[Operation], lease: Fence | None = None) -> Commit | ApplyResult:
+        """One transaction for the batch, sent; the link finishes it (``_answered``) when the
+        device answers, and the read-back happens in that turn (the next read() finds it cached)."""
         txn = Txn(idl)
         try:
             ps, reading = self._reading_now(idl)
             if lease is not None:
                 fence(ps, lease, self.gateway.name)
-            write = Write(idl, txn, reading, {p.name: p for p in ps.ports}, self._thread.rng)
+            write = Write(idl, txn, reading, {p.name: p for p in ps.ports}, self._link.rng)
             write.run(ops)
-            status = self._thread.commit(txn, len(ops), self.gateway.name)
-            if status in (Txn.SUCCESS, Txn.UNCHANGED):
-                self._read(idl)
-                return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(len(ops))
-            if status == Txn.TRY_AGAIN:
-                if lease is not None:  # the reply came after the update that made the wait fail
-                    lease.check(self.gateway.name, device_epoch(self._switch(idl)))
-                return ApplyResult(0, retry=True)
-            raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(txn.get_error())}")
+            self._link.send(txn, len(ops))
         except BaseException:
             if idl.txn is txn:  # else the IDL keeps it open, and its next run() fails an assertion for good
                 txn.abort()
             raise
+        return Commit(txn, lambda status: self._answered(idl, txn, status, write, len(ops), lease))
+
+    def _answered(self, idl: MemoIdl, txn: Txn, status: str, write: Write, size: int,
+                  lease: Fence | None) -> ApplyResult:
+        """TRY_AGAIN, or a free VLAN another writer took first: plan again. Under a lease, the
+        transaction carried its epoch (``handlers.fence``); a TRY_AGAIN after which the device
+        shows a higher epoch is the device's refusal (``Fenced``), not a change to plan around."""
+        if status in (Txn.SUCCESS, Txn.UNCHANGED):
+            self._read(idl)
+            return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(size)
+        if status == Txn.TRY_AGAIN:
+            if lease is not None:  # the reply came after the update that made the wait fail
+                lease.check(self.gateway.name, device_epoch(self._switch(idl)))
+            return ApplyResult(0, retry=True)
+        raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(txn.get_error())}")

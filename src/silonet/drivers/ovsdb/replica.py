@@ -8,6 +8,8 @@ from typing import Any
 
 import ovs.db.idl
 
+from silonet.drivers.ovsdb.compact import Compactor, shared_config, shared_schema, shared_set
+from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 
 ENCAP = "vxlan_over_ipv4"
@@ -27,12 +29,13 @@ def port_rows(p: Any) -> PortRows:
 
 
 def _ls_row(ls: Any) -> tuple[uuid.UUID, tuple[str, int | None, dict[str, str]]]:
-    """Row id and (name, tunnel key, other_config)."""
-    return ls.uuid, (ls.name, _opt(ls.tunnel_key), dict(ls.other_config))
+    """Row id and (name, tunnel key, other_config: shared with equal ones, never changed)."""
+    return ls.uuid, (ls.name, _opt(ls.tunnel_key), shared_config(ls.other_config))
 
 
 def _mcast_row(r: Any) -> tuple[str, uuid.UUID, frozenset[str]]:
-    return r.MAC, r.logical_switch.uuid, frozenset(loc.dst_ip for loc in r.locator_set.locators)
+    """The flood list is shared with equal ones (``shared_set``): 4 KiB each for 99 peers."""
+    return r.MAC, r.logical_switch.uuid, shared_set(loc.dst_ip for loc in r.locator_set.locators)
 
 
 def _ucast_remote_row(r: Any) -> tuple[str, uuid.UUID, str]:
@@ -47,7 +50,7 @@ def vxlan_ip(loc: Any) -> str:
 def vxlan_set(pls: Any) -> frozenset[str] | bool:
     """The IPs of a locator set made only of plain VXLAN locators (False otherwise)."""
     ips = [vxlan_ip(loc) for loc in pls.locators]
-    return frozenset(ips) if all(ips) else False
+    return shared_set(ips) if all(ips) else False
 
 
 def _ucast_local_row(r: Any) -> tuple[str, uuid.UUID]:
@@ -67,26 +70,44 @@ class MemoIdl(ovs.db.idl.Idl):
     Whole tables are kept as views ({row uuid: meaning}) patched row by row, and what changed
     in the tables of ``READ`` is journaled as (row, old meaning, new meaning) for the driver's
     ``Interpretation``: a read or a plan after one attach costs the rows it touched.
+
+    The rows are ``LeanRow``s in plain dicts (``rows``) and hold shared values (``compact``):
+    each changed row is compacted as it is told.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, remote: str, schema_helper: ovs.db.idl.SchemaHelper, *args: Any, **kwargs: Any) -> None:
+        super().__init__(remote, shared_schema(schema_helper), *args, **kwargs)
+        lean_tables(self)
         self.memo: dict[Any, Any] = {}
         self.views: dict[str, dict[uuid.UUID, Any]] = {}
         self.stale: dict[str, set[uuid.UUID]] = {}  # per view: rows changed since, read again on use
         self.journal: dict[str, list[tuple[uuid.UUID, Any, Any]]] = {t: [] for t in READ}
         self.epoch = 0  # moves when views and journal start over: an interpretation of before is void
+        self.compactor = Compactor(self.tables)
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
+        """The library's hook, called for every row an update created, changed or deleted, once the
+        whole update is applied (so the rows it refers to are there)."""
+        if event == ovs.db.idl.ROW_DELETE:
+            self.compactor.deleted(row._table.name, row.uuid)
+        else:  # the columns it changed (``updates`` holds their old values); a new row's: all
+            self.compactor.row(row, None if updates is None else updates._data)
+            if isinstance(row, LeanRow):
+                row.lean()  # a row this IDL wrote has the dicts its transaction left
         self.memo.pop(row.uuid, None)
         stale = self.stale.get(row._table.name)
         if stale is not None:  # read later: rows it refers to may arrive later in the same update
             stale.add(row.uuid)
 
+    def _Idl__create_row(self, table: Any, row_uuid: uuid.UUID) -> LeanRow:  # the library's private name
+        """Every row of the replica, as the library makes them (``Idl.__create_row``), lean."""
+        return LeanRow(self, table, row_uuid, ovs.db.idl.ColumnDefaultDict(table))
+
     def _Idl__clear(self) -> None:  # the library's private name: its tables emptied
         """The library empties its tables without telling (a server that lost our history): so
         must every view, the journal and the driver's interpretation."""
         super()._Idl__clear()  # type: ignore[misc]
+        self.compactor.clear()
         self.forget()
 
     def forget(self) -> None:

@@ -1,0 +1,219 @@
+"""A few threads hold every gateway's OVSDB connection: one ``poll(2)`` set per hub thread.
+
+A thread per gateway made 1,000 gateways 1,000 runnable threads: they starved each other of
+the interpreter's lock, echoes to ovsdb-server's 5 s inactivity probe came late, the server
+dropped the connection and the gateway resynced whole, which starved the rest more. A hub
+runs a link (``connection.Link``: one IDL) only when one of its descriptors is ready, its
+timer is due or a job was handed to it, so an idle fabric costs nothing and a busy one costs
+what moved. Registrations persist between turns and change only for the links that ran: a
+link's waits change only when it runs (or its absolute deadline passes).
+
+Connecting (the schema fetch, a blocking exchange of up to 5 s) runs in a small pool beside
+the hubs, so a device that does not answer holds up no other gateway. So do the links' jobs
+(interpreting a replica, building a write of hundreds of operations): run on the hub, a round
+of 75 gateways' first writes took longer than the device's 5 s inactivity probe and answers to
+its echoes came too late (300 gateways: 655 disconnects in one converge). A link is skipped
+only while its own job runs; while the job waits for a worker, the link keeps being turned.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import os
+import select
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import ovs.timeval
+
+log = logging.getLogger(__name__)
+HUBS = int(os.environ.get("SILONET_OVSDB_HUBS", "4"))  # threads holding connections, each its own poll set
+CONNECTORS = 8  # schema fetches at once (each may wait CONNECT_TIMEOUT_MS for a silent device)
+WORKERS = 4  # threads running links' jobs (a read's interpretation, a write's build): off the hubs
+
+
+class Turned(Protocol):
+    """What a hub drives (``connection.Link``)."""
+
+    def turn(self, waits: Waits) -> bool:
+        """Do what is due; register what to wait for next in ``waits``. False: the link is done."""
+
+
+class Waits:
+    """A ``Poller`` that remembers instead of blocking: the descriptors one link waits on and the
+    earliest moment (``ovs.timeval.msec``) it wants to run again. The OVS library registers
+    through ``fd_wait``/``timer_wait``/``timer_wait_until``/``immediate_wake`` only."""
+
+    __slots__ = ("fds", "until")
+
+    def __init__(self) -> None:
+        self.fds: dict[int, int] = {}
+        self.until: float | None = None
+
+    def fd_wait(self, fd: Any, events: int) -> None:
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        if fd >= 0:  # a socket closed under the stream: its next run tells
+            self.fds[fd] = self.fds.get(fd, 0) | events
+
+    def timer_wait_until(self, msec: float) -> None:
+        if self.until is None or msec < self.until:
+            self.until = msec
+
+    def timer_wait(self, msec: float) -> None:
+        self.timer_wait_until(ovs.timeval.msec() + max(msec, 0))
+
+    def immediate_wake(self) -> None:
+        self.until = 0
+
+
+class Hub(threading.Thread):
+    """One poll set over many links; runs only the links something happened to."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(daemon=True, name=f"ovsdb hub {index}")
+        self.links: dict[Turned, Waits] = {}  # each link and what it waits for now
+        self._owner: dict[int, Turned] = {}  # registered descriptor -> its link
+        self._poll = select.poll()
+        self._kicked: list[Turned] = []  # links handed a job (or just added) since the last turn
+        self._members: set[Turned] = set()  # placed here and not yet done (``load``)
+        self._lock = threading.Lock()
+        self._rfd, self._wfd = os.pipe()
+        os.set_blocking(self._rfd, False)
+        self._poll.register(self._rfd, select.POLLIN)
+
+    @property
+    def load(self) -> int:
+        return len(self._members)
+
+    def adopt(self, link: Turned) -> None:
+        """Count ``link`` as held here (its first ``kick`` brings it in)."""
+        with self._lock:
+            self._members.add(link)
+
+    def kick(self, link: Turned) -> None:
+        """Run ``link`` soon (any thread): it has a job, was added, or was asked to stop."""
+        with self._lock:
+            first = not self._kicked
+            self._kicked.append(link)
+        if first:
+            with contextlib.suppress(OSError):
+                os.write(self._wfd, b"x")
+
+    def run(self) -> None:
+        due: set[Turned] = set()
+        while True:
+            for link in due:
+                self._turn(link)
+            due = self._wait()
+
+    def _wait(self) -> set[Turned]:
+        now = ovs.timeval.msec()
+        timeout = -1.0
+        due: set[Turned] = set()
+        for link, waits in self.links.items():
+            if waits.until is not None:
+                if waits.until <= now:
+                    due.add(link)
+                elif timeout < 0 or waits.until - now < timeout:
+                    timeout = waits.until - now
+        try:  # polled even when some are due, so a link that is always due starves no other
+            events = self._poll.poll(0 if due else None if timeout < 0 else max(1, int(timeout + 1)))
+        except InterruptedError:
+            events = []
+        for fd, _ in events:
+            if fd == self._rfd:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._rfd, 512):
+                        pass
+            elif (link := self._owner.get(fd)) is not None:
+                due.add(link)
+            else:  # no longer anyone's (closed and not reused): never wake for it again
+                with contextlib.suppress(KeyError):
+                    self._poll.unregister(fd)
+        if events:
+            now = ovs.timeval.msec()
+            due.update(link for link, waits in self.links.items() if waits.until is not None and waits.until <= now)
+        with self._lock:
+            kicked, self._kicked = self._kicked, []
+        due.update(kicked)
+        return due
+
+    def _turn(self, link: Turned) -> None:
+        waits = Waits()
+        try:
+            alive = link.turn(waits)
+        except Exception:  # a link's own failures are its own; this is a bug, kept from the others
+            log.exception("ovsdb hub: %r failed a turn; dropped", link)
+            alive = False
+        old = self.links.pop(link, None)
+        if alive:
+            self.links[link] = waits
+        else:
+            with self._lock:
+                self._members.discard(link)
+        self._register(link, old.fds if old is not None else {}, waits.fds if alive else {})
+
+    def _register(self, link: Turned, old: dict[int, int], new: dict[int, int]) -> None:
+        for fd in old.keys() - new.keys():
+            if self._owner.get(fd) is link:  # another link may hold the number by now
+                del self._owner[fd]
+                with contextlib.suppress(KeyError):
+                    self._poll.unregister(fd)
+        for fd, events in new.items():
+            if old.get(fd) != events or self._owner.get(fd) is not link:
+                self._owner[fd] = link
+                self._poll.register(fd, events)
+
+
+class Hubs:
+    """The hub threads of this process, started as links arrive, and the connectors' pool."""
+
+    def __init__(self, size: int = HUBS) -> None:
+        self.size = max(1, size)
+        self.hubs: list[Hub] = []
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._workers: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def place(self, link: Turned) -> Hub:
+        """The least loaded hub (a new one while there are fewer than ``size``), counting ``link``
+        there; the caller keeps the hub, then kicks it (a turn may come at once)."""
+        with self._lock:
+            if len(self.hubs) < self.size:
+                hub = Hub(len(self.hubs))
+                hub.start()
+                self.hubs.append(hub)
+            else:
+                hub = min(self.hubs, key=lambda h: h.load)
+            hub.adopt(link)
+            return hub
+
+    def connect(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        """Run a blocking connection attempt beside the hubs."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(CONNECTORS, thread_name_prefix="ovsdb connect")
+            return self._pool.submit(fn)
+
+    def work(self, fn: Callable[[], Any]) -> None:
+        """Run a link's jobs beside the hubs (the link is not turned meanwhile)."""
+        with self._lock:
+            if self._workers is None:
+                self._workers = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="ovsdb job")
+            self._workers.submit(fn)
+
+
+_HUBS: Hubs | None = None
+_HUBS_LOCK = threading.Lock()
+
+
+def hubs() -> Hubs:
+    """This process's hubs, made on first use (no import-time threads)."""
+    global _HUBS
+    with _HUBS_LOCK:
+        if _HUBS is None:
+            _HUBS = Hubs()
+        return _HUBS

@@ -1,0 +1,185 @@
+"""The OVSDB hub: one poll set over many links, each run only when something happened to it.
+
+Links here are small fakes over pipes (the hub's contract is ``turn(waits) -> alive``); the
+real links (``connection.Link`` over ovsdb-server) are driven by the functional tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import time
+from collections.abc import Iterator
+
+import ovs.timeval
+import pytest
+
+from silonet.drivers.ovsdb.hub import Hub, Hubs, Waits
+
+
+class PipeLink:
+    """Waits for its pipe to be readable; counts its turns; drains what arrived."""
+
+    def __init__(self, name: str = "", fail: bool = False) -> None:
+        self.name = name
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        self.turns = 0
+        self.read = b""
+        self.fail = fail
+        self.alive = True
+        self.turned = threading.Event()
+
+    def turn(self, waits: Waits) -> bool:
+        self.turns += 1
+        if not self.alive:
+            return False
+        if self.fail:
+            raise RuntimeError("a bug in a link")
+        with contextlib.suppress(BlockingIOError):
+            self.read += os.read(self.rfd, 512)
+        waits.fd_wait(self.rfd, select.POLLIN)
+        self.turned.set()  # after the read: a poke from now on is seen by a later turn
+        return True
+
+    def poke(self, data: bytes = b"x") -> None:
+        self.turned.clear()
+        os.write(self.wfd, data)
+
+    def close(self) -> None:
+        for fd in (self.rfd, self.wfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def until(check, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def let_go(*hubs: Hub) -> None:
+    """Every link leaves its hub before its descriptors close (a hub's links close their own)."""
+    for hub in hubs:
+        for link in list(hub.links):
+            link.alive = False  # type: ignore[attr-defined]
+            hub.kick(link)
+    assert until(lambda: not any(h.links for h in hubs))
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    h = Hub(99)
+    h.start()
+    yield h  # a daemon thread, blocked in poll once its links are gone
+    let_go(h)
+
+
+def test_waits_keep_every_event_and_the_earliest_deadline() -> None:
+    w = Waits()
+    w.fd_wait(5, select.POLLOUT)
+    w.fd_wait(5, select.POLLIN)
+    w.fd_wait(-1, select.POLLIN)  # a closed socket's number: not registered
+    assert w.fds == {5: select.POLLOUT | select.POLLIN}
+    now = ovs.timeval.msec()
+    w.timer_wait(10_000)
+    w.timer_wait_until(now + 50)
+    assert now + 49 <= w.until <= now + 51
+    w.immediate_wake()
+    assert w.until == 0
+
+
+def test_a_link_runs_only_when_its_descriptor_is_ready(hub: Hub) -> None:
+    quiet, busy = PipeLink("quiet"), PipeLink("busy")
+    try:
+        for link in (quiet, busy):
+            hub.kick(link)
+        assert until(lambda: quiet.turns == 1 and busy.turns == 1)
+        for i in range(20):
+            busy.poke(b"%d," % i)
+            assert busy.turned.wait(5)
+        assert until(lambda: busy.read.count(b",") == 20)
+        assert quiet.turns == 1  # nothing happened to it: never run again
+    finally:
+        let_go(hub)
+        quiet.close()
+        busy.close()
+
+
+def test_a_descriptor_number_reused_by_another_link_wakes_the_new_owner() -> None:
+    """A link closes its descriptor and another link's new one gets the same number in the same
+    round: the registration follows the number's new owner even when the old owner's last turn
+    comes after the new owner's first (turns driven by hand here, in that order)."""
+    hub = Hub(98)  # not started: this thread turns and waits
+    a = PipeLink("a")
+    hub._turn(a)
+    assert hub._owner == {a.rfd: a}
+    a.alive = False
+    os.close(a.rfd)
+    b = PipeLink("b")  # the lowest free number: a's
+    assert b.rfd == a.rfd
+    hub._turn(b)
+    hub._turn(a)  # a's last turn: it must not unregister b's descriptor
+    assert list(hub.links) == [b] and hub._owner == {b.rfd: b}
+    b.poke()
+    assert hub._wait() == {b}, "b's descriptor was unregistered by the link that held its number before"
+    os.close(a.wfd)
+    b.close()
+
+
+def test_a_link_that_raises_is_dropped_and_the_others_keep_running(hub: Hub) -> None:
+    bad, good = PipeLink("bad", fail=True), PipeLink("good")
+    try:
+        hub.kick(bad)
+        hub.kick(good)
+        assert until(lambda: bad.turns == 1 and good.turns == 1)
+        assert bad not in hub.links and good in hub.links
+        bad.poke()
+        good.poke()
+        assert good.turned.wait(5)
+        assert bad.turns == 1
+    finally:
+        let_go(hub)
+        bad.close()
+        good.close()
+
+
+def test_a_due_timer_runs_its_link_without_any_descriptor(hub: Hub) -> None:
+    class Timer:
+        def __init__(self) -> None:
+            self.turns = 0
+
+        def turn(self, waits: Waits) -> bool:
+            self.turns += 1
+            waits.timer_wait(20)
+            return self.turns < 5
+
+    t = Timer()
+    hub.kick(t)
+    assert until(lambda: t.turns == 5)
+    assert t not in hub.links
+
+
+def test_hundreds_of_links_share_a_few_threads() -> None:
+    """Links are spread over at most ``size`` hub threads (the least loaded first)."""
+    hubs = Hubs(size=3)
+    links = [PipeLink(str(i)) for i in range(300)]
+    try:
+        for link in links:
+            hubs.place(link).kick(link)
+        assert len(hubs.hubs) == 3
+        assert until(lambda: all(link.turns == 1 for link in links))
+        assert sorted(len(h.links) for h in hubs.hubs) == [100, 100, 100]
+        for link in links[::7]:
+            link.poke()
+        assert until(lambda: all(link.turns == 2 for link in links[::7]))
+        assert sum(link.turns for link in links) == 300 + len(links[::7])
+    finally:
+        let_go(*hubs.hubs)
+        for link in links:
+            link.close()

@@ -1,0 +1,60 @@
+"""Large OVSDB writes go a few at a time (``driver.large_write_slot``); an attach's never wait."""
+
+from __future__ import annotations
+
+import asyncio
+
+from silonet.drivers.ovsdb import driver as ovsdb
+from silonet.model import Gateway, Management, Port
+from silonet.plan.ops import EnsureLogicalSwitch
+
+
+def _driver() -> ovsdb.OvsdbDriver:
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", "tcp:127.0.0.1:1"), ports=(Port("p1"),))
+    return ovsdb.OvsdbDriver(gw, lambda: None)  # never started: ``_call`` is replaced below
+
+
+def test_large_writes_wait_for_a_slot_and_small_ones_do_not() -> None:
+    in_flight, most = 0, 0
+
+    async def scenario() -> tuple[int, bool]:
+        nonlocal in_flight, most
+        gate = asyncio.Event()
+
+        async def call(fn):  # type: ignore[no-untyped-def]
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            await gate.wait()
+            in_flight -= 1
+            return "done"
+
+        drivers = [_driver() for _ in range(3 * ovsdb.LARGE_WRITES_AT_ONCE)]
+        for d in drivers:
+            d._call = call  # type: ignore[method-assign]
+        large = [EnsureLogicalSwitch(5000 + i, f"ls{i}") for i in range(ovsdb.LARGE_WRITE)]
+        tasks = [asyncio.ensure_future(d.apply(large)) for d in drivers]
+        await asyncio.sleep(0.05)
+        waiting_large = most
+        small = asyncio.ensure_future(drivers[0].apply(large[:3]))  # not behind the large ones
+        await asyncio.sleep(0.05)
+        small_went = in_flight == waiting_large + 1
+        gate.set()
+        assert await asyncio.gather(*tasks, small) == ["done"] * (len(tasks) + 1)
+        return waiting_large, small_went
+
+    waiting_large, small_went = asyncio.run(scenario())
+    assert waiting_large == ovsdb.LARGE_WRITES_AT_ONCE
+    assert small_went
+
+
+def test_one_slot_set_per_event_loop() -> None:
+    async def get() -> asyncio.Semaphore:
+        return ovsdb.large_write_slot()
+
+    async def twice() -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        return ovsdb.large_write_slot(), ovsdb.large_write_slot()
+
+    a, b = asyncio.run(twice())
+    assert a is b
+    assert asyncio.run(get()) is not a
