@@ -183,3 +183,30 @@ def test_hundreds_of_links_share_a_few_threads() -> None:
         let_go(*hubs.hubs)
         for link in links:
             link.close()
+
+
+def test_a_device_that_accepts_and_never_answers_frees_its_connector() -> None:
+    """The schema fetch runs in one of a few shared connector threads: it must end on its own."""
+    import socket
+
+    from silonet.drivers.ovsdb.connection import fetch_schema
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the kernel completes the handshake; nothing ever reads or answers
+    failed: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            fetch_schema(f"tcp:127.0.0.1:{silent.getsockname()[1]}", timeout_ms=300)
+        except BaseException as err:
+            failed.append(err)
+
+    try:
+        t = threading.Thread(target=fetch, daemon=True)
+        t.start()
+        t.join(20)  # without a deadline the fetch never returns: the test fails here instead of hanging
+        assert not t.is_alive(), "the schema fetch of a silent device did not end"
+        assert len(failed) == 1 and isinstance(failed[0], ConnectionError) and "get_schema" in str(failed[0])
+    finally:
+        silent.close()

@@ -137,7 +137,7 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
         raise kind(f"cannot connect to {remote}: {os.strerror(error)}")
     rpc = ovs.jsonrpc.Connection(stream)
     try:
-        error, reply = rpc.transact_block(ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME]))
+        error, reply = _transact(rpc, ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME]), timeout_ms)
     finally:
         rpc.close()
     if error:
@@ -151,6 +151,28 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
         if have:
             helper.register_columns(table, have)
     return helper
+
+
+def _transact(rpc: ovs.jsonrpc.Connection, request: ovs.jsonrpc.Message, timeout_ms: int) -> tuple[int, Any]:
+    """``rpc.transact_block(request)`` with a deadline: a device that accepts the connection and
+    never answers would hold one of the few connector threads (``hub.CONNECTORS``) for good."""
+    deadline = ovs.timeval.msec() + timeout_ms
+    error = rpc.send(request)
+    while not error:
+        error, reply = rpc.recv()
+        if error == errno.EAGAIN:
+            if ovs.timeval.msec() >= deadline:
+                return errno.ETIMEDOUT, None
+            rpc.run()
+            poller = ovs.poller.Poller()
+            rpc.wait(poller)
+            rpc.recv_wait(poller)
+            poller.timer_wait_until(deadline)
+            poller.block()
+            error = 0
+        elif not error and reply.type in (reply.T_REPLY, reply.T_ERROR) and reply.id == request.id:
+            return 0, reply
+    return error, None
 
 
 @dataclass
