@@ -248,7 +248,7 @@ class Link:
             self._hub.kick(self)
         return self._closed
 
-    def send(self, txn: Txn, size: int) -> Commit | str:
+    def send(self, txn: Txn, size: int) -> str:
         """Send ``txn`` (in a job): while it is outstanding a device that stops answering ends
         the write: the IDL's probe drops the connection (WRITE_PROBE_MS + per operation), and
         the job fails with that reason instead of waiting for a reconnect."""
@@ -326,9 +326,7 @@ class Link:
             self.error = echo(err)  # any tcp:/unix: peer's words reach the gateway's status
             self.hard = isinstance(err, ConnectionRefusedError)
             self._fail_jobs()
-            self._retry_at = ovs.timeval.msec() + self._backoff * 1000
-            self._backoff = min(self._backoff * 2, RECONNECT_MAX_MS / 1000)
-            waits.timer_wait_until(self._retry_at)
+            self._retry_later(waits)
             return False
         self.error, self.hard, self._backoff, self._last = "", False, 0.25, None
         return True
@@ -348,9 +346,15 @@ class Link:
             with contextlib.suppress(Exception):
                 self.idl.close()
         self.idl, self._last = None, None
-        self._retry_at = ovs.timeval.msec() + self._backoff * 1000
-        waits.timer_wait_until(self._retry_at)
+        self._retry_later(waits)
         self.on_change()
+
+    def _retry_later(self, waits: Waits) -> None:
+        """The next connection attempt after the backoff, which doubles up to RECONNECT_MAX_MS
+        (a connection that comes up resets it)."""
+        self._retry_at = ovs.timeval.msec() + self._backoff * 1000
+        self._backoff = min(self._backoff * 2, RECONNECT_MAX_MS / 1000)
+        waits.timer_wait_until(self._retry_at)
 
     def _close(self) -> None:
         self._end_write(ConnectionError("connection closed"))

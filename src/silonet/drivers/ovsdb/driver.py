@@ -97,9 +97,7 @@ class OvsdbDriver(Driver):
     async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
         if not ops:
             return ApplyResult(0)
-        if len(ops) < LARGE_WRITE:
-            return await self._call(lambda idl: self._apply(idl, ops, fence))
-        async with large_write_slot():
+        async with large_write_slot() if len(ops) >= LARGE_WRITE else contextlib.nullcontext():
             return await self._call(lambda idl: self._apply(idl, ops, fence))
 
     async def close(self) -> None:
