@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,10 @@ from silonet.plan.state import Changes
 
 LARGE_WRITE = 50  # operations: a write this big waits for a slot (an attach's few never do)
 LARGE_WRITES_AT_ONCE = 16
+# An OVSDB server's refusals that another writer's row, committed between the replica the write
+# was built on and the write, can cause (RFC 7047 5.2.1's errors; a switch's MAC learning does)
+RACED = ("referential integrity violation", "constraint violation")
+log = logging.getLogger("silonet.ovsdb")
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -167,6 +172,7 @@ class OvsdbDriver(Driver):
         """One transaction for the batch, sent; the link finishes it (``_answered``) when the
         device answers, and the read-back happens in that turn (the next read() finds it cached)."""
         txn = Txn(idl)
+        seen = idl.change_seqno
         try:
             ps, reading = self._reading_now(idl)
             if lease is not None:
@@ -178,13 +184,16 @@ class OvsdbDriver(Driver):
             if idl.txn is txn:  # else the IDL keeps it open, and its next run() fails an assertion for good
                 txn.abort()
             raise
-        return Commit(txn, lambda status: self._answered(idl, txn, status, write, len(ops), lease))
+        return Commit(txn, lambda status: self._answered(idl, txn, status, write, len(ops), lease, seen))
 
     def _answered(self, idl: MemoIdl, txn: Txn, status: str, write: Write, size: int,
-                  lease: Fence | None) -> ApplyResult:
+                  lease: Fence | None, seen: int) -> ApplyResult:
         """TRY_AGAIN, or a free VLAN another writer took first: plan again. Under a lease, the
         transaction carried its epoch (``handlers.fence``); a TRY_AGAIN after which the device
-        shows a higher epoch is the device's refusal (``Fenced``), not a change to plan around."""
+        shows a higher epoch is the device's refusal (``Fenced``), not a change to plan around.
+        An integrity refusal after the replica moved (``seen``: the IDL's change count when the
+        write was built; the server sends the update before its reply) was a race: a row that ovs-vtep
+        added meanwhile references a switch the write deleted. Plan again; unmoved, it stands."""
         if status in (Txn.SUCCESS, Txn.UNCHANGED):
             self._read(idl)
             return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(size)
@@ -192,4 +201,8 @@ class OvsdbDriver(Driver):
             if lease is not None:  # the reply came after the update that made the wait fail
                 lease.check(self.gateway.name, device_epoch(self._switch(idl)))
             return ApplyResult(0, retry=True)
-        raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(txn.get_error())}")
+        error = txn.get_error() or ""
+        if status == Txn.ERROR and idl.change_seqno != seen and any(r in error for r in RACED):
+            log.info("gateway %s: %s after the replica moved: planning again", self.gateway.name, echo(error))
+            return ApplyResult(0, retry=True)
+        raise DeviceError(gateway=self.gateway.name, reason=f"transaction {status}: {echo(error)}")

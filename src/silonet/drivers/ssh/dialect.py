@@ -183,6 +183,10 @@ class Dialect:
     # (its ``fence.j2``, rendered right after ``begin.j2``: README, "Fencing").
     unfenced: str | None = "its CLI has no check-and-set inside a config session that silonet can prove here"
     filters: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # the dialect's own Jinja2 filters
+    # Refusals that mean another writer on the switch changed it between the batch's read and its
+    # commit (a MAC learned on a network the batch deletes): the batch wrote nothing, and the pass
+    # reads and plans again (``Raced``, ``ApplyResult.retry``). Only where a batch is one transaction.
+    raced: tuple[str, ...] = ()
 
     @cached_property
     def env(self) -> jinja2.Environment:

@@ -56,6 +56,11 @@ PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 ADDRESS_RE = re.compile(r"^(?:ssh://)?(?:(?P<user>[^@/:]+)@)?(?P<host>[^:/@]+)(?::(?P<port>\d+))?/?$")
 
 
+class _Raced(DeviceError):
+    """A refusal the dialect names in ``Dialect.raced``: another writer on the switch may have
+    changed what the batch was built on (``apply`` reads again to know); never leaves the driver."""
+
+
 def _refusal(text: str, failures: tuple[str, ...]) -> str | None:
     """The device's own words for a refusal: the failing line and the two after it."""
     lines = [x.strip() for x in text.splitlines() if x.strip()]
@@ -215,6 +220,8 @@ class SshDriver(Driver):
         refused = _refusal(err_text + "\n" + out, self.dialect.failures) if script else None
         if result.exit_status != 0 or refused is not None:
             why = refused or echo((err_text or out).strip().rsplit("\n", 1)[-1]) or f"exit status {result.exit_status}"
+            if script and _refusal(err_text + "\n" + out, self.dialect.raced) is not None:
+                raise _Raced(gateway=self.gateway.name, reason=f"device refused: {why}")
             raise self._fail(f"device refused: {why}")
         return out
 
@@ -311,20 +318,24 @@ class SshDriver(Driver):
 
     async def read(self) -> ActualState:
         async with self._lock:
-            self.outputs = {k: v for k, v in self.outputs.items() if k == self.dialect.version_show}
-            await self._platform()
-            outputs = {}
-            for cmd in self.dialect.show:
-                outputs[cmd] = await self._ask(cmd)
-            self.outputs.update(outputs)
-            try:
-                parsed = self.dialect.parse(outputs, self.target)
-            except PARSE_ERRORS as err:
-                asked = ", ".join(repr(cmd) for cmd in self.dialect.show)
-                raise self._fail(f"cannot parse the answers to {asked}: {err}") from None
-            self.last = interpret(self.dialect, self.target, parsed)
-            self.epoch = parsed.epoch
-            return self.last
+            return await self._read()
+
+    async def _read(self) -> ActualState:
+        """``read`` with the lock held."""
+        self.outputs = {k: v for k, v in self.outputs.items() if k == self.dialect.version_show}
+        await self._platform()
+        outputs = {}
+        for cmd in self.dialect.show:
+            outputs[cmd] = await self._ask(cmd)
+        self.outputs.update(outputs)
+        try:
+            parsed = self.dialect.parse(outputs, self.target)
+        except PARSE_ERRORS as err:
+            asked = ", ".join(repr(cmd) for cmd in self.dialect.show)
+            raise self._fail(f"cannot parse the answers to {asked}: {err}") from None
+        self.last = interpret(self.dialect, self.target, parsed)
+        self.epoch = parsed.epoch
+        return self.last
 
     def preview(self, ops: list[Operation]) -> list[str]:
         """The lines ``apply(ops)`` would send after the last read, sending nothing (``silonet gateway
@@ -342,7 +353,8 @@ class SshDriver(Driver):
         fence = fence if self.fences else None  # a dialect that cannot fence: the lease's clock alone
         async with self._lock:
             await self._platform()  # a reconnect since the read may have found another release
-            actual = self.last.owned if self.last else GatewayState()
+            built_on = self.last
+            actual = built_on.owned if built_on else GatewayState()
             if fence is not None:
                 fence.check(self.gateway.name, self.epoch)  # a successor's epoch already read: send nothing
             self.generation += 1
@@ -357,13 +369,29 @@ class SshDriver(Driver):
                     await self._exec(self.dialect.join.join(lines), script=True)
                 else:
                     await self._shell(lines, abort=render_abort(self.dialect, self.target, self.generation))
-            except DeviceError:
+            except DeviceError as err:
                 if fence is not None:
                     await self._refused(fence)
+                if isinstance(err, _Raced) and await self._moved(built_on):
+                    log.info("%s (the switch changed since the batch's read: planning again)", err)
+                    return ApplyResult(0, retry=True)
+                if isinstance(err, _Raced):  # the refusal stands: an ordinary DeviceError
+                    raise DeviceError(gateway=self.gateway.name, reason=err.fields["reason"]) from None
                 raise
             if fence is not None:
                 self.epoch = max(fence.epoch, self.epoch or 0)
             return ApplyResult(len(ops))
+
+    async def _moved(self, built_on: ActualState | None) -> bool:
+        """Whether the switch now reads otherwise than the read a refused batch was built on (a MAC
+        learned on a network it deleted): then the refusal was a race, and a new plan may pass;
+        the same reading means the refusal stands (a reference silonet does not manage)."""
+        try:
+            now = await self._read()
+        except (DeviceError, *PARSE_ERRORS):
+            return False
+        return built_on is None or (now.owned, now.facts, now.local_macs) != (
+            built_on.owned, built_on.facts, built_on.local_macs)
 
     async def _refused(self, fence: Fence) -> None:
         """A fenced batch failed: when the device now holds a higher epoch, that was the device's
