@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import ovs.timeval
 import pytest
 
-from silonet.drivers.ovsdb.hub import Hub, Hubs, Waits
+from silonet.drivers.ovsdb.hub import Hub, Hubs, Resyncs, Waits
 
 
 class PipeLink:
@@ -210,3 +210,34 @@ def test_a_device_that_accepts_and_never_answers_frees_its_connector() -> None:
         assert len(failed) == 1 and isinstance(failed[0], ConnectionError) and "get_schema" in str(failed[0])
     finally:
         silent.close()
+
+
+class Sleeper:
+    """A link waiting for a resync slot: counts the times it was woken."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.woken = name, 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def test_resync_slots_go_to_the_waiting_links_in_order_and_are_never_polled() -> None:
+    r = Resyncs(2)
+    a, b, c, d, e = (Sleeper(n) for n in "abcde")
+    assert r.take(a) and r.take(b)
+    assert not r.take(c) and not r.take(d) and not r.take(c)  # asking again keeps its place
+    assert r.waiting == 2 and (c.woken, d.woken) == (0, 0)
+    r.give()  # a's slot: handed to c, woken; e (new) may not jump the queue
+    assert (c.woken, d.woken) == (1, 0) and not r.take(e) and r.take(c)
+    r.forget(d)  # d closes while waiting: out of the queue
+    r.give()  # b's: to e
+    assert e.woken == 1 and r.waiting == 0
+    r.forget(e)  # closed before its turn came: the slot it was handed goes on, here free
+    assert r.take(Sleeper("f"))
+    r.give()
+    r.give()  # c's and f's: both free again, never more than the size
+    assert r.take(a) and r.take(b) and not r.take(d)

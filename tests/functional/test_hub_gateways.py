@@ -17,7 +17,7 @@ import pytest
 from silonet.devices.vtepdb import VtepDb
 from silonet.drivers.base import wait_connected
 from silonet.drivers.ovsdb.driver import OvsdbDriver
-from silonet.drivers.ovsdb.hub import CONNECTORS, HUBS, WORKERS, hubs
+from silonet.drivers.ovsdb.hub import CONNECTORS, HUBS, WORKERS, Resyncs, Woken, hubs
 from silonet.model import Gateway, Management, Port
 from silonet.plan.ops import EnsureLogicalSwitch
 from silonet.service import Manager
@@ -63,6 +63,74 @@ def test_sixteen_gateways_share_the_hub_threads(tmp_path: Path, manager: Manager
         r = client.post("/v1/networks/cust-42/attachments?wait=60", json={"interface_group": "g03", "vlan": 301})
         assert r.status_code == 201 and r.json()["status"] == "realized", r.text
         assert down.ctl("list-bindings", "gw-03", "p1").split() == ["0103", "cust-42", "0301", "cust-42"]
+
+
+class Counted(Resyncs):
+    """The hubs' resync slots, counting how many links held one at once."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.held = self.peak = self.taken = 0
+        self._count = threading.Lock()
+
+    def take(self, link: Woken) -> bool:
+        got = super().take(link)
+        if got:
+            with self._count:
+                self.held += 1
+                self.taken += 1
+                self.peak = max(self.peak, self.held)
+        return got
+
+    def give(self) -> None:
+        with self._count:
+            self.held -= 1
+        super().give()
+
+
+def test_devices_that_all_come_back_at_once_resync_a_few_at_a_time(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve loaded devices restarted together: each link connects only with one of two slots,
+    held until its replica is whole; every gateway reads its 40 switches again."""
+    slots = Counted(2)
+    monkeypatch.setattr(hubs(), "resyncs", slots)
+    dbs = [VtepDb(tmp_path / f"gw{i}", name=f"gw-{i:02d}", tunnel_ip=f"198.18.0.{i + 1}").start() for i in range(12)]
+    try:
+        for db in dbs:
+            db.ctl(*[a for v in range(40) for a in ("--", "add-ls", f"ls{v}", "--", "set", "Logical_Switch",
+                                                     f"ls{v}", f"tunnel_key={6000 + v}")][1:])
+
+        async def scenario() -> None:
+            drivers = [OvsdbDriver(Gateway(db.name, db.tunnel_ip, Management("ovsdb", db.remote),
+                                           ports=(Port("p1"),)), lambda: None) for db in dbs]
+            for drv in drivers:
+                await drv.start()
+            try:
+                for drv in drivers:
+                    await wait_connected(drv, 30)
+                    assert len((await drv.read()).facts.foreign_vnis) == 40
+                first = slots.taken
+                for db in dbs:
+                    db.stop()
+                for db in dbs:
+                    db.start(fresh=False)
+                deadline = time.monotonic() + 60
+                for drv in drivers:
+                    while slots.taken < first + len(dbs) or not drv.health().connected:
+                        assert time.monotonic() < deadline, (slots.taken, drv.health())
+                        await asyncio.sleep(0.05)
+                    assert len((await drv.read()).facts.foreign_vnis) == 40
+            finally:
+                for drv in drivers:
+                    await drv.close()
+
+        asyncio.run(scenario())
+    finally:
+        for db in dbs:
+            db.stop()
+    assert slots.peak == 2, "more links than slots resynced at once, or the slots were never shared"
+    assert slots.held == 0 and slots.waiting == 0
+    assert slots.taken >= 2 * len(dbs)
 
 
 def test_a_write_handed_over_after_the_connection_dropped_leaves_it_reconnecting(vtepdb: VtepDb) -> None:

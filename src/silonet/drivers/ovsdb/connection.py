@@ -26,6 +26,7 @@ from typing import Any
 import ovs.db.idl
 import ovs.jsonrpc
 import ovs.poller
+import ovs.reconnect
 import ovs.stream
 import ovs.timeval
 import ovs.vlog
@@ -209,6 +210,7 @@ class Link:
         self._writing: tuple[Commit, concurrent.futures.Future, float] | None = None  # (write, its job, probe ms)
         self._held = threading.Lock()  # held by the hub's turn or by a worker running jobs: one at a time
         self._queued = False  # a worker is asked to run the jobs
+        self._slot = False  # one of the hubs' resync slots: connecting until the replica is whole
 
     def __repr__(self) -> str:
         return f"Link({self.remote})"
@@ -228,6 +230,10 @@ class Link:
     def start(self) -> None:
         self._hub = hubs().place(self)
         self._hub.kick(self)  # after ``_hub`` is set: the first turn may come before this returns
+
+    def wake(self) -> None:
+        if self._hub is not None:
+            self._hub.kick(self)
 
     def submit(self, fn: Callable[[MemoIdl], Any]) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
@@ -280,20 +286,40 @@ class Link:
             return True
         idl = self.idl
         assert idl is not None
+        session = idl._session
+        if not self._slot and session.rpc is None and session.stream is None and \
+                session.reconnect.run(ovs.timeval.msec()) == ovs.reconnect.CONNECT:
+            if not hubs().resyncs.take(self):
+                self._hand_jobs()  # they find the link disconnected, as they would anyway
+                return True  # woken when a slot is this link's (``hub.Resyncs``)
+            self._slot = True
         try:
             idl.run()
             self._note()
             self._settle()
-            if self._jobs and self._writing is None and not self._queued:
-                self._queued = True  # turned meanwhile: echoes are answered while the job waits its turn
-                hubs().work(self._work)
+            self._hand_jobs()
             idl.wait(waits)
         except Exception as err:  # the library choked on what the device sent: start over
             self._drop(f"{self.remote}: {echo(err)}", waits)
             return True
+        if self._slot and (self.connected or (session.rpc is None and session.stream is None)):
+            self._let_go()  # the replica is whole, or the attempt failed: the next link's turn
         if self._writing is not None:
             self._writing[0].txn.wait(waits)
         return True
+
+    def _hand_jobs(self) -> None:
+        if self._jobs and self._writing is None and not self._queued:
+            self._queued = True  # turned meanwhile: echoes are answered while the job waits its turn
+            hubs().work(self._work)
+
+    def _let_go(self) -> None:
+        """Give back the resync slot, or the place in its queue."""
+        resyncs = hubs().resyncs
+        if self._slot:
+            self._slot = False
+            resyncs.give()
+        resyncs.forget(self)
 
     def _work(self) -> None:
         """The queued jobs, in a worker thread, holding the IDL (the hub skips the link meanwhile)."""
@@ -342,6 +368,7 @@ class Link:
         self.error = reason
         self._end_write(ConnectionError(reason))
         self._fail_jobs()
+        self._let_go()
         if self.idl is not None:
             with contextlib.suppress(Exception):
                 self.idl.close()
@@ -359,6 +386,7 @@ class Link:
     def _close(self) -> None:
         self._end_write(ConnectionError("connection closed"))
         self._fail_jobs()
+        self._let_go()
         if self._connecting is not None:  # an attempt in flight: close what it opens
             self._connecting.add_done_callback(lambda f: f.exception() or f.result().close())
         if self.idl is not None:

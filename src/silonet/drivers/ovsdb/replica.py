@@ -35,22 +35,28 @@ def _ls_row(ls: Any) -> tuple[uuid.UUID, tuple[str, int | None, dict[str, str]]]
 
 def _mcast_row(r: Any) -> tuple[str, uuid.UUID, frozenset[str]]:
     """The flood list is shared with equal ones (``shared_set``): 4 KiB each for 99 peers."""
-    return r.MAC, r.logical_switch.uuid, shared_set(loc.dst_ip for loc in r.locator_set.locators)
+    idl = r._idl
+    pls = idl.tables["Physical_Locator_Set"].rows[r._data["locator_set"].as_scalar()]
+    return r.MAC, r.logical_switch.uuid, idl.meaning(pls, set_ips)[0]
 
 
 def _ucast_remote_row(r: Any) -> tuple[str, uuid.UUID, str]:
     return r.MAC, r.logical_switch.uuid, r.locator.dst_ip
 
 
-def vxlan_ip(loc: Any) -> str:
-    """A plain VXLAN locator's IP ('' for any other kind: memo values must not be None)."""
-    return loc.dst_ip if loc.encapsulation_type == ENCAP and not loc.tunnel_key else ""
+def locator(loc: Any) -> tuple[str, bool]:
+    """A locator's IP, and whether it is a plain VXLAN one (silonet's flood lists use only those)."""
+    return loc.dst_ip, loc.encapsulation_type == ENCAP and not loc.tunnel_key
 
 
-def vxlan_set(pls: Any) -> frozenset[str] | bool:
-    """The IPs of a locator set made only of plain VXLAN locators (False otherwise)."""
-    ips = [vxlan_ip(loc) for loc in pls.locators]
-    return shared_set(ips) if all(ips) else False
+def set_ips(pls: Any) -> tuple[frozenset[str], bool]:
+    """A locator set's IPs, and whether all its locators are plain VXLAN ones: one reading for the
+    flood list a row means and for the sets a write may reuse, through the IDL's view of the
+    locators (a row object per element and per reading was a tenth of a gateway's first write)."""
+    idl = pls._idl
+    view, rows = idl.view("Physical_Locator", locator), idl.tables["Physical_Locator"].rows
+    got = [view.get(a.value) or locator(rows[a.value]) for a in pls._data["locators"].values]
+    return shared_set(ip for ip, _plain in got), all(plain for _ip, plain in got)
 
 
 def _ucast_local_row(r: Any) -> tuple[str, uuid.UUID]:
