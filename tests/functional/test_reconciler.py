@@ -141,6 +141,28 @@ def test_idle_gateways_are_not_read_again_but_drift_still_is_repaired(fabric) ->
     eventually(lambda: worker.passes > passes)  # the pass counts after its read-back, a moment after the write
 
 
+def test_an_idle_gateway_has_its_contact_refreshed_and_is_compared_whole_only_rarely(
+        fabric, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Between whole passes (``WHOLE_EVERY_S``) an idle ovsdb gateway is not read, compiled or
+    compared; its last contact still moves each REFRESH_CONTACT_S. Then the whole pass comes."""
+    from silonet.reconcile import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "REFRESH_CONTACT_S", 1.0)
+    monkeypatch.setattr(worker_module, "WHOLE_EVERY_S", 3600.0)
+    client, _dbs = fabric
+    assert attach(client, "gb", 2100)["status"] == "realized"
+    worker = client.app.state.reconciler.workers["gw-b"]  # type: ignore[attr-defined]
+    time.sleep(0.5)
+    passes, whole = worker.passes, worker.settled["whole"]
+    first = client.get("/v1/gateways/gw-b/status").json()["last_contact"]
+    eventually(lambda: client.get("/v1/gateways/gw-b/status").json()["last_contact"] != first)
+    again = client.get("/v1/gateways/gw-b/status").json()
+    assert again["state"] == "realized" and again["reachable"] is True, again
+    assert worker.passes == passes, "a contact refresh is no pass"
+    monkeypatch.setattr(worker_module, "WHOLE_EVERY_S", 1.0)
+    eventually(lambda: worker.settled["whole"] > whole)  # at the next periodic wake-up
+
+
 def test_passes_after_a_change_compare_only_the_change(fabric) -> None:  # type: ignore[no-untyped-def]
     """Once a gateway settled, an attach (the intent names its VNI) and an out-of-band change
     (the driver names what moved) are handled by passes that compare only that part; they

@@ -40,6 +40,10 @@ apply_log = logging.getLogger("silonet.reconcile.apply")  # one line per device 
 MAX_ATTEMPTS = 5
 BACKOFF_MAX_S = 30.0
 REFRESH_CONTACT_S = 60.0
+# A gateway whose driver tells of every device change (OVSDB's monitor) is compared whole this
+# often, in case of a change nobody told of; between, an idle one only has its contact refreshed.
+# A whole pass each REFRESH_CONTACT_S was most of the manager's idle CPU at 1,000 gateways.
+WHOLE_EVERY_S = 600.0
 CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending, not failed (unless
 # its driver says retrying will not mend it: ``Health.hard``)
 # What a gateway holds is recorded at most this often: serializing and storing it is O(device),
@@ -120,6 +124,7 @@ class Worker:
         self._last_write = 0.0
         self.desired_seen = -1  # the gateway's desired generation the worker was last woken for
         self._settled_at: float | None = None  # when the last pass found everything in place
+        self._settled_obs: Observation | None = None  # what it recorded (a contact refresh records it again)
         self._dirty = True  # woken for the desired state, not only by the device
         self.cause: str | None = None  # request id(s) of the write(s) the next pass realizes
         self.standing: Standing | None = None  # as the last settled pass left it (plan/standing.py)
@@ -173,6 +178,8 @@ class Worker:
             woken = await wait_event(self.event, backoff or self.crew.period)
             self.event.clear()
             if self._quiet(woken):
+                if self._settled_obs is not None and self.driver.health().connected:
+                    await self._record(self._settled_obs)  # written once each REFRESH_CONTACT_S
                 continue
             try:
                 await self.reconcile()
@@ -214,15 +221,14 @@ class Worker:
         return min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
 
     def _quiet(self, woken: bool) -> bool:
-        """Nothing to do: the desired state did not change, the last pass settled recently, and
-        the driver, which tells of every device change, shows the very state that pass read
-        (the echo of silonet's own write wakes the worker too). Reading again would only cost
-        CPU: 1,000 idle gateways must not keep a core busy. A pass still runs every
-        REFRESH_CONTACT_S."""
+        """Nothing to do: the desired state did not change, the last pass settled less than
+        WHOLE_EVERY_S ago, and the driver, which tells of every device change, shows the very
+        state that pass read (the echo of silonet's own write wakes the worker too). Reading
+        again would only cost CPU: 1,000 idle gateways must not keep a core busy."""
         settled = self._settled_at
         if self._dirty or not self.driver.notifies or settled is None:
             return False
-        if time.monotonic() - settled >= REFRESH_CONTACT_S:
+        if time.monotonic() - settled >= WHOLE_EVERY_S:
             return False
         return not woken or self.driver.unchanged()
 
@@ -241,16 +247,16 @@ class Worker:
     async def _pass(self) -> None:
         """Read, diff, apply, read back, record: where something changed since the last settled
         pass when the intent and the driver can tell what (``Standing``), else everything (and
-        at least every REFRESH_CONTACT_S, so a change nobody told of is still found)."""
+        at least every WHOLE_EVERY_S, so a change nobody told of is still found)."""
         crew = self.crew
-        self._settled_at = None
+        self._settled_at = self._settled_obs = None
         self._dirty = False
         if (mode := self.mode) != "enforce" or not self._driver_started:
             await self._held(mode)
             return
         self._ever_connected |= self.driver.health().connected
         standing, self.standing = self.standing, None  # kept only by a pass that settles
-        if standing is not None and time.monotonic() - self._whole_at >= REFRESH_CONTACT_S:
+        if standing is not None and time.monotonic() - self._whole_at >= WHOLE_EVERY_S:
             standing = None
         for _attempt in range(MAX_ATTEMPTS):
             actual = await self.driver.read()
@@ -278,13 +284,13 @@ class Worker:
             self.settled[kind] += 1
             crew.metrics.settled(kind)
             failures = standing.failures | _port_faults(standing.bindings, actual.faults)
-            await self._record(Observation(
-                reachable=True, realized_generation=generation, error=None,
-                faults=actual.faults, binding_errors=binding_errors(failures),
-                foreign=actual.foreign(), drift=0, pending_operations=0), actual)
+            obs = Observation(reachable=True, realized_generation=generation, error=None,
+                              faults=actual.faults, binding_errors=binding_errors(failures),
+                              foreign=actual.foreign(), drift=0, pending_operations=0)
+            await self._record(obs, actual)
             standing.intent = Intent(generation, loads)
             self.standing = standing
-            self._settled_at = time.monotonic()
+            self._settled_at, self._settled_obs = time.monotonic(), obs
             if holds_nothing(actual.owned) and crew.holds(self.name) and await crew.intent.leaving(self.name):
                 await asyncio.to_thread(crew.forget, self.name)
             return
@@ -309,11 +315,11 @@ class Worker:
         held = [key for key in effective.bindings if key in actual.owned.bindings]
         failures = failures | _port_faults(held, actual.faults)
         self.passes += 1
-        await self._record(Observation(
-            reachable=True, realized_generation=None, error=None, faults=actual.faults,
-            binding_errors=binding_errors(failures), foreign=actual.foreign(), drift=len(ops),
-            pending_operations=len(ops), held=True), actual)
-        self._settled_at = time.monotonic()
+        obs = Observation(reachable=True, realized_generation=None, error=None, faults=actual.faults,
+                          binding_errors=binding_errors(failures), foreign=actual.foreign(), drift=len(ops),
+                          pending_operations=len(ops), held=True)
+        await self._record(obs, actual)
+        self._settled_at, self._settled_obs = time.monotonic(), obs
 
     async def _whole(self, desired: GatewayState, generation: int,
                      actual: ActualState) -> tuple[Standing, ActualState] | None:
