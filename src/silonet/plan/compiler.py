@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Set
 from operator import itemgetter
 
 from silonet.model.inventory import Inventory
+from silonet.plan.intern import shared_set
 from silonet.plan.state import GatewayState, LogicalSwitch
 
 Learned = Mapping[str, Mapping[int, Set[str]]]
@@ -142,7 +143,7 @@ class Compiler:
         address, its anycast VTEP, listed once; a member never floods to its own pair's address."""
         gateways = self.inv.gateways
         own = gateways[gateway].vtep_ip
-        return {c: frozenset(ip for gw in c if (ip := gateways[gw].vtep_ip) != own) for c in carrier_sets}
+        return {c: shared_set(ip for gw in c if (ip := gateways[gw].vtep_ip) != own) for c in carrier_sets}
 
     def _remote_macs(self, gateway: str, carried: list[Carried]) -> dict[tuple[int, str], str]:
         """Every MAC a peer learned on a shared VNI; the first peer by name wins a MAC seen twice.

@@ -19,9 +19,10 @@ changed columns of a row the one object held for each value instead of the parse
 - the other atoms of sets and maps (strings, integers) are shared like one-value datums. Sets
   and maps themselves stay the row's own (``Datum.diff`` patches them in place).
 
-``shared_set`` and ``shared_config`` do the same for what silonet reads from rows: flood lists
-(frozensets of IPs) and logical switches' ``other_config`` (silonet's are all alike);
-``shared_schema`` for the parsed schema of the IDLs of equal ones. The rows and tables: ``rows``.
+``shared_set`` (``plan.intern``: the compiler's flood lists are the same objects) and
+``shared_config`` do the same for what silonet reads from rows: flood lists (frozensets of IPs)
+and logical switches' ``other_config`` (silonet's are all alike); ``shared_schema`` for the parsed
+schema of the IDLs of equal ones. The rows and tables: ``rows``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import json
 import sys
 import uuid
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 import ovs.db.idl
@@ -55,7 +55,6 @@ class SharedAtom(Atom):
 # single dict operation under the GIL; two threads racing on one key at worst share less).
 _SCALARS: weakref.WeakValueDictionary[tuple, SharedDatum] = weakref.WeakValueDictionary()
 _ATOMS: weakref.WeakValueDictionary[tuple, SharedAtom] = weakref.WeakValueDictionary()
-_SETS: weakref.WeakValueDictionary[int, frozenset] = weakref.WeakValueDictionary()
 
 _SCHEMAS: dict[str, ovs.db.schema.DbSchema] = {}  # a few: one per schema version and column choice
 
@@ -80,20 +79,6 @@ def shared_schema(helper: ovs.db.idl.SchemaHelper) -> ovs.db.idl.SchemaHelper:
     schema = helper.get_idl_schema()
     key = json.dumps([schema.to_json(), schema.readonly], sort_keys=True)
     return _Parsed(_SCHEMAS.setdefault(key, schema))
-
-
-def shared_set(items: Iterable[Any]) -> frozenset:
-    """``frozenset(items)``, the one already held when an equal one is (by hash; a collision of two
-    different sets merely shares nothing). Built through a set: a frozenset copied from a set is
-    sized for its contents (4 KiB for 99 IPs), one grown element by element twice that."""
-    out = frozenset(set(items))
-    key = hash(out)
-    held = _SETS.get(key)
-    if held is not None and held == out:
-        return held
-    if held is None:
-        _SETS[key] = out
-    return out
 
 
 class Config(dict):

@@ -8,9 +8,10 @@ from typing import Any
 
 import ovs.db.idl
 
-from silonet.drivers.ovsdb.compact import Compactor, shared_config, shared_schema, shared_set
+from silonet.drivers.ovsdb.compact import Compactor, shared_config, shared_schema
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
+from silonet.plan.intern import shared_set
 
 ENCAP = "vxlan_over_ipv4"
 
