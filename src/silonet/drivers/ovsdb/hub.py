@@ -1,4 +1,4 @@
-"""A few threads hold every gateway's OVSDB connection: one ``poll(2)`` set per hub thread.
+"""A few threads hold every gateway's OVSDB connection: one ``epoll`` set per hub thread.
 
 A thread per gateway made 1,000 gateways 1,000 runnable threads: they starved each other of
 the interpreter's lock, echoes to ovsdb-server's 5 s inactivity probe came late, the server
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import heapq
+import itertools
 import logging
 import os
 import select
@@ -37,7 +39,7 @@ from typing import Any, Protocol
 import ovs.timeval
 
 log = logging.getLogger(__name__)
-HUBS = int(os.environ.get("SILONET_OVSDB_HUBS", "4"))  # threads holding connections, each its own poll set
+HUBS = int(os.environ.get("SILONET_OVSDB_HUBS", "4"))  # threads holding connections, each its own epoll set
 CONNECTORS = 8  # schema fetches at once (each may wait CONNECT_TIMEOUT_MS for a silent device)
 WORKERS = 4  # threads running links' jobs (a read's interpretation, a write's build): off the hubs
 RESYNCS = int(os.environ.get("SILONET_OVSDB_RESYNCS", "8"))  # links between connecting and a whole replica
@@ -132,15 +134,22 @@ class Waits:
 
 
 class Hub(threading.Thread):
-    """One poll set over many links; runs only the links something happened to."""
+    """One epoll set over many links; runs only the links something happened to."""
 
     def __init__(self, index: int) -> None:
         super().__init__(daemon=True, name=f"ovsdb hub {index}")
         self.links: dict[Turned, Waits] = {}  # each link and what it waits for now
         self._owner: dict[int, Turned] = {}  # registered descriptor -> its link
-        self._poll = select.poll()
+        # epoll: a wake-up costs the descriptors that are ready, not all the hub's (poll(2) walked
+        # 250 sockets per call in the kernel: most of an idle fabric's CPU at 1,000 gateways)
+        self._poll = select.epoll()
         self._kicked: list[Turned] = []  # links handed a job (or just added) since the last turn
         self._members: set[Turned] = set()  # placed here and not yet done (``load``)
+        # (deadline, n, link): each link's timer as of its last turn, earliest first; an entry whose
+        # link has another deadline since is stale and dropped when it comes up. Scanning every
+        # link's timer at each wake-up made an idle fabric's cost grow with the square of its size.
+        self._timers: list[tuple[float, int, Turned]] = []
+        self._pushed = itertools.count()
         self._lock = threading.Lock()
         self._rfd, self._wfd = os.pipe()
         os.set_blocking(self._rfd, False)
@@ -172,17 +181,10 @@ class Hub(threading.Thread):
             due = self._wait()
 
     def _wait(self) -> set[Turned]:
-        now = ovs.timeval.msec()
-        timeout = -1.0
         due: set[Turned] = set()
-        for link, waits in self.links.items():
-            if waits.until is not None:
-                if waits.until <= now:
-                    due.add(link)
-                elif timeout < 0 or waits.until - now < timeout:
-                    timeout = waits.until - now
+        timeout = self._due(due)
         try:  # polled even when some are due, so a link that is always due starves no other
-            events = self._poll.poll(0 if due else None if timeout < 0 else max(1, int(timeout + 1)))
+            events = self._poll.poll(0 if due else -1 if timeout < 0 else max(1, int(timeout + 1)) / 1000)
         except InterruptedError:
             events = []
         for fd, _ in events:
@@ -193,15 +195,30 @@ class Hub(threading.Thread):
             elif (link := self._owner.get(fd)) is not None:
                 due.add(link)
             else:  # no longer anyone's (closed and not reused): never wake for it again
-                with contextlib.suppress(KeyError):
+                with contextlib.suppress(OSError):
                     self._poll.unregister(fd)
         if events:
-            now = ovs.timeval.msec()
-            due.update(link for link, waits in self.links.items() if waits.until is not None and waits.until <= now)
+            self._due(due)
         with self._lock:
             kicked, self._kicked = self._kicked, []
         due.update(kicked)
         return due
+
+    def _due(self, due: set[Turned]) -> float:
+        """Add the links whose timer is due to ``due``; the milliseconds until the next (-1: none)."""
+        timers, links = self._timers, self.links
+        now = ovs.timeval.msec()
+        while timers:
+            until, _n, link = timers[0]
+            waits = links.get(link)
+            if waits is None or waits.until != until:
+                heapq.heappop(timers)  # stale: the link turned since, or left
+            elif until <= now:
+                heapq.heappop(timers)
+                due.add(link)
+            else:
+                return until - now
+        return -1.0
 
     def _turn(self, link: Turned) -> None:
         waits = Waits()
@@ -213,20 +230,27 @@ class Hub(threading.Thread):
         old = self.links.pop(link, None)
         if alive:
             self.links[link] = waits
+            if waits.until is not None:
+                heapq.heappush(self._timers, (waits.until, next(self._pushed), link))
         else:
             with self._lock:
                 self._members.discard(link)
         self._register(link, old.fds if old is not None else {}, waits.fds if alive else {})
 
     def _register(self, link: Turned, old: dict[int, int], new: dict[int, int]) -> None:
+        """The link's descriptors as its turn left them. epoll forgets a descriptor when it is
+        closed, and the number may come back as a new socket (a reconnect in the same turn):
+        each one is modified, or registered when epoll no longer knows it."""
         for fd in old.keys() - new.keys():
             if self._owner.get(fd) is link:  # another link may hold the number by now
                 del self._owner[fd]
-                with contextlib.suppress(KeyError):
+                with contextlib.suppress(OSError):
                     self._poll.unregister(fd)
         for fd, events in new.items():
-            if old.get(fd) != events or self._owner.get(fd) is not link:
-                self._owner[fd] = link
+            self._owner[fd] = link
+            try:
+                self._poll.modify(fd, events)
+            except FileNotFoundError:
                 self._poll.register(fd, events)
 
 
