@@ -165,6 +165,31 @@ def test_a_due_timer_runs_its_link_without_any_descriptor(hub: Hub) -> None:
     assert t not in hub.links
 
 
+def test_a_timer_replaced_by_a_later_turn_does_not_fire(hub: Hub) -> None:
+    """The hub keeps timers in a heap: an entry from before the link's last turn is stale."""
+    class Rearmed:
+        def __init__(self) -> None:
+            self.turns = 0
+            self.alive = True
+
+        def turn(self, waits: Waits) -> bool:
+            self.turns += 1
+            if self.turns == 1:
+                waits.timer_wait(150)  # replaced at once by the kicked turn below
+            elif self.turns == 2:
+                waits.timer_wait(10_000)
+            return self.alive
+
+    r = Rearmed()
+    hub.kick(r)
+    assert until(lambda: r.turns == 1)
+    hub.kick(r)
+    assert until(lambda: r.turns == 2)
+    time.sleep(0.4)
+    assert r.turns == 2, "the first turn's timer fired after the second turn replaced it"
+    assert hub._timers and all(until_ >= ovs.timeval.msec() for until_, _n, _l in hub._timers[:1])
+
+
 def test_hundreds_of_links_share_a_few_threads() -> None:
     """Links are spread over at most ``size`` hub threads (the least loaded first)."""
     hubs = Hubs(size=3)
