@@ -304,3 +304,16 @@ def test_big_random_fleet_equals_reference() -> None:
     full = compile_intent(inv, seen)
     for gw in inv.gateways:
         assert_same(full[gw], ref_compile_gateway(inv, gw, learned=seen))
+
+
+def test_equal_flood_lists_are_one_object_across_compiles_and_gateways() -> None:
+    """Flood lists are interned (``plan.intern``): a gateway compiled twice, and a driver reading the
+    same list through ``shared_set``, hold one frozenset (desired and read were two copies each)."""
+    from silonet.plan.intern import shared_set
+
+    inv = fleet(6, ports=3, groups=3, attachments=6, networks_span=3)
+    first, again = compile_gateway(inv, "gw-0000"), compile_gateway(inv, "gw-0000")
+    assert first.logical_switches and first == again
+    for vni, ls in first.logical_switches.items():
+        assert ls.flood is again.logical_switches[vni].flood
+        assert shared_set(sorted(ls.flood)) is ls.flood  # as the OVSDB driver reads it
