@@ -21,7 +21,7 @@ def test_large_writes_wait_for_a_slot_and_small_ones_do_not() -> None:
         nonlocal in_flight, most
         gate = asyncio.Event()
 
-        async def call(fn, small=False):  # type: ignore[no-untyped-def]
+        async def call(fn):  # type: ignore[no-untyped-def]
             nonlocal in_flight, most
             in_flight += 1
             most = max(most, in_flight)

@@ -199,7 +199,7 @@ class Link:
         self.ssl_dir: Path | None = None  # the client identity an ssl: remote is given (use_ssl)
         # provisional row UUIDs of this IDL's transactions only: the server assigns the real ones
         self.rng = random.Random(os.urandom(16))
-        self._jobs: deque[tuple[Callable[[MemoIdl], Any], concurrent.futures.Future, bool]] = deque()
+        self._jobs: deque[tuple[Callable[[MemoIdl], Any], concurrent.futures.Future]] = deque()
         self._hub: Hub | None = None
         self._halt = False
         self._closed: concurrent.futures.Future = concurrent.futures.Future()
@@ -235,11 +235,9 @@ class Link:
         if self._hub is not None:
             self._hub.kick(self)
 
-    def submit(self, fn: Callable[[MemoIdl], Any], small: bool = False) -> concurrent.futures.Future:
-        """``fn(idl)`` in order with the link's other jobs; a ``small`` one (an attach's write: a
-        few operations) runs in the hub's own turn, sparing the hops to a worker and back."""
+    def submit(self, fn: Callable[[MemoIdl], Any]) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._jobs.append((fn, fut, small))
+        self._jobs.append((fn, fut))
         if self._hub is None or self._closed.done():
             self._fail_jobs()
         else:
@@ -311,8 +309,6 @@ class Link:
         return True
 
     def _hand_jobs(self) -> None:
-        if self._jobs and self._jobs[0][2] and self._writing is None and not self._queued:
-            self._run_jobs(small=True)  # in this turn: the link is held
         if self._jobs and self._writing is None and not self._queued:
             self._queued = True  # turned meanwhile: echoes are answered while the job waits its turn
             hubs().work(self._work)
@@ -442,15 +438,14 @@ class Link:
 
     def _fail_jobs(self) -> None:
         while self._jobs:
-            _fn, fut, _small = self._jobs.popleft()
+            _fn, fut = self._jobs.popleft()
             if fut.set_running_or_notify_cancel():
                 fut.set_exception(ConnectionError(self.error or "connection closed"))
 
-    def _run_jobs(self, small: bool = False) -> None:
-        """In order, until one leaves a write outstanding (the next waits for its answer); with
-        ``small``, only until a job that is not."""
-        while self._jobs and self._writing is None and (self._jobs[0][2] or not small):
-            fn, fut, _small = self._jobs.popleft()
+    def _run_jobs(self) -> None:
+        """In order, until one leaves a write outstanding (the next waits for its answer)."""
+        while self._jobs and self._writing is None:
+            fn, fut = self._jobs.popleft()
             if not fut.set_running_or_notify_cancel():
                 continue
             try:

@@ -28,7 +28,6 @@ from silonet.plan.state import Changes
 
 LARGE_WRITE = 50  # operations: a write this big waits for a slot (an attach's few never do)
 LARGE_WRITES_AT_ONCE = 16
-SMALL_WRITE = 16  # operations: a write this small is built in the hub's turn (an attach's), not a worker's
 # An OVSDB server's refusals that another writer's row, committed between the replica the write
 # was built on and the write, can cause (RFC 7047 5.2.1's errors; a switch's MAC learning does)
 RACED = ("referential integrity violation", "constraint violation")
@@ -82,11 +81,11 @@ class OvsdbDriver(Driver):
         up = t.connected
         return Health(connected=up, detail="" if up else t.error or "connecting", hard=not up and t.hard)
 
-    async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any], small: bool = False) -> Any:
+    async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> Any:
         if not self._link.connected:
             raise DeviceError(gateway=self.gateway.name, reason=self.health().detail or "not connected")
         try:
-            return await asyncio.wrap_future(self._link.submit(fn, small))
+            return await asyncio.wrap_future(self._link.submit(fn))
         except ConnectionError as err:
             raise DeviceError(gateway=self.gateway.name, reason=str(err)) from None
 
@@ -104,7 +103,7 @@ class OvsdbDriver(Driver):
         if not ops:
             return ApplyResult(0)
         async with large_write_slot() if len(ops) >= LARGE_WRITE else contextlib.nullcontext():
-            return await self._call(lambda idl: self._apply(idl, ops, fence), small=len(ops) <= SMALL_WRITE)
+            return await self._call(lambda idl: self._apply(idl, ops, fence))
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):
