@@ -162,25 +162,3 @@ def test_a_write_handed_over_after_the_connection_dropped_leaves_it_reconnecting
     asyncio.run(scenario())
     assert "cust-42" in vtepdb.ctl("list-ls").split()
 
-
-def test_a_small_job_runs_in_the_hub_turn_and_a_large_one_in_a_worker(vtepdb: VtepDb) -> None:
-    """An attach's write (``SMALL_WRITE`` operations or fewer) is built in the hub's own turn; a
-    larger one, and any other job, in a worker (the hub keeps answering echoes meanwhile)."""
-    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),))
-    where: list[tuple[str, str]] = []
-
-    async def scenario() -> None:
-        drv = OvsdbDriver(gw, lambda: None)
-        await drv.start()
-        try:
-            await wait_connected(drv, 20)
-            for small in (True, False):
-                await asyncio.wrap_future(drv._link.submit(
-                    lambda idl, s=small: where.append((str(s), threading.current_thread().name)), small))
-            await drv.apply([EnsureLogicalSwitch(5000, "cust-42")])
-        finally:
-            await drv.close()
-
-    asyncio.run(scenario())
-    assert where[0][1].startswith("ovsdb hub") and where[1][1].startswith("ovsdb job"), where
-    assert "cust-42" in vtepdb.ctl("list-ls").split()
