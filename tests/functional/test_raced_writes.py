@@ -40,17 +40,22 @@ def _share_with_another_switch(db: VtepDb) -> None:
         db.ctl(*args)
 
 
+async def _realized(driver: OvsdbDriver | SshDriver) -> None:
+    """Started, connected, and holding DESIRED (read back)."""
+    await driver.start()
+    await wait_connected(driver, 20)
+    await driver.apply(diff(DESIRED, (await driver.read()).owned))
+    assert (await driver.read()).owned == DESIRED
+
+
 def test_ovsdb_plans_again_when_a_mac_learned_meanwhile_refuses_the_delete(vtepdb: VtepDb) -> None:
     gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),))
     remove = [Unbind("p1", 100), RemoveLogicalSwitch(5000)]
 
     async def scenario() -> tuple[ApplyResult, str]:
         driver = OvsdbDriver(gw, lambda: None)
-        await driver.start()
         try:
-            await wait_connected(driver, 20)
-            await driver.apply(diff(DESIRED, (await driver.read()).owned))
-            assert (await driver.read()).owned == DESIRED
+            await _realized(driver)
 
             def learned_meanwhile(idl: object) -> object:
                 vtepdb.ctl("add-ucast-local", "cust-42", MAC, "198.18.0.1")
@@ -88,11 +93,8 @@ def test_vtepctl_plans_again_only_when_the_switch_changed_since_the_batchs_read(
 
         async def scenario() -> None:
             driver = SshDriver(gw, lambda: None)
-            await driver.start()
             try:
-                await wait_connected(driver, 20)
-                await driver.apply(diff(DESIRED, (await driver.read()).owned))
-                assert (await driver.read()).owned == DESIRED
+                await _realized(driver)
                 _share_with_another_switch(db)
                 owned = (await driver.read()).owned
                 assert owned == DESIRED, "another switch's binding is not this gateway's"

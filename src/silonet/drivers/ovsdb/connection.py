@@ -176,6 +176,11 @@ def _transact(rpc: ovs.jsonrpc.Connection, request: ovs.jsonrpc.Message, timeout
     return error, None
 
 
+def _unconnected(session: ovs.jsonrpc.Session) -> bool:
+    """Neither connected nor connecting: in backoff, or the attempt just failed."""
+    return session.rpc is None and session.stream is None
+
+
 @dataclass
 class Commit:
     """What a job returns for a transaction it sent: the link finishes it when the device
@@ -287,7 +292,7 @@ class Link:
         idl = self.idl
         assert idl is not None
         session = idl._session
-        if not self._slot and session.rpc is None and session.stream is None and \
+        if not self._slot and _unconnected(session) and \
                 session.reconnect.run(ovs.timeval.msec()) == ovs.reconnect.CONNECT:
             if not hubs().resyncs.take(self):
                 self._hand_jobs()  # they find the link disconnected, as they would anyway
@@ -302,7 +307,7 @@ class Link:
         except Exception as err:  # the library choked on what the device sent: start over
             self._drop(f"{self.remote}: {echo(err)}", waits)
             return True
-        if self._slot and (self.connected or (session.rpc is None and session.stream is None)):
+        if self._slot and (self.connected or _unconnected(session)):
             self._let_go()  # the replica is whole, or the attempt failed: the next link's turn
         if self._writing is not None:
             self._writing[0].txn.wait(waits)
