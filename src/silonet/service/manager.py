@@ -198,7 +198,7 @@ class Manager:
 
     def statuses(self) -> list[S.RealizationOut]:
         with self.db.read() as s:
-            real = Repository(s).realizations()
+            real = Repository(s).realizations(actual=False)
         return [self._realization_out(real[n]) for n in sorted(real)]
 
     @staticmethod
@@ -307,17 +307,17 @@ class Manager:
         if not force:
             with self._view() as (repo, inv):
                 if name in inv.decommissioning:  # again: nothing to write
-                    return self._realization_out(repo.realizations([name])[name])
+                    return self._realization_out(repo.realizations([name], actual=False)[name])
         with self._tx() as (repo, inv, tx):
             out = decommission.begin(repo, tx, name, actor, force, self.board.actual_here(name))
             if out.decommissioning:
-                return self._realization_out(repo.realizations([name])[name])
+                return self._realization_out(repo.realizations([name], actual=False)[name])
         return None if out.left is None else S.GatewayForgottenOut(gateway=name, left=out.left, message=out.message)
 
     def gateway_state(self, name: str) -> S.RealizationOut | None:
         """The gateway's realization state; None once it is gone."""
         with self.db.read() as s:
-            real = Repository(s).realizations([name]).get(name)
+            real = Repository(s).realizations([name], actual=False).get(name)
         return None if real is None else self._realization_out(real)
 
     def create_group(self, body: S.GroupIn, actor: str = ADMIN) -> S.GroupOut:

@@ -76,15 +76,16 @@ def run(session: Session, statement: Any, params: Any = None) -> CursorResult:
 
 
 @cache
-def realizations(dialect: str, observed: bool, named: bool) -> Select:
+def realizations(dialect: str, observed: bool, named: bool, actual: bool = True) -> Select:
     """The realization records' query (``Repository.realizations``): with ``named``, of the gateways
-    in the expanding parameter ``names``."""
+    in the expanding parameter ``names``; ``observed`` adds the faults, and with ``actual`` what the
+    devices hold."""
     cols = [GW.c.name, STATUS.c.desired_generation, STATUS.c.realized_generation, STATUS.c.last_error,
             STATUS.c.last_contact, STATUS.c.reachable, STATUS.c.binding_errors, STATUS.c.drift,
             GW.c.decommissioning, GW.c.mode, STATUS.c.pending_operations, GW.c.pair,
             owner_now(dialect).label("owner")]
     if observed:
-        cols += [STATUS.c.actual, STATUS.c.faults, STATUS.c.foreign]
+        cols += [STATUS.c.faults, *([STATUS.c.actual, STATUS.c.foreign] if actual else [])]
     q = select(*cols).join(STATUS, STATUS.c.gateway_id == GW.c.id).outerjoin(LEASE, LEASE.c.gateway_id == GW.c.id)
     return q.where(GW.c.name.in_(bindparam("names", expanding=True))) if named else q
 

@@ -198,11 +198,13 @@ class Repository:
             inv.policy = policy
         return inv
 
-    def realizations(self, gateways: Iterable[str] | None = None, observed: bool = True) -> dict[str, Realization]:
+    def realizations(self, gateways: Iterable[str] | None = None, observed: bool = True,
+                     actual: bool = True) -> dict[str, Realization]:
         """Realization records; ``observed=False`` leaves out what the devices hold (``actual``,
         ``foreign``, ``faults``: large) when only generations, errors and owners matter (the
-        owner says why a gateway is pending: plan/status.py)."""
-        q = prepared.realizations(self.s.get_bind().dialect.name, observed, gateways is not None)
+        owner says why a gateway is pending: plan/status.py); ``actual=False`` keeps the faults
+        alone of them (a status read: a thousand gateways' ``actual`` is megabytes of JSON)."""
+        q = prepared.realizations(self.s.get_bind().dialect.name, observed, gateways is not None, actual)
         out = {}
         for row in prepared.run(self.s, q, None if gateways is None else {"names": list(gateways)}).all():
             r = row._mapping
