@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from silonet.reconcile import announce, recorder
+from silonet.reconcile import rule as reconcile_rule
 from silonet.reconcile.recorder import Recorder
 from silonet.service import Manager
 from silonet.service import schemas as S
@@ -101,13 +102,13 @@ def test_the_status_rule_runs_with_the_write_lock_free(fleet, monkeypatch) -> No
     """Beyond a small recording's (an attach's passes: one transaction), the rule runs before any."""
     manager, rec = fleet
     monkeypatch.setattr(recorder, "JUDGE_INSIDE", 0)
-    rule, free = announce.summarize, []
+    rule, free = reconcile_rule.summarize, []
 
     def summarize(*args, **kwargs):  # type: ignore[no-untyped-def]
         free.append(lock_free(manager.db))
         return rule(*args, **kwargs)
 
-    monkeypatch.setattr(announce, "summarize", summarize)
+    monkeypatch.setattr(reconcile_rule, "summarize", summarize)
     rec._record_many([(g, DOWN) for g in GROUPS["g0"]])
     assert free and all(free)
     assert statuses(manager) == {(f"n{n}", g): "failed" if g == "g0" else "degraded"  # g1's lost their peers

@@ -19,12 +19,13 @@ writer moved them meanwhile, it starts again comparing everything there (``Widen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from silonet.model import Inventory
-from silonet.plan.status import TENANT_GATEWAY_ERROR, Seen, Verdict, gateway_status, record_state, summarize
+from silonet.plan.status import Verdict, record_state
+from silonet.reconcile.rule import Judged, Watched, judge
 from silonet.store import events, prepared
 from silonet.store.events import Event
 from silonet.store.repo import Realization, Repository
@@ -94,22 +95,6 @@ def covers(moved: Moved | None, old: Realization | None, new: Realization | None
     return lo == hi or (moved.since <= lo and hi <= moved.upto)
 
 
-@dataclass(frozen=True)
-class Watched:
-    """An attachment as the inventory said when a batch was recorded: what its status depends on."""
-
-    network: str
-    tenant: str
-    vni: int
-    group: str
-    vlan: int
-    generation: int
-    own: frozenset[str]  # its interface group's gateways
-    gateways: tuple[str, ...]  # every gateway of its network
-    ports: Mapping[str, tuple[str, ...]]  # the group's bound ports per own gateway
-    pairs: Mapping[str, str | None]  # each gateway's redundant pair
-
-
 def watched(inv: Inventory, scope: Scope, named: Named | None = None) -> list[Watched]:
     """The attachments whose status may move when the batch's gateways' records do (``scope``: what
     each may move, None every attachment of every network it carries: peers degrade too; ``named``:
@@ -175,29 +160,6 @@ def names(scope: Scope, watch: list[Watched]) -> set[str]:
     return set(scope) | {g for w in watch for g in w.gateways}
 
 
-@dataclass(frozen=True)
-class Judged:
-    """The watched attachments' statuses by the rule (``judge``), and the records they were judged on."""
-
-    real: Mapping[str, Realization]
-    # (network, group, vlan) -> the attachment, its status as admins see it, as its tenant does
-    verdicts: Mapping[tuple[str, str, int], tuple[Watched, Verdict, Verdict]]
-
-
-def judge(real: Mapping[str, Realization], watch: list[Watched]) -> Judged:
-    """The status rule over the watched attachments (pure CPU: a thousand attachments of a hundred
-    carriers each take a second, so the recorder runs it before its transaction, not holding the lock)."""
-    rule = _Rule(real)
-    verdicts = {}
-    for w in watch:
-        seen = rule.seen(w)
-        hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
-                       and e.reason == r.last_error else e.reason, e.pair) for e in seen]
-        admin, tenant = rule.summary(seen, w.own, False), rule.summary(hidden, w.own, True)
-        verdicts[(w.network, w.group, w.vlan)] = (w, admin, tenant)
-    return Judged(real, verdicts)
-
-
 def announce(session: Session, scope: Scope, watch: list[Watched],
              before: Mapping[str, Realization] | None = None, judged: Judged | None = None) -> list[int]:
     """Gateway and attachment events for what changed at the ``scope``'s gateways (recorded just now,
@@ -230,35 +192,6 @@ def announce(session: Session, scope: Scope, watch: list[Watched],
         prepared.run(session, prepared.SET_CONDITION, moved)
     out += _attachments(session, (judged or judge(real, watch)).verdicts if watch else {})
     return events.publish(session, out)
-
-
-@dataclass
-class _Rule:
-    """``plan/status.py``'s rule over one batch's records, each answer computed once: attachments
-    of one network made at one generation ask the same questions."""
-
-    real: Mapping[str, Realization]
-    _gateway: dict[tuple, tuple[str, str | None]] = field(default_factory=dict)
-    _summary: dict[tuple, Verdict] = field(default_factory=dict)
-
-    def seen(self, w: Watched) -> list[Seen]:
-        out = []
-        for gw in w.gateways:
-            r = self.real.get(gw)
-            error = next((e for p in w.ports.get(gw, ()) if r and (e := r.binding_error(p, w.vlan))), None)
-            key = (gw, w.generation, error)
-            found = self._gateway.get(key)
-            if found is None:
-                found = self._gateway[key] = gateway_status(r, w.generation, error, "enforce" if r is None else r.mode)
-            out.append(Seen(gw, found[0], found[1], w.pairs.get(gw)))  # type: ignore[arg-type]
-        return out
-
-    def summary(self, seen: list[Seen], own: frozenset[str], tenant: bool) -> Verdict:
-        key = (tuple(seen), own, tenant)
-        found = self._summary.get(key)
-        if found is None:
-            found = self._summary[key] = summarize(seen, own, tenant=tenant)
-        return found
 
 
 def _attachments(session: Session, verdicts: Mapping[tuple[str, str, int], tuple[Watched, Verdict, Verdict]]

@@ -1,0 +1,68 @@
+"""The recorder's rule over many attachments (``reconcile/rule.py``) says what ``plan/status.py``
+says of each attachment alone, with every carrier as an entry: whatever the records (behind, ahead,
+failed, unreachable, held, no record), binding errors, redundant pairs and generations."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from silonet.plan.status import TENANT_GATEWAY_ERROR, Seen, gateway_status, summarize
+from silonet.reconcile.rule import Watched, judge
+from silonet.store.repo import Realization
+
+GATEWAYS = [f"gw{i}" for i in range(8)]
+
+
+def alone(real: dict[str, Realization], w: Watched) -> tuple:
+    """The rule for one attachment as written in plan/status.py: one entry per carrier."""
+    seen = []
+    for gw in w.gateways:
+        r = real.get(gw)
+        error = next((e for p in w.ports.get(gw, ()) if r and (e := r.binding_error(p, w.vlan))), None)
+        status, reason = gateway_status(r, w.generation, error, "enforce" if r is None else r.mode)
+        seen.append(Seen(gw, status, reason, w.pairs.get(gw)))
+    hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
+                   and e.reason == r.last_error else e.reason, e.pair) for e in seen]
+    return summarize(seen, w.own), summarize(hidden, w.own, tenant=True)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> Realization | None:
+    if draw(st.integers(0, 9)) == 0:
+        return None
+    return Realization(
+        "", 9, draw(st.integers(0, 9)), draw(st.sampled_from([None, None, "device said no", "timeout"])), None,
+        draw(st.sampled_from([True, True, None, False])), owner=draw(st.sampled_from(["me", None])),
+        mode=draw(st.sampled_from(["enforce", "enforce", "enforce", "observe", "maintenance"])),
+        binding_errors=draw(st.sampled_from([None, {}, {"p1/100": "port p1 is gone"}, {"p2/101": "vlan taken"}])))
+
+
+@st.composite
+def fabrics(draw: st.DrawFn) -> tuple[dict[str, Realization], list[Watched]]:
+    real = {}
+    for gw in GATEWAYS:
+        r = draw(records())
+        if r is not None:
+            real[gw] = Realization(gw, *list(r.__dict__.values())[1:])
+    pairs = {gw: draw(st.sampled_from([None, None, None, "pa", "pb"])) for gw in GATEWAYS}
+    watch = []
+    for n in range(draw(st.integers(1, 3))):
+        carriers = tuple(sorted(draw(st.sets(st.sampled_from(GATEWAYS), min_size=1))))
+        for j in range(draw(st.integers(1, 4))):
+            own = frozenset(draw(st.sets(st.sampled_from(carriers), min_size=1)))
+            ports = {gw: draw(st.sampled_from([("p1",), ("p2",), ("p1", "p2")])) for gw in own}
+            watch.append(Watched(f"n{n}", "t", 5000 + n, f"grp{j}", draw(st.sampled_from([100, 101])),
+                                 draw(st.integers(0, 10)), own, carriers, ports,
+                                 {g: pairs[g] for g in carriers}))
+    return real, watch
+
+
+@settings(max_examples=400, deadline=None)
+@given(fabrics())
+def test_judge_says_what_the_rule_says_of_each_attachment(fabric: tuple) -> None:
+    real, watch = fabric
+    judged = judge(real, watch)
+    for w in watch:
+        _w, admin, tenant = judged.verdicts[(w.network, w.group, w.vlan)]
+        assert (admin, tenant) == alone(real, w), w
