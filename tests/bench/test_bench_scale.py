@@ -31,6 +31,9 @@ def test_scale_quick(tmp_path: Path) -> None:
         assert isinstance(saved[key], int | float) and not isinstance(saved[key], bool) and saved[key] > 0, key
     assert saved["scale_gateways"] == saved["scale_realized"] == 20
     assert saved["scale_attachments"] == 40  # 20 networks x 2 groups
+    # the converge's cost beside its time; the idle window after the tail settled (two slices at least)
+    assert saved["scale_converge_serve_cpu_s"] > 0 and saved["scale_converge_devices_cpu_s"] >= 0  # 10 ms ticks
+    assert scale.SETTLE_SLICE_S * 2 <= saved["scale_idle_settle_s"] <= scale.SETTLE_MAX_S + scale.SETTLE_SLICE_S + 1
     assert saved["attach_samples_at_1000"] == 5 and saved["attach_failed_at_1000"] == 0
     assert saved["scale_ls_on_first_gateway"] == saved["scale_ls_expected_on_first_gateway"]  # vtep-ctl agrees
     assert "attach_ratio_at_1000" not in saved  # the attach section did not run: no ratio to take

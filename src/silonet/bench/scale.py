@@ -4,7 +4,10 @@ The store is written first (``silonet apply`` on the server's own SQLite, no rec
 converge figure is a manager's start on a full store: 1,000 real vtep ``ovsdb-server``s in
 groups of 5, as many networks each attached to 20 groups (each VNI on 100 gateways, each
 gateway about 100 VNIs). Then, with every gateway converged: the serve process tree's RSS, its
-CPU while nothing changes, and attach latency on 10 gateways while 1,000 are held.
+CPU while nothing changes (once the converge's tail, its last records and announcements, stopped
+falling: ``settle``), and attach latency on 10 gateways while 1,000 are held. The CPU the converge
+cost, the manager's and the devices', is beside the converge figure: against the machine's cores,
+the floor under it.
 
 Loops are bounded and never raise on a slow manager: a figure that could not be measured is
 None with the reason beside it, so the report is still written. Everything started here is
@@ -45,6 +48,9 @@ CONVERGE_LIMIT_S = 600.0
 POLL_S = 0.5  # /v1/status is a read of every gateway's record: polled gently while the manager works
 START_WORKERS = 8  # ovsdb-tool, ovsdb-server --detach and vtep-ctl per gateway: mostly waiting on exec
 WARM = 2
+# before the idle window: the serve's CPU in slices of SETTLE_SLICE_S until one costs at least
+# SETTLE_FLAT of the one before (no longer falling), at most SETTLE_MAX_S
+SETTLE_SLICE_S, SETTLE_FLAT, SETTLE_MAX_S = 5.0, 0.8, 60.0
 ATTACH_BUDGET_S = 120.0  # the attaches end here even if each waits its 30 s: the section stays bounded
 console = Console()
 TARGETS: dict[str, tuple[str, float]] = {
@@ -161,9 +167,26 @@ def wait_converged(http: httpx.Client, total: int, t0: float, bar: Progress) -> 
 
 
 # ------------------------------------------------------------------- idle, attaches
+def settle(pid: int, bar: Progress) -> float:
+    """Until the converge's tail is over (its last records, announcements and snapshots written):
+    the serve's CPU in SETTLE_SLICE_S slices stops falling (a slice costs at least SETTLE_FLAT of the
+    one before), or SETTLE_MAX_S. Returns the seconds waited."""
+    task = bar.add_task("scale: wait for the converge's tail to settle", total=None)
+    t0 = time.perf_counter()
+    last = None
+    while time.perf_counter() - t0 < SETTLE_MAX_S:
+        c0 = tree_cpu_s(pid)
+        time.sleep(SETTLE_SLICE_S)
+        used = tree_cpu_s(pid) - c0
+        if last is not None and used >= SETTLE_FLAT * last:
+            break
+        last = used
+    bar.update(task, total=1, completed=1)
+    return time.perf_counter() - t0
+
+
 def idle_cpu(pid: int, seconds: int, bar: Progress) -> float:
     task = bar.add_task(f"scale: serve CPU over {seconds} s idle", total=seconds)
-    time.sleep(2)  # the last recordings of the converge settle
     c0, t0 = tree_cpu_s(pid), time.perf_counter()
     for _ in range(seconds):
         time.sleep(1)
@@ -255,6 +278,8 @@ def _skip(out: dict, why: str) -> None:
 def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, bar: Progress) -> None:
     """Start the reconciling serve on the written store, then every figure in turn."""
     g = len(topo["gateways"])
+    devices = [p for db in fleet.dbs if (p := db.running_pid()) is not None]
+    devices_cpu = sum(map(tree_cpu_s, devices))
     t0 = time.perf_counter()  # the reconciling serve starts now
     try:
         server.start(timeout=CONVERGE_LIMIT_S, keep_db=True)
@@ -269,12 +294,18 @@ def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, b
     pid = server.proc.pid
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as http:
         out.update(wait_converged(http, g, t0, bar))
+        # what the converge cost: the manager's CPU (all its processes) and the devices' (ovsdb-servers
+        # parsing and committing the writes), against the machine's cores: the floor under the figure
+        out["scale_converge_serve_cpu_s"] = round(tree_cpu_s(pid), 1)
+        out["scale_converge_devices_cpu_s"] = round(sum(map(tree_cpu_s, devices)) - devices_cpu, 1)
+        out["scale_cores"] = os.cpu_count()
         out["serve_rss_1000_gateways_mib"] = round(tree_rss_mib(pid), 1)
         out["serve_processes"] = len(tree(pid))
         if out["converge_1000_gateways_s"] is None:
             _skip(out, "the gateways did not converge")
             return
         idle = s.size("scale_idle_s")
+        out["scale_idle_settle_s"] = round(settle(pid, bar), 1)
         out["idle_cpu_1000_gateways_pct"] = round(idle_cpu(pid, idle, bar), 2)
         out["scale_idle_window_s"] = idle
         lat, failed, realized = attaches(http, s.size("scale_attaches"), bar)
