@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from silonet.bench import control, figures, scale
+from silonet.devices import postgres
 from silonet.devices.vtepdb import available
 
 FIGURES = ("converge_1000_gateways_s", "serve_rss_1000_gateways_mib", "idle_cpu_1000_gateways_pct",
@@ -40,6 +41,25 @@ def test_scale_quick(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "scale-serve.log").stat().st_size > 0
     assert saved["scale_log_realized_gateways"] == 20 and isinstance(saved["scale_log_warnings"], int)
     assert not work.exists() or not list(work.rglob("*.pid"))  # every server stopped by its pid file
+    assert saved["scale_store"] == "sqlite" and saved["serve_processes"] == 1
+
+
+@pytest.mark.ovs
+@pytest.mark.slow
+def test_scale_quick_with_worker_processes_on_postgresql(tmp_path: Path) -> None:
+    """``scale_workers=2``: the section's own PostgreSQL holds the store (two processes on SQLite's one
+    write lock were slower than one), the API and two worker processes converge the gateways, and
+    the database server is stopped with the rest."""
+    if missing := available() or postgres.available():
+        pytest.skip(f"missing: {missing}")
+    work = tmp_path / "w"
+    settings = control.Settings(quick=True, out=tmp_path / "out", work=work, sections=("scale",),
+                                sizes={"scale_workers": 2, "scale_attaches": 2})
+    saved = control.main(settings)
+    assert saved["scale_store"] == "postgresql" and saved["scale_workers"] == 2
+    assert saved["scale_realized"] == 20 and saved["attach_failed_at_1000"] == 0, saved
+    assert saved["serve_processes"] == 4  # the API's, its two workers', multiprocessing's resource tracker
+    assert not work.exists() or not list(work.rglob("postmaster.pid"))
 
 
 def test_topology_spreads_each_network_over_consecutive_groups() -> None:

@@ -36,6 +36,7 @@ from silonet import limits
 from silonet.bench import lifecycle
 from silonet.bench.figures import pct, progress, tree, tree_cpu_s, tree_rss_mib
 from silonet.bench.fleet import Fleet, Server
+from silonet.devices import postgres
 from silonet.devices.vtepdb import VtepDb, free_port
 
 if TYPE_CHECKING:
@@ -243,17 +244,34 @@ def scale(s: Settings) -> dict:
     out: dict[str, Any] = {"scale_gateways": g, "scale_workers": server.workers, "scale_networks": g,
                            "scale_attachments": g * per, "scale_open_files_limit": files}
     topology(fleet.gateways(), per)  # refused before anything starts
+    store: postgres.Postgres | None = None
     try:
+        if server.workers > 1:  # processes share the store: on SQLite they queue on its one write lock
+            store = _postgres(work / "postgres")
+            server.database_url = store.create_database("silonet") if store is not None else None
+        out["scale_store"] = "postgresql" if store is not None else "sqlite"
         with progress(console) as bar:
             topo = _prepare(fleet, server, per, out, bar)
             _measure(s, server, fleet, topo, out, bar)
     finally:
         server.stop()
         fleet.stop()
+        if store is not None:
+            store.stop()
         out.update(_log_summary(server.dir / "server.log"))  # after the stop: the log is whole
         _keep_log(server, s.out)
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _postgres(where: Path) -> postgres.Postgres | None:
+    """A PostgreSQL server of the section's own (``--workers``), None where none can run here."""
+    if postgres.available() is not None:
+        return None
+    with lifecycle.shielded():  # a signal waits until its pid is written down
+        store = postgres.Postgres(where).start()
+        lifecycle.record(store.pid(), "postgres (the scale section's store)")
+    return store
 
 
 def _prepare(fleet: Fleet, server: Server, per: int, out: dict, bar: Progress) -> dict:

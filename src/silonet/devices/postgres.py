@@ -131,6 +131,13 @@ class Postgres:
             return False
         return self._run("pg_ctl", "-D", str(self.data), "status", what="status", ok=(0, 3)) == 0
 
+    def pid(self) -> int | None:
+        """The postmaster's pid, as its pid file says (None: no server on the data directory)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def __enter__(self) -> Postgres:
         return self.start()
 
