@@ -6,7 +6,6 @@ and statuses judged on records another writer moved meanwhile are judged again."
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -196,29 +195,3 @@ def test_statuses_judged_on_records_another_writer_moved_are_judged_again(fleet,
     rec._record_many([("gw-0", DOWN)])
     assert judged == [["gw-0"], ["gw-0", *GROUPS["g1"]]]
     assert set(statuses(manager).values()) == {"failed"}  # g1 down everywhere: not "degraded" by gw-0 alone
-
-
-def test_contact_refreshes_are_gathered_and_a_moved_record_takes_them_along(fleet, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Refreshes of last contact alone (``lazy``) that come apart go in one transaction; a record
-    that moved goes at once (not CONTACT_GATHER_S later), the refresh before it along."""
-    manager, rec = fleet
-    same = up(manager)
-
-    async def apart() -> None:
-        first = [asyncio.create_task(rec.submit(g, same, lazy=True)) for g in GATEWAYS[:3]]
-        await asyncio.sleep(0.1)
-        await asyncio.gather(*first, *(rec.submit(g, same, lazy=True) for g in GATEWAYS[3:]))
-
-    async def moved() -> None:
-        lazy = asyncio.create_task(rec.submit("gw-0", same, lazy=True))
-        await asyncio.sleep(0.1)
-        await asyncio.wait_for(asyncio.gather(lazy, rec.submit("gw-1", DOWN)), 30)  # not the 600 s
-
-    monkeypatch.setattr(recorder, "CONTACT_GATHER_S", 2.0)
-    with transactions() as done:
-        asyncio.run(apart())
-    assert [t.get("gateway_status", 0) for t in done] == [6]  # one transaction, six refreshes
-    monkeypatch.setattr(recorder, "CONTACT_GATHER_S", 600.0)
-    with transactions() as done:
-        asyncio.run(moved())
-    assert [t.get("gateway_status", 0) for t in done][:1] == [3]  # gw-0, gw-1 and gw-1's condition

@@ -42,9 +42,6 @@ Record = Observation | ActualSnapshot | Recheck
 # the passes of the other gateways the rechecks name (held here) get this much longer to join it.
 RECHECK_WAIT_S = 0.05
 GATHER_S = 0.02
-# A refresh of last contact alone (``submit(lazy=True)``: nothing else moved) waits this long for
-# others: 1,000 idle gateways refresh each minute, 17 a second, one transaction each at first.
-CONTACT_GATHER_S = 5.0
 RECORD_CHUNK = 50  # gateways recorded per transaction
 ANNOUNCE_CHUNK = 500  # attachments compared (and announced) per transaction
 JUDGE_TRIES = 2  # statuses judged outside the transaction this often before once inside (records kept moving)
@@ -63,7 +60,7 @@ class Recorder:
         self.holds = holds
         self.watch = watch  # None: announce nothing (tests of the recording alone)
         self.feed = feed
-        self._pending: list[tuple[str, Record, asyncio.Future, bool]] = []  # ..., lazy
+        self._pending: list[tuple[str, Record, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         # per gateway, what of its last observation a status depends on: a batch that moves none of
         # it (a refresh, new faults) announces nothing and costs no status computation
@@ -77,15 +74,13 @@ class Recorder:
         """One observation, now (in a thread: it waits for the database)."""
         self._record_many([(gateway, obs)])
 
-    async def submit(self, gateway: str, obs: Record, lazy: bool = False) -> bool:
+    async def submit(self, gateway: str, obs: Record) -> bool:
         """Record with the others' (on the event loop). False when not recorded: the lease
-        lapsed, so another replica's observations count now. ``lazy``: only the last contact
-        moves, so it goes with the next batch, or CONTACT_GATHER_S later with the refreshes
-        gathered by then (nobody waits for it)."""
+        lapsed, so another replica's observations count now."""
         if not isinstance(obs, Recheck) and not self.holds(gateway):
             return False
         fut = asyncio.get_running_loop().create_future()
-        self._pending.append((gateway, obs, fut, lazy))
+        self._pending.append((gateway, obs, fut))
         self._submitted.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending(), name="reconcile-recorder")
@@ -108,13 +103,13 @@ class Recorder:
             await self._gather()
             batch, self._pending = self._pending, []
             try:
-                await asyncio.to_thread(self._record_many, [(g, o) for g, o, _f, _lazy in batch])
+                await asyncio.to_thread(self._record_many, [(g, o) for g, o, _ in batch])
             except Exception as err:  # every waiter hears of it
-                for _g, _o, fut, _lazy in batch:
+                for _g, _o, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
                 continue
-            for _g, _o, fut, _lazy in batch:
+            for _g, _o, fut in batch:
                 if not fut.done():
                     fut.set_result(None)
 
@@ -124,17 +119,12 @@ class Recorder:
         (what ``?wait=`` waits for) queues neither behind a transaction of the rechecks' own nor
         behind one of the first pass to finish (ten passes of one attach end milliseconds apart).
         Observations without rechecks go at once; a gateway no pass here records (down, held
-        elsewhere) costs the others at most RECHECK_WAIT_S, or GATHER_S after the first pass.
-        Refreshes of last contact alone wait for anything else, at most CONTACT_GATHER_S."""
+        elsewhere) costs the others at most RECHECK_WAIT_S, or GATHER_S after the first pass."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + CONTACT_GATHER_S
-        while all(lazy for *_r, lazy in self._pending) and (left := deadline - loop.time()) > 0:
-            self._submitted.clear()
-            await wait_event(self._submitted, left)
         deadline, gathering = loop.time() + RECHECK_WAIT_S, False
         while True:
-            rechecked = {g for g, o, _f, _lazy in self._pending if isinstance(o, Recheck)}
-            observed = {g for g, o, _f, _lazy in self._pending if isinstance(o, Observation)}
+            rechecked = {g for g, o, _f in self._pending if isinstance(o, Recheck)}
+            observed = {g for g, o, _f in self._pending if isinstance(o, Observation)}
             if not rechecked or (observed and not {g for g in rechecked - observed if self.holds(g)}):
                 return
             if observed and not gathering:

@@ -418,8 +418,7 @@ class Worker:
                obs.drift, obs.pending_operations)
         if not with_actual and key == self._last and now - self._last_write < REFRESH_CONTACT_S:
             return
-        lazy = not with_actual and key == self._last  # the last contact alone moves
-        if await self.crew.recorder.submit(self.name, obs, lazy):  # one not recorded must not pass for written
+        if await self.crew.recorder.submit(self.name, obs):  # one not recorded must not pass for written
             self._last, self._last_write = key, now
             if with_actual:
                 self._actual_sent, self._actual_at = actual, now
