@@ -5,6 +5,7 @@ and the pure parts it is built from."""
 from __future__ import annotations
 
 import collections
+import glob
 import json
 import os
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_scale_quick(tmp_path: Path) -> None:
     assert saved["scale_attachments"] == 40  # 20 networks x 2 groups
     # the converge's cost beside its time; the idle window after the tail settled (two slices at least)
     assert saved["scale_converge_serve_cpu_s"] > 0 and saved["scale_converge_devices_cpu_s"] >= 0  # 10 ms ticks
-    assert scale.SETTLE_SLICE_S * 2 <= saved["scale_idle_settle_s"] <= scale.SETTLE_MAX_S + scale.SETTLE_SLICE_S + 1
+    assert saved["scale_idle_settle_s"] >= scale.SETTLE_SLICE_S * 2
     assert saved["attach_samples_at_1000"] == 5 and saved["attach_failed_at_1000"] == 0
     assert saved["scale_ls_on_first_gateway"] == saved["scale_ls_expected_on_first_gateway"]  # vtep-ctl agrees
     assert "attach_ratio_at_1000" not in saved  # the attach section did not run: no ratio to take
@@ -52,6 +53,7 @@ def test_scale_quick_with_worker_processes_on_postgresql(tmp_path: Path) -> None
     the database server is stopped with the rest."""
     if missing := available() or postgres.available():
         pytest.skip(f"missing: {missing}")
+    private = set(glob.glob(f"/tmp/{postgres.PRIVATE_PREFIX}*"))  # as root its data lives there, removed on stop
     work = tmp_path / "w"
     settings = control.Settings(quick=True, out=tmp_path / "out", work=work, sections=("scale",),
                                 sizes={"scale_workers": 2, "scale_attaches": 2})
@@ -59,6 +61,8 @@ def test_scale_quick_with_worker_processes_on_postgresql(tmp_path: Path) -> None
     assert saved["scale_store"] == "postgresql" and saved["scale_workers"] == 2
     assert saved["scale_realized"] == 20 and saved["attach_failed_at_1000"] == 0, saved
     assert saved["serve_processes"] == 4  # the API's, its two workers', multiprocessing's resource tracker
+    assert saved["scale_converge_store_cpu_s"] >= 0
+    assert set(glob.glob(f"/tmp/{postgres.PRIVATE_PREFIX}*")) <= private  # the server stopped: its directory gone
     assert not work.exists() or not list(work.rglob("postmaster.pid"))
 
 

@@ -13,6 +13,7 @@ import tracemalloc
 import ovs.db.idl
 import ovs.poller
 import pytest
+from ovs.db.data import Datum
 
 from silonet.devices.vtepdb import VtepDb
 from silonet.drivers.ovsdb.compact import PackedSet, SharedAtom, SharedDatum
@@ -94,6 +95,10 @@ def test_locator_sets_share_their_references_and_equal_values_are_held_once(vtep
         # a set that never changes is a tuple of them; read as the library reads it, the same set
         sets = [pls._data["locators"] for pls in idl.tables["Physical_Locator_Set"].rows.values()]
         assert all(isinstance(d, PackedSet) and list(d.values) == list(d.atoms) for d in sets)
+        packed = sets[0]  # a change the server would refuse: a new datum, the packed one as it was
+        patched = packed.diff(Datum(packed.type, {packed.atoms[0]: None}))
+        assert type(patched) is Datum and list(patched.values) == list(packed.atoms[1:]) and len(packed.atoms) == 10
+
         def members(i: MemoIdl) -> dict:
             return {s.uuid: {loc.uuid for loc in s.locators} for s in i.tables["Physical_Locator_Set"].rows.values()}
 

@@ -4,6 +4,8 @@ failed, unreachable, held, no record), binding errors, redundant pairs and gener
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +34,7 @@ def records(draw: st.DrawFn) -> Realization | None:
     if draw(st.integers(0, 9)) == 0:
         return None
     return Realization(
-        "", 9, draw(st.integers(0, 9)), draw(st.sampled_from([None, None, "device said no", "timeout"])), None,
+        "", 9, draw(st.integers(0, 9)), draw(st.sampled_from([None, None, "device said no", "port p1 is gone"])), None,
         draw(st.sampled_from([True, True, None, False])), owner=draw(st.sampled_from(["me", None])),
         mode=draw(st.sampled_from(["enforce", "enforce", "enforce", "observe", "maintenance"])),
         binding_errors=draw(st.sampled_from([None, {}, {"p1/100": "port p1 is gone"}, {"p2/101": "vlan taken"}])))
@@ -44,14 +46,16 @@ def fabrics(draw: st.DrawFn) -> tuple[dict[str, Realization], list[Watched]]:
     for gw in GATEWAYS:
         r = draw(records())
         if r is not None:
-            real[gw] = Realization(gw, *list(r.__dict__.values())[1:])
+            real[gw] = replace(r, gateway=gw)
     pairs = {gw: draw(st.sampled_from([None, None, None, "pa", "pb"])) for gw in GATEWAYS}
     watch = []
     for n in range(draw(st.integers(1, 3))):
         carriers = tuple(sorted(draw(st.sets(st.sampled_from(GATEWAYS), min_size=1))))
         for j in range(draw(st.integers(1, 4))):
-            own = frozenset(draw(st.sets(st.sampled_from(carriers), min_size=1)))
-            ports = {gw: draw(st.sampled_from([("p1",), ("p2",), ("p1", "p2")])) for gw in own}
+            # own gateways are carriers, but the rule must not rely on it; nor on ports of own gateways only
+            own = frozenset(draw(st.sets(st.sampled_from(GATEWAYS if draw(st.booleans()) else carriers), min_size=1)))
+            ported = own | draw(st.sets(st.sampled_from(carriers), max_size=2))
+            ports = {gw: draw(st.sampled_from([("p1",), ("p2",), ("p1", "p2")])) for gw in ported}
             watch.append(Watched(f"n{n}", "t", 5000 + n, f"grp{j}", draw(st.sampled_from([100, 101])),
                                  draw(st.integers(0, 10)), own, carriers, ports,
                                  {g: pairs[g] for g in carriers}))
@@ -66,3 +70,13 @@ def test_judge_says_what_the_rule_says_of_each_attachment(fabric: tuple) -> None
     for w in watch:
         _w, admin, tenant = judged.verdicts[(w.network, w.group, w.vlan)]
         assert (admin, tenant) == alone(real, w), w
+
+
+def test_a_port_of_a_peer_with_a_binding_error_is_named_with_the_own_gateways_failure() -> None:
+    """Ports of peers are not what ``watched`` makes, but the rule must say what it says alone."""
+    real = {"a": Realization("a", 9, 0, "refused", None, False, owner="me"),
+            "b": Realization("b", 9, 9, None, None, True, owner="me", binding_errors={"p1/100": "port p1 is gone"})}
+    for own in ({"a"}, {"b"}):
+        w = Watched("n", "t", 5000, "g", 100, 9, frozenset(own), ("a", "b"), {"a": ("p1",), "b": ("p1",)},
+                    {"a": None, "b": None})
+        assert judge(real, [w]).verdicts[("n", "g", 100)][1:] == alone(real, w)

@@ -61,8 +61,14 @@ def tree_rss_mib(root: int) -> float:
 
 def tree_cpu_s(root: int) -> float:
     """User + system CPU the tree's live processes used so far (reaped children included)."""
+    return cpu_s(tree(root))
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU these processes used so far (their reaped children included): no look
+    for children (``tree`` reads all of /proc each time: 1,000 servers would read it 1,000 times)."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0
-    for pid in tree(root):
+    for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
             f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += sum(int(x) for x in f[11:15])  # utime stime cutime cstime

@@ -34,7 +34,7 @@ from rich.progress import Progress
 
 from silonet import limits
 from silonet.bench import lifecycle
-from silonet.bench.figures import pct, progress, tree, tree_cpu_s, tree_rss_mib
+from silonet.bench.figures import cpu_s, pct, progress, tree, tree_cpu_s, tree_rss_mib
 from silonet.bench.fleet import Fleet, Server
 from silonet.devices import postgres
 from silonet.devices.vtepdb import VtepDb, free_port
@@ -252,7 +252,7 @@ def scale(s: Settings) -> dict:
         out["scale_store"] = "postgresql" if store is not None else "sqlite"
         with progress(console) as bar:
             topo = _prepare(fleet, server, per, out, bar)
-            _measure(s, server, fleet, topo, out, bar)
+            _measure(s, server, fleet, topo, out, bar, store.pid() if store is not None else None)
     finally:
         server.stop()
         fleet.stop()
@@ -293,11 +293,13 @@ def _skip(out: dict, why: str) -> None:
                f"attaches: {why}")
 
 
-def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, bar: Progress) -> None:
-    """Start the reconciling serve on the written store, then every figure in turn."""
+def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, bar: Progress,
+             store: int | None = None) -> None:
+    """Start the reconciling serve on the written store, then every figure in turn (``store``: the
+    PostgreSQL server's pid, when it holds the store)."""
     g = len(topo["gateways"])
-    devices = [p for db in fleet.dbs if (p := db.running_pid()) is not None]
-    devices_cpu = sum(map(tree_cpu_s, devices))
+    devices = [p for db in fleet.dbs if (p := db.running_pid()) is not None]  # detached: no children
+    devices_cpu, store_cpu = cpu_s(devices), tree_cpu_s(store) if store else 0.0
     t0 = time.perf_counter()  # the reconciling serve starts now
     try:
         server.start(timeout=CONVERGE_LIMIT_S, keep_db=True)
@@ -315,7 +317,9 @@ def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, b
         # what the converge cost: the manager's CPU (all its processes) and the devices' (ovsdb-servers
         # parsing and committing the writes), against the machine's cores: the floor under the figure
         out["scale_converge_serve_cpu_s"] = round(tree_cpu_s(pid), 1)
-        out["scale_converge_devices_cpu_s"] = round(sum(map(tree_cpu_s, devices)) - devices_cpu, 1)
+        out["scale_converge_devices_cpu_s"] = round(cpu_s(devices) - devices_cpu, 1)
+        if store:  # PostgreSQL's (``scale_workers`` > 1): its backends are the postmaster's children
+            out["scale_converge_store_cpu_s"] = round(tree_cpu_s(store) - store_cpu, 1)
         out["scale_cores"] = os.cpu_count()
         out["serve_rss_1000_gateways_mib"] = round(tree_rss_mib(pid), 1)
         out["serve_processes"] = len(tree(pid))

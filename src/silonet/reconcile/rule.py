@@ -18,9 +18,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from silonet.plan.status import HOLDING_MODES, TENANT_GATEWAY_ERROR, Seen, Verdict, gateway_status, summarize
-from silonet.store.repo import Realization
+
+if TYPE_CHECKING:
+    from silonet.store.repo import Realization
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,14 @@ class _Rule:
         why = dict(errors)
         if net.paired:
             named = w.gateways
-        else:
+        else:  # a carrier with a binding error failed: among the peers too, should ports name one
             standing = {self._status(g, w.generation, why.get(g))[0] for g in mine}
             if "failed" in standing:
-                named = {*mine, *net.failing(w.generation)}
+                named = {*mine, *why, *net.failing(w.generation)}
             elif standing - {"realized"}:
                 named = mine
             else:
-                named = {*mine, *net.behind(w.generation)}
+                named = {*mine, *why, *net.behind(w.generation)}
         entries, hidden = [], []
         for gw in sorted(named, key=net.order.__getitem__):
             status, reason = self._status(gw, w.generation, why.get(gw))
@@ -128,7 +131,8 @@ class _Rule:
         return found
 
     def _errors(self, w: Watched, net: _Carriers) -> tuple[tuple[str, str], ...]:
-        """Why the attachment's own ports are not bound, per own carrier with such a port."""
+        """Why the attachment's ports are not bound, per carrier with such a port (``watched`` names
+        the own gateways' ports only)."""
         out = []
         for gw, ports in w.ports.items():
             r = self.real.get(gw)

@@ -33,6 +33,7 @@ import json
 import sys
 import uuid
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import ovs.db.idl
@@ -50,8 +51,9 @@ class SharedDatum(Datum):
 class PackedSet(Datum):
     """A set of a column the schema says never changes (a locator set's references): its atoms in
     a tuple (~0.9 KiB for 99, a dict was ~4.7 KiB: 0.45 MiB of each bench gateway's replica). A
-    reader of ``values`` gets the dict made afresh; nothing patches it (an update of the column
-    would make a new datum from that dict: ``Datum.diff``)."""
+    reader of ``values`` gets the dict made afresh (``members``: the atoms without it). The server
+    refuses any change to such a column; were one sent anyway, ``diff`` makes a new plain datum
+    (the library's patches ``values`` in place, which here would be a dict nobody keeps)."""
 
     __slots__ = ("atoms",)
 
@@ -62,6 +64,14 @@ class PackedSet(Datum):
     @values.setter
     def values(self, values: dict[Atom, None]) -> None:
         self.atoms = tuple(values)
+
+    def diff(self, datum: Datum) -> Datum:
+        return Datum(self.type, self.values).diff(datum)
+
+
+def members(datum: Datum) -> Iterable[Atom]:
+    """The atoms of a set's datum, packed or not."""
+    return datum.atoms if isinstance(datum, PackedSet) else datum.values
 
 
 class SharedAtom(Atom):

@@ -8,7 +8,7 @@ from typing import Any
 
 import ovs.db.idl
 
-from silonet.drivers.ovsdb.compact import Compactor, shared_config, shared_schema
+from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import shared_set
@@ -56,7 +56,7 @@ def set_ips(pls: Any) -> tuple[frozenset[str], bool]:
     locators (a row object per element and per reading was a tenth of a gateway's first write)."""
     idl = pls._idl
     view, rows = idl.view("Physical_Locator", locator), idl.tables["Physical_Locator"].rows
-    got = [view.get(a.value) or locator(rows[a.value]) for a in pls._data["locators"].values]
+    got = [view.get(a.value) or locator(rows[a.value]) for a in members(pls._data["locators"])]
     return shared_set(ip for ip, _plain in got), all(plain for _ip, plain in got)
 
 
