@@ -8,9 +8,10 @@ Every transaction here is short, because SQLite has one write lock and the lease
 records go in transactions of at most RECORD_CHUNK gateways; the statuses an announcement
 compares are judged before any transaction (about a second of CPU for 20,000 attachments of a
 hundred gateways each: reconcile/rule.py), and each transaction of at most ANNOUNCE_CHUNK
-attachments only checks that the records are still the ones judged and writes the differences; and a lease round of this
-process waiting for the lock goes before the next of them (``Database.turns``). A small recording
-(an attach's passes: JUDGE_INSIDE) stays one transaction, judged inside: the fewest round trips.
+attachments only checks that the records are still the ones judged and writes the differences;
+and a lease round of this process waiting for the lock goes before the next of them
+(``Database.turns``). A small recording (an attach's passes: JUDGE_INSIDE) stays one transaction,
+judged inside: the fewest round trips.
 """
 
 from __future__ import annotations
