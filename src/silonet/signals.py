@@ -118,8 +118,17 @@ class EventFeed(Pulse):
     dispatcher wake at once; other processes' events are found by reading the database on a short
     timeout."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.webhooks_made = 0  # webhooks this process created: the dispatcher looks again at once
+
     def published(self) -> None:
         with self._changed:
+            self._moved()
+
+    def webhook_made(self) -> None:
+        with self._changed:
+            self.webhooks_made += 1
             self._moved()
 
 

@@ -342,6 +342,36 @@ def test_intent_writes_are_delivered_at_once(manager: Manager, receiver: Receive
     assert (second["action"], second["object"], second["silo"]) == ("create", "silo/s1", "s1")
 
 
+def test_without_webhooks_commits_read_nothing_until_one_is_made(manager: Manager, receiver: Receiver,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No webhook: the first round reads that, and the commits of events after it (every attach makes
+    some) wake no database round (they cannot have made a delivery); a webhook this process makes
+    is sent its first delivery at once all the same (here the poll is 30 s)."""
+    d = dispatcher(manager, poll_s=30.0)
+    claims: list[int] = []
+    real = d._claim
+    monkeypatch.setattr(d, "_claim", lambda *a: (claims.append(1), real(*a))[1])
+
+    async def run() -> None:
+        await d.start()
+        try:
+            for _ in range(50):  # the first round
+                if claims:
+                    break
+                await asyncio.sleep(0.02)
+            for k in range(5):
+                await asyncio.to_thread(manager.create_silo, S.validate(S.SiloIn, {"name": f"s{k}"}))
+                await asyncio.sleep(0.05)
+            assert len(claims) == 1, "a commit of events woke a round that read the database"
+            w = await asyncio.to_thread(hook, manager, receiver.url, types=["intent"])
+            assert await asyncio.to_thread(receiver.wait_for, lambda got: len(got) == 1, 5.0)
+            assert json.loads(receiver.got[0].body)["object"] == f"webhook/{w.id}"
+        finally:
+            await d.stop()
+
+    asyncio.run(run())
+
+
 # ------------------------------------------------------------------------------ restarts, replicas
 @pytest.mark.both_engines
 def test_deliveries_survive_a_restart(manager: Manager, _own_secrets_dir: Path) -> None:

@@ -151,6 +151,11 @@ class Dispatcher:
         self._sending: dict[asyncio.Task, Claimed] = {}
         self._busy: Counter[int] = Counter()  # webhook id -> sends in flight
         self._soonest: datetime | None = None  # the earliest retry this process scheduled
+        # When a claim last found no webhook at all (monotonic time, the feed's count of webhooks
+        # made; None: there were some). For ``poll_s`` after, the rounds that this process's commits
+        # of events wake read nothing (they cannot have made a delivery), unless this process made a
+        # webhook since; another replica's webhook is found by the next poll, as its events are.
+        self._none_since: tuple[float, int] | None = None
 
     # ------------------------------------------------------------------ life
     async def start(self) -> None:
@@ -227,6 +232,9 @@ class Dispatcher:
         room = min(self.in_flight - len(self._sending), self.batch)
         if room <= 0:
             return False
+        if (none := self._none_since) is not None and none[1] == self.feed.webhooks_made and \
+                time.monotonic() - none[0] < self.poll_s:
+            return False
         full = sorted(h for h, n in self._busy.items() if n >= self.per_webhook)
         claimed = await asyncio.to_thread(self._claim, room, full, len(self._sending))
         surplus = []
@@ -257,14 +265,16 @@ class Dispatcher:
     def _claim(self, limit: int, full: list[int], in_flight: int) -> list[Claimed]:
         """Due rows nobody holds, claimed by this process in one statement (at most as many as the
         webhooks may still take from it)."""
-        now = datetime.now(UTC)
-        until = now + timedelta(seconds=self.lease_s)
-        free = or_(D.c.claimed_until.is_(None), D.c.claimed_until < now)
         with self.db.sessions() as s, s.begin():
-            hooks = s.connection().execute(_HOOKS).scalar() or 0  # Core: asked after every commit of events
+            asked = (time.monotonic(), self.feed.webhooks_made)
+            hooks = s.connection().execute(_HOOKS).scalar() or 0  # Core: the one statement while there is none
+            self._none_since = asked if not hooks else None
             limit = min(limit, hooks * self.per_webhook - in_flight)
             if limit <= 0:
                 return []
+            now = datetime.now(UTC)
+            until = now + timedelta(seconds=self.lease_s)
+            free = or_(D.c.claimed_until.is_(None), D.c.claimed_until < now)
             due = select(D.c.id).where(D.c.state == "pending", D.c.next_at <= now, free)
             if full:
                 due = due.where(D.c.webhook_id.not_in(full))

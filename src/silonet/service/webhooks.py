@@ -150,6 +150,7 @@ def create(m: Manager, body: WebhookIn, actor: str) -> WebhookOut:
         s.flush()
         out = webhook_out(row)
         tx.note(repo.audit(actor, "create", f"webhook/{row.id}", None, S.dump(out)))
+    m.runtime.feed.webhook_made()
     return out
 
 
