@@ -136,6 +136,7 @@ async def _child(spec: ChildSpec, conn: Connection) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     heap.settle()
+    heap.Trimmer().start()
     await rec.start()
     log.info("reconcile worker %d (pid %d): replica %s", spec.index, multiprocessing.current_process().pid,
              rec.replica)

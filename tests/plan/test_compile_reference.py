@@ -308,7 +308,7 @@ def test_big_random_fleet_equals_reference() -> None:
 
 def test_equal_flood_lists_are_one_object_across_compiles_and_gateways() -> None:
     """Flood lists are interned (``plan.intern``): a gateway compiled twice, and a driver reading the
-    same list through ``shared_set``, hold one frozenset (desired and read were two copies each)."""
+    same list through ``shared_set``, hold one set (desired and read were two copies each)."""
     from silonet.plan.intern import shared_set
 
     inv = fleet(6, ports=3, groups=3, attachments=6, networks_span=3)

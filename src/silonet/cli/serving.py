@@ -74,6 +74,7 @@ def serve(
     rec = Reconciler(runtime, period=period, replica=replica_id) if reconcile and pool is None else None
     api = create_app(manager, rec, workers=pool)
     heap.settle()
+    heap.Trimmer().start()
     uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
 
 

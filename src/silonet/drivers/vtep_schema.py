@@ -21,6 +21,7 @@ from typing import Any
 
 from silonet.drivers.untrusted import FAULTS, all_ipv4, ipv4, is_mac, is_token, mac, owned_name, shown, vni_ok
 from silonet.model.rules import VLAN_MAX
+from silonet.plan.intern import CompactSet, shared_set
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import Changes, GatewayState, LogicalSwitch, new_logical_switch
 
@@ -355,7 +356,7 @@ class Interpretation:
             self._local.pop(vni, None)
             return
         flood = [(r, m) for sid in ids for r, m in self._on(MCAST_REMOTE, sid) if m[0] == "unknown-dst"]
-        ips = frozenset(min(flood, key=lambda rm: str(rm[0]))[1][2]) if flood else frozenset()
+        ips = _flood_list(min(flood, key=lambda rm: str(rm[0]))[1][2]) if flood else frozenset()
         self._ls[vni] = new_logical_switch(vni, self.switches[min(ids)][0], ips)
         remote: dict[tuple[int, str], tuple[str, str]] = {}
         for sid in ids:
@@ -378,6 +379,12 @@ class Interpretation:
     def _on(self, table: str, sid: Hashable) -> Iterable[tuple[Hashable, tuple]]:
         rows = self.rows[table]
         return ((r, rows[r]) for r in self.on_switch[table].get(sid, ()))
+
+
+def _flood_list(ips: Collection[str]) -> CompactSet | frozenset[str]:
+    """A row's flood list as the state holds it: the replica's shared set itself (a copy of each
+    would be 4 KiB more per VNI per gateway), a parsed text's list as a shared set."""
+    return ips if isinstance(ips, CompactSet | frozenset) else shared_set(ips)
 
 
 def interpret(rows: VtepRows) -> tuple[GatewayState, DeviceFacts, dict[int, frozenset[str]], dict[str, list[str]]]:

@@ -137,7 +137,7 @@ class Compiler:
         macs = self._remote_macs(gateway, carried) if self.learned else {}
         return GatewayState(switches, dict(sorted(bindings.items())), macs)
 
-    def _floods(self, gateway: str, carrier_sets: Iterable[frozenset[str]]) -> dict[frozenset[str], frozenset[str]]:
+    def _floods(self, gateway: str, carrier_sets: Iterable[frozenset[str]]) -> dict[frozenset[str], Set[str]]:
         """The flood list per set of carriers: the tunnel IPs of every carrier but ``gateway`` (one
         per set, not one per VNI: VNIs over the same groups share it). A redundant pair is one
         address, its anycast VTEP, listed once; a member never floods to its own pair's address."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +24,7 @@ class SetFloodList:
     """Replace the VNI's unknown-dst flood list (head-end replication peers)."""
 
     vni: int
-    flood: frozenset[str]
+    flood: AbstractSet[str]
     phase: ClassVar[int] = 1
 
     def describe(self) -> str:
@@ -96,5 +97,5 @@ def op_to_dict(op: Operation) -> dict:
     body: dict = {"op": kind, "description": op.describe()}
     for name in op.__slots__:  # type: ignore[union-attr]
         value = getattr(op, name)
-        body[name] = sorted(value) if isinstance(value, frozenset) else value
+        body[name] = sorted(value) if isinstance(value, AbstractSet) else value
     return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -14,13 +15,13 @@ class LogicalSwitch(NamedTuple):
 
     vni: int
     network: str
-    flood: frozenset[str] = frozenset()
+    flood: AbstractSet[str] = frozenset()  # silonet's own: a shared CompactSet (plan/intern.py)
 
 
 _new_tuple = tuple.__new__
 
 
-def new_logical_switch(vni: int, network: str, flood: frozenset[str]) -> LogicalSwitch:
+def new_logical_switch(vni: int, network: str, flood: AbstractSet[str]) -> LogicalSwitch:
     """``LogicalSwitch(vni, network, flood)`` without the generated ``__new__``'s keyword
     handling: the compiler makes millions at fleet scale."""
     return _new_tuple(LogicalSwitch, (vni, network, flood))

@@ -218,6 +218,8 @@ class Dispatcher:
             nap = min(nap, (self._soonest - datetime.now(UTC)).total_seconds())
             if nap <= 0:  # due now: the round after this one claims it
                 self._soonest = None
+        if self._none_since is not None:  # the next read of the webhooks' count: poll_s after the last
+            nap = min(nap, self._none_since[0] + self.poll_s - time.monotonic())
         if self._kick.is_set() or nap <= 0:
             return
         waits = {asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(self.feed.wait_async(seq, nap))}

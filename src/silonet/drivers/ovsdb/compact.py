@@ -22,7 +22,7 @@ changed columns of a row the one object held for each value instead of the parse
   and maps themselves stay the row's own (``Datum.diff`` patches them in place).
 
 ``shared_set`` (``plan.intern``: the compiler's flood lists are the same objects) and
-``shared_config`` do the same for what silonet reads from rows: flood lists (frozensets of IPs)
+``shared_config`` do the same for what silonet reads from rows: flood lists (``CompactSet``s of IPs)
 and logical switches' ``other_config`` (silonet's are all alike); ``shared_schema`` for the parsed
 schema of the IDLs of equal ones. The rows and tables: ``rows``.
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import ovs.db.idl
@@ -68,7 +69,7 @@ class Write:
         loc_rows = t["Physical_Locator"].rows
         self.locators = {ip: loc_rows[u] for u, (ip, plain) in idl.view("Physical_Locator", locator).items() if plain}
         self.made: dict[int, Any] = {}  # VNI -> silonet's Logical_Switch row (None: none yet), as the ops go
-        self.sets: dict[frozenset[str], list] | None = None  # flood list -> its locator set, as a raw reference
+        self.sets: dict[AbstractSet[str], list] | None = None  # flood list -> its locator set, as a raw reference
         self.refs: dict[str, list] = {}  # IP -> its locator, as a raw reference
         self.on_switch: dict[tuple[str, uuid.UUID], list[Any]] = {}
         self.fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
@@ -94,7 +95,7 @@ class Write:
             locators[ip] = row
         return locators[ip]
 
-    def locator_set(self, ips: frozenset[str]) -> list:
+    def locator_set(self, ips: AbstractSet[str]) -> list:
         """A reference (raw JSON) to the locator set of ``ips``. Locator sets are immutable and
         shared: one row per distinct flood list, so 4,000 logical switches flooding to the same
         peers cost one set, not 4,000. A new set is a raw insert: the IDL's own insert of a set of

@@ -13,6 +13,7 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
@@ -121,7 +122,7 @@ VersionReader = Callable[[str], Platform]
 OpContext = Callable[[Any, int], Mapping[str, Any]]  # (operation, its index in the batch) -> context
 
 
-def flood_delta(had: frozenset[str], op: SetFloodList) -> dict[str, list[str]]:
+def flood_delta(had: AbstractSet[str], op: SetFloodList) -> dict[str, list[str]]:
     """A flood list written as a change to what the device ``had``: the IPs that go and come."""
     return {"gone": sorted(had - op.flood), "added": sorted(op.flood - had)}
 
@@ -373,7 +374,7 @@ def _role(value: object, ctx: dict[str, Any]) -> str:
     op = ctx.get("op")
     for name in getattr(op, "__slots__", ()):
         held = getattr(op, name)
-        for one in held if isinstance(held, frozenset) else (held,):
+        for one in held if isinstance(held, AbstractSet) else (held,):
             known.append((f"{name.replace('_', ' ')} of the operation", one))
     known += [("gateway name", ctx["gw"].name), ("gateway VTEP IP", ctx["gw"].vtep_ip)]
     for which in ("desired", "actual"):
