@@ -1,6 +1,7 @@
 """The recorder's rule over many attachments (``reconcile/rule.py``) says what ``plan/status.py``
 says of each attachment alone, with every carrier as an entry: whatever the records (behind, ahead,
-failed, unreachable, held, no record), binding errors, redundant pairs and generations."""
+failed, unreachable, held, no record), binding errors, redundant pairs, generations, and the
+gateways' modes in the intent (what ``Manager._attachment_out`` reads, whatever a record says)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def alone(real: dict[str, Realization], w: Watched) -> tuple:
     for gw in w.gateways:
         r = real.get(gw)
         error = next((e for p in w.ports.get(gw, ()) if r and (e := r.binding_error(p, w.vlan))), None)
-        status, reason = gateway_status(r, w.generation, error, "enforce" if r is None else r.mode)
+        status, reason = gateway_status(r, w.generation, error, w.modes[gw])
         seen.append(Seen(gw, status, reason, w.pairs.get(gw)))
     hidden = [Seen(e.gateway, e.status, TENANT_GATEWAY_ERROR if (r := real.get(e.gateway)) and r.last_error
                    and e.reason == r.last_error else e.reason, e.pair) for e in seen]
@@ -48,6 +49,9 @@ def fabrics(draw: st.DrawFn) -> tuple[dict[str, Realization], list[Watched]]:
         if r is not None:
             real[gw] = replace(r, gateway=gw)
     pairs = {gw: draw(st.sampled_from([None, None, None, "pa", "pb"])) for gw in GATEWAYS}
+    # the intent's modes: mostly what the record says, sometimes moved on since (or no record yet)
+    modes = {gw: real[gw].mode if gw in real and draw(st.integers(0, 3)) else
+             draw(st.sampled_from(["enforce", "enforce", "observe", "maintenance"])) for gw in GATEWAYS}
     watch = []
     for n in range(draw(st.integers(1, 3))):
         carriers = tuple(sorted(draw(st.sets(st.sampled_from(GATEWAYS), min_size=1))))
@@ -58,7 +62,7 @@ def fabrics(draw: st.DrawFn) -> tuple[dict[str, Realization], list[Watched]]:
             ports = {gw: draw(st.sampled_from([("p1",), ("p2",), ("p1", "p2")])) for gw in ported}
             watch.append(Watched(f"n{n}", "t", 5000 + n, f"grp{j}", draw(st.sampled_from([100, 101])),
                                  draw(st.integers(0, 10)), own, carriers, ports,
-                                 {g: pairs[g] for g in carriers}))
+                                 {g: pairs[g] for g in carriers}, {g: modes[g] for g in carriers}))
     return real, watch
 
 
@@ -78,5 +82,20 @@ def test_a_port_of_a_peer_with_a_binding_error_is_named_with_the_own_gateways_fa
             "b": Realization("b", 9, 9, None, None, True, owner="me", binding_errors={"p1/100": "port p1 is gone"})}
     for own in ({"a"}, {"b"}):
         w = Watched("n", "t", 5000, "g", 100, 9, frozenset(own), ("a", "b"), {"a": ("p1",), "b": ("p1",)},
-                    {"a": None, "b": None})
+                    {"a": None, "b": None}, {"a": "enforce", "b": "enforce"})
         assert judge(real, [w]).verdicts[("n", "g", 100)][1:] == alone(real, w)
+
+
+def test_a_gateway_is_judged_in_its_intent_mode_record_or_none() -> None:
+    """A gateway put in maintenance before the reconciler recorded anything for it (no record): held,
+    as the API's status of the attachment says (it was judged pending, in enforce mode); one back in
+    enforce whose record still says maintenance counts by its generations again."""
+    real = {"b": Realization("b", 9, 9, None, None, True, owner="me", mode="enforce"),
+            "c": Realization("c", 9, 3, None, None, True, owner="me", mode="maintenance")}
+    modes = {"a": "maintenance", "b": "enforce", "c": "enforce"}
+    for own, status in (("a", "held"), ("b", "degraded"), ("c", "pending")):  # b: its peer a is held
+        w = Watched("n", "t", 5000, "g", 100, 9, frozenset({own}), ("a", "b", "c"), {},
+                    {"a": None, "b": None, "c": None}, modes)
+        admin, tenant = judge(real, [w]).verdicts[("n", "g", 100)][1:]
+        assert (admin, tenant) == alone(real, w)
+        assert admin.status == status, (own, admin)

@@ -120,7 +120,7 @@ def watched(inv: Inventory, scope: Scope, named: Named | None = None) -> list[Wa
             nets = nets & {net for vni in vnis if (net := inv.network_of_vni(vni)) is not None}
         for net in nets - whole:
             keys.update(k for k in inv.attachment_keys(net) if since < inv.attachments[k].generation <= upto)
-    networks: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {}  # carriers, their pairs
+    networks: dict[str, tuple[tuple[str, ...], dict[str, str | None], dict[str, str]]] = {}  # carriers, pairs, modes
     ports: dict[str, dict[str, tuple[str, ...]]] = {}  # per group: its bound ports per gateway
     out = []
     for key in sorted(keys):
@@ -130,13 +130,14 @@ def watched(inv: Inventory, scope: Scope, named: Named | None = None) -> list[Wa
             continue
         if name not in networks:
             carriers = tuple(sorted(inv.carriers_of(name)))
-            networks[name] = carriers, {g: inv.gateways[g].pair for g in carriers}
+            networks[name] = carriers, {g: inv.gateways[g].pair for g in carriers}, \
+                {g: inv.gateways[g].mode for g in carriers}
         group = inv.groups[att.group]
         if att.group not in ports:
             ports[att.group] = {g: group.bound_ports(g) for g in group.gateways}
-        carriers, pairs = networks[name]
+        carriers, pairs, modes = networks[name]
         out.append(Watched(name, inv.networks[name].tenant, inv.networks[name].vni, att.group, att.vlan,
-                           att.generation, group.gateways, carriers, ports[att.group], pairs))
+                           att.generation, group.gateways, carriers, ports[att.group], pairs, modes))
     return out
 
 

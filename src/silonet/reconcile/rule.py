@@ -40,6 +40,7 @@ class Watched:
     gateways: tuple[str, ...]  # every gateway of its network
     ports: Mapping[str, tuple[str, ...]]  # the group's bound ports per own gateway
     pairs: Mapping[str, str | None]  # each gateway's redundant pair
+    modes: Mapping[str, str]  # each gateway's mode in the intent (what the API's statuses read too)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class _Rule:
         if net.paired:
             named = w.gateways
         else:  # a carrier with a binding error failed: among the peers too, should ports name one
-            standing = {self._status(g, w.generation, why.get(g))[0] for g in mine}
+            standing = {self._status(g, w.generation, why.get(g), w.modes[g])[0] for g in mine}
             if "failed" in standing:
                 named = {*mine, *why, *net.failing(w.generation)}
             elif standing - {"realized"}:
@@ -111,7 +112,7 @@ class _Rule:
                 named = {*mine, *why, *net.behind(w.generation)}
         entries, hidden = [], []
         for gw in sorted(named, key=net.order.__getitem__):
-            status, reason = self._status(gw, w.generation, why.get(gw))
+            status, reason = self._status(gw, w.generation, why.get(gw), w.modes[gw])
             pair = w.pairs.get(gw)
             entries.append(Seen(gw, status, reason, pair))  # type: ignore[arg-type]
             if (r := self.real.get(gw)) is not None and r.last_error and reason == r.last_error:
@@ -122,12 +123,11 @@ class _Rule:
                                        summarize(hidden, w.own, True, peers=peers))
         return found
 
-    def _status(self, gw: str, generation: int, error: str | None) -> tuple[str, str | None]:
-        key = (gw, generation, error)
+    def _status(self, gw: str, generation: int, error: str | None, mode: str) -> tuple[str, str | None]:
+        key = (gw, generation, error, mode)
         found = self._gateway.get(key)
         if found is None:
-            r = self.real.get(gw)
-            found = self._gateway[key] = gateway_status(r, generation, error, "enforce" if r is None else r.mode)
+            found = self._gateway[key] = gateway_status(self.real.get(gw), generation, error, mode)
         return found
 
     def _errors(self, w: Watched, net: _Carriers) -> tuple[tuple[str, str], ...]:
@@ -148,7 +148,7 @@ class _Rule:
             always, ladder, erred = [], [], []
             for gw in w.gateways:
                 r = self.real.get(gw)
-                if r is None or r.reachable is False or r.mode in HOLDING_MODES:
+                if r is None or r.reachable is False or w.modes[gw] in HOLDING_MODES:
                     always.append(gw)
                 else:
                     ladder.append((r.realized_generation, gw))
