@@ -104,8 +104,6 @@ class Trimmer:
 
     def __init__(self, every_s: float = TRIM_EVERY_S, free_bytes: int = TRIM_FREE) -> None:
         self.every_s, self.free_bytes = every_s, free_bytes
-        self.trims = 0
-        self.returned = 0  # bytes freed since the trim before, in all trims
         # What the arenas held free after the last trim (or the least since): a trim leaves its chunks
         # free (their pages went back), so only what was freed on top of it is worth another
         self._floor = 0
@@ -139,8 +137,6 @@ class Trimmer:
             return 0
         libc.malloc_trim(0)
         self._floor = free
-        self.trims += 1
-        self.returned += grown
         return grown
 
     def _run(self) -> None:

@@ -87,7 +87,7 @@ def shared_set(items: Iterable[str]) -> CompactSet:
     members = set(items)
     key = hash(frozenset(members))
     held = _SETS.get(key)
-    if held is not None and len(held) == len(members) and members.issuperset(held._items):
+    if held is not None and held == members:
         return held
     out = CompactSet._of(members, key)
     if held is None:
