@@ -17,7 +17,7 @@ from silonet.reconcile.recorder import Recheck, Recorder
 from silonet.service import Manager
 from silonet.service import schemas as S
 from silonet.signals import RealizationBoard
-from silonet.store.repo import Observation, Realization
+from silonet.store.repo import Observation, Realization, Repository
 from silonet.store.tables import AttachmentRow, AttachmentStatusRow, EventRow, NetworkRow
 
 pytestmark = pytest.mark.both_engines
@@ -181,3 +181,90 @@ def test_the_reconciler_names_a_span_only_when_it_heard_of_every_write(manager: 
     assert rec._named(3, 6) == frozenset({1, 2, 3}) and rec._named(5, 5) == frozenset()
     assert rec._named(2, 4) is None  # generation 3: another process's write, or before this one started
     assert rec._named(6, 7) is None and rec._named(7, 8) is None  # unheard of; anything may have changed
+
+
+def _hold_everything(monkeypatch, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    """Every batch large, and the hold after a large announcement ``seconds`` long."""
+    from silonet.reconcile import recorder as rec_mod
+
+    monkeypatch.setattr(rec_mod, "JUDGE_INSIDE", 0)
+    monkeypatch.setattr(rec_mod, "HOLD_FACTOR", 1e9)
+    monkeypatch.setattr(rec_mod, "HOLD_MAX_S", seconds)
+
+
+DOWN = Observation(reachable=False, realized_generation=None, error="refused")
+
+
+def _up(manager: Manager) -> Observation:
+    return Observation(reachable=True, realized_generation=manager.cache.generation, error=None)
+
+
+def test_whole_gateways_moved_back_to_back_are_held_and_announced_together(fabric, monkeypatch
+                                                                          ) -> None:  # type: ignore[no-untyped-def]
+    """After a large announcement, a batch that moves everything at a gateway (a converge's first
+    records) is recorded at once (what ``?wait`` reads) and announced later, in one announcement with
+    the others held meanwhile, by the recorder's own timer; every status comes out right."""
+    import asyncio
+
+    manager, recorder, watch = fabric
+    _hold_everything(monkeypatch, 0.5)
+
+    async def run() -> None:
+        await recorder.submit("gw-b", DOWN)  # nothing held before: announced at once
+        assert set(statuses(manager).values()) == {"failed"}
+        before, asked = last_event(manager), len(watch.asked)
+        await recorder.submit("gw-b", _up(manager))
+        await recorder.submit("gw-a", DOWN)
+        with manager.db.read() as s:  # recorded at once, announced not yet, and not even looked at
+            real = Repository(s).realizations(GATEWAYS)
+        assert real["gw-b"].reachable is True and real["gw-a"].reachable is False
+        assert announced(manager, before) == [] and len(watch.asked) == asked
+        assert recorder._deferred == {"gw-b": None, "gw-a": None}
+        for _ in range(200):  # the hold is 0.5 s: the writer's own timer lets it go, no batch comes
+            if recorder._writer is None or recorder._writer.done():
+                break
+            await asyncio.sleep(0.05)
+        assert recorder._deferred == {} and [scope for scope, _out in watch.asked[asked:]] == [
+            {"gw-b": None, "gw-a": None}]
+        assert statuses(manager) == {f"n{n}": "failed" for n in range(10)}  # gw-a is down now
+        await recorder.submit("gw-a", _up(manager))  # held again (that announcement was large too)
+        await recorder.drain(grace=30)
+        assert statuses(manager) == {f"n{n}": "realized" for n in range(10)}
+
+    asyncio.run(run())
+
+
+def test_a_proportional_batch_takes_what_was_held_along(fabric, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An intent change's batch (its VNIs, not everything at a gateway) is never held; when it is
+    large, what was held goes with it."""
+    import asyncio
+
+    manager, recorder, watch = fabric
+    _hold_everything(monkeypatch, 3600.0)
+
+    async def run() -> None:
+        await recorder.submit("gw-b", DOWN)
+        await recorder.submit("gw-b", _up(manager))
+        assert set(statuses(manager).values()) == {"failed"} and recorder._deferred == {"gw-b": None}
+        await recorder.submit("gw-a", Recheck(frozenset({5003})))
+        assert recorder._deferred == {} and watch.asked[-1][0] == {"gw-a": Moved(frozenset({5003})), "gw-b": None}
+        assert statuses(manager) == {f"n{n}": "realized" for n in range(10)}
+
+    asyncio.run(run())
+
+
+def test_a_held_announcement_goes_when_the_recorder_drains(fabric, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    manager, recorder, _watch = fabric
+    _hold_everything(monkeypatch, 3600.0)  # only the drain lets it go
+
+    async def run() -> None:
+        await recorder.submit("gw-b", DOWN)
+        await recorder.submit("gw-b", _up(manager))
+        assert set(statuses(manager).values()) == {"failed"} and recorder._deferred
+        await recorder.drain(grace=30)
+        assert recorder._deferred == {} and recorder._writer is not None and recorder._writer.done()
+        assert statuses(manager) == {f"n{n}": "realized" for n in range(10)}
+
+    asyncio.run(run())
