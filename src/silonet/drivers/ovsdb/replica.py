@@ -8,7 +8,7 @@ from typing import Any
 
 import ovs.db.idl
 
-from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
+from silonet.drivers.ovsdb.compact import Compactor, PackedSet, members, shared_config, shared_schema
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import CompactSet, shared_set
@@ -109,6 +109,27 @@ class MemoIdl(ovs.db.idl.Idl):
     def _Idl__create_row(self, table: Any, row_uuid: uuid.UUID) -> LeanRow:  # the library's private name
         """Every row of the replica, as the library makes them (``Idl.__create_row``), lean."""
         return LeanRow(self, table, row_uuid, ovs.db.idl.ColumnDefaultDict(table))
+
+    def _Idl__row_update(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:  # the library's private name
+        """A row's columns from an update (``Idl.__row_update``); a locator set's references go
+        straight to their shared atoms (``Compactor.packed``), the rest through the library."""
+        frozen = self.compactor.frozen_refs.get(table.name)
+        fast = {}
+        for name, ref in (frozen or {}).items():
+            if name in row_json and (datum := self.compactor.packed(table.columns[name].type, ref,
+                                                                   row_json[name])) is not None:
+                fast[name] = datum
+        if not fast:
+            return super()._Idl__row_update(table, row, row_json)  # type: ignore[misc]
+        rest = {k: v for k, v in row_json.items() if k not in fast}
+        changed = super()._Idl__row_update(table, row, rest) if rest else False  # type: ignore[misc]
+        data = row._data
+        for name, datum in fast.items():
+            old = dict.get(data, name)  # not ``data[name]``: a missing column's default is made on read
+            if old is None or (old.atoms != datum.atoms if isinstance(old, PackedSet) else old != datum):
+                dict.__setitem__(data, name, datum)
+                changed = changed or table.columns[name].alert
+        return changed
 
     def _Idl__clear(self) -> None:  # the library's private name: its tables emptied
         """The library empties its tables without telling (a server that lost our history): so
