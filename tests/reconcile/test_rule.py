@@ -99,3 +99,21 @@ def test_a_gateway_is_judged_in_its_intent_mode_record_or_none() -> None:
         admin, tenant = judge(real, [w]).verdicts[("n", "g", 100)][1:]
         assert (admin, tenant) == alone(real, w)
         assert admin.status == status, (own, admin)
+
+
+def test_attachments_whose_own_gateways_all_realized_share_a_verdict_only_with_as_many_peers() -> None:
+    """Once its own gateways realized a change, an attachment's verdict names peers only, so the
+    attachments of a network share it (mid-converge, 20 groups judged the same 100 peers 20 times);
+    the tenant's reads how many other gateways there are, which the size of the own group decides."""
+    real = {g: Realization(g, 9, 9, None, None, True, owner="me") for g in "abc"}
+    real["d"] = Realization("d", 9, 0, "refused", None, False, owner="me")  # a peer down: degraded
+    real["e"] = Realization("e", 9, 3, None, None, True, owner="me")  # a peer behind
+    carriers = tuple("abcde")
+    watch = [Watched("n", "t", 5000, group, 100, 9, frozenset(own), carriers, {}, dict.fromkeys(carriers),
+                     dict.fromkeys(carriers, "enforce")) for group, own in (("g1", "a"), ("g2", "bc"), ("g3", "b"))]
+    judged = judge(real, watch)
+    for w in watch:
+        assert judged.verdicts[("n", w.group, 100)][1:] == alone(real, w)
+    tenants = {w.group: judged.verdicts[("n", w.group, 100)][2].reason for w in watch}
+    assert "1 of 4 other gateways" in tenants["g1"] and "1 of 3 other gateways" in tenants["g2"]
+    assert judged.verdicts[("n", "g1", 100)][1] is judged.verdicts[("n", "g3", 100)][1]  # one verdict for both

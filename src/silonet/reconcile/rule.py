@@ -10,13 +10,16 @@ anything whatever the generation (held, unreachable, unknown) from a list, and t
 (their partners' standing matters to the rule) always. Realized carriers without a pair say nothing
 to ``summarize`` beyond their count (its ``peers``). Attachments of one network at one generation
 with the same binding errors share their entries; the verdict is computed once per set of own
-gateways. Pure: no I/O.
+gateways, and once per network and number of peers where the own gateways all realized it and no
+binding error is named (only peers not realized can be named then): judging 20,000 attachments at
+90 % of a 1,000-gateway fabric realized took 0.69 s, 0.43 s with that; 0.39 and 0.17 s all realized.
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -86,6 +89,10 @@ class _Rule:
     _carriers: dict[tuple[str, tuple[str, ...]], _Carriers] = field(default_factory=dict)
     _gateway: dict[tuple, tuple[str, str | None]] = field(default_factory=dict)
     _verdicts: dict[tuple, tuple[Verdict, Verdict]] = field(default_factory=dict)
+    # (network, carriers, generation, peers): the verdicts of attachments whose own carriers all
+    # realized it, with no binding error: only peers not realized are named, whatever the own group
+    # (mid-converge, 20 groups of a network judged the same 100 peers 20 times: ~1 ms an attachment)
+    _peers_only: dict[tuple, tuple[Verdict, Verdict]] = field(default_factory=dict)
 
     def verdicts(self, w: Watched) -> tuple[Verdict, Verdict]:
         """The attachment's status as admins see it, as its tenant does: ``summarize`` over the
@@ -108,8 +115,22 @@ class _Rule:
                 named = {*mine, *why, *net.failing(w.generation)}
             elif standing - {"realized"}:
                 named = mine
+            elif not why:  # only peers can say anything: alike for every attachment with as many peers
+                peers_key = (w.network, w.gateways, w.generation, len(w.gateways) - len(mine))
+                found = self._peers_only.get(peers_key)
+                if found is None:
+                    found = self._peers_only[peers_key] = self._summarize(w, net, net.behind(w.generation), why,
+                                                                          len(mine))
+                self._verdicts[key] = found
+                return found
             else:
                 named = {*mine, *why, *net.behind(w.generation)}
+        found = self._verdicts[key] = self._summarize(w, net, named, why, len(mine))
+        return found
+
+    def _summarize(self, w: Watched, net: _Carriers, named: Iterable[str], why: dict[str, str],
+                   mine: int) -> tuple[Verdict, Verdict]:
+        """``summarize`` over the entries of the carriers ``named``, as admins and as the tenant see it."""
         entries, hidden = [], []
         for gw in sorted(named, key=net.order.__getitem__):
             status, reason = self._status(gw, w.generation, why.get(gw), w.modes[gw])
@@ -118,10 +139,8 @@ class _Rule:
             if (r := self.real.get(gw)) is not None and r.last_error and reason == r.last_error:
                 reason = TENANT_GATEWAY_ERROR
             hidden.append(Seen(gw, status, reason, pair))  # type: ignore[arg-type]
-        peers = len(w.gateways) - len(mine)
-        found = self._verdicts[key] = (summarize(entries, w.own, False, peers=peers),
-                                       summarize(hidden, w.own, True, peers=peers))
-        return found
+        peers = len(w.gateways) - mine
+        return summarize(entries, w.own, False, peers=peers), summarize(hidden, w.own, True, peers=peers)
 
     def _status(self, gw: str, generation: int, error: str | None, mode: str) -> tuple[str, str | None]:
         key = (gw, generation, error, mode)
