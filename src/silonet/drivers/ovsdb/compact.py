@@ -152,7 +152,9 @@ class Compactor:
         self.tables = tables
         self.plans = {name: _plan(table) for name, table in tables.items()}
         self.refs: dict[uuid.UUID, Atom] = {}  # referenced row's UUID -> the one atom for it
-        self.names: dict[str, Atom] = {}  # the same atoms by the UUID's text, as updates spell it
+        # the same atoms by the UUID's text, as the update being read spells it (``MemoIdl`` empties it
+        # after each update: kept, its strings were ~50 MiB at 1,000 gateways)
+        self.names: dict[str, Atom] = {}
         # per table: its columns of FROZEN references to a table this IDL holds (``packed``)
         self.frozen_refs: dict[str, dict[str, str]] = {
             table: {c: ref for c, (kind, _key, ref, _v) in plan.items() if kind == FROZEN and ref in tables}
@@ -174,7 +176,6 @@ class Compactor:
     def deleted(self, table: str, row_uuid: uuid.UUID) -> None:
         """A row went: references to it go with it (the server removes them)."""
         if self.refs.pop(row_uuid, None) is not None:
-            self.names.pop(str(row_uuid), None)
             for key in self.ref_types.get(table, ()):
                 self.ref_scalars[key].pop(row_uuid, None)
 
@@ -261,7 +262,6 @@ class Compactor:
             if target is None:
                 return None
             out = self.refs[target.uuid] = Atom(UuidType, target.uuid)
-            self.names[str(target.uuid)] = out
         return out
 
     def _held(self, row_uuid: uuid.UUID, ref: str) -> Atom:

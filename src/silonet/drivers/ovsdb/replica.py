@@ -110,6 +110,13 @@ class MemoIdl(ovs.db.idl.Idl):
         """Every row of the replica, as the library makes them (``Idl.__create_row``), lean."""
         return LeanRow(self, table, row_uuid, ovs.db.idl.ColumnDefaultDict(table))
 
+    def _Idl__parse_update(self, *args: Any, **kwargs: Any) -> Any:  # the library's private name
+        """One update, read (``Idl.__parse_update``); the references' texts it held are let go."""
+        try:
+            return super()._Idl__parse_update(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self.compactor.names.clear()
+
     def _Idl__row_update(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:  # the library's private name
         """A row's columns from an update (``Idl.__row_update``); a locator set's references go
         straight to their shared atoms (``Compactor.packed``), the rest through the library."""
