@@ -284,3 +284,38 @@ def test_a_vlan_another_writer_binds_meanwhile_is_never_overwritten(vtepdb: Vtep
 
     run(main)
     assert vtepdb.ctl("list-bindings", "ps1", "p1").split() == ["0100", "theirs", "0101", "cust-42"]
+
+
+def test_new_locators_only_flood_lists_name_are_raw_inserts_one_per_address(vtepdb: VtepDb, monkeypatch
+                                                                             ) -> None:  # type: ignore[no-untyped-def]
+    """A first write: the locators that only locator sets refer to are raw inserts (no IDL row and
+    columns set through the library, a tenth of a converge's CPU); the one a remote MAC points at is
+    a row, and each address still gets one locator (vtep-ctl checks the device)."""
+    from silonet.drivers.ovsdb import handlers
+
+    rows: list[str] = []
+    real = handlers.Write.locator
+
+    def counting(self, ip):  # type: ignore[no-untyped-def]
+        rows.append(ip)
+        return real(self, ip)
+
+    monkeypatch.setattr(handlers.Write, "locator", counting)
+    a, b, c = "198.18.0.2", "198.18.0.3", "198.18.0.4"
+    want = GatewayState({6000: LogicalSwitch(6000, "n0", frozenset({a, b})), 6001: LogicalSwitch(6001, "n1",
+                                                                                                 frozenset({a, b, c}))},
+                        {("p1", 100): 6000}, {(6001, "02:00:00:00:00:0c"): c})
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        await drv.apply(diff(want, (await drv.read()).owned))
+        assert (await drv.read()).owned == want
+        await drv.close()
+
+    run(main)
+    assert set(rows) == {c}  # the MAC's; a and b went in as raw inserts
+    locs = vtepdb.ctl("--columns=dst_ip", "list", "Physical_Locator").split()
+    assert sorted(locs[2::3]) == [f'"{ip}"' for ip in (a, b, c)]  # one per address
+    assert f"02:00:00:00:00:0c -> vxlan_over_ipv4/{c}" in vtepdb.ctl("list-remote-macs", "n1")

@@ -58,8 +58,8 @@ class Write:
     bindings of free VLANs (written together by ``finish``). Rows are read once until they
     change (``idl.meaning``): planning stays O(change), not O(device)."""
 
-    __slots__ = ("fresh", "idl", "locators", "ls_rows", "made", "on_switch", "ports", "reading", "refs", "rng",
-                 "sets", "tables", "txn")
+    __slots__ = ("fresh", "idl", "locators", "ls_rows", "mac_ips", "made", "on_switch", "ports", "reading", "refs",
+                 "rng", "sets", "tables", "txn")
 
     def __init__(self, idl: MemoIdl, txn: ovs.db.idl.Transaction, reading: Interpretation, ports: dict[str, Any],
                  rng: random.Random) -> None:
@@ -71,6 +71,7 @@ class Write:
         self.made: dict[int, Any] = {}  # VNI -> silonet's Logical_Switch row (None: none yet), as the ops go
         self.sets: dict[AbstractSet[str], list] | None = None  # flood list -> its locator set, as a raw reference
         self.refs: dict[str, list] = {}  # IP -> its locator, as a raw reference
+        self.mac_ips: set[str] = set()  # IPs the batch's remote MACs point at: their new locators are rows
         self.on_switch: dict[tuple[str, uuid.UUID], list[Any]] = {}
         self.fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
 
@@ -95,6 +96,23 @@ class Write:
             locators[ip] = row
         return locators[ip]
 
+    def locator_ref(self, ip: str) -> list:
+        """A reference (raw JSON) to the plain VXLAN locator of ``ip``. A new one is a raw insert unless
+        a remote MAC of the batch points at it (``mac_ips``: an IDL column takes a row, and one IP must
+        not get two locators): the IDL's row and its two columns set through the library were a tenth
+        of the manager's CPU in a converge, for rows only locator sets refer to."""
+        refs = self.refs
+        if ip not in refs:
+            row = self.locators.get(ip)
+            if row is not None or ip in self.mac_ips:
+                refs[ip] = _ref(self.locator(ip))
+            else:
+                name = f"silonet_loc{len(refs)}"
+                self.txn.add_op({"op": "insert", "table": "Physical_Locator", "uuid-name": name,
+                                 "row": {"encapsulation_type": ENCAP, "dst_ip": ip}})
+                refs[ip] = ["named-uuid", name]
+        return refs[ip]
+
     def locator_set(self, ips: AbstractSet[str]) -> list:
         """A reference (raw JSON) to the locator set of ``ips``. Locator sets are immutable and
         shared: one row per distinct flood list, so 4,000 logical switches flooding to the same
@@ -110,12 +128,9 @@ class Write:
                     sets[held] = _ref(pls)
         if ips not in sets:
             name = f"silonet_set{len(sets)}"
-            refs = self.refs
-            for ip in ips:
-                if ip not in refs:
-                    refs[ip] = _ref(self.locator(ip))
+            ref = self.locator_ref
             self.txn.add_op({"op": "insert", "table": "Physical_Locator_Set", "uuid-name": name,
-                             "row": {"locators": ["set", [refs[ip] for ip in sorted(ips)]]}})
+                             "row": {"locators": ["set", [ref(ip) for ip in sorted(ips)]]}})
             sets[ips] = ["named-uuid", name]
         return sets[ips]
 
@@ -137,6 +152,7 @@ class Write:
 
     def run(self, ops: list[Operation]) -> None:
         """Every operation's handler, in order, then the bindings of free VLANs."""
+        self.mac_ips = {op.vtep_ip for op in ops if type(op) is SetRemoteMac}
         for op in ops:
             RUN_IDL[type(op)](self, op)
         for prow, pairs in self.fresh.items():
