@@ -172,14 +172,20 @@ def test_what_is_not_a_well_formed_set_of_references_goes_to_the_librarys_parse(
         assert compactor.frozen_refs["Physical_Locator_Set"] == {"locators": "Physical_Locator"}
         known = [str(u) for u in idl.tables["Physical_Locator"].rows]
         good = compactor.packed(column.type, "Physical_Locator", ["set", [["uuid", u] for u in known]])
-        assert good is not None and [a.value for a in good.atoms] == [idl.compactor.refs[a.value].value
-                                                                       for a in good.atoms]
+        rows = idl.tables["Physical_Locator"].rows
+        assert good is not None and [str(a.value) for a in good.atoms] == known
+        assert all(a.value is rows[a.value].uuid and compactor.refs[a.value] is a for a in good.atoms)
         one = compactor.packed(column.type, "Physical_Locator", ["uuid", known[0]])  # a set of one, unwrapped
         assert one is not None and one.atoms == good.atoms[:1]
         for bad in (["set", [["uuid", "not-a-uuid"]]], ["set", [["uuid", known[0]], ["uuid", known[0]]]],
                     ["set", [["named-uuid", "x"]]], ["set", [["uuid", 5]]], ["set", [["uuid", ["a"]]]],
-                    ["map", [[1, 2]]], ["set", "x"], ["set"], "x", ["set", []]):
+                    ["map", [[1, 2]]], ["set", "x"], ["set"], "x", ["set", []], ["uuid", known[0] + "\n"]):
             assert compactor.packed(column.type, "Physical_Locator", bad) is None, bad
+        # a set naming a row the device never sends: its atom goes with the update, not kept for good
+        ghost = "6d2a6a3e-1c1b-4c53-9d8a-2f1e0a5b7c02"
+        assert compactor.packed(column.type, "Physical_Locator", ["uuid", ghost]) is not None
+        compactor.updated()
+        assert all(str(u) != ghost for u in compactor.refs) and compactor.names == {}
     finally:
         idl.close()
 

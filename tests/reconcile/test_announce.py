@@ -268,3 +268,18 @@ def test_a_held_announcement_goes_when_the_recorder_drains(fabric, monkeypatch) 
         assert statuses(manager) == {f"n{n}": "realized" for n in range(10)}
 
     asyncio.run(run())
+
+
+def test_an_intent_changes_part_of_a_batch_is_announced_while_a_whole_gateway_is_held(fabric, monkeypatch
+                                                                                     ) -> None:  # type: ignore[no-untyped-def]
+    """A batch holding an attach's recheck (its VNIs) and a gateway whose record moved everything there:
+    the gateway's part is held, the recheck's announced at once."""
+    from silonet.reconcile import recorder as rec_mod
+
+    manager, recorder, watch = fabric
+    _hold_everything(monkeypatch, 3600.0)
+    recorder._record_many([("gw-b", DOWN)], True)  # large: announced, and the hold starts
+    monkeypatch.setattr(rec_mod, "JUDGE_INSIDE", 2000)  # the recheck's part is small
+    recorder._record_many([("gw-a", Recheck(frozenset({5003}))), ("gw-b", _up(manager))], True)
+    assert recorder._deferred == {"gw-b": None}
+    assert watch.asked[-1][0] == {"gw-a": Moved(frozenset({5003}))}

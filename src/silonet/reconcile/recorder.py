@@ -13,19 +13,22 @@ and a lease round of this process waiting for the lock goes before the next of t
 (``Database.turns``). A small recording (an attach's passes: JUDGE_INSIDE) stays one transaction,
 judged inside: the fewest round trips.
 
-A large announcement is not repeated back to back: after one that took d seconds, the next large one
-waits until HOLD_FACTOR x d later (at most HOLD_MAX_S) and covers every batch recorded meanwhile
-(``_deferred``). A converge records a few gateways every tenth of a second, and each batch's
-announcement judged every attachment of every network those gateways carry (most of the fabric's):
-a fifth of the converge's CPU at 200 gateways, judging statuses that could not change until every
-carrier was realized. Records, the realization board and ``?wait`` are never deferred; the event
-stream learns of a burst's outcome at most HOLD_MAX_S late.
+Large announcements are not repeated back to back: after one that took d seconds, what a batch
+moves everywhere at a gateway (its first record, a reconnect: a scope of None) is held for
+HOLD_FACTOR x d (at most HOLD_MAX_S) and announced with everything held meanwhile (``_deferred``);
+what names VNIs or a span of generations (an attach, an intent change) is announced at once, and a
+large such announcement takes what is held along. A converge records a few gateways every tenth
+of a second, and each batch's announcement judged every attachment of every network those
+gateways carry (most of the fabric's): 10-13 % of the converge's CPU at 200 gateways, judging
+statuses that could not change until every carrier was realized. Records, the realization board
+and ``?wait`` are never held; the event stream learns of a burst's outcome at most HOLD_MAX_S late.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,6 +90,8 @@ class Recorder:
         self._deferred: dict[str, announce.Moved | None] = {}
         self._next_large = 0.0
         self._draining = False
+        # ``record`` runs beside the writer's thread: one recording (and the held scope) at a time
+        self._lock = threading.Lock()
         self._submitted = asyncio.Event()  # something was submitted (``_gather`` looks again)
 
     def record(self, gateway: str, obs: Observation) -> None:
@@ -121,18 +126,17 @@ class Recorder:
 
     async def _write_pending(self) -> None:
         while self._pending or self._deferred:
-            if not self._pending:  # only a held-back announcement: when due, unless a batch comes first
-                left = self._held_for()
-                if left > 0:
-                    self._submitted.clear()
-                    await wait_event(self._submitted, left)
-                else:
-                    try:
-                        await asyncio.to_thread(self._announce_deferred)
-                    except Exception:  # kept in ``_deferred``: tried again after the hold
-                        log.exception("recorder: announcing what the last batches moved failed")
-                        if self._draining:  # stopping: no second try
-                            self._deferred.clear()
+            if self._deferred and self._held_for() <= 0:  # due: before any batch (small ones never take it)
+                try:
+                    await asyncio.to_thread(self._announce_deferred)
+                except Exception:  # kept in ``_deferred``: tried again after the hold
+                    log.exception("recorder: announcing what the last batches moved failed")
+                    if self._draining:  # stopping: no second try
+                        self._deferred.clear()
+                continue
+            if not self._pending:  # only a held announcement: when due, unless a batch comes first
+                self._submitted.clear()
+                await wait_event(self._submitted, self._held_for())
                 continue
             await self._gather()
             batch, self._pending = self._pending, []
@@ -170,22 +174,27 @@ class Recorder:
             await wait_event(self._submitted, left)
 
     def _record_many(self, batch: list[tuple[str, Record]], defer: bool = False) -> None:
-        """Record ``batch`` and announce what it moved (``defer``: a large announcement may be held
-        back, HOLD_FACTOR)."""
+        """Record ``batch`` and announce what it moved (``defer``: what it moves everywhere at a
+        gateway may be held, HOLD_FACTOR)."""
+        with self._lock:
+            self._record_locked(batch, defer)
+
+    def _record_locked(self, batch: list[tuple[str, Record]], defer: bool) -> None:
         passes = [(g, o) for g, o in batch if isinstance(o, Observation)]
         moved = {g for g, o in passes if self._said.get(g) != _status_of(o)}
         moved |= {g for g, o in batch if isinstance(o, Recheck)}
         moved |= self._owed & {g for g, _o in batch}
         scope = self._scope(batch, moved) if self.watch is not None else {}
         try:
-            if defer and None in scope.values() and self._held_for() > 0:
-                # everything at a gateway may have moved (a converge, a reconnect), and a large
-                # announcement was made just now: recorded now, announced with the others later
-                self._hold({**scope, **dict.fromkeys(self._store(batch, scope))})
-                self._owed -= scope.keys()
-                scope, published = {}, []
-            else:
-                published = self._record_and_announce(batch, scope)
+            whole = {g for g, moved in scope.items() if moved is None}
+            if defer and whole and self._held_for() > 0:
+                # everything at these gateways may have moved (a converge, a reconnect), and a large
+                # announcement was made just now: recorded now, announced with the others later;
+                # the rest of the batch (an intent change's VNIs, a span) is announced now
+                self._hold(dict.fromkeys(whole))
+                self._owed -= whole
+                scope = {g: moved for g, moved in scope.items() if moved is not None}
+            published = self._record_and_announce(batch, scope)
         except BaseException:
             self._owed |= scope.keys()
             raise
@@ -211,12 +220,17 @@ class Recorder:
         if wide := self._store(batch, scope):  # the same, found in the records' own transactions
             scope.update(dict.fromkeys(wide))
             watch = None
-        if self._deferred and scope:
-            scope.update(self._take_deferred(scope))
-            watch = None
         if not scope or self.watch is None:
             return []
-        return self._timed_announce(scope, self.watch(scope) if watch is None else watch)
+        taken = set(self._deferred)
+        if taken:
+            scope.update(self._take_deferred(scope))
+            watch = None
+        try:
+            return self._timed_announce(scope, self.watch(scope) if watch is None else watch)
+        except BaseException:
+            self._hold(dict.fromkeys(taken))  # held again: the timer tries them (``scope``'s are owed)
+            raise
 
     def _scope(self, batch: list[tuple[str, Record]], moved: set[str]) -> dict[str, announce.Moved | None]:
         """What each moved gateway may move (``announce.Moved``; None: everything there): an intent
@@ -292,6 +306,10 @@ class Recorder:
 
     def _announce_deferred(self) -> None:
         """What the batches held back moved (in a thread); on failure it stays held, everything there."""
+        with self._lock:
+            self._announce_held()
+
+    def _announce_held(self) -> None:
         scope = self._take_deferred({})
         if not scope or self.watch is None:
             return

@@ -155,6 +155,7 @@ class Compactor:
         # the same atoms by the UUID's text, as the update being read spells it (``MemoIdl`` empties it
         # after each update: kept, its strings were ~50 MiB at 1,000 gateways)
         self.names: dict[str, Atom] = {}
+        self.early: list[tuple[uuid.UUID, str]] = []  # (row, table) of atoms made before their row (``_held``)
         # per table: its columns of FROZEN references to a table this IDL holds (``packed``)
         self.frozen_refs: dict[str, dict[str, str]] = {
             table: {c: ref for c, (kind, _key, ref, _v) in plan.items() if kind == FROZEN and ref in tables}
@@ -170,6 +171,7 @@ class Compactor:
     def clear(self) -> None:
         self.refs.clear()
         self.names.clear()
+        self.early.clear()
         for held in self.ref_scalars.values():
             held.clear()
 
@@ -272,7 +274,18 @@ class Compactor:
         if out is None:
             target = self.tables[ref].rows.get(row_uuid)
             out = self.refs[row_uuid] = Atom(UuidType, row_uuid if target is None else target.uuid)
+            if target is None:
+                self.early.append((row_uuid, ref))
         return out
+
+    def updated(self) -> None:
+        """An update was read: its texts go, and so do atoms of rows it named but never brought (a
+        device breaking its own references would otherwise grow ``refs`` for good)."""
+        self.names.clear()
+        for row_uuid, ref in self.early:
+            if row_uuid not in self.tables[ref].rows:
+                self.refs.pop(row_uuid, None)
+        self.early.clear()
 
     def packed(self, type_: Type, ref: str, json: Any) -> PackedSet | None:
         """The datum of a FROZEN reference column (``frozen_refs``) read from an update's JSON, every
@@ -291,7 +304,8 @@ class Compactor:
             text = element[1]
             atom = names.get(text) if isinstance(text, str) else None
             if atom is None:
-                if not isinstance(text, str) or not ovs.ovsuuid.is_valid_string(text):
+                # 36 characters: the library's check (``re.match`` with ``$``) lets a trailing newline by
+                if not isinstance(text, str) or len(text) != 36 or not ovs.ovsuuid.is_valid_string(text):
                     return None
                 atom = names[text] = self._held(uuid.UUID(text), ref)
             atoms.append(atom)

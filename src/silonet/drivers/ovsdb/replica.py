@@ -8,7 +8,7 @@ from typing import Any
 
 import ovs.db.idl
 
-from silonet.drivers.ovsdb.compact import Compactor, PackedSet, members, shared_config, shared_schema
+from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import CompactSet, shared_set
@@ -115,7 +115,7 @@ class MemoIdl(ovs.db.idl.Idl):
         try:
             return super()._Idl__parse_update(*args, **kwargs)  # type: ignore[misc]
         finally:
-            self.compactor.names.clear()
+            self.compactor.updated()
 
     def _Idl__row_update(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:  # the library's private name
         """A row's columns from an update (``Idl.__row_update``); a locator set's references go
@@ -133,7 +133,7 @@ class MemoIdl(ovs.db.idl.Idl):
         data = row._data
         for name, datum in fast.items():
             old = dict.get(data, name)  # not ``data[name]``: a missing column's default is made on read
-            if old is None or (old.atoms != datum.atoms if isinstance(old, PackedSet) else old != datum):
+            if old is None or old != datum:  # as the library compares: the members, in any order
                 dict.__setitem__(data, name, datum)
                 changed = changed or table.columns[name].alert
         return changed
