@@ -186,14 +186,14 @@ class Recorder:
         moved |= self._owed & {g for g, _o in batch}
         scope = self._scope(batch, moved) if self.watch is not None else {}
         try:
-            whole = {g for g, moved in scope.items() if moved is None}
+            whole = {g for g, part in scope.items() if part is None}
             if defer and whole and self._held_for() > 0:
                 # everything at these gateways may have moved (a converge, a reconnect), and a large
                 # announcement was made just now: recorded now, announced with the others later;
                 # the rest of the batch (an intent change's VNIs, a span) is announced now
                 self._hold(dict.fromkeys(whole))
                 self._owed -= whole
-                scope = {g: moved for g, moved in scope.items() if moved is not None}
+                scope = {g: part for g, part in scope.items() if part is not None}
             published = self._record_and_announce(batch, scope)
         except BaseException:
             self._owed |= scope.keys()
