@@ -26,7 +26,7 @@ from silonet.drivers.ssh.driver import SshDriver
 from silonet.errors import DeviceError
 from silonet.model import Gateway, Management, Port
 from silonet.plan import GatewayState, LogicalSwitch, diff
-from silonet.plan.ops import RemoveLogicalSwitch, Unbind
+from silonet.plan.ops import Bind, EnsureLogicalSwitch, RemoveLogicalSwitch, Unbind
 from tests.functional.conftest import MISSING
 
 pytestmark = pytest.mark.ovs
@@ -121,3 +121,34 @@ def test_vtepctl_plans_again_only_when_the_switch_changed_since_the_batchs_read(
     finally:
         ssh.stop()
         db.stop()
+
+
+def test_ovsdb_plans_again_when_another_writer_took_the_free_vlan_of_a_new_switch(vtepdb: VtepDb) -> None:
+    """A new switch is a raw insert (``handlers.NewSwitch``): its UUID is the server's, so whether the
+    free VLAN went to it is told by the switch the port's binding names after the read-back."""
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),))
+    attach = [EnsureLogicalSwitch(6000, "cust-43"), Bind("p1", 200, 6000)]
+
+    async def scenario() -> tuple[ApplyResult, ApplyResult]:
+        driver = OvsdbDriver(gw, lambda: None)
+        try:
+            await _realized(driver)
+
+            def taken_meanwhile(idl: object) -> object:
+                vtepdb.ctl("add-ls", "theirs", "--", "bind-ls", "ps1", "p1", "200", "theirs")
+                return driver._apply(idl, attach)  # type: ignore[arg-type]
+
+            raced = await asyncio.wrap_future(driver._link.submit(taken_meanwhile))
+            free = await driver.apply([EnsureLogicalSwitch(6001, "cust-44"), Bind("p1", 201, 6001)])
+            return raced, free
+        finally:
+            await driver.close()
+
+    raced, free = asyncio.run(scenario())
+    assert raced == ApplyResult(0, retry=True)  # the insert mutation left their binding: plan again
+    assert free == ApplyResult(2)
+    bindings = dict(line.split() for line in vtepdb.ctl("list-bindings", "ps1", "p1").splitlines())
+    assert bindings == {"0100": "cust-42", "0200": "theirs", "0201": "cust-44"}, bindings
+    assert vtepdb.ctl("get", "Logical_Switch", "cust-44", "tunnel_key", "other_config", "replication_mode",
+                      "description").split("\n")[:4] == ["6001", '{silonet_managed="true"}', "source_node",
+                                                         '"silonet network cust-44 (VNI 6001)"']
