@@ -162,3 +162,39 @@ def test_a_write_handed_over_after_the_connection_dropped_leaves_it_reconnecting
     asyncio.run(scenario())
     assert "cust-42" in vtepdb.ctl("list-ls").split()
 
+
+
+class _Holder:
+    """A link that holds the only resync slot until the test gives it back."""
+
+    def wake(self) -> None:
+        pass
+
+
+def test_a_link_queued_for_a_resync_slot_says_so_not_disconnected(vtepdb: VtepDb,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scale run printed a thousand "disconnected from tcp:..." lines for links that only waited
+    their turn to connect: the status says what the link waits for."""
+    slots = Resyncs(1)
+    assert slots.take(_Holder())
+    monkeypatch.setattr(hubs(), "resyncs", slots)
+
+    async def scenario() -> tuple[str, bool]:
+        drv = OvsdbDriver(Gateway(vtepdb.name, vtepdb.tunnel_ip, Management("ovsdb", vtepdb.remote),
+                                  ports=(Port("p1"),)), lambda: None)
+        await drv.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not slots.waiting:
+                assert time.monotonic() < deadline, drv.health()
+                await asyncio.sleep(0.02)
+            queued = drv.health()
+            slots.give()  # the slot goes to the queued link, which connects
+            await wait_connected(drv, 20)
+            return queued.detail, queued.connected
+        finally:
+            await drv.close()
+
+    detail, connected = asyncio.run(scenario())
+    assert not connected
+    assert detail == f"waiting its turn to connect to {vtepdb.remote} (at most 1 gateway(s) resync at once)", detail

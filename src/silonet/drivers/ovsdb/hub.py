@@ -98,6 +98,11 @@ class Resyncs:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def queued(self, link: Woken) -> bool:
+        """Whether ``link`` waits in the queue for a slot."""
+        with self._lock:
+            return link in self._waiting
+
 
 class Turned(Protocol):
     """What a hub drives (``connection.Link``)."""
