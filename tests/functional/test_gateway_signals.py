@@ -26,6 +26,7 @@ from silonet.config import secrets_dir
 from silonet.devices import sshgw
 from silonet.devices.vtepdb import VtepDb, free_port
 from silonet.devices.vtepdb import available as ovs_missing
+from silonet.drivers.ovsdb.hub import Resyncs, hubs
 from silonet.drivers.ssh import driver as ssh_driver
 from silonet.reconcile import Reconciler
 from silonet.reconcile import worker as worker_module
@@ -179,4 +180,37 @@ def test_a_first_connection_that_times_out_stays_pending(
             assert not rec.workers["gw-a"].driver.health().hard
             st = _status(client)
             assert st["state"] == "pending" and st["last_error"] is None and _errors(rec) == 0, st
+    assert _lines(caplog, logging.WARNING) == []
+
+
+class _Holder:
+    """Whoever holds the only resync slot until the test gives it back."""
+
+    def wake(self) -> None:
+        pass
+
+
+def test_a_gateway_waiting_its_turn_to_connect_is_pending_past_the_grace(
+        manager: Manager, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections are paced (``hub.Resyncs``): a gateway queued behind others has not failed, however
+    long the queue (a thousand gateways started together logged 814 "unreachable" warnings). The
+    first connection's grace starts when its turn comes; it then connects and realizes, silently."""
+    if missing := ovs_missing():
+        pytest.skip(f"Open vSwitch is not installed here (missing: {missing})")
+    monkeypatch.setattr(worker_module, "CONNECT_GRACE_S", 0.3)
+    slots = Resyncs(1)
+    assert slots.take(_Holder())
+    monkeypatch.setattr(hubs(), "resyncs", slots)
+    db = VtepDb(tmp_path / "gw-a", name="gw-a").start()
+    try:
+        with _serving(manager, {"driver": "ovsdb", "address": db.remote}) as (client, rec):
+            _until(lambda: slots.waiting == 1, "the gateway's link queued for a resync slot")
+            queued_at = time.monotonic()
+            _until(lambda: time.monotonic() - queued_at > 6 * 0.3, "six graces in the queue")
+            st = _status(client)
+            assert st["state"] == "pending" and st["last_error"] is None and _errors(rec) == 0, st
+            slots.give()
+            _until(lambda: _status(client)["reachable"] is True, "the gateway connected once its turn came")
+    finally:
+        db.stop()
     assert _lines(caplog, logging.WARNING) == []

@@ -101,11 +101,15 @@ class ApplyResult:
 class Health:
     """``hard``: the last connection attempt failed in a way retrying will not fix (host key
     unknown or wrong, authentication refused, connection refused, a bad setting): the worker
-    shows it at once instead of waiting out the first connection's grace."""
+    shows it at once instead of waiting out the first connection's grace. ``queued``: below."""
 
     connected: bool
     detail: str = ""
     hard: bool = False
+    # not connected only because connections are paced (it waits its turn) and nothing failed: the
+    # first connection's grace starts when its turn comes (a thousand gateways starting together
+    # were a thousand "unreachable" warnings)
+    queued: bool = False
 
 
 class Driver(ABC):

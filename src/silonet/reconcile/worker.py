@@ -118,6 +118,9 @@ class Worker:
         self.passes = 0
         self._stopping = False
         self.started = time.monotonic()
+        # the first connection's grace runs from here, or from the first pass after its turn to
+        # connect came (None: queued, ``Health.queued``)
+        self._grace_from: float | None = self.started
         self._ever_connected = False
         self._driver_started = False  # maintenance: a worker never contacts its gateway
         self._last: tuple | None = None
@@ -190,10 +193,16 @@ class Worker:
                 backoff = await self._fenced(err, backoff)
             except DeviceError as err:
                 backoff = min(max(backoff * 2, 0.5), BACKOFF_MAX_S)
-                if (not self._ever_connected and time.monotonic() - self.started < CONNECT_GRACE_S
-                        and not self.driver.health().hard):
-                    backoff = 0.5  # still connecting for the first time: wait for it, say nothing yet
-                    continue
+                health = self.driver.health()
+                if not self._ever_connected and not health.hard:
+                    if health.queued:  # its turn to connect has not come: the grace starts then
+                        self._grace_from, backoff = None, 0.0  # the driver tells when it connects
+                        continue
+                    if self._grace_from is None:  # the first pass since its turn came
+                        self._grace_from = time.monotonic()
+                    if time.monotonic() - self._grace_from < CONNECT_GRACE_S:
+                        backoff = 0.5  # still connecting for the first time: wait for it, say nothing yet
+                        continue
                 await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
                                                error=err.fields.get("reason", str(err))))
             except Exception as err:

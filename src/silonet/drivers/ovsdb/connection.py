@@ -199,7 +199,7 @@ class Link:
         self.remote = remote
         self.on_change = on_change
         self.idl: MemoIdl | None = None
-        self.error = "connecting"
+        self.error = ""  # why the last attempt failed ("": none did; ``why_down`` says what it waits for)
         self.hard = False  # the last first-connection attempt was refused (``Health.hard``)
         self.ssl_dir: Path | None = None  # the client identity an ssl: remote is given (use_ssl)
         # provisional row UUIDs of this IDL's transactions only: the server assigns the real ones
@@ -241,7 +241,13 @@ class Link:
         if hubs().resyncs.queued(self):
             return (f"waiting its turn to connect to {self.remote} "
                     f"(at most {hubs().resyncs.size} gateway(s) resync at once)")
+        if self._slot:
+            return f"connecting to {self.remote}"
         return f"disconnected from {self.remote}"
+
+    def queued(self) -> bool:
+        """Not connected only because it waits for a resync slot, with no failure since it last was."""
+        return not self.error and hubs().resyncs.queued(self)
 
     def use_ssl(self, gateway: Any) -> None:
         """The client identity of ``gateway``'s ssl: remote (``configure_ssl``), before ``start()``."""

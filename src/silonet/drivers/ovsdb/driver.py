@@ -79,7 +79,8 @@ class OvsdbDriver(Driver):
         if self._config_error:
             return Health(connected=False, detail=self._config_error, hard=True)
         up = t.connected
-        return Health(connected=up, detail="" if up else t.why_down(), hard=not up and t.hard)
+        return Health(connected=up, detail="" if up else t.why_down(), hard=not up and t.hard,
+                      queued=not up and t.queued())
 
     async def _call(self, fn: Callable[[ovs.db.idl.Idl], Any]) -> Any:
         if not self._link.connected:
