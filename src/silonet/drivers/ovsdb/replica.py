@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import ovs.db.data
+import ovs.db.error
 import ovs.db.idl
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
@@ -91,6 +93,7 @@ class MemoIdl(ovs.db.idl.Idl):
         self.journal: dict[str, list[tuple[uuid.UUID, Any, Any]]] = {t: [] for t in READ}
         self.epoch = 0  # moves when views and journal start over: an interpretation of before is void
         self.compactor = Compactor(self.tables)
+        self._defaults: dict[Any, ovs.db.data.Datum] = {}  # per column: its default, compared, never stored
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         """The library's hook, called for every row an update created, changed or deleted, once the
@@ -127,15 +130,42 @@ class MemoIdl(ovs.db.idl.Idl):
                                                                    row_json[name])) is not None:
                 fast[name] = datum
         if not fast:
-            return super()._Idl__row_update(table, row, row_json)  # type: ignore[misc]
+            return self._columns(table, row, row_json)
         rest = {k: v for k, v in row_json.items() if k not in fast}
-        changed = super()._Idl__row_update(table, row, rest) if rest else False  # type: ignore[misc]
+        changed = self._columns(table, row, rest) if rest else False
         data = row._data
         for name, datum in fast.items():
             old = dict.get(data, name)  # not ``data[name]``: a missing column's default is made on read
             if old is None or old != datum:  # as the library compares: the members, in any order
                 dict.__setitem__(data, name, datum)
                 changed = changed or table.columns[name].alert
+        return changed
+
+    def _columns(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:
+        """The library's ``Idl.__row_update``, line for line, but a column the row does not hold is
+        compared with one default datum per column (``_defaults``, only ever compared): the
+        library's ``row._data[name]`` makes a new one each time, for every column of every new row
+        (4 % of the manager's CPU in a converge of 1,000 gateways)."""
+        changed = False
+        data, columns, defaults = row._data, table.columns, self._defaults
+        for name, datum_json in row_json.items():
+            column = columns.get(name)
+            if not column:
+                ovs.db.idl.vlog.warn(f"unknown column {name} updating table {table.name}")
+                continue
+            try:
+                datum = ovs.db.data.Datum.from_json(column.type, datum_json)
+            except ovs.db.error.Error as err:
+                ovs.db.idl.vlog.warn(f"error parsing column {name} in table {table.name}: {err}")
+                continue
+            old = dict.get(data, name)
+            if old is None:
+                old = defaults.get(column)
+                if old is None:
+                    old = defaults[column] = ovs.db.data.Datum.default(column.type)
+            if datum != old:
+                data[name] = datum
+                changed = changed or column.alert
         return changed
 
     def _Idl__clear(self) -> None:  # the library's private name: its tables emptied
