@@ -203,7 +203,7 @@ class Worker:
                     if time.monotonic() - self._grace_from < CONNECT_GRACE_S:
                         backoff = 0.5  # still connecting for the first time: wait for it, say nothing yet
                         continue
-                await self._record(Observation(reachable=self.driver.health().connected, realized_generation=None,
+                await self._record(Observation(reachable=health.connected, realized_generation=None,
                                                error=err.fields.get("reason", str(err))))
             except Exception as err:
                 log.exception("gateway %s: reconcile pass failed", self.name)
@@ -234,19 +234,24 @@ class Worker:
         and whose driver tells of every device change (``_quiet``) has nothing to do until its
         contact refresh or its whole pass is due (1,000 of them woke 100 times a second for nothing)."""
         period = self.crew.period
-        settled = self._settled_at
-        if self._dirty or not self.driver.notifies or settled is None:
+        settled = self._settled()
+        if settled is None:
             return period
         due = min(settled + WHOLE_EVERY_S, self._last_write + REFRESH_CONTACT_S) - time.monotonic()
         return max(due, min(period, 1.0))
+
+    def _settled(self) -> float | None:
+        """When the last pass settled, if nothing was asked of the worker since and its driver tells
+        of every device change (else None: only a pass can tell)."""
+        return None if self._dirty or not self.driver.notifies else self._settled_at
 
     def _quiet(self, woken: bool) -> bool:
         """Nothing to do: the desired state did not change, the last pass settled less than
         WHOLE_EVERY_S ago, and the driver, which tells of every device change, shows the very
         state that pass read (the echo of silonet's own write wakes the worker too). Reading
         again would only cost CPU: 1,000 idle gateways must not keep a core busy."""
-        settled = self._settled_at
-        if self._dirty or not self.driver.notifies or settled is None:
+        settled = self._settled()
+        if settled is None:
             return False
         if time.monotonic() - settled >= WHOLE_EVERY_S:
             return False
