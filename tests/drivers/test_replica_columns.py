@@ -63,3 +63,23 @@ def test_logical_switch_updates_land_as_the_librarys(before: dict, update: dict)
 @given(before=LOCATOR, update=LOCATOR)
 def test_locator_updates_land_as_the_librarys(before: dict, update: dict) -> None:
     _both(_idl(), "Physical_Locator", before, update)
+
+
+def test_equal_schema_answers_share_one_parsed_schema_and_others_do_not() -> None:
+    """``compact.schema_of``: keyed by the device's whole answer, not by what it says it is."""
+    import copy
+    import json
+
+    from silonet.drivers.ovsdb.compact import schema_of
+    from silonet.drivers.ovsdb.connection import COLUMNS
+
+    answer = json.loads(SCHEMA.read_text())
+    first, again = schema_of(answer, COLUMNS), schema_of(copy.deepcopy(answer), COLUMNS)
+    assert first is again
+    older = copy.deepcopy(answer)  # same name, version and checksum, one column fewer
+    del older["tables"]["Logical_Switch"]["columns"]["replication_mode"]
+    other = schema_of(older, COLUMNS)
+    assert other is not first
+    assert "replication_mode" in first.get_idl_schema().tables["Logical_Switch"].columns
+    assert "replication_mode" not in other.get_idl_schema().tables["Logical_Switch"].columns
+    assert set(first.get_idl_schema().tables) == set(COLUMNS)  # only the tables silonet replicates

@@ -89,6 +89,8 @@ _SCALARS: weakref.WeakValueDictionary[tuple, SharedDatum] = weakref.WeakValueDic
 _ATOMS: weakref.WeakValueDictionary[tuple, SharedAtom] = weakref.WeakValueDictionary()
 
 _SCHEMAS: dict[str, ovs.db.schema.DbSchema] = {}  # a few: one per schema version and column choice
+_HELPERS: dict[str, ovs.db.idl.SchemaHelper] = {}  # the same, by the device's answer (``schema_of``)
+HELPERS_KEPT = 64
 
 SCALAR, MANY, FROZEN = 1, 2, 3  # one value; a set or map; a set of a column that never changes
 PATCH_FROM = 32  # a set or map this large is patched where an update changed it, not rebuilt
@@ -108,9 +110,30 @@ def shared_schema(helper: ovs.db.idl.SchemaHelper) -> ovs.db.idl.SchemaHelper:
     """A helper for the schema ``helper`` makes, parsed once for all IDLs of an equal one (the
     library reads an IDL's schema and never changes it: each IDL wraps its tables and columns in
     objects of its own)."""
+    if isinstance(helper, _Parsed):  # shared already (``schema_of``)
+        return helper
     schema = helper.get_idl_schema()
     key = json.dumps([schema.to_json(), schema.readonly], sort_keys=True)
     return _Parsed(_SCHEMAS.setdefault(key, schema))
+
+
+def schema_of(schema_json: dict, columns: dict[str, list[str]]) -> ovs.db.idl.SchemaHelper:
+    """The shared helper for a device's schema (its ``get_schema`` answer) with ``columns`` of it
+    replicated (those it has), keyed by the answer's whole text: parsing it for each connection
+    was 2 % of a 1,000-gateway converge (1.5 ms each against 0.2 ms for the key). Not by its
+    version and checksum: a device that lied about them would hand its schema to the others."""
+    key = json.dumps([schema_json, columns], sort_keys=True)
+    found = _HELPERS.get(key)
+    if found is None:
+        helper = ovs.db.idl.SchemaHelper(schema_json=schema_json)
+        tables = schema_json.get("tables", {})
+        for table, wanted in columns.items():
+            if have := [c for c in wanted if c in tables.get(table, {}).get("columns", {})]:
+                helper.register_columns(table, have)
+        found = shared_schema(helper)
+        if len(_HELPERS) < HELPERS_KEPT:  # devices sending a new schema each time are parsed each time
+            _HELPERS[key] = found
+    return found
 
 
 class Config(dict):

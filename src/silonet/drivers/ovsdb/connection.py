@@ -32,6 +32,7 @@ import ovs.timeval
 import ovs.vlog
 
 from silonet.drivers import secrets
+from silonet.drivers.ovsdb.compact import schema_of
 from silonet.drivers.ovsdb.hub import Hub, Waits, hubs
 from silonet.drivers.ovsdb.replica import MemoIdl
 from silonet.drivers.untrusted import echo
@@ -145,13 +146,7 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
         raise ConnectionError(f"get_schema from {remote}: {os.strerror(error)}")
     if reply.error:
         raise ConnectionError(f"get_schema from {remote}: {echo(reply.error)}")
-    helper = ovs.db.idl.SchemaHelper(schema_json=reply.result)
-    tables = reply.result.get("tables", {})
-    for table, columns in COLUMNS.items():
-        have = [c for c in columns if c in tables.get(table, {}).get("columns", {})]
-        if have:
-            helper.register_columns(table, have)
-    return helper
+    return schema_of(reply.result, COLUMNS)
 
 
 def _transact(rpc: ovs.jsonrpc.Connection, request: ovs.jsonrpc.Message, timeout_ms: int) -> tuple[int, Any]:
