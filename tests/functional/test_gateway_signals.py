@@ -197,7 +197,8 @@ def test_a_gateway_waiting_its_turn_to_connect_is_pending_past_the_grace(
     first connection's grace starts when its turn comes; it then connects and realizes, silently."""
     if missing := ovs_missing():
         pytest.skip(f"Open vSwitch is not installed here (missing: {missing})")
-    monkeypatch.setattr(worker_module, "CONNECT_GRACE_S", 0.3)
+    grace = 1.0  # long enough for the link to fetch the schema and queue before it ends
+    monkeypatch.setattr(worker_module, "CONNECT_GRACE_S", grace)
     slots = Resyncs(1)
     assert slots.take(_Holder())
     monkeypatch.setattr(hubs(), "resyncs", slots)
@@ -206,7 +207,7 @@ def test_a_gateway_waiting_its_turn_to_connect_is_pending_past_the_grace(
         with _serving(manager, {"driver": "ovsdb", "address": db.remote}) as (client, rec):
             _until(lambda: slots.waiting == 1, "the gateway's link queued for a resync slot")
             queued_at = time.monotonic()
-            _until(lambda: time.monotonic() - queued_at > 6 * 0.3, "six graces in the queue")
+            _until(lambda: time.monotonic() - queued_at > 3 * grace, "three graces in the queue")
             st = _status(client)
             assert st["state"] == "pending" and st["last_error"] is None and _errors(rec) == 0, st
             slots.give()
