@@ -90,7 +90,7 @@ _ATOMS: weakref.WeakValueDictionary[tuple, SharedAtom] = weakref.WeakValueDictio
 
 _SCHEMAS: dict[str, ovs.db.schema.DbSchema] = {}  # a few: one per schema version and column choice
 _HELPERS: dict[str, ovs.db.idl.SchemaHelper] = {}  # the same, by the device's answer (``schema_of``)
-HELPERS_KEPT = 64
+SCHEMAS_KEPT = 64  # each of the two; beyond, a schema is parsed (and held) by its own IDLs only
 
 SCALAR, MANY, FROZEN = 1, 2, 3  # one value; a set or map; a set of a column that never changes
 PATCH_FROM = 32  # a set or map this large is patched where an update changed it, not rebuilt
@@ -114,7 +114,12 @@ def shared_schema(helper: ovs.db.idl.SchemaHelper) -> ovs.db.idl.SchemaHelper:
         return helper
     schema = helper.get_idl_schema()
     key = json.dumps([schema.to_json(), schema.readonly], sort_keys=True)
-    return _Parsed(_SCHEMAS.setdefault(key, schema))
+    found = _SCHEMAS.get(key)
+    if found is None:
+        found = schema
+        if len(_SCHEMAS) < SCHEMAS_KEPT:  # a device sending a new schema each time is not kept each time
+            _SCHEMAS[key] = schema
+    return _Parsed(found)
 
 
 def schema_of(schema_json: dict, columns: dict[str, list[str]]) -> ovs.db.idl.SchemaHelper:
@@ -131,7 +136,7 @@ def schema_of(schema_json: dict, columns: dict[str, list[str]]) -> ovs.db.idl.Sc
             if have := [c for c in wanted if c in tables.get(table, {}).get("columns", {})]:
                 helper.register_columns(table, have)
         found = shared_schema(helper)
-        if len(_HELPERS) < HELPERS_KEPT:  # devices sending a new schema each time are parsed each time
+        if len(_HELPERS) < SCHEMAS_KEPT:  # devices sending a new schema each time are parsed each time
             _HELPERS[key] = found
     return found
 
