@@ -148,6 +148,7 @@ def test_an_idle_gateway_has_its_contact_refreshed_and_is_compared_whole_only_ra
     from silonet.reconcile import worker as worker_module
 
     monkeypatch.setattr(worker_module, "REFRESH_CONTACT_S", 1.0)
+    monkeypatch.setattr(worker_module, "REFRESH_GRID_S", 0.5)
     monkeypatch.setattr(worker_module, "WHOLE_EVERY_S", 3600.0)
     client, _dbs = fabric
     assert attach(client, "gb", 2100)["status"] == "realized"
