@@ -152,3 +152,41 @@ def test_ovsdb_plans_again_when_another_writer_took_the_free_vlan_of_a_new_switc
     assert vtepdb.ctl("get", "Logical_Switch", "cust-44", "tunnel_key", "other_config", "replication_mode",
                       "description").split("\n")[:4] == ["6001", '{silonet_managed="true"}', "source_node",
                                                          '"silonet network cust-44 (VNI 6001)"']
+
+
+def test_ovsdb_never_replaces_or_removes_a_binding_another_writer_made_after_the_plan(vtepdb: VtepDb) -> None:
+    """The plan is made on the device as the pass read it; the write is built on the replica as it
+    stands when the job runs, which may hold a binding another writer made in between (a hub reads
+    a calm device's changes within ``QUIET_S``). A VLAN the plan took for free, or for silonet's to
+    remove, that the replica now shows bound to someone else's switch is left to them: the bind goes
+    as an insert mutation (the pass plans again), the unbind is skipped."""
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),))
+    planned = [EnsureLogicalSwitch(6000, "cust-43"), Bind("p1", 200, 6000)]  # VLAN 200 was free when read
+
+    async def until_read(driver: OvsdbDriver, vlan: int) -> None:
+        for _ in range(200):  # bounded: 10 s
+            if ("p1", vlan) in (await driver.read()).facts.foreign_bindings:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the replica never showed the foreign binding of VLAN {vlan}")
+
+    async def scenario() -> tuple[ApplyResult, ApplyResult]:
+        driver = OvsdbDriver(gw, lambda: None)
+        try:
+            await _realized(driver)
+            vtepdb.ctl("add-ls", "theirs", "--", "bind-ls", "ps1", "p1", "200", "theirs")
+            await until_read(driver, 200)
+            bound = await driver.apply(planned)
+            vtepdb.ctl("add-ls", "theirs2", "--", "unbind-ls", "ps1", "p1", "100",  # VLAN 100 was silonet's
+                       "--", "bind-ls", "ps1", "p1", "100", "theirs2")
+            await until_read(driver, 100)
+            unbound = await driver.apply([Unbind("p1", 100)])
+            return bound, unbound
+        finally:
+            await driver.close()
+
+    bound, unbound = asyncio.run(scenario())
+    assert bound == ApplyResult(0, retry=True)  # their binding stayed: plan again
+    assert unbound == ApplyResult(1)
+    bindings = dict(line.split() for line in vtepdb.ctl("list-bindings", "ps1", "p1").splitlines())
+    assert bindings == {"0100": "theirs2", "0200": "theirs"}, bindings

@@ -287,12 +287,25 @@ def remove_remote_mac(w: Write, op: RemoveRemoteMac) -> None:
             r.delete()
 
 
+def _ours(w: Write, prow: Any, vlan: int) -> bool | None:
+    """Whether the port's VLAN is bound to one of silonet's switches as the replica stands now
+    (None: unbound). The plan was made on the device as the pass read it; a device change read
+    since (another writer bound the VLAN) must not be replaced or removed on the plan's word."""
+    sid = w.idl.meaning(prow, port_rows).vlan_bindings.get(vlan)
+    if sid is None:
+        return None
+    held = w.reading.switches.get(sid)
+    return held is not None and held[2]
+
+
 def bind(w: Write, op: Bind) -> None:
-    """A rebind replaces the binding, unless it moved meanwhile (``verify``); a free VLAN is
-    bound by an insert mutation (``_insert_bindings``) once every operation ran."""
+    """A rebind replaces silonet's own binding, unless it moved meanwhile (``verify``); a free VLAN,
+    or one someone else bound since the pass read the device, goes by an insert mutation
+    (``_insert_bindings``) once every operation ran: it never replaces a key, so the other
+    writer's binding stays and ``outrun`` has the pass plan again (which then refuses it)."""
     prow = w.ports[op.port]
     vlan = op.vlan
-    if vlan in w.idl.meaning(prow, port_rows).vlan_bindings:
+    if _ours(w, prow, vlan):
         prow.verify("vlan_bindings")
         prow.setkey("vlan_bindings", vlan, w.switch(op.vni))
     else:
@@ -300,7 +313,11 @@ def bind(w: Write, op: Bind) -> None:
 
 
 def unbind(w: Write, op: Unbind) -> None:
+    """silonet's binding, removed unless it moved meanwhile (``verify``); a VLAN someone else bound
+    since the pass read the device is left alone (the read-back shows it)."""
     prow = w.ports[op.port]
+    if _ours(w, prow, op.vlan) is False:
+        return
     prow.verify("vlan_bindings")
     prow.delkey("vlan_bindings", op.vlan)
 
