@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import ovs.timeval
 import pytest
 
+from silonet.drivers.ovsdb import hub as hub_module
 from silonet.drivers.ovsdb.hub import Hub, Hubs, Resyncs, Waits
 
 
@@ -30,7 +31,11 @@ class PipeLink:
         self.read = b""
         self.fail = fail
         self.alive = True
+        self.busy = True  # ``pressing``: the hub turns it at once (False: within QUIET_S)
         self.turned = threading.Event()
+
+    def pressing(self) -> bool:
+        return self.busy
 
     def turn(self, waits: Waits) -> bool:
         self.turns += 1
@@ -159,6 +164,9 @@ def test_a_due_timer_runs_its_link_without_any_descriptor(hub: Hub) -> None:
             waits.timer_wait(20)
             return self.turns < 5
 
+        def pressing(self) -> bool:
+            return False  # its timers end a calm wait
+
     t = Timer()
     hub.kick(t)
     assert until(lambda: t.turns == 5)
@@ -179,6 +187,9 @@ def test_a_timer_replaced_by_a_later_turn_does_not_fire(hub: Hub) -> None:
             elif self.turns == 2:
                 waits.timer_wait(10_000)
             return self.alive
+
+        def pressing(self) -> bool:
+            return True
 
     r = Rearmed()
     hub.kick(r)
@@ -266,3 +277,36 @@ def test_resync_slots_go_to_the_waiting_links_in_order_and_are_never_polled() ->
     r.give()
     r.give()  # c's and f's: both free again, never more than the size
     assert r.take(a) and r.take(b) and not r.take(d)
+
+
+def test_a_calm_hub_turns_its_links_in_one_wake_up_per_quiet_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Links none of which presses (idle: their devices' echoes) are turned at most once per
+    QUIET_S whatever arrives meanwhile; a kick (a job) ends the wait at once, and a link that
+    presses (a write's answer due) is turned for each event again."""
+    monkeypatch.setattr(hub_module, "QUIET_S", 30.0)
+    h = Hub(98)
+    links = [PipeLink(f"calm{i}") for i in range(3)]
+    for link in links:
+        link.busy = False
+        h.kick(link)
+    h.start()
+    try:
+        assert until(lambda: all(link.turns >= 1 for link in links))
+        turns = [link.turns for link in links]
+        for _ in range(5):
+            for link in links:
+                link.poke()
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert [link.turns for link in links] == turns, "a calm hub waited for its quiet period"
+        links[0].busy = True
+        h.kick(links[0])  # a job: at once, and the others' waiting events come in the same wake-up
+        assert until(lambda: all(link.read.count(b"x") == 5 for link in links), 10)
+        for _ in range(3):  # pressing now: each event is a turn, no quiet period between (30 s)
+            done = links[0].turns
+            links[0].poke()
+            assert until(lambda d=done: links[0].turns > d, 10)
+    finally:
+        let_go(h)
+        for link in links:
+            link.close()

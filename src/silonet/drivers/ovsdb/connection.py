@@ -240,6 +240,13 @@ class Link:
             return f"connecting to {self.remote}"
         return f"disconnected from {self.remote}"
 
+    def pressing(self) -> bool:
+        """A write or jobs under way, a resync (a slot held, or connected before the monitor reply),
+        or a stop: what arrives is handled at once, not within the hub's QUIET_S."""
+        idl = self.idl
+        return (self._writing is not None or bool(self._jobs) or self._queued or self._slot or self._halt
+                or (idl is not None and idl._session.is_connected() and not self.connected))
+
     def queued(self) -> bool:
         """Not connected only because it waits for a resync slot, with no failure since it last was."""
         return not self.error and hubs().resyncs.queued(self)

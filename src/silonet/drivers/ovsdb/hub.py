@@ -21,6 +21,14 @@ replica, parsed in a hub turn (~0.15 s of the interpreter for a gateway of 100 V
 links at once) kept the hubs from answering the others' echoes in time, which dropped more:
 a storm that did not end. A link waits, disconnected, for one of a few slots before connecting,
 and holds it until its replica is whole.
+
+A calm hub (none of its links writing, running jobs or resyncing: ``Turned.pressing``) turns its
+links at most every QUIET_S: what arrived meanwhile (mostly the devices' echo requests, 200 a
+second at 1,000 gateways) is handled in one wake-up. Answered one wake-up each, an echo cost a hub
+~230 us of CPU; in batches ~120 us (1,000 idle gateways: the hubs' CPU 185 -> 97 ticks in 40 s,
+the manager's idle 6.0-8.0 -> 3.7 %). A job handed to the hub (a write) ends the wait at once and
+the answer to a write is never held (its link presses until it arrives); a device's own change
+(a MAC it learned, a fault, drift) is read at most QUIET_S late.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -43,6 +52,7 @@ HUBS = int(os.environ.get("SILONET_OVSDB_HUBS", "4"))  # threads holding connect
 CONNECTORS = 8  # schema fetches at once (each may wait CONNECT_TIMEOUT_MS for a silent device)
 WORKERS = 4  # threads running links' jobs (a read's interpretation, a write's build): off the hubs
 RESYNCS = int(os.environ.get("SILONET_OVSDB_RESYNCS", "8"))  # links between connecting and a whole replica
+QUIET_S = 0.25  # a calm hub turns its links at most this often: a device's echo or own change waits that long
 
 
 class Woken(Protocol):
@@ -110,6 +120,10 @@ class Turned(Protocol):
     def turn(self, waits: Waits) -> bool:
         """Do what is due; register what to wait for next in ``waits``. False: the link is done."""
 
+    def pressing(self) -> bool:
+        """Whether what it waits for must be handled at once (a write's answer, a resync), not
+        within QUIET_S."""
+
 
 class Waits:
     """A ``Poller`` that remembers instead of blocking: the descriptors one link waits on and the
@@ -159,6 +173,10 @@ class Hub(threading.Thread):
         self._rfd, self._wfd = os.pipe()
         os.set_blocking(self._rfd, False)
         self._poll.register(self._rfd, select.POLLIN)
+        self._kicks = select.epoll()  # the kick pipe alone: what ends a calm wait early
+        self._kicks.register(self._rfd, select.POLLIN)
+        self._pressing: set[Turned] = set()  # links whose last turn left them pressing
+        self._woke = 0.0  # time.monotonic() of the last wake-up
 
     @property
     def load(self) -> int:
@@ -188,10 +206,14 @@ class Hub(threading.Thread):
     def _wait(self) -> set[Turned]:
         due: set[Turned] = set()
         timeout = self._due(due)
+        if not due and not self._pressing and not self._kicked:
+            self._calm(timeout)
+            timeout = self._due(due)
         try:  # polled even when some are due, so a link that is always due starves no other
             events = self._poll.poll(0 if due else -1 if timeout < 0 else max(1, int(timeout + 1)) / 1000)
         except InterruptedError:
             events = []
+        self._woke = time.monotonic()
         for fd, _ in events:
             if fd == self._rfd:
                 with contextlib.suppress(BlockingIOError):
@@ -208,6 +230,15 @@ class Hub(threading.Thread):
             kicked, self._kicked = self._kicked, []
         due.update(kicked)
         return due
+
+    def _calm(self, timeout: float) -> None:
+        """Until QUIET_S after the last wake-up, a due timer (``timeout`` ms, -1: none) or a kick."""
+        left = self._woke + QUIET_S - time.monotonic()
+        if timeout >= 0:
+            left = min(left, timeout / 1000)
+        if left > 0:
+            with contextlib.suppress(InterruptedError):
+                self._kicks.poll(left)  # the byte stays in the pipe: the poll that follows reads it
 
     def _due(self, due: set[Turned]) -> float:
         """Add the links whose timer is due to ``due``; the milliseconds until the next (-1: none)."""
@@ -233,6 +264,10 @@ class Hub(threading.Thread):
             log.exception("ovsdb hub: %r failed a turn; dropped", link)
             alive = False
         old = self.links.pop(link, None)
+        if alive and link.pressing():
+            self._pressing.add(link)
+        else:
+            self._pressing.discard(link)
         if alive:
             self.links[link] = waits
             if waits.until is not None:
