@@ -75,7 +75,7 @@ def test_a_descriptor_waited_on_twice_waits_for_both() -> None:
     import select
     import socket
 
-    from silonet.drivers.ovsdb.connection import Poll
+    from silonet.drivers.ovsdb.library import Poll
 
     a, b = socket.socketpair()
     try:

@@ -29,7 +29,6 @@ import ovs.poller
 import ovs.reconnect
 import ovs.stream
 import ovs.timeval
-import ovs.vlog
 
 from silonet.drivers import secrets
 from silonet.drivers.ovsdb.compact import schema_of
@@ -64,46 +63,6 @@ COLUMNS = {  # what silonet reads or writes: replicating only these keeps big up
     "Ucast_Macs_Local": ["MAC", "logical_switch"],
 }
 Txn = ovs.db.idl.Transaction
-
-
-def quiet_vlog() -> None:
-    """The OVS library logs through ``ovs.vlog``; keep it off the console unless asked."""
-    ovs.vlog.Vlog.set_levels_from_string("any:console:off")
-
-
-def use_poll() -> None:
-    """Make the OVS library wait with ``poll(2)``, not ``select(2)``.
-
-    ``ovs.poller.Poller`` (every IDL wait, ``Stream.open_block``, ``transact_block``) builds its
-    set from ``ovs.poller.SelectPoll``, which the library points at a ``select.select`` emulation
-    kept for eventlet/gevent; ``select`` refuses descriptors of 1,024 and above, so a manager
-    holding a few hundred gateways (a socket and a wake-up pipe each) lost every connection made
-    after that ("filedescriptor out of range in select()"). The library's own comment names the
-    remedy for programs without eventlet: point that slot at ``select.poll``. Idempotent; silonet
-    never runs under eventlet or gevent (it would monkey-patch ``select.poll`` away, and then the
-    emulation is what it needs)."""
-    if not hasattr(select, "poll") or ovs.poller._using_eventlet_green_select():
-        return
-    ovs.poller.SelectPoll = Poll
-
-
-class Poll:
-    """``select.poll`` as the library's emulation behaves: a descriptor registered twice waits for
-    both (``Idl.wait`` asks for POLLOUT, then POLLIN, on one socket while a write is half sent);
-    ``select.poll.register`` would keep the second alone, and a transaction larger than the
-    socket's buffer would wait for an answer to a request the device never fully received."""
-
-    def __init__(self) -> None:
-        self._poll = select.poll()
-        self._events: dict[int, int] = {}
-
-    def register(self, fd: Any, events: int) -> None:
-        fd = fd if isinstance(fd, int) else fd.fileno()
-        self._events[fd] = events = self._events.get(fd, 0) | events
-        self._poll.register(fd, events)
-
-    def poll(self, timeout: float) -> list[tuple[int, int]]:
-        return self._poll.poll(timeout)
 
 
 def configure_ssl(gateway: Any) -> Path:
@@ -246,6 +205,22 @@ class Link:
         idl = self.idl
         return (self._writing is not None or bool(self._jobs) or self._queued or self._slot or self._halt
                 or (idl is not None and idl._session.is_connected() and not self.connected))
+
+    def unread(self) -> bool:
+        """Whether the device sent something the IDL has not read yet (any thread: a poll of the
+        socket, no read). Conservative: a failure to tell says yes."""
+        idl = self.idl
+        rpc = idl._session.rpc if idl is not None else None
+        if rpc is None:
+            return False
+        if rpc.input:
+            return True
+        try:
+            ready = select.poll()
+            ready.register(rpc.stream.socket, select.POLLIN)
+            return bool(ready.poll(0))
+        except (OSError, ValueError, AttributeError):
+            return True
 
     def queued(self) -> bool:
         """Not connected only because it waits for a resync slot, with no failure since it last was."""

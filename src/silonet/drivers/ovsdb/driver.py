@@ -17,8 +17,9 @@ import ovs.db.idl
 
 from silonet.drivers import ovsjson
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
-from silonet.drivers.ovsdb.connection import Commit, Link, Txn, quiet_vlog, use_poll
+from silonet.drivers.ovsdb.connection import Commit, Link, Txn
 from silonet.drivers.ovsdb.handlers import Write, device_epoch, fence
+from silonet.drivers.ovsdb.library import quiet_vlog, use_poll
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
 from silonet.drivers.untrusted import echo, ipv4, shown
 from silonet.drivers.vtep_schema import Interpretation
@@ -91,8 +92,13 @@ class OvsdbDriver(Driver):
             raise DeviceError(gateway=self.gateway.name, reason=str(err)) from None
 
     def unchanged(self) -> bool:
-        idl, cached = self._link.idl, self._cached
-        return self._link.connected and idl is not None and cached is not None and cached[0] == idl.change_seqno
+        """The replica did not move since the last read, and nothing the device sent waits unread
+        (a calm hub reads it within ``hub.QUIET_S``: a pass must not plan on, or call realized, a
+        device whose change or disconnection is still in the socket)."""
+        link, cached = self._link, self._cached
+        idl = link.idl
+        return (link.connected and idl is not None and cached is not None and cached[0] == idl.change_seqno
+                and not link.unread())
 
     async def read(self) -> ActualState:
         cached = self._cached
