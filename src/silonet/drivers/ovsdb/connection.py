@@ -219,7 +219,7 @@ class Link:
             ready = select.poll()
             ready.register(rpc.stream.socket, select.POLLIN)
             return bool(ready.poll(0))
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, TypeError, AttributeError):  # a stream closed under the call
             return True
 
     def queued(self) -> bool:
