@@ -6,6 +6,7 @@ and statuses judged on records another writer moved meanwhile are judged again."
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -195,3 +196,32 @@ def test_statuses_judged_on_records_another_writer_moved_are_judged_again(fleet,
     rec._record_many([("gw-0", DOWN)])
     assert judged == [["gw-0"], ["gw-0", *GROUPS["g1"]]]
     assert set(statuses(manager).values()) == {"failed"}  # g1 down everywhere: not "degraded" by gw-0 alone
+
+
+def test_rechecks_wait_for_a_pass_under_way_and_go_with_its_record(fleet, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An intent change's rechecks at a gateway whose pass is under way here wait for that pass's
+    observation, past RECHECK_WAIT_S (a 4,094-network apply's passes take seconds), and both go in
+    one recording: the attachments are judged once, not once for the rechecks and again for the
+    record. At a gateway with no pass under way the rechecks go alone after RECHECK_WAIT_S."""
+    manager, rec = fleet
+    batches: list[list[str]] = []
+    record_many = rec._record_many
+
+    def counted(batch, defer=False):  # type: ignore[no-untyped-def]
+        batches.append([type(o).__name__ for _g, o in batch])
+        return record_many(batch, defer)
+
+    monkeypatch.setattr(rec, "_record_many", counted)
+
+    async def scenario() -> None:
+        rec.passing("gw-0", True)
+        rechecked = asyncio.ensure_future(rec.recheck(["gw-0"]))
+        await asyncio.sleep(recorder.RECHECK_WAIT_S * 6)
+        assert not rechecked.done() and batches == [], "the rechecks waited for the pass under way"
+        await rec.submit("gw-0", up(manager))
+        rec.passing("gw-0", False)
+        await rechecked
+        await rec.recheck(["gw-1"])  # no pass under way there: alone, once RECHECK_WAIT_S passed
+
+    asyncio.run(scenario())
+    assert batches == [["Recheck", "Observation"], ["Recheck"]], batches

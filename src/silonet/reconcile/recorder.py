@@ -56,6 +56,14 @@ Record = Observation | ActualSnapshot | Recheck
 # the passes of the other gateways the rechecks name (held here) get this much longer to join it.
 RECHECK_WAIT_S = 0.05
 GATHER_S = 0.02
+# ... and where a pass is under way at a rechecked gateway (``passing``): the rechecks wait for its
+# observation up to RECHECK_PASS_MAX_S, and once the first came, the other passes under way get
+# GATHER_SHARE of the time waited so far (at least GATHER_S, at most GATHER_MAX_S). A 4,094-network
+# apply's rechecks were judged alone 50 ms after the intent write, while the passes took seconds: a
+# third judgement of every attachment, beside the passes' CPU.
+RECHECK_PASS_MAX_S = 10.0
+GATHER_SHARE = 0.1
+GATHER_MAX_S = 0.5
 RECORD_CHUNK = 50  # gateways recorded per transaction
 ANNOUNCE_CHUNK = 500  # attachments compared (and announced) per transaction
 JUDGE_TRIES = 2  # statuses judged outside the transaction this often before once inside (records kept moving)
@@ -93,6 +101,7 @@ class Recorder:
         # ``record`` runs beside the writer's thread: one recording (and the held scope) at a time
         self._lock = threading.Lock()
         self._submitted = asyncio.Event()  # something was submitted (``_gather`` looks again)
+        self._passing: set[str] = set()  # gateways with a pass under way here (``passing``)
 
     def record(self, gateway: str, obs: Observation) -> None:
         """One observation, now (in a thread: it waits for the database)."""
@@ -110,6 +119,15 @@ class Recorder:
             self._writer = asyncio.create_task(self._write_pending(), name="reconcile-recorder")
         await fut
         return True
+
+    def passing(self, gateway: str, under_way: bool) -> None:
+        """A pass of ``gateway`` started (True) or ended (on the event loop): rechecks there wait
+        for its observation (``_gather``)."""
+        if under_way:
+            self._passing.add(gateway)
+        else:
+            self._passing.discard(gateway)
+            self._submitted.set()  # one that ended without an observation: look again
 
     async def recheck(self, gateways: Iterable[str], vnis: frozenset[int] | None = None) -> None:
         """Announce what an intent change at ``vnis`` (None: anything) moved at ``gateways`` (whoever
@@ -157,17 +175,25 @@ class Recorder:
         (what ``?wait=`` waits for) queues neither behind a transaction of the rechecks' own nor
         behind one of the first pass to finish (ten passes of one attach end milliseconds apart).
         Observations without rechecks go at once; a gateway no pass here records (down, held
-        elsewhere) costs the others at most RECHECK_WAIT_S, or GATHER_S after the first pass."""
+        elsewhere) costs the others at most RECHECK_WAIT_S, or GATHER_S after the first pass; one
+        whose pass is under way, at most RECHECK_PASS_MAX_S, or GATHER_MAX_S after the first."""
         loop = asyncio.get_running_loop()
-        deadline, gathering = loop.time() + RECHECK_WAIT_S, False
-        while True:
+        start = loop.time()
+        first: float | None = None  # when the first pass's observation was here
+        while not self._draining:
             rechecked = {g for g, o, _f in self._pending if isinstance(o, Recheck)}
             observed = {g for g, o, _f in self._pending if isinstance(o, Observation)}
-            if not rechecked or (observed and not {g for g in rechecked - observed if self.holds(g)}):
+            waiting = {g for g in rechecked - observed if self.holds(g)}
+            if not rechecked or (observed and not waiting):
                 return
-            if observed and not gathering:
-                deadline, gathering = min(deadline, loop.time() + GATHER_S), True
-            left = deadline - loop.time()
+            now = loop.time()
+            under_way = not waiting.isdisjoint(self._passing)
+            deadline = start + (RECHECK_PASS_MAX_S if under_way else RECHECK_WAIT_S)
+            if observed:
+                first = now if first is None else first
+                more = max(GATHER_S, min(GATHER_MAX_S, GATHER_SHARE * (first - start))) if under_way else GATHER_S
+                deadline = min(deadline, first + more)
+            left = deadline - now
             if left <= 0:
                 return
             self._submitted.clear()

@@ -277,10 +277,12 @@ class Worker:
         REQUEST_ID.set(self.cause)
         self.cause = None
         started, ok = time.perf_counter(), False
+        self.crew.recorder.passing(self.name, True)  # an intent change's rechecks wait for its record
         try:
             await self._pass()
             ok = True
         finally:
+            self.crew.recorder.passing(self.name, False)
             self.crew.metrics.pass_done(self.name, started, ok)
 
     async def _pass(self) -> None:
