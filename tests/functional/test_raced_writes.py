@@ -190,3 +190,27 @@ def test_ovsdb_never_replaces_or_removes_a_binding_another_writer_made_after_the
     assert unbound == ApplyResult(1)
     bindings = dict(line.split() for line in vtepdb.ctl("list-bindings", "ps1", "p1").splitlines())
     assert bindings == {"0100": "theirs2", "0200": "theirs"}, bindings
+
+
+def test_ovsdb_read_of_a_device_that_went_away_fails_instead_of_giving_the_replica_of_before(
+        vtepdb: VtepDb) -> None:
+    """The device stops after a read: its connection's end waits in the socket (a calm hub turns the
+    link within ``QUIET_S``). The next read has the link turned first (``Link.unread``), and a job on
+    a link that is no longer connected fails: the IDL keeps the rows of before until it resyncs, and
+    a pass must not call a gone device realized from them."""
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),))
+
+    async def scenario() -> str:
+        driver = OvsdbDriver(gw, lambda: None)
+        try:
+            await _realized(driver)
+            vtepdb.stop()
+            try:
+                actual = await driver.read()
+            except DeviceError as err:
+                return str(err)
+            raise AssertionError(f"a gone device read as {actual.owned}")
+        finally:
+            await driver.close()
+
+    assert "ps1" in asyncio.run(scenario())

@@ -177,9 +177,14 @@ class Link:
     @property
     def connected(self) -> bool:
         """Connected and monitoring: after a reconnect, the replica holds the rows of before
-        until the server's answer arrives, and a pass must not take them for the device's."""
+        until the server's answer arrives, and a pass must not take them for the device's. A
+        connection whose end (or error) the IDL just read is not: the session calls it
+        disconnected only at its next run."""
         idl = self.idl
-        return (idl is not None and idl.has_ever_connected() and idl._session.is_connected()
+        if idl is None:
+            return False
+        rpc = idl._session.rpc
+        return (idl.has_ever_connected() and idl._session.is_connected() and rpc is not None and not rpc.status
                 and idl.state == idl.IDL_S_MONITORING)
 
     def why_down(self) -> str:
@@ -191,6 +196,10 @@ class Link:
         if idl is None:
             return "connecting"
         if idl._session.is_connected():
+            status = idl._session.rpc.status if idl._session.rpc is not None else 0
+            if status:  # read just now; the session says so at its next run
+                why = "closed by the device" if status == ovs.jsonrpc.EOF else os.strerror(status)
+                return f"the connection to {self.remote} ended ({why})"
             return f"connected to {self.remote}, waiting for its replica (the monitor reply)"
         if hubs().resyncs.queued(self):
             return (f"waiting its turn to connect to {self.remote} "
@@ -328,7 +337,7 @@ class Link:
         """The queued jobs, in a worker thread, holding the IDL (the hub skips the link meanwhile)."""
         with self._held:
             self._queued = False
-            if self.idl is None or self._halt:
+            if self.idl is None or self._halt or not self.connected:  # a replica of before is no reading
                 self._fail_jobs()
             else:
                 self._run_jobs()
