@@ -253,7 +253,6 @@ class Worker:
         due = min(settled + WHOLE_EVERY_S, refresh_at(self._last_write)) - time.monotonic()
         return max(due, min(period, 1.0))
 
-
     def _settled(self) -> float | None:
         """When the last pass settled, if nothing was asked of the worker since and its driver tells
         of every device change (else None: only a pass can tell)."""

@@ -337,7 +337,7 @@ class Link:
         """The queued jobs, in a worker thread, holding the IDL (the hub skips the link meanwhile)."""
         with self._held:
             self._queued = False
-            if self.idl is None or self._halt or not self.connected:  # a replica of before is no reading
+            if self._halt or not self.connected:  # no IDL, or a replica of before: no reading
                 self._fail_jobs()
             else:
                 self._run_jobs()

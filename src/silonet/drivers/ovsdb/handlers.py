@@ -171,9 +171,8 @@ class Write:
     def run(self, ops: list[Operation]) -> None:
         """Every operation's handler, in order, then the bindings of free VLANs."""
         self.mac_ips = {op.vtep_ip for op in ops if type(op) is SetRemoteMac}
-        m = self.idl.meaning
         self.row_vnis = {op.vni for op in ops if type(op) in (SetRemoteMac, RemoveLogicalSwitch) or (
-            type(op) is Bind and op.vlan in m(self.ports[op.port], port_rows).vlan_bindings)}
+            type(op) is Bind and _ours(self, self.ports[op.port], op.vlan))}  # a rebind (``bind``)
         for op in ops:
             RUN_IDL[type(op)](self, op)
         for prow, pairs in self.fresh.items():
