@@ -23,7 +23,7 @@ from silonet.drivers.untrusted import FAULTS, all_ipv4, ipv4, is_mac, is_token, 
 from silonet.model.rules import VLAN_MAX
 from silonet.plan.intern import CompactSet, shared_set
 from silonet.plan.ownership import DeviceFacts
-from silonet.plan.state import Changes, GatewayState, LogicalSwitch, new_logical_switch
+from silonet.plan.state import Changes, GatewayState, LogicalSwitch, MacTable, new_logical_switch
 
 OWNER_KEY = "silonet_managed"  # other_config key on the Logical_Switch rows silonet made
 
@@ -100,8 +100,7 @@ class Interpretation:
         self._bindings: dict[tuple[str, int], int] = {}
         self._foreign_bindings: dict[tuple[str, int], str] = {}
         self._foreign_vnis: dict[int, str] = {}
-        self._remote: dict[tuple[int, str], str] = {}
-        self._remote_keys: dict[int, list[tuple[int, str]]] = {}
+        self._remote: dict[int, dict[str, str]] = {}  # VNI -> {MAC: IP}: a part is replaced, never changed
         self._local: dict[int, frozenset[str]] = {}
         self._out: tuple | None = None
 
@@ -281,7 +280,7 @@ class Interpretation:
             if self._facts_dirty or self._facts is None:  # the same object while the facts stand
                 self._facts = DeviceFacts(frozenset(self.ports), dict(self._foreign_bindings),
                                           dict(self._foreign_vnis), frozenset(self.foreign_names))
-            self._out = (GatewayState(dict(self._ls), dict(self._bindings), dict(self._remote)), self._facts,
+            self._out = (GatewayState(dict(self._ls), dict(self._bindings), MacTable(dict(self._remote))), self._facts,
                          dict(self._local))
             with self._log_lock:
                 self.version += 1
@@ -342,8 +341,7 @@ class Interpretation:
         return vnis, bindings
 
     def _vni(self, vni: int) -> None:
-        for key in self._remote_keys.pop(vni, ()):
-            self._remote.pop(key, None)
+        self._remote.pop(vni, None)
         ids = self.owned_by_key.get(vni)
         foreign = self.foreign_by_key.get(vni)
         was = self._foreign_vnis.pop(vni, None)
@@ -358,18 +356,16 @@ class Interpretation:
         flood = [(r, m) for sid in ids for r, m in self._on(MCAST_REMOTE, sid) if m[0] == "unknown-dst"]
         ips = _flood_list(min(flood, key=lambda rm: str(rm[0]))[1][2]) if flood else frozenset()
         self._ls[vni] = new_logical_switch(vni, self.switches[min(ids)][0], ips)
-        remote: dict[tuple[int, str], tuple[str, str]] = {}
+        remote: dict[str, tuple[str, str]] = {}
         for sid in ids:
             for r, (address, _sid, ip) in self._on(UCAST_REMOTE, sid):
                 if address is None or ip is None:
                     continue
-                seen = remote.get((vni, address))
+                seen = remote.get(address)
                 if seen is None or str(r) < seen[0]:
-                    remote[(vni, address)] = (str(r), ip)
-        for key, (_r, ip) in remote.items():
-            self._remote[key] = ip
-        if remote:
-            self._remote_keys[vni] = list(remote)
+                    remote[address] = (str(r), ip)
+        if remote:  # a new part: the states handed out before keep theirs
+            self._remote[vni] = {address: ip for address, (_r, ip) in remote.items()}
         local = frozenset(m[0] for sid in ids for _r, m in self._on(UCAST_LOCAL, sid) if m[0] is not None)
         if local:
             self._local[vni] = local

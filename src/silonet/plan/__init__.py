@@ -10,7 +10,7 @@ from silonet.plan.ops import (
     SetFloodList,
     Unbind,
 )
-from silonet.plan.state import GatewayState, LogicalSwitch
+from silonet.plan.state import GatewayState, LogicalSwitch, MacTable
 
 __all__ = [
     "Bind",
@@ -18,6 +18,7 @@ __all__ = [
     "EnsureLogicalSwitch",
     "GatewayState",
     "LogicalSwitch",
+    "MacTable",
     "Operation",
     "RemoveLogicalSwitch",
     "SetFloodList",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from silonet.plan.ownership import DeviceFacts, restrict
-from silonet.plan.state import GatewayState, LogicalSwitch
+from silonet.plan.state import GatewayState, LogicalSwitch, scoped_macs
 
 Key = tuple[str, int]  # (port, VLAN)
 
@@ -135,8 +135,9 @@ class Standing:
 
 
 def scope(state: GatewayState, vnis: set[int], keys: set[Key]) -> GatewayState:
-    """``state`` on ``vnis`` and ``keys``: a device's side of a scoped diff (its MACs are few)."""
+    """``state`` on ``vnis`` and ``keys``: a device's side of a scoped diff (its remote MACs by VNI
+    where the reader kept them so: ``MacTable``)."""
     switches, bindings = state.logical_switches, state.bindings
     return GatewayState({v: switches[v] for v in vnis if v in switches},
                         {k: bindings[k] for k in keys if k in bindings},
-                        {k: ip for k, ip in state.remote_macs.items() if k[0] in vnis})
+                        scoped_macs(state.remote_macs, vnis))
