@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from silonet.drivers.base import ApplyResult
 from silonet.drivers.ovsdb import driver as ovsdb
 from silonet.model import Gateway, Management, Port
 from silonet.plan.ops import EnsureLogicalSwitch
@@ -27,7 +28,7 @@ def test_large_writes_wait_for_a_slot_and_small_ones_do_not() -> None:
             most = max(most, in_flight)
             await gate.wait()
             in_flight -= 1
-            return "done"
+            return ApplyResult(1)
 
         drivers = [_driver() for _ in range(3 * ovsdb.LARGE_WRITES_AT_ONCE)]
         for d in drivers:
@@ -40,7 +41,7 @@ def test_large_writes_wait_for_a_slot_and_small_ones_do_not() -> None:
         await asyncio.sleep(0.05)
         small_went = in_flight == waiting_large + 1
         gate.set()
-        assert await asyncio.gather(*tasks, small) == ["done"] * (len(tasks) + 1)
+        assert await asyncio.gather(*tasks, small) == [ApplyResult(1)] * (len(tasks) + 1)
         return waiting_large, small_went
 
     waiting_large, small_went = asyncio.run(scenario())

@@ -28,6 +28,12 @@ from silonet.plan.ops import Operation
 from silonet.plan.state import Changes
 
 LARGE_WRITE = 50  # operations: a write this big waits for a slot (an attach's few never do)
+# Operations per transaction. A job holds the link's IDL while it builds a transaction, and the
+# hub answers none of the device's echoes meanwhile: a write of 100,000 remote MACs took 12 s to
+# build and send, the device dropped the connection after its 5 s inactivity probe, and the pass
+# retried the same write forever. A larger write goes as several transactions in phase order,
+# each one committed and read back (in the hub's turn) before the next is built.
+TXN_OPS = 10_000
 LARGE_WRITES_AT_ONCE = 16
 # An OVSDB server's refusals that another writer's row, committed between the replica the write
 # was built on and the write, can cause (RFC 7047 5.2.1's errors; a switch's MAC learning does)
@@ -107,10 +113,17 @@ class OvsdbDriver(Driver):
         return await self._call(self._read)
 
     async def apply(self, ops: list[Operation], fence: Fence | None = None) -> ApplyResult:
-        if not ops:
-            return ApplyResult(0)
-        async with large_write_slot() if len(ops) >= LARGE_WRITE else contextlib.nullcontext():
-            return await self._call(lambda idl: self._apply(idl, ops, fence))
+        """``ops`` in transactions of at most ``TXN_OPS``; a part the device makes the pass plan
+        again for (``retry``) ends the write: what went before stands, the next pass sees it."""
+        applied = 0
+        for start in range(0, len(ops), TXN_OPS):
+            part = ops[start:start + TXN_OPS]
+            async with large_write_slot() if len(part) >= LARGE_WRITE else contextlib.nullcontext():
+                result = await self._call(lambda idl, part=part: self._apply(idl, part, fence))  # type: ignore[misc]
+            applied += result.applied
+            if result.retry:
+                return ApplyResult(applied, retry=True)
+        return ApplyResult(applied)
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):

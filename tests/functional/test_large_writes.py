@@ -1,0 +1,71 @@
+"""Writes too large for one transaction, and many remote MACs, on a real ``ovsdb-server``.
+
+A job holds the link's IDL while it builds a transaction, and no echo of the device is answered
+meanwhile: a write of 100,000 remote MACs took longer than the device's inactivity probe, the
+device dropped the connection, and the pass retried the same write forever. A write goes in
+transactions of at most ``TXN_OPS`` operations (made small here), in phase order, each read back
+before the next is built: switches made by one part carry the bindings and MACs of the next.
+Remote MAC rows are found through an index per switch (a walk of the switch's rows per
+operation was quadratic); an existing row is updated in place, never doubled. ``vtep-ctl`` is
+the independent reader."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from silonet.devices.vtepdb import VtepDb
+from silonet.drivers.base import wait_connected
+from silonet.drivers.ovsdb import driver as ovsdb_driver
+from silonet.drivers.ovsdb.driver import OvsdbDriver
+from silonet.model import Gateway, Management, Port
+from silonet.plan import GatewayState, LogicalSwitch, diff
+
+pytestmark = pytest.mark.ovs
+PEER = "198.18.0.2"
+
+
+def _desired(vnis: int, macs: int, ip: str = PEER) -> GatewayState:
+    switches = {5000 + v: LogicalSwitch(5000 + v, f"n{v}", frozenset({PEER})) for v in range(vnis)}
+    bindings = {("p1", 100 + v): 5000 + v for v in range(vnis)}
+    remote = {(5000 + v, f"02:00:00:00:{v:02x}:{m:02x}"): ip for v in range(vnis) for m in range(macs)}
+    return GatewayState(switches, bindings, remote)
+
+
+def test_a_write_larger_than_a_transaction_goes_in_parts_and_lands_whole(vtepdb: VtepDb,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ovsdb_driver, "TXN_OPS", 7)
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),))
+    desired, moved = _desired(4, 5), _desired(4, 5, "198.18.0.3")
+    parts: list[int] = []
+
+    async def scenario() -> tuple[GatewayState, GatewayState]:
+        driver = OvsdbDriver(gw, lambda: None)
+        build = driver._apply
+
+        def counted(idl, ops, fence=None):  # type: ignore[no-untyped-def]
+            parts.append(len(ops))
+            return build(idl, ops, fence)
+
+        driver._apply = counted  # type: ignore[method-assign]
+        try:
+            await driver.start()
+            await wait_connected(driver, 20)
+            ops = diff(desired, (await driver.read()).owned)
+            result = await driver.apply(ops)
+            assert result.applied == len(ops) == 4 * 3 + 20 and not result.retry
+            first = (await driver.read()).owned
+            await driver.apply(diff(moved, first))  # every MAC moves to another VTEP: updated in place
+            return first, (await driver.read()).owned
+        finally:
+            await driver.close()
+
+    first, second = asyncio.run(scenario())
+    assert first == desired and second == moved
+    assert parts == [7, 7, 7, 7, 4, 7, 7, 6]  # 32 operations, then the 20 moved MACs
+    assert sorted(vtepdb.ctl("list-ls").split()) == [f"n{v}" for v in range(4)]
+    macs = [line for line in vtepdb.ctl("list-remote-macs", "n2").splitlines() if "02:00:00:00" in line]
+    assert len(macs) == 5 and all("198.18.0.3" in line for line in macs), macs
+    rows = vtepdb.ctl("--columns=MAC", "list", "Ucast_Macs_Remote").split()
+    assert len([r for r in rows if r.startswith('"02:')]) == 20  # no row doubled by the update
