@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -107,4 +108,42 @@ def test_a_rebuilt_table_keeps_the_rows_that_reference_it(database_url: str) -> 
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         if conn.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again for the store
+    database.dispose()
+
+
+def test_the_actual_state_moves_to_its_own_table_and_back(database_url: str) -> None:
+    """0012 moves each gateway's recorded actual state out of ``gateway_status`` (whose every
+    update rewrote it) into ``gateway_actual``, and its downgrade moves it back: nothing is lost."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from silonet.runtime import Runtime
+    from silonet.service import Manager
+    from silonet.service.topology import parse_topology
+    from silonet.store.repo import ActualSnapshot, Repository
+    from tests.conftest import EXAMPLE
+
+    database = Database(database_url)
+    database.upgrade()
+    Manager(Runtime(database), Settings(database_url=database.url)).apply(
+        parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
+    held = {"logical_switches": [], "bindings": [{"port": "p1", "vlan": 100, "vni": 5000}], "remote_macs": [],
+            "local_macs": {"5000": ["02:00:00:00:00:01"]}}
+    with database.read() as s:
+        names = sorted(s.execute(text("SELECT name FROM gateways")).scalars())
+    with database.write() as (s, _generation):
+        Repository(s).record(names[0], ActualSnapshot(held))
+
+    def recorded() -> dict:
+        with database.read() as s:
+            return {n: r.actual for n, r in Repository(s).realizations(observed=True).items()}
+
+    assert recorded() == {n: held if n == names[0] else None for n in names}
+    cfg = database.alembic_config()
+    command.downgrade(cfg, "0011")
+    with database.engine.connect() as conn:
+        rows = conn.execute(text("SELECT actual FROM gateway_status WHERE actual IS NOT NULL")).scalars().all()
+    assert [json.loads(r) if isinstance(r, str) else r for r in rows] == [held]
+    command.upgrade(cfg, "head")
+    assert recorded() == {n: held if n == names[0] else None for n in names}
     database.dispose()

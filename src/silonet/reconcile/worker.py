@@ -55,8 +55,11 @@ CONNECT_GRACE_S = 10.0  # a gateway still making its first connection is pending
 # What a gateway holds is recorded at most this often: serializing and storing it is O(device),
 # and an attach changes it on every gateway of the group. The pass's outcome (realized
 # generation, errors, faults) is recorded at once; this replica's API reads the fresh actual
-# state from the workers (``Reconciler.actual_here``), other replicas' within this time.
+# state from the workers (``Reconciler.actual_here``), other replicas' within this time. A large
+# state waits longer: encoding it takes at most ACTUAL_COST_SHARE of the time (100,000 remote MACs
+# took 0.25 s to encode and as long to store, each second, and attaches there took 8x as long).
 ACTUAL_EVERY_S = 1.0
+ACTUAL_COST_SHARE = 0.02
 
 
 def refresh_at(last_write: float) -> float:
@@ -149,6 +152,7 @@ class Worker:
         self.actual: ActualState | None = None  # as the last settled pass read it
         self._actual_sent: ActualState | None = None  # as last recorded ...
         self._actual_at = -ACTUAL_EVERY_S  # ... at this monotonic time
+        self._actual_gap = ACTUAL_EVERY_S  # until the next may go: longer for a state slow to encode
         self._flush: asyncio.Task | None = None  # records ``actual`` once ACTUAL_EVERY_S has passed
 
     async def start(self) -> None:
@@ -450,8 +454,8 @@ class Worker:
         if actual is not None:
             self.actual = actual
             if not self._actual_recorded(actual):
-                if now - self._actual_at >= ACTUAL_EVERY_S:
-                    obs, with_actual = replace(obs, actual=actual_dict(actual)), True
+                if now - self._actual_at >= self._actual_gap:
+                    obs, with_actual = replace(obs, actual=self._encoded(actual)), True
                 elif self._flush is None or self._flush.done():
                     self._flush = asyncio.create_task(self._flush_actual(), name=f"actual {self.name}")
         key = (obs.reachable, obs.realized_generation, obs.error, obs.faults, obs.binding_errors, obs.foreign,
@@ -463,13 +467,20 @@ class Worker:
             if with_actual:
                 self._actual_sent, self._actual_at = actual, now
 
+    def _encoded(self, actual: ActualState) -> dict:
+        """``actual_dict(actual)``; the time it took sets the gap until the next (``ACTUAL_COST_SHARE``)."""
+        t0 = time.perf_counter()
+        out = actual_dict(actual)
+        self._actual_gap = max(ACTUAL_EVERY_S, (time.perf_counter() - t0) / ACTUAL_COST_SHARE)
+        return out
+
     def _actual_recorded(self, actual: ActualState) -> bool:
         sent = self._actual_sent
         return sent is not None and (sent is actual or (sent.owned == actual.owned
                                                          and sent.local_macs == actual.local_macs))
 
     async def _flush_actual(self) -> None:
-        await asyncio.sleep(max(self._actual_at + ACTUAL_EVERY_S - time.monotonic(), 0.0))
+        await asyncio.sleep(max(self._actual_at + self._actual_gap - time.monotonic(), 0.0))
         await self._record_actual()
 
     async def _record_actual(self) -> None:
@@ -477,5 +488,5 @@ class Worker:
         actual = self.actual
         if actual is None or self._actual_recorded(actual):
             return
-        if await self.crew.recorder.submit(self.name, ActualSnapshot(actual_dict(actual))):
+        if await self.crew.recorder.submit(self.name, ActualSnapshot(self._encoded(actual))):
             self._actual_sent, self._actual_at = actual, time.monotonic()

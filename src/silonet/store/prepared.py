@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from silonet.store.tables import (
     AttachmentStatusRow,
     AuditRow,
     EventRow,
+    GatewayActualRow,
     GatewayLeaseRow,
     GatewayRow,
     GatewayStatusRow,
@@ -35,6 +37,7 @@ from silonet.store.tables import (
 )
 
 META, GW, STATUS, LEASE = Meta.__table__, GatewayRow.__table__, GatewayStatusRow.__table__, GatewayLeaseRow.__table__
+ACTUAL = GatewayActualRow.__table__
 NET, GROUP, ATT = NetworkRow.__table__, GroupRow.__table__, AttachmentRow.__table__
 ATT_STATUS = AttachmentStatusRow.__table__
 
@@ -85,8 +88,10 @@ def realizations(dialect: str, observed: bool, named: bool, actual: bool = True)
             GW.c.decommissioning, GW.c.mode, STATUS.c.pending_operations, GW.c.pair,
             owner_now(dialect).label("owner")]
     if observed:
-        cols += [STATUS.c.faults, *([STATUS.c.actual, STATUS.c.foreign] if actual else [])]
+        cols += [STATUS.c.faults, *([ACTUAL.c.actual, STATUS.c.foreign] if actual else [])]
     q = select(*cols).join(STATUS, STATUS.c.gateway_id == GW.c.id).outerjoin(LEASE, LEASE.c.gateway_id == GW.c.id)
+    if observed and actual:
+        q = q.outerjoin(ACTUAL, ACTUAL.c.gateway_id == GW.c.id)
     return q.where(GW.c.name.in_(bindparam("names", expanding=True))) if named else q
 
 
@@ -116,3 +121,11 @@ def record_status(columns: tuple[str, ...]) -> Any:
     """A realization record's ``columns`` set, of the gateway ``gid`` (``Repository.record_many``)."""
     return update(STATUS).where(STATUS.c.gateway_id == bindparam("gid")).values({c: bindparam(c) for c in columns})
 
+
+
+@cache
+def record_actual(dialect: str) -> Any:
+    """A gateway's actual state (parameters ``gid``, ``actual``): its row made, or replaced."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ins = make(ACTUAL).values(gateway_id=bindparam("gid"), actual=bindparam("actual"))
+    return ins.on_conflict_do_update(index_elements=[ACTUAL.c.gateway_id], set_={"actual": ins.excluded.actual})

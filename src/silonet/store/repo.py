@@ -32,6 +32,7 @@ from silonet.store import events, prepared
 from silonet.store.tables import (
     AttachmentRow,
     AuditRow,
+    GatewayActualRow,
     GatewayRow,
     GatewayStatusRow,
     GroupPortRow,
@@ -218,8 +219,8 @@ class Repository:
     def learned_macs(self) -> dict[str, actual_json.LearnedMacs]:
         """MACs each gateway learned, as its last recorded pass read them (only that part of
         ``actual``: other replicas poll it for the gateways they do not drive)."""
-        st = GatewayStatusRow
-        q = select(GatewayRow.name, st.actual[actual_json.LOCAL_MACS]).join(st, st.gateway_id == GatewayRow.id)
+        st = GatewayActualRow
+        q = select(GatewayRow.name, st.actual[actual_json.LOCAL_MACS]).outerjoin(st, st.gateway_id == GatewayRow.id)
         return {name: actual_json.macs(part) for name, part in self.s.execute(q)}
 
     def empty(self) -> bool:
@@ -295,6 +296,7 @@ class Repository:
     def delete_gateway(self, name: str) -> None:
         gid = self._id(GatewayRow, name)
         self.s.execute(delete(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid))
+        self.s.execute(delete(GatewayActualRow).where(GatewayActualRow.gateway_id == gid))
         self.s.execute(delete(PortRow).where(PortRow.gateway_id == gid))
         self.s.execute(delete(GatewayRow).where(GatewayRow.id == gid))
 
@@ -397,32 +399,46 @@ class Repository:
         batch = list(batch)
         ids = dict(prepared.run(self.s, prepared.GATEWAY_IDS, {"names": sorted({g for g, _ in batch})}).all())
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        actual: list[dict[str, Any]] = []
         for gateway, obs in batch:
             if gateway in ids:
                 values = self._observed(obs)
-                shapes.setdefault(tuple(values), []).append({**values, "gid": ids[gateway]})
+                if values:
+                    shapes.setdefault(tuple(values), []).append({**values, "gid": ids[gateway]})
+                if (held := self._held(obs)) is not None:
+                    actual.append({"gid": ids[gateway], "actual": held})
         for columns, rows in shapes.items():  # Core executemany, one statement per shape of observation
             prepared.run(self.s, prepared.record_status(columns), rows)
+        if actual:
+            prepared.run(self.s, prepared.record_actual(self.s.get_bind().dialect.name), actual)
 
     def record(self, gateway: str, obs: Observation | ActualSnapshot, gateway_id: int | None = None) -> None:
         """What a reconcile pass saw and reached."""
         gid = gateway_id if gateway_id is not None else self._id(GatewayRow, gateway)
-        self.s.execute(update(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid)
-                       .values(**self._observed(obs)))
+        if values := self._observed(obs):
+            prepared.run(self.s, prepared.record_status(tuple(values)), {**values, "gid": gid})
+        if (held := self._held(obs)) is not None:
+            prepared.run(self.s, prepared.record_actual(self.s.get_bind().dialect.name), {"gid": gid, "actual": held})
+
+    @staticmethod
+    def _held(obs: Observation | ActualSnapshot) -> dict | None:
+        """The actual state an observation records (its own row: ``GatewayActualRow``), if any: an
+        unreachable device keeps what it last showed."""
+        if isinstance(obs, ActualSnapshot):
+            return obs.actual
+        return obs.actual if obs.reachable else None
 
     @staticmethod
     def _observed(obs: Observation | ActualSnapshot) -> dict[str, Any]:
         """The status columns an observation sets (an unreachable device keeps what it last showed;
-        an observation without ``actual`` keeps the actual state last recorded)."""
+        an actual state alone sets none)."""
         if isinstance(obs, ActualSnapshot):
-            return {"actual": obs.actual}
+            return {}
         values: dict[str, Any] = {"last_error": obs.error, "reachable": obs.reachable}
         if obs.reachable:
             values["last_contact"] = datetime.now(UTC)
             values.update(faults=obs.faults, binding_errors=obs.binding_errors, foreign=obs.foreign, drift=obs.drift,
                           pending_operations=obs.pending_operations)
-            if obs.actual is not None:
-                values["actual"] = obs.actual
         elif obs.reachable is None:  # not contacted (maintenance): what a pass would do or fail is unknown
             values.update(pending_operations=None, binding_errors=None, drift=None)
         if obs.realized_generation is not None:

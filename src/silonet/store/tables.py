@@ -142,7 +142,6 @@ class GatewayStatusRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_contact: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     reachable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    actual: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     faults: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     binding_errors: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     foreign: Mapped[list | None] = mapped_column(JSON, nullable=True)
@@ -151,6 +150,17 @@ class GatewayStatusRow(Base):
     pending_operations: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # the condition last announced on the event stream (reconcile/announce.py; null: none yet)
     condition: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class GatewayActualRow(Base):
+    """What a gateway holds as last read (``plan/actual_json.py``), beside its realization record:
+    it is O(the device) (100,000 remote MACs are 6.6 MB of JSON) and SQLite rewrites a whole row
+    on any update, so while it sat in ``gateway_status`` each pass's few small columns rewrote it
+    (12 ms a record at that size; a gateway of 100 VNIs flooding to 99 peers holds 160 KiB)."""
+
+    __tablename__ = "gateway_actual"
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True)
+    actual: Mapped[dict] = mapped_column(JSON, nullable=False)
 
 
 class TokenRow(Base):
