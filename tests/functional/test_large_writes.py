@@ -69,3 +69,51 @@ def test_a_write_larger_than_a_transaction_goes_in_parts_and_lands_whole(vtepdb:
     assert len(macs) == 5 and all("198.18.0.3" in line for line in macs), macs
     rows = vtepdb.ctl("--columns=MAC", "list", "Ucast_Macs_Remote").split()
     assert len([r for r in rows if r.startswith('"02:')]) == 20  # no row doubled by the update
+
+
+def test_a_reading_longer_than_the_device_probe_keeps_the_connection(vtepdb: VtepDb,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The device probes every second (a Manager row's ``inactivity_probe``) and the monitor reply
+    takes 3 s to read (each row made 1 ms slower): without the reading's own echo requests
+    (``MemoIdl.keepalive``) the device drops the connection mid-reply, every time."""
+    import subprocess
+    import time
+
+    from silonet.devices.vtepdb import free_port
+    from silonet.drivers.ovsdb import replica
+
+    port = free_port()
+    vtepdb.ctl("set-manager", f"ptcp:{port}:127.0.0.1", "--", "set", "Manager", ".", "inactivity_probe=1000")
+    subprocess.run(["ovs-appctl", "-t", str(vtepdb.dir / "ovsdb-server.ctl"), "ovsdb-server/add-remote",
+                    "db:hardware_vtep,Global,managers"], check=True, capture_output=True)
+    vtepdb.ctl("add-ls", "big", "--", "set", "Logical_Switch", "big", "tunnel_key=7000",
+               "other_config:silonet_managed=true")
+    args: list[str] = []
+    for m in range(3000):
+        args += ["--", "add-ucast-local", "big", f"02:00:00:00:{m >> 8:02x}:{m & 255:02x}", "198.18.0.1"]
+    vtepdb.ctl(*args[1:])
+    monkeypatch.setattr(replica, "KEEPALIVE_ROWS", 64)
+    monkeypatch.setattr(replica, "KEEPALIVE_S", 0.3)
+    slow = replica.MemoIdl._columns
+
+    def slower(self, table, row, row_json):  # type: ignore[no-untyped-def]
+        time.sleep(0.001)
+        return slow(self, table, row, row_json)
+
+    monkeypatch.setattr(replica.MemoIdl, "_columns", slower)
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", f"tcp:127.0.0.1:{port}"), ports=(Port("p1"),))
+
+    async def scenario() -> int:
+        driver = OvsdbDriver(gw, lambda: None)
+        try:
+            await driver.start()
+            await wait_connected(driver, 60)
+            return sum(len(macs) for macs in (await driver.read()).local_macs.values())
+        finally:
+            await driver.close()
+
+    t0 = time.monotonic()
+    assert asyncio.run(scenario()) == 3000
+    assert time.monotonic() - t0 > 3  # the reading did outlast the probe (else this proves nothing)
+    log = (vtepdb.dir / "ovsdb-server.log").read_text()
+    assert "no response to inactivity probe" not in log, log[-500:]

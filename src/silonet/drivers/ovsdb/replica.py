@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import ovs.db.data
 import ovs.db.error
 import ovs.db.idl
+import ovs.jsonrpc
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
@@ -16,6 +18,12 @@ from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCA
 from silonet.plan.intern import CompactSet, shared_set
 
 ENCAP = "vxlan_over_ipv4"
+# A long reading (a monitor reply of 100,000 rows takes seconds, in one turn of the hub) sends the
+# device the library's own echo request every KEEPALIVE_S, checked each KEEPALIVE_ROWS rows: the
+# device drops a connection it heard nothing from for its inactivity probe (5 s, then 5 more after
+# its echo), and a gateway holding 100,000 MACs was dropped on every reconnect, mid-reply.
+KEEPALIVE_S = 1.0
+KEEPALIVE_ROWS = 1024
 
 
 def _opt(value: list) -> Any:
@@ -94,10 +102,26 @@ class MemoIdl(ovs.db.idl.Idl):
         self.epoch = 0  # moves when views and journal start over: an interpretation of before is void
         self.compactor = Compactor(self.tables)
         self._defaults: dict[Any, ovs.db.data.Datum] = {}  # per column: its default, compared, never stored
+        self._rows_read = 0  # rows told since the connection began (``keepalive``)
+        self._alive_at = time.monotonic()
+
+    def keepalive(self) -> None:
+        """Each KEEPALIVE_ROWS rows read, an echo request to the device when KEEPALIVE_S passed
+        since the last: what the session sends as its own probe (id "echo", whose reply it drops)."""
+        self._rows_read += 1
+        if self._rows_read % KEEPALIVE_ROWS:
+            return
+        now = time.monotonic()
+        if now - self._alive_at >= KEEPALIVE_S:
+            self._alive_at = now
+            probe = ovs.jsonrpc.Message.create_request("echo", [])
+            probe.id = "echo"
+            self._session.send(probe)
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         """The library's hook, called for every row an update created, changed or deleted, once the
         whole update is applied (so the rows it refers to are there)."""
+        self.keepalive()
         if event == ovs.db.idl.ROW_DELETE:
             self.compactor.deleted(row._table.name, row.uuid)
         else:  # the columns it changed (``updates`` holds their old values); a new row's: all
@@ -123,6 +147,7 @@ class MemoIdl(ovs.db.idl.Idl):
     def _Idl__row_update(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:  # the library's private name
         """A row's columns from an update (``Idl.__row_update``); a locator set's references go
         straight to their shared atoms (``Compactor.packed``), the rest through the library."""
+        self.keepalive()
         frozen = self.compactor.frozen_refs.get(table.name)
         fast = {}
         for name, ref in (frozen or {}).items():
