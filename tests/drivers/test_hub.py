@@ -33,9 +33,13 @@ class PipeLink:
         self.alive = True
         self.busy = True  # ``pressing``: the hub turns it at once (False: within QUIET_S)
         self.turned = threading.Event()
+        self.pings = 0
 
     def pressing(self) -> bool:
         return self.busy
+
+    def ping(self) -> None:
+        self.pings += 1
 
     def turn(self, waits: Waits) -> bool:
         self.turns += 1

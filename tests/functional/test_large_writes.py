@@ -12,6 +12,7 @@ the independent reader."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -71,21 +72,33 @@ def test_a_write_larger_than_a_transaction_goes_in_parts_and_lands_whole(vtepdb:
     assert len([r for r in rows if r.startswith('"02:')]) == 20  # no row doubled by the update
 
 
-def test_a_reading_longer_than_the_device_probe_keeps_the_connection(vtepdb: VtepDb,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """The device probes every second (a Manager row's ``inactivity_probe``) and the monitor reply
-    takes 3 s to read (each row made 1 ms slower): without the reading's own echo requests
-    (``MemoIdl.keepalive``) the device drops the connection mid-reply, every time."""
+def _probing_each_second(db: VtepDb) -> str:
+    """A remote of ``db`` whose connections it probes every second (a Manager row's
+    ``inactivity_probe``): after 1 s without a word from us an echo, 1 s more and it hangs up."""
     import subprocess
-    import time
 
     from silonet.devices.vtepdb import free_port
-    from silonet.drivers.ovsdb import replica
 
     port = free_port()
-    vtepdb.ctl("set-manager", f"ptcp:{port}:127.0.0.1", "--", "set", "Manager", ".", "inactivity_probe=1000")
-    subprocess.run(["ovs-appctl", "-t", str(vtepdb.dir / "ovsdb-server.ctl"), "ovsdb-server/add-remote",
+    db.ctl("set-manager", f"ptcp:{port}:127.0.0.1", "--", "set", "Manager", ".", "inactivity_probe=1000")
+    subprocess.run(["ovs-appctl", "-t", str(db.dir / "ovsdb-server.ctl"), "ovsdb-server/add-remote",
                     "db:hardware_vtep,Global,managers"], check=True, capture_output=True)
+    return f"tcp:127.0.0.1:{port}"
+
+
+def test_a_reading_longer_than_the_device_probe_keeps_the_connections(vtepdb: VtepDb, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both devices probe every second; the first's monitor reply takes 3 s to read (each row made
+    1 ms slower), in one turn of the one hub both links share. Without the reading's own echo
+    requests (``MemoIdl.keepalive``) the first device drops the connection mid-reply, every time;
+    without the hub's (``Hub.keepalive``) the second, whose echoes wait for that turn."""
+    import time
+
+    from silonet.drivers.ovsdb import connection, hub, replica
+
+    remote = _probing_each_second(vtepdb)
+    other = VtepDb(tmp_path / "other", name="ps2", tunnel_ip="198.18.0.2").start()
+    other_remote = _probing_each_second(other)
     vtepdb.ctl("add-ls", "big", "--", "set", "Logical_Switch", "big", "tunnel_key=7000",
                "other_config:silonet_managed=true")
     args: list[str] = []
@@ -100,20 +113,31 @@ def test_a_reading_longer_than_the_device_probe_keeps_the_connection(vtepdb: Vte
         time.sleep(0.001)
         return slow(self, table, row, row_json)
 
-    monkeypatch.setattr(replica.MemoIdl, "_columns", slower)
-    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", f"tcp:127.0.0.1:{port}"), ports=(Port("p1"),))
+    one = hub.Hubs(1)  # both links on one hub
+    monkeypatch.setattr(connection, "hubs", lambda: one)
+    gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", remote), ports=(Port("p1"),))
+    gw2 = Gateway("ps2", "198.18.0.2", Management("ovsdb", other_remote), ports=(Port("p1"),))
 
     async def scenario() -> int:
+        second = OvsdbDriver(gw2, lambda: None)
         driver = OvsdbDriver(gw, lambda: None)
         try:
+            await second.start()
+            await wait_connected(second, 20)
+            monkeypatch.setattr(replica.MemoIdl, "_columns", slower)  # the first's reading only
             await driver.start()
             await wait_connected(driver, 60)
             return sum(len(macs) for macs in (await driver.read()).local_macs.values())
         finally:
             await driver.close()
+            await second.close()
 
     t0 = time.monotonic()
-    assert asyncio.run(scenario()) == 3000
+    try:
+        assert asyncio.run(scenario()) == 3000
+    finally:
+        other.stop()
     assert time.monotonic() - t0 > 3  # the reading did outlast the probe (else this proves nothing)
-    log = (vtepdb.dir / "ovsdb-server.log").read_text()
-    assert "no response to inactivity probe" not in log, log[-500:]
+    for db in (vtepdb, other):
+        log = (db.dir / "ovsdb-server.log").read_text()
+        assert "no response to inactivity probe" not in log, (db.name, log[-500:])

@@ -282,6 +282,15 @@ class Link:
         return txn.commit()
 
     # ------------------------------------------------------------ in the hub thread
+    def ping(self) -> None:
+        """While another link's long turn holds the hub (``Hub.keepalive``)."""
+        if self._held.acquire(blocking=False):
+            try:
+                if self.idl is not None:
+                    self.idl.ping()
+            finally:
+                self._held.release()
+
     def turn(self, waits: Waits) -> bool:
         if not self._held.acquire(blocking=False):
             return True  # a job runs on the IDL; its worker hands the link back when done (``_work``)
@@ -373,7 +382,12 @@ class Link:
         helper = fetch_schema(self.remote)
         idl = MemoIdl(self.remote, helper, probe_interval=PROBE_INTERVAL_MS, leader_only=False)
         idl._session.reconnect.set_backoff(1000, RECONNECT_MAX_MS)
+        idl.on_keepalive = self._keepalive
         return idl
+
+    def _keepalive(self) -> None:
+        if self._hub is not None:
+            self._hub.keepalive(self)
 
     def _drop(self, reason: str, waits: Waits) -> None:
         log.warning("ovsdb %s", reason)

@@ -124,6 +124,9 @@ class Turned(Protocol):
         """Whether what it waits for must be handled at once (a write's answer, a resync), not
         within QUIET_S."""
 
+    def ping(self) -> None:
+        """Tell the device we are alive (an echo request), unless a job holds the link."""
+
 
 class Waits:
     """A ``Poller`` that remembers instead of blocking: the descriptors one link waits on and the
@@ -230,6 +233,13 @@ class Hub(threading.Thread):
             kicked, self._kicked = self._kicked, []
         due.update(kicked)
         return due
+
+    def keepalive(self, busy: Turned) -> None:
+        """``busy``'s turn runs long (a monitor reply of 100,000 rows read for seconds, with echoes
+        of its own): every other link here pings its device, whose echoes wait for this turn."""
+        for link in list(self.links):
+            if link is not busy:
+                link.ping()
 
     def _calm(self, timeout: float) -> None:
         """Until QUIET_S after the last wake-up, a due timer (``timeout`` ms, -1: none) or a kick."""

@@ -104,16 +104,25 @@ class MemoIdl(ovs.db.idl.Idl):
         self._defaults: dict[Any, ovs.db.data.Datum] = {}  # per column: its default, compared, never stored
         self._rows_read = 0  # rows told since the connection began (``keepalive``)
         self._alive_at = time.monotonic()
+        # called with each keepalive: the hub's other links, whose turns wait for this reading
+        self.on_keepalive: Callable[[], None] | None = None
 
     def keepalive(self) -> None:
-        """Each KEEPALIVE_ROWS rows read, an echo request to the device when KEEPALIVE_S passed
-        since the last: what the session sends as its own probe (id "echo", whose reply it drops)."""
+        """Each KEEPALIVE_ROWS rows read, when KEEPALIVE_S passed since the last: an echo request to
+        this device (``ping``), then ``on_keepalive``."""
         self._rows_read += 1
         if self._rows_read % KEEPALIVE_ROWS:
             return
         now = time.monotonic()
         if now - self._alive_at >= KEEPALIVE_S:
             self._alive_at = now
+            self.ping()
+            if self.on_keepalive is not None:
+                self.on_keepalive()
+
+    def ping(self) -> None:
+        """What the session sends as its own probe (id "echo": the session drops the reply)."""
+        if self._session.is_connected():
             probe = ovs.jsonrpc.Message.create_request("echo", [])
             probe.id = "echo"
             self._session.send(probe)
