@@ -398,27 +398,26 @@ class Repository:
         """Several gateways' observations, names resolved with one query."""
         batch = list(batch)
         ids = dict(prepared.run(self.s, prepared.GATEWAY_IDS, {"names": sorted({g for g, _ in batch})}).all())
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        actual: list[dict[str, Any]] = []
-        for gateway, obs in batch:
-            if gateway in ids:
-                values = self._observed(obs)
-                if values:
-                    shapes.setdefault(tuple(values), []).append({**values, "gid": ids[gateway]})
-                if (held := self._held(obs)) is not None:
-                    actual.append({"gid": ids[gateway], "actual": held})
-        for columns, rows in shapes.items():  # Core executemany, one statement per shape of observation
-            prepared.run(self.s, prepared.record_status(columns), rows)
-        if actual:
-            prepared.run(self.s, prepared.record_actual(self.s.get_bind().dialect.name), actual)
+        self._write([(ids[gateway], obs) for gateway, obs in batch if gateway in ids])
 
     def record(self, gateway: str, obs: Observation | ActualSnapshot, gateway_id: int | None = None) -> None:
         """What a reconcile pass saw and reached."""
-        gid = gateway_id if gateway_id is not None else self._id(GatewayRow, gateway)
-        if values := self._observed(obs):
-            prepared.run(self.s, prepared.record_status(tuple(values)), {**values, "gid": gid})
-        if (held := self._held(obs)) is not None:
-            prepared.run(self.s, prepared.record_actual(self.s.get_bind().dialect.name), {"gid": gid, "actual": held})
+        self._write([(gateway_id if gateway_id is not None else self._id(GatewayRow, gateway), obs)])
+
+    def _write(self, batch: list[tuple[int, Observation | ActualSnapshot]]) -> None:
+        """Observations by gateway id: the status columns (Core executemany, one statement per shape
+        of observation), and the actual states in their own rows."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        actual: list[dict[str, Any]] = []
+        for gid, obs in batch:
+            if values := self._observed(obs):
+                shapes.setdefault(tuple(values), []).append({**values, "gid": gid})
+            if (held := self._held(obs)) is not None:
+                actual.append({"gid": gid, "actual": held})
+        for columns, rows in shapes.items():
+            prepared.run(self.s, prepared.record_status(columns), rows)
+        if actual:
+            prepared.run(self.s, prepared.record_actual(self.s.get_bind().dialect.name), actual)
 
     @staticmethod
     def _held(obs: Observation | ActualSnapshot) -> dict | None:

@@ -170,10 +170,10 @@ class Write:
         index = self.mac_rows.get(ls.uuid)
         if index is None:
             index = self.mac_rows[ls.uuid] = {}
-            meanings, rows = self.reading.rows[UCAST_REMOTE], self.tables[UCAST_REMOTE].rows
+            meanings = self.reading.rows[UCAST_REMOTE]
             for r in self.rows_of(UCAST_REMOTE, ls):
                 meaning = meanings.get(r.uuid)
-                if meaning is not None and meaning[0] is not None and r.uuid in rows:
+                if meaning is not None and meaning[0] is not None:
                     index.setdefault(meaning[0], []).append(r)
         return index
 
