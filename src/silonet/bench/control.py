@@ -199,7 +199,7 @@ def _bulk_topology(fleet: Fleet, vlans: int) -> dict:
                           "attachments": [{"interface_group": "all", "vlan": v}]} for v in range(1, vlans + 1)]}
 
 
-def _bulk_silonet(work: Path, n: int, bar: Any) -> float:
+def _bulk_silonet(work: Path, n: int) -> float:
     """One ``silonet apply`` of ``n`` attachments (the CLI, as an operator runs it) on 2 fresh vtep
     ovsdb-servers and a fresh ``silonet serve``: the seconds until it answers realized, checked
     with vtep-ctl on each device."""
@@ -226,7 +226,6 @@ def _bulk_silonet(work: Path, n: int, bar: Any) -> float:
             bound = len(db.ctl("list-bindings", db.name, "p1").splitlines())
             if bound != n:
                 raise RuntimeError(f"vtep-ctl: {bound} of {n} bindings on {db.name}")
-        bar.advance(bar.task_ids[-1])
         return took
     finally:
         server.stop()
@@ -243,8 +242,11 @@ def bulk(s: Settings) -> dict:
     try:
         with progress(console) as bar:
             phase("bulk.apply", f"{runs} x one silonet apply of {n} attachments, each on fresh servers")
-            bar.add_task(f"bulk: silonet apply ({n} attachments), {runs} runs", total=runs)
-            samples = [_bulk_silonet(work / f"run{i}", n, bar) for i in range(runs)]
+            task = bar.add_task(f"bulk: silonet apply ({n} attachments), {runs} runs", total=runs)
+            samples: list[float] = []
+            for i in range(runs):
+                samples.append(_bulk_silonet(work / f"run{i}", n))
+                bar.advance(task)
             silonet_s = statistics.median(samples)
             phase("bulk.servers", "2 vtep ovsdb-servers for vtep-ctl")
             task = bar.add_task("bulk: 2 vtep ovsdb-servers", total=2)
