@@ -40,6 +40,9 @@ def test_bench_control_quick(tmp_path: Path) -> None:
         assert isinstance(saved[key], int | float) and saved[key] >= 0, key
     assert saved["attach_samples"] == 20 and saved["bulk_attachments"] == 200
     assert saved["converge_10_gateways_s"] > 0 and saved["logical_switches_on_first_gateway"] == 10
+    # 10,000 MACs learned on one device reached both peers (counted on each device), attaches went on
+    assert saved["macs_remote_on_peers"] == [10_000, 10_000] and saved["macs_distributed_s"] > 0, saved
+    assert saved["macs_attach_failed"] == 0 and saved["macs_attach_ratio"] > 0 and saved["macs_restart_realized_s"] > 0
     assert (tmp_path / "out" / "control.png").stat().st_size > 1000
     assert not work.exists()  # every server stopped by its pid file, the scratch directory gone
 

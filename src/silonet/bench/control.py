@@ -12,6 +12,8 @@ Sections (``--only`` picks some):
   peak RSS, one change's cost at 1,000 vs 10 gateways; paged listing of 200,000 attachments;
 - ``converge``: 100 gateways from empty to 50 networks x 20 attachments, then the
   manager's CPU while nothing changes;
+- ``macs``: 3 gateways, the third learns 100,000 MACs: until its peers hold them, attach
+  latency over the peers before and after, a restarted manager until realized (``bench/macs.py``);
 - ``scale``: a manager started on a store of 1,000 gateways x ~100 VNIs: converge, RSS, idle
   CPU, attach latency while 1,000 are held (``bench/scale.py``).
 """
@@ -34,19 +36,19 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from silonet.bench import scale
+from silonet.bench import macs, scale
 from silonet.bench.figures import pct, progress
-from silonet.bench.fleet import Fleet, Server
+from silonet.bench.fleet import Fleet, Server, ok, wait_realized
 from silonet.bench.lifecycle import Run, phase
 
 console = Console()
-SECTIONS = ("attach", "forwarding", "bulk", "ssh", "compile", "converge", "scale")
+SECTIONS = ("attach", "forwarding", "bulk", "ssh", "compile", "converge", "macs", "scale")
 TARGETS: dict[str, tuple[str, float]] = {  # key -> (comparison, bound)
     "attach_p50_ms": ("<=", 15), "attach_p99_ms": ("<=", 50),  # round two's (issue 22); round one's: 30 / 150
     "bulk_ratio_vs_vtepctl": (">=", 300), "ssh_ratio_persistent_vs_reconnect": (">=", 20),  # bulk round one: 100
     "compile_full_s": ("<=", 5), "compile_peak_rss_mib": ("<=", 2048),
     "incremental_ratio_1000_vs_10": ("<=", 2), "paging_p99_ms": ("<=", 50), "idle_cpu_pct": ("<", 2),
-    **scale.TARGETS,
+    **macs.TARGETS, **scale.TARGETS,
 }
 
 
@@ -63,29 +65,12 @@ class Settings:
         full = {"attaches": 200, "bulk": 4094, "bulk_runs": 3, "ssh_changes": 100, "converge_gateways": 100,
                 "networks": 50, "attachments_per_network": 20, "idle_s": 30, "forwarding_samples": 3,
                 "scale_gateways": 1000, "scale_groups_per_network": 20, "scale_attaches": 30, "scale_idle_s": 60,
-                "scale_workers": 1}
+                "scale_workers": 1, "macs": 100_000, "macs_networks": 100, "macs_attaches": 40}
         quick = {"attaches": 20, "bulk": 200, "bulk_runs": 1, "ssh_changes": 20, "converge_gateways": 10,
                  "networks": 10, "attachments_per_network": 2, "idle_s": 5, "forwarding_samples": 1,
                  "scale_gateways": 20, "scale_groups_per_network": 2, "scale_attaches": 5, "scale_idle_s": 5,
-                 "scale_workers": 1}
+                 "scale_workers": 1, "macs": 10_000, "macs_networks": 10, "macs_attaches": 5}
         return self.sizes.get(name, (quick if self.quick else full)[name])
-
-
-def _ok(r: httpx.Response) -> Any:
-    if r.status_code >= 400:
-        raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}")
-    return r.json() if r.content else None
-
-
-def _settle(http: httpx.Client, timeout: float = 60) -> None:
-    """Until every gateway realized what it should have."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = _ok(http.get("/v1/status"))
-        if rows and all(r["realized_generation"] >= r["desired_generation"] for r in rows):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"gateways not realized within {timeout:.0f} s: {rows}")
 
 
 # ------------------------------------------------------------------ attach latency
@@ -107,16 +92,16 @@ def attach_latency(s: Settings) -> dict:
             gws = fleet.gateways()
             groups = [{"name": "g2", "members": [{"gateway": g["name"], "port": "p1"} for g in gws[:2]]},
                       {"name": "g10", "members": [{"gateway": g["name"], "port": "p2"} for g in gws]}]
-            _ok(http.post("/v1/apply", params={"wait": 60}, json={"gateways": gws, "interface_groups": groups}))
-            _settle(http)
+            ok(http.post("/v1/apply", params={"wait": 60}, json={"gateways": gws, "interface_groups": groups}))
+            wait_realized(http)
             warm = 6
             phase("attach.run", f"{n} attaches with ?wait")
             task = bar.add_task(f"attach: {n} attaches (?wait)", total=n + warm)
             for i in range(n + warm):
                 group = "g2" if i % 2 == 0 else "g10"
-                _ok(http.post("/v1/networks", json={"name": f"a{i}", "tenant": "bench", "vni": 30000 + i}))
+                ok(http.post("/v1/networks", json={"name": f"a{i}", "tenant": "bench", "vni": 30000 + i}))
                 t0 = time.perf_counter()
-                out = _ok(http.post(f"/v1/networks/a{i}/attachments", params={"wait": 30},
+                out = ok(http.post(f"/v1/networks/a{i}/attachments", params={"wait": 30},
                                     json={"interface_group": group, "vlan": 100 + i}))
                 ms = (time.perf_counter() - t0) * 1000
                 if out["status"] != "realized":
@@ -161,24 +146,24 @@ def attach_to_forwarding(s: Settings) -> dict:
             bar.advance(task)
             server.start()
             http = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
-            _ok(http.post("/v1/apply", params={"wait": 60}, json=lab.inventory()))
-            _settle(http)
+            ok(http.post("/v1/apply", params={"wait": 60}, json=lab.inventory()))
+            wait_realized(http)
             hosts = {(h["interface_group"], h["vlan"]): dict(h, silo=silo["name"])
                      for silo in lab.status()["silos"] for h in silo["hosts"]}
             a, b = hosts[("vsa", 100)], hosts[("kvm1", 300)]
             k = s.size("forwarding_samples")
             task = bar.add_task(f"forwarding: {k} attach -> first ping", total=k)
             for i in range(k):
-                _ok(http.post("/v1/networks", json={"name": f"f{i}", "tenant": "bench", "vni": 31000 + i}))
+                ok(http.post("/v1/networks", json={"name": f"f{i}", "tenant": "bench", "vni": 31000 + i}))
                 t0 = time.perf_counter()
-                _ok(http.post(f"/v1/networks/f{i}/attachments", json={"interface_group": "vsa", "vlan": 100}))
-                _ok(http.post(f"/v1/networks/f{i}/attachments", json={"interface_group": "kvm1", "vlan": 300}))
+                ok(http.post(f"/v1/networks/f{i}/attachments", json={"interface_group": "vsa", "vlan": 100}))
+                ok(http.post(f"/v1/networks/f{i}/attachments", json={"interface_group": "kvm1", "vlan": 300}))
                 deadline = time.monotonic() + 30
                 while not lab.ping(a["name"], b["ip"], count=1, timeout=0.2):
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"no ping from {a['name']} to {b['ip']} within 30 s")
                 samples.append((time.perf_counter() - t0) * 1000)
-                _ok(http.delete(f"/v1/networks/f{i}", params={"cascade": "true", "wait": 30}))
+                ok(http.delete(f"/v1/networks/f{i}", params={"cascade": "true", "wait": 30}))
                 deadline = time.monotonic() + 15  # samples are independent only once the path is gone
                 while lab.ping(a["name"], b["ip"], count=1, timeout=0.2) and time.monotonic() < deadline:
                     time.sleep(0.2)
@@ -208,8 +193,8 @@ def _bulk_silonet(work: Path, n: int) -> float:
         ours.start()
         server.start()
         http = httpx.Client(base_url=server.url, headers=server.headers, timeout=600)
-        _ok(http.post("/v1/apply", params={"wait": 60}, json=_bulk_topology(ours, 0)))
-        _settle(http)
+        ok(http.post("/v1/apply", params={"wait": 60}, json=_bulk_topology(ours, 0)))
+        wait_realized(http)
         topo = work / "topology.yaml"
         topo.write_text(yaml.safe_dump(_bulk_topology(ours, n), sort_keys=False))
         t0 = time.perf_counter()
@@ -330,15 +315,15 @@ def converge(s: Settings) -> dict:
             if per > len(groups):
                 raise RuntimeError(f"{per} attachments per network need {per} groups; {g} gateways make {len(groups)}")
             base = {"gateways": gws, "interface_groups": groups}
-            _ok(http.post("/v1/apply", params={"wait": 120}, json=base))
-            _settle(http, 120)
+            ok(http.post("/v1/apply", params={"wait": 120}, json=base))
+            wait_realized(http, 120)
             networks = [{"name": f"c{k}", "tenant": "bench", "vni": 40000 + k,
                          "attachments": [{"interface_group": groups[(k + j) % len(groups)]["name"], "vlan": 100 + k}
                                          for j in range(per)]} for k in range(nets)]
             phase("converge.apply", f"{nets} networks x {per} attachments")
             task = bar.add_task(f"converge: {nets} networks x {per} attachments", total=1)
             t0 = time.perf_counter()
-            out = _ok(http.post("/v1/apply", params={"wait": 300}, json={**base, "networks": networks}))
+            out = ok(http.post("/v1/apply", params={"wait": 300}, json={**base, "networks": networks}))
             if out.get("status") != "realized":
                 raise RuntimeError(f"converge: {out.get('status')}")
             converge_s = time.perf_counter() - t0  # ?wait answered: every gateway the apply changed realized it
@@ -363,7 +348,7 @@ def converge(s: Settings) -> dict:
 
 # --------------------------------------------------------------------------- main
 RUNNERS = {"attach": attach_latency, "forwarding": attach_to_forwarding, "bulk": bulk, "ssh": ssh_ratio,
-           "compile": compile_scale, "converge": converge, "scale": scale.scale}
+           "compile": compile_scale, "converge": converge, "macs": macs.macs, "scale": scale.scale}
 
 
 def verdict(key: str, value: Any) -> str:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -81,6 +82,25 @@ class Fleet:
         return [{"name": db.name, "vtep_ip": db.tunnel_ip, "capacity": capacity,
                  "management": {"driver": "ovsdb", "address": db.remote},
                  "ports": [{"name": p} for p in db.ports]} for db in self.dbs]
+
+
+def ok(r: httpx.Response) -> Any:
+    """The answer's JSON; an error status raises with the request and the answer's start."""
+    if r.status_code >= 400:
+        raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}")
+    return r.json() if r.content else None
+
+
+def wait_realized(http: httpx.Client, timeout: float = 60) -> None:
+    """Until every gateway realized what it should have."""
+    deadline = time.monotonic() + timeout
+    rows: Any = None
+    while time.monotonic() < deadline:
+        rows = ok(http.get("/v1/status"))
+        if rows and all(r["realized_generation"] >= r["desired_generation"] for r in rows):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"gateways not realized within {timeout:.0f} s: {rows}")
 
 
 class PortTaken(Exception):

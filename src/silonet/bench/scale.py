@@ -116,7 +116,8 @@ def write_store(topo: dict, server: Server) -> float:
 
 
 # ------------------------------------------------------------------------- converge
-def _realized(row: dict) -> bool:
+def realized(row: dict) -> bool:
+    """A gateway's status row says it holds what it should, with no error."""
     return (row["realized_generation"] >= row["desired_generation"] and not row.get("last_error")
             and not row.get("binding_errors"))
 
@@ -126,7 +127,7 @@ def _trouble(rows: list[dict]) -> str | None:
     why: collections.Counter[str] = collections.Counter()
     example: dict[str, str] = {}
     for r in rows:
-        if _realized(r):
+        if realized(r):
             continue
         text = r.get("last_error") or "; ".join(f"{k}: {v}" for k, v in (r.get("binding_errors") or {}).items())
         text = text or (f"{r['state']} (realized {r['realized_generation']} < desired {r['desired_generation']}"
@@ -153,14 +154,14 @@ def wait_converged(http: httpx.Client, total: int, t0: float, bar: Progress) -> 
         except httpx.HTTPError:
             pass  # a busy manager may not answer within the client's timeout: ask again
         polls, poll_s = polls + 1, poll_s + time.perf_counter() - p0
-        done = sum(_realized(x) for x in rows)
+        done = sum(realized(x) for x in rows)
         bar.update(task, completed=done)
         if len(rows) >= total and done == len(rows):
             return {"converge_1000_gateways_s": round(time.perf_counter() - t0, 2), "scale_realized": done,
                     "scale_status_polls": polls, "scale_status_poll_ms": round(poll_s / polls * 1000, 1)}
         took = time.perf_counter() - p0  # the API shares the manager's CPU: polls keep to a third of it
         time.sleep(max(0.0, min(max(POLL_S - took, 2 * took), CONVERGE_LIMIT_S - (time.perf_counter() - t0))))
-    done = sum(_realized(x) for x in rows)
+    done = sum(realized(x) for x in rows)
     return {"converge_1000_gateways_s": None, "scale_realized": done,
             "scale_converge_failed": f"{done} of {total} gateways realized after {CONVERGE_LIMIT_S:.0f} s",
             "scale_top_error": _trouble(rows) or f"{total - len(rows)} gateways have no status record",
@@ -195,28 +196,29 @@ def idle_cpu(pid: int, seconds: int, bar: Progress) -> float:
     return (tree_cpu_s(pid) - c0) / (time.perf_counter() - t0) * 100
 
 
-def attaches(http: httpx.Client, n: int, bar: Progress) -> tuple[list[float], list[str], int]:
-    """``n`` timed attaches (after ``WARM``) of a new network to ``span10``, each ?wait, within
-    ``ATTACH_BUDGET_S``. Returns the latencies, the failures, and how many attaches (warm ones
-    too) realized."""
-    task = bar.add_task(f"scale: {n} attaches on {SPAN} gateways (?wait)", total=n + WARM)
+def attaches(http: httpx.Client, n: int, bar: Progress, group: str = "span10", tag: str = "t", vni: int = 60000,
+             vlan: int = 2000, label: str = "") -> tuple[list[float], list[str], int]:
+    """``n`` timed attaches (after ``WARM``) of a new network ``<tag><i>`` (VNI ``vni + i``) to
+    ``group`` on VLAN ``vlan + i``, each ?wait, within ``ATTACH_BUDGET_S``. Returns the latencies,
+    the failures, and how many attaches (warm ones too) realized."""
+    task = bar.add_task(label or f"scale: {n} attaches on {SPAN} gateways (?wait)", total=n + WARM)
     lat: list[float] = []
     failed: list[str] = []
-    realized = 0
+    done = 0
     deadline = time.perf_counter() + ATTACH_BUDGET_S
     for i in range(n + WARM):
         if time.perf_counter() > deadline:
             failed.append(f"{n + WARM - i} attaches not tried: the {ATTACH_BUDGET_S:.0f} s budget ran out")
             break
-        name = f"t{i}"
+        name = f"{tag}{i}"
         try:
-            r = http.post("/v1/networks", json={"name": name, "tenant": "bench", "vni": 60000 + i})
+            r = http.post("/v1/networks", json={"name": name, "tenant": "bench", "vni": vni + i})
             if r.status_code >= 400:
                 failed.append(f"{name}: create {r.status_code} {r.text[:200]}")
                 continue
             t0 = time.perf_counter()
             r = http.post(f"/v1/networks/{name}/attachments", params={"wait": 30},
-                          json={"interface_group": "span10", "vlan": 2000 + i})
+                          json={"interface_group": group, "vlan": vlan + i})
             ms = (time.perf_counter() - t0) * 1000
         except httpx.HTTPError as err:
             failed.append(f"{name}: {err!r}")
@@ -225,11 +227,11 @@ def attaches(http: httpx.Client, n: int, bar: Progress) -> tuple[list[float], li
         if out.get("status") != "realized":
             failed.append(f"{name}: {out.get('status')} ({out.get('reason')})")
         else:
-            realized += 1
+            done += 1
             if i >= WARM:
                 lat.append(ms)
         bar.advance(task)
-    return lat, failed, realized
+    return lat, failed, done
 
 
 # ----------------------------------------------------------------------------- main
@@ -330,9 +332,9 @@ def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, b
         out["scale_idle_settle_s"] = round(settle(pid, bar), 1)
         out["idle_cpu_1000_gateways_pct"] = round(idle_cpu(pid, idle, bar), 2)
         out["scale_idle_window_s"] = idle
-        lat, failed, realized = attaches(http, s.size("scale_attaches"), bar)
+        lat, failed, attached = attaches(http, s.size("scale_attaches"), bar)
     out.update(_attach_figures(lat, failed))
-    out.update(_check_device(fleet.dbs[0], topo, realized))
+    out.update(_check_device(fleet.dbs[0], topo, attached))
 
 
 def _attach_figures(lat: list[float], failed: list[str]) -> dict:
@@ -373,15 +375,15 @@ def _log_summary(log: Path) -> dict:
         return {}
     why: collections.Counter[str] = collections.Counter()
     example: dict[str, str] = {}
-    realized = set()
+    seen = set()
     for line in lines:
         if m := re.search(r" (?:WARNING|ERROR|CRITICAL) (.*)", line):
             key = re.sub(r"\d+", "N", re.sub(r"\[[^\]]*\]", "", m.group(1)))[:200]
             why[key] += 1
             example.setdefault(key, m.group(1)[:200])
         elif m := re.search(r": gateway ([^\s:]+)[\s:].*realized at generation", line):
-            realized.add(m.group(1))
-    out: dict[str, Any] = {"scale_log_warnings": sum(why.values()), "scale_log_realized_gateways": len(realized)}
+            seen.add(m.group(1))
+    out: dict[str, Any] = {"scale_log_warnings": sum(why.values()), "scale_log_realized_gateways": len(seen)}
     if why:
         key, n = why.most_common(1)[0]
         out["scale_log_top_warning"] = f"{n} x {example[key]}"

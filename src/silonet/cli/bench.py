@@ -126,7 +126,7 @@ def control(
     quick: Annotated[bool, typer.Option("--quick", help="small sizes: keeps the code path alive (CI)")] = False,
     out: Annotated[Path, typer.Option(help="where control.json and control.png go")] = Path("bench-results/control"),
     only: Annotated[str | None, typer.Option(help="comma-separated sections: attach, forwarding, bulk, ssh, "
-                                             "compile, converge, scale [default: all]")] = None,
+                                             "compile, converge, macs, scale [default: all]")] = None,
     work: Annotated[Path | None, typer.Option(help="scratch directory for the benchmark's servers, locked while "
                                               "it runs, removed after [default: a fresh "
                                               "/tmp/silonet-bench-control-*]")] = None,
