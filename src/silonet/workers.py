@@ -14,7 +14,10 @@ What crosses a child's pipe is typed (pickled dataclasses), both ways, and nobod
   (``IntentCache.replay``), so a change costs it the change, not a reload of the whole intent;
 - from the child: ``Recorded`` (realized generations, gateways that failed) for the front's
   ``RealizationBoard`` (``?wait=`` waiters wake on it) and ``Published`` for its ``EventFeed``
-  (event stream readers, the dispatcher).
+  (event stream readers, the dispatcher);
+- a scrape of the front's ``GET /metrics`` asks each child (``MetricsAsked``) for its reconcile
+  metrics and merges the answers (``MetricsTold``; ``api/observe.merge``): one set of series, as
+  one process would show, whatever the number of children.
 
 Writes made elsewhere (the CLI on the same SQLite file, another host's replica, a child's own
 decommissioning) are found through the database as before. The memory driver keeps its devices
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import multiprocessing
 import queue
@@ -42,6 +46,7 @@ from silonet.signals import EventFeed, IntentChanged, RealizationBoard
 log = logging.getLogger("silonet.workers")
 STOP_GRACE_S = 15.0  # a child stops its workers, drains its recorder and releases its leases
 RESTART_MAX_S = 30.0
+METRICS_WAIT_S = 2.0  # a scrape waits this long for the children's metrics
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,21 @@ class Recorded:
 @dataclass(frozen=True)
 class Published:
     """A child committed events."""
+
+
+@dataclass(frozen=True)
+class MetricsAsked:
+    """The front is scraped: the child answers with its registry's families (``MetricsTold``)."""
+
+    ask: int
+
+
+@dataclass(frozen=True)
+class MetricsTold:
+    """A child's reconcile metrics (``prometheus_client`` families, as its registry collects them)."""
+
+    ask: int
+    families: list
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,8 @@ def child_main(spec: ChildSpec, conn: Connection) -> None:
 
 
 async def _child(spec: ChildSpec, conn: Connection) -> None:
+    from prometheus_client import CollectorRegistry, disable_created_metrics
+
     from silonet import heap
     from silonet.reconcile import Reconciler
     from silonet.runtime import Runtime
@@ -132,6 +154,9 @@ async def _child(spec: ChildSpec, conn: Connection) -> None:
     db = Database(spec.database_url)  # the front migrated it before starting any child
     runtime = Runtime(db, board=RelayBoard(pipe), feed=RelayFeed(pipe))
     rec = Reconciler(runtime, period=spec.period, siblings=spec.count)
+    disable_created_metrics()  # as the front's registry: no ``_created`` series
+    registry = CollectorRegistry(auto_describe=False)
+    rec.metrics.register(registry)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -142,6 +167,10 @@ async def _child(spec: ChildSpec, conn: Connection) -> None:
              rec.replica)
 
     told = [0, 0]  # intent writes replayed, and those that needed a reload
+
+    def answer(ask: int) -> None:
+        """On the loop, where the workers update what the collectors read."""
+        pipe.send(MetricsTold(ask, list(registry.collect())))
 
     def listen() -> None:
         """The front's intent writes, in order; the pipe's end (or None) stops the child."""
@@ -154,6 +183,8 @@ async def _child(spec: ChildSpec, conn: Connection) -> None:
                 break
             if isinstance(message, IntentChanged):
                 told[0 if runtime.intent.replay(message) else 1] += 1
+            elif isinstance(message, MetricsAsked):
+                loop.call_soon_threadsafe(answer, message.ask)
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=listen, name="intent from the front", daemon=True).start()
@@ -177,6 +208,7 @@ class _Child:
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()
         self.restarts = 0  # in a row: a child that stayed up RESTART_MAX_S starts the count again
         self.started = 0.0
+        self.scrapes: dict[int, asyncio.Future] = {}  # asked for its metrics, not answered yet
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # no forked copy of the front's threads and sockets
@@ -196,7 +228,7 @@ class _Child:
         threading.Thread(target=self._read, args=(here,), daemon=True,
                          name=f"records from worker {self.index}").start()
 
-    def tell(self, change: IntentChanged | None) -> None:
+    def tell(self, change: IntentChanged | MetricsAsked | None) -> None:
         self.outbox.put(change)
 
     @staticmethod
@@ -219,6 +251,13 @@ class _Child:
                 board.recorded(message.realized, message.failed)
             elif isinstance(message, Published):
                 feed.published()
+            elif isinstance(message, MetricsTold) and (scrape := self.scrapes.get(message.ask)) is not None:
+                scrape.get_loop().call_soon_threadsafe(_answered, scrape, message.families)
+
+
+def _answered(scrape: asyncio.Future, families: list) -> None:
+    if not scrape.done():  # not given up on meanwhile
+        scrape.set_result(families)
 
 
 class WorkerPool:
@@ -233,6 +272,7 @@ class WorkerPool:
         self._watch: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._asks = itertools.count()
 
     def _tell(self, change: IntentChanged) -> None:
         for child in self.children:
@@ -243,6 +283,28 @@ class WorkerPool:
         for child in self.children:
             child.start()
         self._watch = asyncio.create_task(self._supervise(), name="reconcile-workers")
+
+    async def metrics(self, timeout: float = METRICS_WAIT_S) -> list[list]:
+        """Each running child's reconcile metrics for one scrape: the families of those that answer
+        within ``timeout`` (a child busy for longer is left out of this scrape, not waited for)."""
+        loop = asyncio.get_running_loop()
+        asked: list[tuple[_Child, int, asyncio.Future]] = []
+        for child in self.children:
+            if child.process is not None:
+                ask, scrape = next(self._asks), loop.create_future()
+                child.scrapes[ask] = scrape
+                child.tell(MetricsAsked(ask))
+                asked.append((child, ask, scrape))
+        if asked:
+            await asyncio.wait([scrape for _c, _a, scrape in asked], timeout=timeout)
+        out = []
+        for child, ask, scrape in asked:
+            child.scrapes.pop(ask, None)
+            if scrape.done():
+                out.append(scrape.result())
+            else:
+                scrape.cancel()
+        return out
 
     async def _supervise(self) -> None:
         """Start again a child that ended while the front serves (woken by its sentinel: no polling)."""

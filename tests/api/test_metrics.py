@@ -193,3 +193,35 @@ def test_without_a_reconciler_a_tenant_reads_the_api_series(client: TestClient) 
     assert r.status_code == 200
     assert {f.name for f in text_string_to_metric_families(r.text)} == {
         "silonet_build_info", "silonet_http_request_duration_seconds"}
+
+
+def test_workers_families_merge_as_one_process_would_show_them() -> None:
+    """``serve --workers N``: each child's registry, collected, merged into one set of series."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+    from silonet.api.observe import merge
+
+    disable_created_metrics()
+    parts = []
+    for ops, seconds, lag in ((3, 0.02, {"gw-a": 0}), (4, 0.3, {"gw-a": 2, "gw-b": 1})):
+        registry = CollectorRegistry()
+        Counter("silonet_reconcile_operations", "ops", ["kind"], registry=registry).labels("bind").inc(ops)
+        Histogram("silonet_reconcile_pass_duration_seconds", "passes", ["result"], buckets=(0.05, 1.0),
+                  registry=registry).labels("ok").observe(seconds)
+        gauge = Gauge("silonet_gateway_generation_lag", "lag", ["gateway"], registry=registry)
+        for gateway, v in lag.items():
+            gauge.labels(gateway).set(v)
+        parts.append(list(registry.collect()))
+    merged = {f.name: f for f in merge(parts)}
+    assert set(merged) == {"silonet_reconcile_operations", "silonet_reconcile_pass_duration_seconds",
+                           "silonet_gateway_generation_lag"}
+    samples = {(s.name, frozenset(s.labels.items())): s.value for f in merged.values() for s in f.samples}
+    assert samples[("silonet_reconcile_operations_total", frozenset({("kind", "bind")}))] == 7
+    ok = {("result", "ok")}
+    assert samples[("silonet_reconcile_pass_duration_seconds_bucket", frozenset(ok | {("le", "0.05")}))] == 1
+    assert samples[("silonet_reconcile_pass_duration_seconds_bucket", frozenset(ok | {("le", "+Inf")}))] == 2
+    assert samples[("silonet_reconcile_pass_duration_seconds_count", frozenset(ok))] == 2
+    assert samples[("silonet_reconcile_pass_duration_seconds_sum", frozenset(ok))] == pytest.approx(0.32)
+    assert samples[("silonet_gateway_generation_lag", frozenset({("gateway", "gw-a")}))] == 2  # the larger
+    assert samples[("silonet_gateway_generation_lag", frozenset({("gateway", "gw-b")}))] == 1
+    assert merge([]) == []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from silonet.bench.figures import children
 from silonet.bench.fleet import Fleet, Server
@@ -84,6 +85,18 @@ def test_two_worker_processes_share_the_gateways_and_realize_attaches(served) ->
         bindings = db.ctl("list-bindings", db.name, "p1").split()
         assert bindings == ["0100", "n0", "0101", "n1", "0102", "n2"], (db.name, bindings)
         assert "vxlan_over_ipv4" in db.ctl("list-remote-macs", "n2")
+
+    # /metrics: the children's reconcile series, merged, as one process would show them
+    r = http.get("/metrics")
+    assert r.status_code == 200, r.text
+    samples = {(s.name, frozenset(s.labels.items())): s.value
+               for f in text_string_to_metric_families(r.text) for s in f.samples}
+    assert samples[("silonet_reconcile_workers", frozenset())] == 2
+    assert samples[("silonet_reconcile_workers_answered", frozenset())] == 2
+    for g in gws:  # each from the child that holds it
+        assert samples[("silonet_gateway_reconcile_passes_total", frozenset({("gateway", g["name"])}))] >= 1
+        assert samples[("silonet_gateway_up", frozenset({("gateway", g["name"])}))] == 1
+    assert samples[("silonet_reconcile_operations_total", frozenset({("kind", "bind")}))] >= 12  # 3 VLANs x 4
 
     # A worker dies: the front starts another; its gateways are taken over and kept driven.
     victim = kids[0]

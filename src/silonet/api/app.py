@@ -164,7 +164,8 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None, workers: 
     if manager.settings.admin_token:
         tokens.seed_admin(manager.settings.admin_token)
     app.add_middleware(gate.Gate, tokens=tokens, max_body=manager.settings.max_body_bytes)  # token, size: then the body
-    observe.install(app, reconciler, _caller)  # request ids, GET /metrics (outside the gate: it counts 401s too)
+    # request ids, GET /metrics (outside the gate: it counts 401s too)
+    observe.install(app, reconciler, _caller, workers)
     v1 = APIRouter(prefix="/v1", responses={code: {"model": errors.ErrorBody} for code in (401, 403, 413)})
     m = manager
     waits = WaitSlots(manager.settings.max_waits_per_token)

@@ -4,14 +4,15 @@ middleware layer costs every request; Starlette's BaseHTTPMiddleware costs the m
 several apps in one process, and each reconciler's figures belong to its app): in full to an
 admin, to a tenant only the aggregate families of ``TENANT_FAMILIES`` (no gateway names, no
 error texts: the per-gateway series say which gateway is down or failing, which ``/v1/status``
-tells admins only).
+tells admins only). With reconcile workers in processes of their own (``serve --workers N``), a
+scrape asks each for its families and merges them (``merge``): the same series one process shows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Response
 from prometheus_client import (
@@ -22,6 +23,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +31,9 @@ from silonet import __version__
 from silonet.logs import HEADER, REQUEST_ID, request_id
 from silonet.reconcile import Reconciler
 from silonet.service.auth import Principal
+
+if TYPE_CHECKING:
+    from silonet.workers import WorkerPool
 
 REQUEST_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -41,15 +46,62 @@ TENANT_FAMILIES = frozenset({
     "silonet_reconcile_pass_duration_seconds",  # {result}
     "silonet_reconcile_operations",  # silonet_reconcile_operations_total{kind}
     "silonet_reconcile_settled_passes",  # silonet_reconcile_settled_passes_total{scope}
+    "silonet_reconcile_workers", "silonet_reconcile_workers_answered",  # serve --workers N: no labels
 })
 TENANT_LABELS = frozenset({"version", "method", "route", "status", "result", "kind", "scope", "le"})
+
+
+def merge(parts: list[list[Metric]]) -> list[Metric]:
+    """Several processes' families as one: a sample both name (same name and labels) is summed
+    (counters, histograms' buckets, counts and sums), or for a gauge the larger kept (a gateway
+    handed from one process to the other may show in both for a moment)."""
+    merged: dict[str, tuple[Metric, dict[tuple, Any]]] = {}
+    for families in parts:
+        for family in families:
+            if family.name not in merged:
+                merged[family.name] = (Metric(family.name, family.documentation, family.type, family.unit), {})
+            samples = merged[family.name][1]
+            for s in family.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                old = samples.get(key)
+                if old is None:
+                    samples[key] = s
+                else:
+                    value = max(old.value, s.value) if family.type == "gauge" else old.value + s.value
+                    samples[key] = old._replace(value=value)
+    out = []
+    for metric, samples in merged.values():
+        metric.samples = list(samples.values())
+        out.append(metric)
+    return out
+
+
+class Scrape:
+    """One scrape's families: the app's registry, then those its reconcile workers told."""
+
+    def __init__(self, registry: CollectorRegistry, told: list[Metric]) -> None:
+        self.registry, self.told = registry, told
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        yield from self.told
+
+
+async def _workers_told(workers: WorkerPool) -> list[Metric]:
+    """The workers' reconcile families, merged, and how many of them answered."""
+    parts = await workers.metrics()
+    count = GaugeMetricFamily("silonet_reconcile_workers", "Reconcile processes (serve --workers)",
+                              value=len(workers.children))
+    answered = GaugeMetricFamily("silonet_reconcile_workers_answered", "Reconcile processes whose metrics this "
+                                 "scrape holds (one busy past the scrape's wait is left out)", value=len(parts))
+    return [*merge(parts), count, answered]
 
 
 class TenantView:
     """The registry as a tenant scrapes it: ``TENANT_FAMILIES`` only, and of those only series
     whose labels are all in ``TENANT_LABELS`` (a label added later is left out, not shown)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry | Scrape) -> None:
         self.registry = registry
 
     def collect(self) -> Iterator[Metric]:
@@ -103,8 +155,10 @@ class Observe:
         child.observe(seconds)
 
 
-def install(app: FastAPI, reconciler: Reconciler | None, caller: Callable[..., Any]) -> CollectorRegistry:
-    """The middleware and ``GET /metrics`` on ``app``; ``caller`` is the API's token check."""
+def install(app: FastAPI, reconciler: Reconciler | None, caller: Callable[..., Any],
+            workers: WorkerPool | None = None) -> CollectorRegistry:
+    """The middleware and ``GET /metrics`` on ``app``; ``caller`` is the API's token check; the
+    reconcile metrics are the ``reconciler``'s, or those its ``workers`` tell at each scrape."""
     disable_created_metrics()  # process-wide: no ``_created`` series, which would double the count
     registry = CollectorRegistry()
     Info("silonet_build", "The silonet version serving", registry=registry).info({"version": __version__})
@@ -115,14 +169,13 @@ def install(app: FastAPI, reconciler: Reconciler | None, caller: Callable[..., A
     app.add_middleware(Observe, requests=requests)
     app.state.metrics = registry
 
-    tenant_view = TenantView(registry)
-
     @app.get("/metrics", tags=["meta"], include_in_schema=False)
     async def metrics(who: Principal = Depends(caller)) -> Response:  # noqa: B008 (a local: Annotated cannot name it)
         """Prometheus text format. Needs a bearer token, as every route but /healthz: an admin
         token reads every series, a tenant token the aggregate ones (``TENANT_FAMILIES``)."""
         # async: runs on the event loop, where the reconciler's workers update what it reads
-        text = generate_latest(registry if who.admin else tenant_view)  # type: ignore[arg-type]
+        scrape = Scrape(registry, await _workers_told(workers) if workers is not None else [])
+        text = generate_latest(scrape if who.admin else TenantView(scrape))  # type: ignore[arg-type]
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return registry
