@@ -16,7 +16,7 @@ What crosses a child's pipe is typed (pickled dataclasses), both ways, and nobod
   ``RealizationBoard`` (``?wait=`` waiters wake on it) and ``Published`` for its ``EventFeed``
   (event stream readers, the dispatcher);
 - a scrape of the front's ``GET /metrics`` asks each child (``MetricsAsked``) for its reconcile
-  metrics and merges the answers (``MetricsTold``; ``api/observe.merge``): one set of series, as
+  metrics and merges the answers (``MetricsTold``; ``reconcile/metrics.merge``): one set of series, as
   one process would show, whatever the number of children.
 
 Writes made elsewhere (the CLI on the same SQLite file, another host's replica, a child's own
@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from silonet.drivers.memory import RECONCILE_CHILD
+from silonet.reconcile.metrics import merge
 from silonet.signals import EventFeed, IntentChanged, RealizationBoard
 
 log = logging.getLogger("silonet.workers")
@@ -209,6 +210,7 @@ class _Child:
         self.restarts = 0  # in a row: a child that stayed up RESTART_MAX_S starts the count again
         self.started = 0.0
         self.scrapes: dict[int, asyncio.Future] = {}  # asked for its metrics, not answered yet
+        self.told: list | None = None  # its last answer: served again when it is busy past a scrape's wait
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # no forked copy of the front's threads and sockets
@@ -252,12 +254,22 @@ class _Child:
             elif isinstance(message, Published):
                 feed.published()
             elif isinstance(message, MetricsTold) and (scrape := self.scrapes.get(message.ask)) is not None:
-                scrape.get_loop().call_soon_threadsafe(_answered, scrape, message.families)
+                with contextlib.suppress(RuntimeError):  # the front's loop closed meanwhile: nobody asks
+                    scrape.get_loop().call_soon_threadsafe(_answered, scrape, message.families)
 
 
 def _answered(scrape: asyncio.Future, families: list) -> None:
     if not scrape.done():  # not given up on meanwhile
         scrape.set_result(families)
+
+
+def _totals(families: list) -> list:
+    """What of a child's last answer must outlive it: the totals (counters, histograms) that name no
+    gateway. Summed across children, they would fall when it is replaced by a fresh one, which
+    Prometheus reads as a reset (``rate`` counting everything again); a gateway's own series start
+    again with whoever drives it next, as they do between replicas."""
+    return [f for f in families if f.type in ("counter", "histogram")
+            and not any("gateway" in s.labels for s in f.samples)]
 
 
 class WorkerPool:
@@ -273,6 +285,7 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._stopping = False
         self._asks = itertools.count()
+        self._retired: list = []  # the totals of children that ended (``_totals``), merged: kept in every scrape
 
     def _tell(self, change: IntentChanged) -> None:
         for child in self.children:
@@ -284,27 +297,38 @@ class WorkerPool:
             child.start()
         self._watch = asyncio.create_task(self._supervise(), name="reconcile-workers")
 
-    async def metrics(self, timeout: float = METRICS_WAIT_S) -> list[list]:
-        """Each running child's reconcile metrics for one scrape: the families of those that answer
-        within ``timeout`` (a child busy for longer is left out of this scrape, not waited for)."""
+    async def metrics(self, timeout: float = METRICS_WAIT_S) -> tuple[list[list], int]:
+        """The children's reconcile metrics for one scrape, and how many answered within ``timeout``:
+        each child's answer, or its last one when it is busy for longer (never waited for: a
+        series that vanished for one scrape would look like a reset), and the totals of children
+        that ended (``_totals``)."""
         loop = asyncio.get_running_loop()
         asked: list[tuple[_Child, int, asyncio.Future]] = []
-        for child in self.children:
-            if child.process is not None:
-                ask, scrape = next(self._asks), loop.create_future()
-                child.scrapes[ask] = scrape
-                child.tell(MetricsAsked(ask))
-                asked.append((child, ask, scrape))
-        if asked:
-            await asyncio.wait([scrape for _c, _a, scrape in asked], timeout=timeout)
-        out = []
-        for child, ask, scrape in asked:
-            child.scrapes.pop(ask, None)
-            if scrape.done():
-                out.append(scrape.result())
-            else:
-                scrape.cancel()
-        return out
+        try:
+            for child in self.children:
+                if child.process is not None:
+                    ask, scrape = next(self._asks), loop.create_future()
+                    child.scrapes[ask] = scrape
+                    child.tell(MetricsAsked(ask))
+                    asked.append((child, ask, scrape))
+            if asked:
+                await asyncio.wait([scrape for _c, _a, scrape in asked], timeout=timeout)
+        finally:
+            for child, ask, scrape in asked:
+                child.scrapes.pop(ask, None)
+                if scrape.done():
+                    child.told = scrape.result()
+                else:
+                    scrape.cancel()
+        answered = sum(scrape.done() and not scrape.cancelled() for _c, _a, scrape in asked)
+        parts = [child.told for child in self.children if child.told is not None]
+        return parts + ([self._retired] if self._retired else []), answered
+
+    def _retire(self, child: _Child) -> None:
+        """``child`` ended: its totals stay in every scrape from now on."""
+        if child.told is not None:
+            self._retired = merge([self._retired, _totals(child.told)])
+            child.told = None
 
     async def _supervise(self) -> None:
         """Start again a child that ended while the front serves (woken by its sentinel: no polling)."""
@@ -328,6 +352,7 @@ class WorkerPool:
                               child.index, child.process.exitcode, pause)
                     child.tell(None)  # its sender thread ends
                     child.process = None
+                    self._retire(child)
                     child.restarts += 1
                     loop.call_later(pause, self._restart, child)
 

@@ -199,7 +199,7 @@ def test_workers_families_merge_as_one_process_would_show_them() -> None:
     """``serve --workers N``: each child's registry, collected, merged into one set of series."""
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-    from silonet.api.observe import merge
+    from silonet.reconcile.metrics import merge
 
     disable_created_metrics()
     parts = []

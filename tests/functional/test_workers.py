@@ -96,7 +96,8 @@ def test_two_worker_processes_share_the_gateways_and_realize_attaches(served) ->
     for g in gws:  # each from the child that holds it
         assert samples[("silonet_gateway_reconcile_passes_total", frozenset({("gateway", g["name"])}))] >= 1
         assert samples[("silonet_gateway_up", frozenset({("gateway", g["name"])}))] == 1
-    assert samples[("silonet_reconcile_operations_total", frozenset({("kind", "bind")}))] >= 12  # 3 VLANs x 4
+    binds = samples[("silonet_reconcile_operations_total", frozenset({("kind", "bind")}))]
+    assert binds >= 12  # 3 VLANs x 4 gateways
 
     # A worker dies: the front starts another; its gateways are taken over and kept driven.
     victim = kids[0]
@@ -113,3 +114,9 @@ def test_two_worker_processes_share_the_gateways_and_realize_attaches(served) ->
         assert "0109" in db.ctl("list-bindings", db.name, "p1").split()
     log = (server.dir / "server.log").read_text()
     assert "reconcile worker 0 ended" in log or "reconcile worker 1 ended" in log
+    # the killed worker's totals stay in the merged series: a total that fell would read as a reset
+    r = http.get("/metrics")
+    after = {(s.name, frozenset(s.labels.items())): s.value
+             for f in text_string_to_metric_families(r.text) for s in f.samples}
+    assert after[("silonet_reconcile_operations_total", frozenset({("kind", "bind")}))] >= binds + 4
+    assert after[("silonet_reconcile_workers_answered", frozenset())] == 2

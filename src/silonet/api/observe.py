@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from silonet import __version__
 from silonet.logs import HEADER, REQUEST_ID, request_id
 from silonet.reconcile import Reconciler
+from silonet.reconcile.metrics import merge
 from silonet.service.auth import Principal
 
 if TYPE_CHECKING:
@@ -51,31 +52,6 @@ TENANT_FAMILIES = frozenset({
 TENANT_LABELS = frozenset({"version", "method", "route", "status", "result", "kind", "scope", "le"})
 
 
-def merge(parts: list[list[Metric]]) -> list[Metric]:
-    """Several processes' families as one: a sample both name (same name and labels) is summed
-    (counters, histograms' buckets, counts and sums), or for a gauge the larger kept (a gateway
-    handed from one process to the other may show in both for a moment)."""
-    merged: dict[str, tuple[Metric, dict[tuple, Any]]] = {}
-    for families in parts:
-        for family in families:
-            if family.name not in merged:
-                merged[family.name] = (Metric(family.name, family.documentation, family.type, family.unit), {})
-            samples = merged[family.name][1]
-            for s in family.samples:
-                key = (s.name, tuple(sorted(s.labels.items())))
-                old = samples.get(key)
-                if old is None:
-                    samples[key] = s
-                else:
-                    value = max(old.value, s.value) if family.type == "gauge" else old.value + s.value
-                    samples[key] = old._replace(value=value)
-    out = []
-    for metric, samples in merged.values():
-        metric.samples = list(samples.values())
-        out.append(metric)
-    return out
-
-
 class Scrape:
     """One scrape's families: the app's registry, then those its reconcile workers told."""
 
@@ -89,11 +65,12 @@ class Scrape:
 
 async def _workers_told(workers: WorkerPool) -> list[Metric]:
     """The workers' reconcile families, merged, and how many of them answered."""
-    parts = await workers.metrics()
+    parts, answered_n = await workers.metrics()
     count = GaugeMetricFamily("silonet_reconcile_workers", "Reconcile processes (serve --workers)",
                               value=len(workers.children))
     answered = GaugeMetricFamily("silonet_reconcile_workers_answered", "Reconcile processes whose metrics this "
-                                 "scrape holds (one busy past the scrape's wait is left out)", value=len(parts))
+                                 "scrape asked and got (one busy past the scrape's wait shows its last answer)",
+                                 value=answered_n)
     return [*merge(parts), count, answered]
 
 

@@ -14,10 +14,11 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from silonet.plan.ops import Operation
@@ -137,3 +138,28 @@ class ReconcileMetrics(Collector):
             if (gw := rec.gateways.get(name)) is not None and gw.pair is not None:
                 pair.add_metric([name, gw.pair], 1.0)
         yield from (passes, errors, up, lag, leaving, pair)
+
+
+def merge(parts: list[list[Metric]]) -> list[Metric]:
+    """Several processes' families as one: a sample both name (same name and labels) is summed
+    (counters, histograms' buckets, counts and sums), or for a gauge the larger kept (a gateway
+    handed from one process to the other may show in both for a moment)."""
+    merged: dict[str, tuple[Metric, dict[tuple, Any]]] = {}
+    for families in parts:
+        for family in families:
+            if family.name not in merged:
+                merged[family.name] = (Metric(family.name, family.documentation, family.type, family.unit), {})
+            samples = merged[family.name][1]
+            for s in family.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                old = samples.get(key)
+                if old is None:
+                    samples[key] = s
+                else:
+                    value = max(old.value, s.value) if family.type == "gauge" else old.value + s.value
+                    samples[key] = old._replace(value=value)
+    out = []
+    for metric, samples in merged.values():
+        metric.samples = list(samples.values())
+        out.append(metric)
+    return out

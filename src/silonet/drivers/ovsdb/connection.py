@@ -98,7 +98,7 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
         raise kind(f"cannot connect to {remote}: {os.strerror(error)}")
     rpc = ovs.jsonrpc.Connection(stream)
     try:
-        error, reply = _transact(rpc, ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME]), timeout_ms)
+        error, reply = transact(rpc, ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME]), timeout_ms)
     finally:
         rpc.close()
     if error:
@@ -108,7 +108,7 @@ def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.id
     return schema_of(reply.result, COLUMNS)
 
 
-def _transact(rpc: ovs.jsonrpc.Connection, request: ovs.jsonrpc.Message, timeout_ms: int) -> tuple[int, Any]:
+def transact(rpc: ovs.jsonrpc.Connection, request: ovs.jsonrpc.Message, timeout_ms: int) -> tuple[int, Any]:
     """``rpc.transact_block(request)`` with a deadline: a device that accepts the connection and
     never answers would hold one of the few connector threads (``hub.CONNECTORS``) for good."""
     deadline = ovs.timeval.msec() + timeout_ms
