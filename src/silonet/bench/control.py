@@ -368,14 +368,20 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     lat = report.get("_latencies")
+    macs_lat = report.get("_macs_latencies")
     ratios = [(k, report[k], TARGETS[k][1]) for k in ("bulk_ratio_vs_vtepctl", "ssh_ratio_persistent_vs_reconnect")
               if report.get(k)]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     ax = axes[0]
-    if lat:
-        for group, values in lat.items():
-            xs = sorted(values)
-            ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], label=f"group over {group[1:]} gateways")
+    curves = [(f"group over {group[1:]} gateways", "-", values) for group, values in (lat or {}).items()]
+    # section macs: one attach over 2 gateways, before the third learned its MACs and beside them
+    macs = f"{report.get('macs_learned', 0):,}"
+    curves += [(f"2 gateways (macs), {'before' if when == 'before' else 'holding'} {macs} remote MACs", "--", values)
+               for when, values in (macs_lat or {}).items()]
+    for label, style, values in curves:
+        xs = sorted(values)
+        ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], ls=style, label=label)
+    if curves:
         ax.axvline(TARGETS["attach_p50_ms"][1], ls="--", c="grey", lw=0.8)
         ax.axvline(TARGETS["attach_p99_ms"][1], ls=":", c="grey", lw=0.8)
         ax.set_xscale("log")
