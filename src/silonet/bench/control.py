@@ -102,7 +102,7 @@ def attach_latency(s: Settings) -> dict:
                 ok(http.post("/v1/networks", json={"name": f"a{i}", "tenant": "bench", "vni": 30000 + i}))
                 t0 = time.perf_counter()
                 out = ok(http.post(f"/v1/networks/a{i}/attachments", params={"wait": 30},
-                                    json={"interface_group": group, "vlan": 100 + i}))
+                                   json={"interface_group": group, "vlan": 100 + i}))
                 ms = (time.perf_counter() - t0) * 1000
                 if out["status"] != "realized":
                     raise RuntimeError(f"attach a{i}: {out['status']} ({out.get('reason')})")
@@ -375,8 +375,9 @@ def plot(report: dict, path: Path) -> None:
     ax = axes[0]
     curves = [(f"group over {group[1:]} gateways", "-", values) for group, values in (lat or {}).items()]
     # section macs: one attach over 2 gateways, before the third learned its MACs and beside them
-    macs = f"{report.get('macs_learned', 0):,}"
-    curves += [(f"2 gateways (macs), {'before' if when == 'before' else 'holding'} {macs} remote MACs", "--", values)
+    learned = f"{report.get('macs_learned', 0):,}"
+    curves += [(f"2 gateways (macs), {'before' if when == 'before' else 'holding'} {learned} remote MACs", "--",
+                values)
                for when, values in (macs_lat or {}).items()]
     for label, style, values in curves:
         xs = sorted(values)

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from silonet.bench.fleet import Server
+from silonet.bench.fleet import Server, ok
 
 SECRET_ENV = "SILONET_SECRET_BENCH_EVENTS"
 WAIT_S = 10.0  # per attach and event: the loop is bounded
@@ -89,12 +89,6 @@ def _receiver(arrivals: Arrivals) -> ThreadingHTTPServer:
     return server
 
 
-def _ok(r: httpx.Response) -> Any:
-    if r.status_code >= 400:
-        raise RuntimeError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {r.text}")
-    return r.json() if r.content else None
-
-
 def measure(attaches: int, work: Path) -> dict[str, Any]:
     os.environ.setdefault(SECRET_ENV, "bench-secret")  # the server inherits it: the webhook's secret
     server = Server(work / "server")
@@ -106,11 +100,11 @@ def measure(attaches: int, work: Path) -> dict[str, Any]:
         server.start()
         http = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
         for i, name in enumerate(("gw-a", "gw-b"), start=1):
-            _ok(http.post("/v1/gateways", json={"name": name, "vtep_ip": f"198.18.0.{i}", "ports": [{"name": "p1"}],
+            ok(http.post("/v1/gateways", json={"name": name, "vtep_ip": f"198.18.0.{i}", "ports": [{"name": "p1"}],
                                                 "management": {"driver": "memory"}}))
-            _ok(http.post("/v1/interface-groups", json={"name": f"g{i}", "members": [{"gateway": name, "port": "p1"}]}))
-        _ok(http.post("/v1/networks", json={"name": "bench", "tenant": "bench", "vni": 5000}))
-        _ok(http.post("/v1/networks/bench/attachments?wait=10", json={"interface_group": "g2", "vlan": 1}))
+            ok(http.post("/v1/interface-groups", json={"name": f"g{i}", "members": [{"gateway": name, "port": "p1"}]}))
+        ok(http.post("/v1/networks", json={"name": "bench", "tenant": "bench", "vni": 5000}))
+        ok(http.post("/v1/networks/bench/attachments?wait=10", json={"interface_group": "g2", "vlan": 1}))
         webhook = http.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{hook.server_port}/hook",
                                                   "secret": f"env:{SECRET_ENV}", "events": ["intent"]})
         hooked = webhook.status_code == 201
@@ -123,7 +117,7 @@ def measure(attaches: int, work: Path) -> dict[str, Any]:
             for i in range(attaches):
                 vlan = 100 + i
                 t0 = time.perf_counter()
-                _ok(http.post("/v1/networks/bench/attachments", json={"interface_group": "g1", "vlan": vlan}))
+                ok(http.post("/v1/networks/bench/attachments", json={"interface_group": "g1", "vlan": vlan}))
                 samples["attach_rtt"].append((time.perf_counter() - t0) * 1000)
                 for source, kind, name in (("stream", "intent", "stream_intent"),
                                            ("stream", "realized", "stream_realized"),
