@@ -229,7 +229,7 @@ def test_a_device_that_accepts_and_never_answers_frees_its_connector() -> None:
     """The schema fetch runs in one of a few shared connector threads: it must end on its own."""
     import socket
 
-    from silonet.drivers.ovsdb.connection import fetch_schema
+    from silonet.drivers.ovsdb.opening import fetch_schema
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -71,7 +71,7 @@ def test_equal_schema_answers_share_one_parsed_schema_and_others_do_not() -> Non
     import json
 
     from silonet.drivers.ovsdb.compact import schema_of
-    from silonet.drivers.ovsdb.connection import COLUMNS
+    from silonet.drivers.ovsdb.opening import COLUMNS
 
     answer = json.loads(SCHEMA.read_text())
     first, again = schema_of(answer, COLUMNS), schema_of(copy.deepcopy(answer), COLUMNS)

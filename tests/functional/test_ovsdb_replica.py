@@ -16,8 +16,9 @@ import pytest
 from ovs.db.data import Datum
 
 from silonet.devices.vtepdb import VtepDb
+from silonet.drivers.ovsdb import held
 from silonet.drivers.ovsdb.compact import PackedSet, SharedAtom, SharedDatum
-from silonet.drivers.ovsdb.connection import fetch_schema
+from silonet.drivers.ovsdb.opening import fetch_schema
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, _mcast_row, port_rows
 from silonet.drivers.ovsdb.rows import LeanRow, Rows
 
@@ -143,23 +144,72 @@ def test_locator_sets_are_read_straight_into_the_shared_atoms(vtepdb: VtepDb, mo
         return real(type_, json, symtab)
 
     monkeypatch.setattr(Datum, "from_json", staticmethod(counting))
-    idl = replica(vtepdb)
+    fill(vtepdb, vnis=6, peers=10, same=2)
+    idl = replica(vtepdb)  # the sets and their locators in its first update (the initial rows)
     try:
-        fill(vtepdb, vnis=6, peers=10, same=2)  # while monitoring: one update, the sets and their locators
-        settle(idl, lambda: len(idl.tables["Physical_Locator_Set"].rows) == 6)
         locators = idl.tables["Physical_Locator"].rows
         sets = [pls._data["locators"] for pls in idl.tables["Physical_Locator_Set"].rows.values()]
-        assert parsed == [] and all(isinstance(d, PackedSet) and len(d.atoms) == 10 for d in sets)
+        assert parsed == [] and len(sets) == 6 and all(isinstance(d, PackedSet) and len(d.atoms) == 10 for d in sets)
         assert idl.compactor.names == {}  # the texts of an update are let go with it
         atoms = [a for d in sets for a in d.atoms]
         # windows 0..3 of 10 (the last two switches flood as the first): locators 0..12, the rest collected
         assert len({id(a) for a in atoms}) == len(locators) == 13
         assert all(idl.compactor.refs[a.value] is a and a.value is locators[a.value].uuid for a in atoms)
-        other = replica(vtepdb)  # a replica that got them in its first update (the initial rows)
+    finally:
+        idl.close()
+
+
+def test_another_writers_locator_set_is_fetched_where_a_row_refers_to_it(vtepdb: VtepDb) -> None:
+    """The monitor sends no inserts of locators and locator sets (``held.HELD``): a flood list
+    another writer adds is found missing where its row refers to it (``missing``), fetched by UUID
+    (``held.fetch``, as the link does before any reading), the set first and then its locators, after
+    which the replica reads as a replica made afresh."""
+    fill(vtepdb, vnis=2, peers=3)
+    idl = replica(vtepdb)
+    try:
+        assert idl.missing() == {}  # the first reading brought every row
+        sets = dict(idl.tables["Physical_Locator_Set"].rows)
+        vtepdb.ctl("add-mcast-remote", "s1", "unknown-dst", ip(40), "--",
+                   "add-ls", "s9", "--", "add-mcast-remote", "s9", "unknown-dst", ip(41))
+        settle(idl, lambda: len(idl.tables["Mcast_Macs_Remote"].rows) == 3)
+        assert idl.tables["Physical_Locator_Set"].rows.keys() <= sets.keys()  # the new sets did not come
+        assert not any(loc.dst_ip in (ip(40), ip(41)) for loc in idl.tables["Physical_Locator"].rows.values())
+        with pytest.raises(ConnectionError, match=r"Physical_Locator_Set .* another writer inserted: fetching"):
+            views(idl)
+        rounds = []
+        while wanted := idl.missing():
+            rounds.append({table: len(uuids) for table, uuids in wanted.items()})
+            txn, asked = held.fetch(idl, wanted)
+            assert txn.commit_block() == txn.SUCCESS, txn.get_error()
+            idl.hold(held.fetched(txn, asked))
+            assert len(rounds) < 3
+        assert rounds == [{"Physical_Locator_Set": 2}, {"Physical_Locator": 2}]
+        views(idl)
+        floods = {idl.tables["Logical_Switch"].rows[ls].name: flood for _mac, ls, flood in idl.views[
+            "Mcast_Macs_Remote"].values()}
+        assert floods == {"s0": {ip(0), ip(1), ip(2)}, "s1": {ip(1), ip(2), ip(3), ip(40)}, "s9": {ip(41)}}
+        other = replica(vtepdb)
         try:
             assert members(idl) == members(other)
         finally:
             other.close()
+    finally:
+        idl.close()
+
+
+def test_a_row_the_device_never_sends_is_asked_for_a_few_times_then_named(vtepdb: VtepDb) -> None:
+    fill(vtepdb, vnis=1, peers=2)
+    idl = replica(vtepdb)
+    try:
+        sets = idl.tables["Physical_Locator_Set"].rows
+        (gone,) = list(sets)
+        del sets[gone]  # as if the device had not sent it
+        mmr = next(iter(idl.tables["Mcast_Macs_Remote"].rows.values()))
+        idl.unchecked.add(("Mcast_Macs_Remote", mmr.uuid))
+        asked = [idl.missing() for _ in range(held.FETCH_TRIES + 1)]
+        assert asked == [{"Physical_Locator_Set": {gone}}] * held.FETCH_TRIES + [{}]
+        with pytest.raises(ConnectionError, match=f"Physical_Locator_Set {gone}, which the device does not send"):
+            _mcast_row(mmr)
     finally:
         idl.close()
 
@@ -192,30 +242,26 @@ def test_what_is_not_a_well_formed_set_of_references_goes_to_the_librarys_parse(
 
 def test_a_reference_read_before_its_row_arrives_takes_the_rows_own_uuid(vtepdb: VtepDb) -> None:
     """The server may send a locator set before its locators (it did for silonet's own writes): the
-    atom made for a reference then wraps the parsed UUID until the row arrives, then the row's own."""
+    atom made for a reference then wraps the parsed UUID until the row arrives, then the row's own.
+    Here the rows arrive as silonet's own inserts do (``MemoIdl.hold``, from a transaction's reply)."""
     fill(vtepdb, vnis=1, peers=2)
     idl = replica(vtepdb)
     try:
-        text = "6d2a6a3e-1c1b-4c53-9d8a-2f1e0a5b7c01"
+        text, set_text = "6d2a6a3e-1c1b-4c53-9d8a-2f1e0a5b7c01", "6d2a6a3e-1c1b-4c53-9d8a-2f1e0a5b7c03"
         column = idl.tables["Physical_Locator_Set"].columns["locators"]
         early = idl.compactor.packed(column.type, "Physical_Locator", ["uuid", text])
         assert early is not None and str(early.atoms[0].value) == text and idl.compactor.names[text] is early.atoms[0]
-        ops = [{"op": "insert", "table": "Physical_Locator", "uuid": text,
-                "row": {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(9)}},
-               {"op": "insert", "table": "Physical_Locator_Set", "row": {"locators": ["uuid", text]}},
-               {"op": "insert", "table": "Mcast_Macs_Remote", "row": {
-                   "MAC": "unknown-dst", "locator_set": ["named-uuid", "s"],
-                   "logical_switch": ["uuid", str(next(iter(idl.tables["Logical_Switch"].rows)))]}}]
-        ops[1]["uuid-name"] = "s"
-        out = subprocess.run(["ovsdb-client", "transact", vtepdb.unix, json.dumps(["hardware_vtep", *ops])],
-                             check=True, capture_output=True, text=True)
-        assert '"error"' not in out.stdout, out.stdout
-        settle(idl, lambda: any(str(u) == text for u in idl.tables["Physical_Locator"].rows))
+        seqno = idl.change_seqno
+        idl.hold([("Physical_Locator", text, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(9)}),
+                  ("Physical_Locator_Set", set_text, {"locators": ["uuid", text]})])
+        assert idl.change_seqno == seqno + 1 and idl.compactor.names == {}
         row = next(r for u, r in idl.tables["Physical_Locator"].rows.items() if str(u) == text)
         atom = early.atoms[0]
-        assert atom.value is row.uuid and idl.compactor.refs[row.uuid] is atom
+        assert atom.value is row.uuid and idl.compactor.refs[row.uuid] is atom and row.dst_ip == ip(9)
         held = [pls._data["locators"].atoms for pls in idl.tables["Physical_Locator_Set"].rows.values()]
         assert (atom,) in held
+        idl.hold([("Physical_Locator", text, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(8)})])
+        assert row.dst_ip == ip(9) and idl.change_seqno == seqno + 1  # held already (an update brought it): as is
     finally:
         idl.close()
 

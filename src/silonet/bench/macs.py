@@ -36,7 +36,7 @@ from silonet.bench.figures import pct, progress
 from silonet.bench.fleet import Fleet, Server, ok, wait_realized
 from silonet.devices.vtepdb import VtepDb
 from silonet.drivers import ovsjson
-from silonet.drivers.ovsdb.connection import transact
+from silonet.drivers.ovsdb.opening import transact
 
 if TYPE_CHECKING:
     from silonet.bench.control import Settings

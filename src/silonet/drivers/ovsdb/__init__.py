@@ -11,8 +11,8 @@ bindings, flood list and remote MACs are silonet's too. Everything else is forei
 reported, never changed.
 """
 
-from silonet.drivers.ovsdb.connection import configure_ssl, fetch_schema
 from silonet.drivers.ovsdb.driver import OvsdbDriver
+from silonet.drivers.ovsdb.opening import configure_ssl, fetch_schema
 
 DRIVER = OvsdbDriver
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import logging
 import os
 import random
@@ -30,17 +29,14 @@ import ovs.reconnect
 import ovs.stream
 import ovs.timeval
 
-from silonet.drivers import secrets
-from silonet.drivers.ovsdb.compact import schema_of
+from silonet.drivers.ovsdb import held
 from silonet.drivers.ovsdb.hub import Hub, Waits, hubs
+from silonet.drivers.ovsdb.opening import configure_ssl, fetch_schema
 from silonet.drivers.ovsdb.replica import MemoIdl
 from silonet.drivers.untrusted import echo
-from silonet.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "hardware_vtep"
-CONNECT_TIMEOUT_MS = 5000
 PROBE_INTERVAL_MS = 30_000  # our echo to an idle device (5 s by default: 100 gateways, 20 wake-ups a second)
 # While a write is outstanding, an echo goes out after this much silence and the connection is
 # dropped after as much again: a cut link fails the write within 2 x 5 s of its start, not after
@@ -51,83 +47,7 @@ PROBE_INTERVAL_MS = 30_000  # our echo to an idle device (5 s by default: 100 ga
 WRITE_PROBE_MS = 5_000
 WRITE_PROBE_PER_OP_MS = 1.0
 RECONNECT_MAX_MS = 2_000  # between connection attempts; the library's 8 s would exceed the 5 s resync bound
-COLUMNS = {  # what silonet reads or writes: replicating only these keeps big updates cheap
-    "Physical_Switch": ["name", "ports", "switch_fault_status", "tunnel_ips", "other_config"],
-    "Physical_Port": ["name", "vlan_bindings", "port_fault_status"],
-    "Logical_Switch": ["name", "description", "tunnel_key", "other_config", "replication_mode"],
-    "Physical_Locator": ["encapsulation_type", "dst_ip", "tunnel_key"],
-    "Physical_Locator_Set": ["locators"],
-    "Mcast_Macs_Remote": ["MAC", "logical_switch", "locator_set"],
-    "Mcast_Macs_Local": ["MAC", "logical_switch"],
-    "Ucast_Macs_Remote": ["MAC", "logical_switch", "locator"],
-    "Ucast_Macs_Local": ["MAC", "logical_switch"],
-}
 Txn = ovs.db.idl.Transaction
-
-
-def configure_ssl(gateway: Any) -> Path:
-    """``ssl:`` remotes: ``management.credentials`` (or SILONET_OVSDB_SSL_DIR) names a directory
-    with key.pem, cert.pem and cacert.pem. The OVS library keeps one client identity per
-    process, so every ssl: gateway of one manager must name the same directory: the library's
-    own setting is the record of which one (silonet keeps no copy). Returns the directory."""
-    ref = gateway.management.credentials or os.environ.get("SILONET_OVSDB_SSL_DIR")
-    if not ref:
-        raise DeviceError(gateway=gateway.name, reason="ssl: needs management.credentials = a directory with "
-                                                       "key.pem, cert.pem and cacert.pem (or SILONET_OVSDB_SSL_DIR)")
-    # a reference (from the API) only inside the secrets directory; the setting is the operator's
-    path = secrets.fenced_path(ref, gateway.name) if gateway.management.credentials else Path(ref).expanduser()
-    missing = [f for f in ("key.pem", "cert.pem", "cacert.pem") if not (path / f).is_file()]
-    if missing:
-        raise DeviceError(gateway=gateway.name, reason=f"ssl: {path} lacks {', '.join(missing)}")
-    secrets.read_secret(path / "key.pem", gateway.name)  # no symlink, owner and mode checked
-    held = ovs.stream.Stream._SSL_private_key_file  # set only here, always to <directory>/key.pem
-    if held not in (None, str(path / "key.pem")):
-        raise DeviceError(gateway=gateway.name, reason=f"ssl: this manager already uses {Path(held).parent}; "
-                                                       "one client identity per process")
-    ovs.stream.Stream.ssl_set_private_key_file(str(path / "key.pem"))
-    ovs.stream.Stream.ssl_set_certificate_file(str(path / "cert.pem"))
-    ovs.stream.Stream.ssl_set_ca_cert_file(str(path / "cacert.pem"))
-    return path
-
-
-def fetch_schema(remote: str, timeout_ms: int = CONNECT_TIMEOUT_MS) -> ovs.db.idl.SchemaHelper:
-    """Ask the device for its hardware_vtep schema (its version, not one shipped with us)."""
-    error, stream = ovs.stream.Stream.open_block(ovs.stream.Stream.open(remote), timeout_ms)
-    if error:  # refused: nothing listens there, and retrying will not change that by itself
-        kind = ConnectionRefusedError if error == errno.ECONNREFUSED else ConnectionError
-        raise kind(f"cannot connect to {remote}: {os.strerror(error)}")
-    rpc = ovs.jsonrpc.Connection(stream)
-    try:
-        error, reply = transact(rpc, ovs.jsonrpc.Message.create_request("get_schema", [DB_NAME]), timeout_ms)
-    finally:
-        rpc.close()
-    if error:
-        raise ConnectionError(f"get_schema from {remote}: {os.strerror(error)}")
-    if reply.error:
-        raise ConnectionError(f"get_schema from {remote}: {echo(reply.error)}")
-    return schema_of(reply.result, COLUMNS)
-
-
-def transact(rpc: ovs.jsonrpc.Connection, request: ovs.jsonrpc.Message, timeout_ms: int) -> tuple[int, Any]:
-    """``rpc.transact_block(request)`` with a deadline: a device that accepts the connection and
-    never answers would hold one of the few connector threads (``hub.CONNECTORS``) for good."""
-    deadline = ovs.timeval.msec() + timeout_ms
-    error = rpc.send(request)
-    while not error:
-        error, reply = rpc.recv()
-        if error == errno.EAGAIN:
-            if ovs.timeval.msec() >= deadline:
-                return errno.ETIMEDOUT, None
-            rpc.run()
-            poller = ovs.poller.Poller()
-            rpc.wait(poller)
-            rpc.recv_wait(poller)
-            poller.timer_wait_until(deadline)
-            poller.block()
-            error = 0
-        elif not error and reply.type in (reply.T_REPLY, reply.T_ERROR) and reply.id == request.id:
-            return 0, reply
-    return error, None
 
 
 def _unconnected(session: ovs.jsonrpc.Session) -> bool:
@@ -318,6 +238,8 @@ class Link:
             idl.run()
             self._note()
             self._settle()
+            self._fetch()
+            self._note()  # what the write's answer (``held``: its locators) or a fetch added
             self._hand_jobs()
             idl.wait(waits)
         except Exception as err:  # the library choked on what the device sent: start over
@@ -439,6 +361,25 @@ class Link:
             fut.set_result(commit.finish(status))
         except BaseException as err:
             fut.set_exception(err)
+
+    def _fetch(self) -> None:
+        """Rows of ``HELD`` tables that rows just read refer to and the replica lacks (another
+        writer's), fetched before any job reads the replica: the jobs wait behind the fetch as
+        behind a write."""
+        idl = self.idl
+        if self._writing is not None or idl is None or idl.txn is not None or not self.connected:
+            return
+        wanted = idl.missing()
+        if not wanted:
+            return
+        txn, asked = held.fetch(idl, wanted)
+        log.info("ovsdb %s: fetching %d row(s) another writer inserted", self.remote, len(asked))
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut.set_running_or_notify_cancel()
+        self.send(txn, len(asked))
+        self._writing = (Commit(txn, lambda status: status == Txn.SUCCESS and idl.hold(held.fetched(txn, asked))),
+                         fut, idl._session.reconnect.get_probe_interval())
+        self._settle()
 
     def _end_write(self, error: Exception | None) -> None:
         if self._writing is None:

@@ -19,6 +19,7 @@ from silonet.drivers import ovsjson
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
 from silonet.drivers.ovsdb.connection import Commit, Link, Txn
 from silonet.drivers.ovsdb.handlers import Write, device_epoch, fence
+from silonet.drivers.ovsdb.held import Transaction
 from silonet.drivers.ovsdb.library import quiet_vlog, use_poll
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
 from silonet.drivers.untrusted import echo, ipv4, shown
@@ -191,7 +192,7 @@ class OvsdbDriver(Driver):
     def _apply(self, idl: MemoIdl, ops: list[Operation], lease: Fence | None = None) -> Commit | ApplyResult:
         """One transaction for the batch, sent; the link finishes it (``_answered``) when the
         device answers, and the read-back happens in that turn (the next read() finds it cached)."""
-        txn = Txn(idl)
+        txn = Transaction(idl)
         seen = idl.change_seqno
         try:
             ps, reading = self._reading_now(idl)
@@ -206,7 +207,7 @@ class OvsdbDriver(Driver):
             raise
         return Commit(txn, lambda status: self._answered(idl, txn, status, write, len(ops), lease, seen))
 
-    def _answered(self, idl: MemoIdl, txn: Txn, status: str, write: Write, size: int,
+    def _answered(self, idl: MemoIdl, txn: Transaction, status: str, write: Write, size: int,
                   lease: Fence | None, seen: int) -> ApplyResult:
         """TRY_AGAIN, or a free VLAN another writer took first: plan again. Under a lease, the
         transaction carried its epoch (``handlers.fence``); a TRY_AGAIN after which the device
@@ -215,7 +216,10 @@ class OvsdbDriver(Driver):
         write was built; the server sends the update before its reply) was a race: a row that ovs-vtep
         added meanwhile references a switch the write deleted. Plan again; unmoved, it stands."""
         if status in (Txn.SUCCESS, Txn.UNCHANGED):
-            self._read(idl)
+            if status == Txn.SUCCESS:
+                write.landed()
+            with contextlib.suppress(ConnectionError):  # another writer's rows to fetch first: read later
+                self._read(idl)
             return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(size)
         if status == Txn.TRY_AGAIN:
             if lease is not None:  # the reply came after the update that made the wait fail

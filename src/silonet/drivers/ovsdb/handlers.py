@@ -19,6 +19,8 @@ from typing import Any
 import ovs.db.idl
 
 from silonet.drivers.base import EPOCH_KEY, Fence, read_epoch
+from silonet.drivers.ovsdb import held
+from silonet.drivers.ovsdb.held import Transaction
 from silonet.drivers.ovsdb.replica import ENCAP, MemoIdl, locator, port_rows, set_ips
 from silonet.drivers.vtep_schema import LS_TABLE, OWNER_KEY, ROW_TABLES, UCAST_REMOTE, Interpretation
 from silonet.plan.ops import (
@@ -71,10 +73,10 @@ class Write:
     bindings of free VLANs (written together by ``finish``). Rows are read once until they
     change (``idl.meaning``): planning stays O(change), not O(device)."""
 
-    __slots__ = ("fresh", "idl", "locators", "ls_rows", "mac_ips", "mac_rows", "made", "on_switch", "ports", "reading",
-                 "refs", "rng", "row_vnis", "sets", "tables", "txn")
+    __slots__ = ("fresh", "idl", "inserts", "locators", "ls_rows", "mac_ips", "mac_rows", "made", "on_switch", "ports",
+                 "reading", "refs", "rng", "row_vnis", "sets", "tables", "txn")
 
-    def __init__(self, idl: MemoIdl, txn: ovs.db.idl.Transaction, reading: Interpretation, ports: dict[str, Any],
+    def __init__(self, idl: MemoIdl, txn: Transaction, reading: Interpretation, ports: dict[str, Any],
                  rng: random.Random) -> None:
         self.idl, self.txn, self.reading, self.ports, self.rng = idl, txn, reading, ports, rng
         self.tables = t = idl.tables
@@ -89,6 +91,8 @@ class Write:
         self.on_switch: dict[tuple[str, uuid.UUID], list[Any]] = {}
         self.mac_rows: dict[uuid.UUID, dict[str, list[Any]]] = {}  # switch -> MAC (as read) -> its remote MAC rows
         self.fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
+        # rows of ``HELD`` tables inserted: (table, raw operation's index or IDL row's UUID, the row's JSON)
+        self.inserts: list[tuple[str, int | uuid.UUID, dict[str, Any]]] = []
 
     def provisional(self) -> uuid.UUID:
         """A provisional row UUID from a seeded PRNG: ``uuid4()`` reads the kernel's random source
@@ -112,7 +116,32 @@ class Write:
             row.encapsulation_type = ENCAP
             row.dst_ip = ip
             locators[ip] = row
+            self.inserts.append(("Physical_Locator", row.uuid, {"encapsulation_type": ENCAP, "dst_ip": ip}))
         return locators[ip]
+
+    def add_insert(self, table: str, name: str, row: dict[str, Any]) -> list:
+        """A raw insert into a ``HELD`` table, kept for ``landed``; its reference (raw JSON)."""
+        self.inserts.append((table, len(self.txn._operations), row))
+        self.txn.add_op({"op": "insert", "table": table, "uuid-name": name, "row": row})
+        return ["named-uuid", name]
+
+    def landed(self) -> None:
+        """After a successful commit: the rows it inserted in ``HELD`` tables, into the replica
+        (``MemoIdl.hold``), by the UUIDs the device gave them (the monitor does not send them)."""
+        if not self.inserts:
+            return
+        txn, named, rows = self.txn, {}, []
+        for table, key, row in self.inserts:
+            if isinstance(key, int):
+                got, name = txn.inserted(key), txn._operations[key]["uuid-name"]
+            else:
+                real = txn.get_insert_uuid(key)
+                got, name = None if real is None else str(real), ovs.db.idl._uuid_name_from_uuid(key)
+            if got is None:  # a device that says it inserted a row and names none: the rows that
+                return  # refer to them are read, and what they refer to is fetched (``held``)
+            named[name] = got
+            rows.append((table, got, row))
+        self.idl.hold([(table, got, held.named(row, named)) for table, got, row in rows])
 
     def locator_ref(self, ip: str) -> list:
         """A reference (raw JSON) to the plain VXLAN locator of ``ip``. A new one is a raw insert unless
@@ -125,10 +154,8 @@ class Write:
             if row is not None or ip in self.mac_ips:
                 refs[ip] = _ref(self.locator(ip))
             else:
-                name = f"silonet_loc{len(refs)}"
-                self.txn.add_op({"op": "insert", "table": "Physical_Locator", "uuid-name": name,
-                                 "row": {"encapsulation_type": ENCAP, "dst_ip": ip}})
-                refs[ip] = ["named-uuid", name]
+                refs[ip] = self.add_insert("Physical_Locator", f"silonet_loc{len(refs)}",
+                                           {"encapsulation_type": ENCAP, "dst_ip": ip})
         return refs[ip]
 
     def locator_set(self, ips: AbstractSet[str]) -> list:
@@ -145,11 +172,9 @@ class Write:
                 if plain and held not in sets:
                     sets[held] = _ref(pls)
         if ips not in sets:
-            name = f"silonet_set{len(sets)}"
             ref = self.locator_ref
-            self.txn.add_op({"op": "insert", "table": "Physical_Locator_Set", "uuid-name": name,
-                             "row": {"locators": ["set", [ref(ip) for ip in sorted(ips)]]}})
-            sets[ips] = ["named-uuid", name]
+            sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}",
+                                        {"locators": ["set", [ref(ip) for ip in sorted(ips)]]})
         return sets[ips]
 
     def rows_of(self, table: str, ls: Any) -> list[Any]:

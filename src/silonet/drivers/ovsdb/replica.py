@@ -13,6 +13,7 @@ import ovs.db.idl
 import ovs.jsonrpc
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
+from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import CompactSet, shared_set
@@ -44,15 +45,24 @@ def _ls_row(ls: Any) -> tuple[uuid.UUID, tuple[str, int | None, dict[str, str]]]
     return ls.uuid, (ls.name, _opt(ls.tunnel_key), shared_config(ls.other_config))
 
 
+def referred(idl: Any, table: str, row_uuid: Any) -> Any:
+    """The row of ``table`` (a ``HELD`` one) that a row refers to; one the replica lacks (another
+    writer's, not fetched yet: ``held.fetch``) fails the reading."""
+    row = idl.tables[table].rows.get(row_uuid)
+    if row is None or row._data is None:
+        raise idl.unresolved(table, row_uuid)
+    return row
+
+
 def _mcast_row(r: Any) -> tuple[str, uuid.UUID, CompactSet]:
     """The flood list is shared with equal ones (``shared_set``): 0.9 KiB each for 99 peers."""
     idl = r._idl
-    pls = idl.tables["Physical_Locator_Set"].rows[r._data["locator_set"].as_scalar()]
+    pls = referred(idl, "Physical_Locator_Set", r._data["locator_set"].as_scalar())
     return r.MAC, r.logical_switch.uuid, idl.meaning(pls, set_ips)[0]
 
 
 def _ucast_remote_row(r: Any) -> tuple[str, uuid.UUID, str]:
-    return r.MAC, r.logical_switch.uuid, r.locator.dst_ip
+    return r.MAC, r.logical_switch.uuid, referred(r._idl, "Physical_Locator", r._data["locator"].as_scalar()).dst_ip
 
 
 def locator(loc: Any) -> tuple[str, bool]:
@@ -66,7 +76,8 @@ def set_ips(pls: Any) -> tuple[CompactSet, bool]:
     locators (a row object per element and per reading was a tenth of a gateway's first write)."""
     idl = pls._idl
     view, rows = idl.view("Physical_Locator", locator), idl.tables["Physical_Locator"].rows
-    got = [view.get(a.value) or locator(rows[a.value]) for a in members(pls._data["locators"])]
+    got = [view.get(a.value) or locator(rows.get(a.value) or referred(idl, "Physical_Locator", a.value))
+           for a in members(pls._data["locators"])]
     return shared_set(ip for ip, _plain in got), all(plain for _ip, plain in got)
 
 
@@ -102,6 +113,11 @@ class MemoIdl(ovs.db.idl.Idl):
         self.epoch = 0  # moves when views and journal start over: an interpretation of before is void
         self.compactor = Compactor(self.tables)
         self._defaults: dict[Any, ovs.db.data.Datum] = {}  # per column: its default, compared, never stored
+        # per table: its columns referring to ``HELD`` tables (``missing``)
+        self.refs_held = {name: [(c, col.type.key.ref_table_name) for c, col in table.columns.items()
+                                 if col.type.key.ref_table_name in HELD] for name, table in self.tables.items()}
+        self.unchecked: set[tuple[str, uuid.UUID]] = set()  # rows told since, whose references ``missing`` checks
+        self.tries: dict[uuid.UUID, int] = {}  # fetches of a missing row so far (``held.FETCH_TRIES``)
         self._rows_read = 0  # rows told since the connection began (``keepalive``)
         self._alive_at = time.monotonic()
         # called with each keepalive: the hub's other links, whose turns wait for this reading
@@ -127,6 +143,68 @@ class MemoIdl(ovs.db.idl.Idl):
             probe.id = "echo"
             self._session.send(probe)
 
+    def send_request(self, request: ovs.jsonrpc.Message) -> Any:
+        """The library's requests, with the monitor's of ``HELD`` tables asking for no inserts."""
+        if request.method in MONITORS and len(request.params) > 2 and request.params[0] == self._db.name:
+            for table in HELD:
+                for monitored in request.params[2].get(table, ()):
+                    monitored["select"] = NO_INSERTS
+        return super().send_request(request)
+
+    def unresolved(self, table: str, row_uuid: Any) -> ConnectionError:
+        """The error a reading of a row referring to a missing row of ``table`` raises: the pass
+        fails and is tried again once the row is fetched (``missing``)."""
+        if self.tries.get(row_uuid, 0) >= FETCH_TRIES:
+            return ConnectionError(f"a row refers to {table} {row_uuid}, which the device does not send "
+                                   f"(asked {FETCH_TRIES} times)")
+        return ConnectionError(f"a row refers to {table} {row_uuid}, which another writer inserted: "
+                               "fetching it from the device")
+
+    def missing(self) -> dict[str, set[uuid.UUID]]:
+        """Rows of ``HELD`` tables that rows told since the last call refer to and the replica
+        lacks (another writer's: the monitor sends no inserts there), by table, to fetch; a row
+        fetched ``FETCH_TRIES`` times in vain is not asked for again."""
+        out: dict[str, set[uuid.UUID]] = {}
+        unchecked, tries, tables = self.unchecked, self.tries, self.tables
+        for name, row_uuid in list(unchecked):
+            row = tables[name].rows.get(row_uuid)
+            lacking = False
+            for column, ref in self.refs_held[name] if row is not None and row._data is not None else ():
+                datum = dict.get(row._data, column)
+                targets = tables[ref].rows
+                for atom in members(datum) if datum is not None else ():
+                    if atom.value not in targets and tries.get(atom.value, 0) < FETCH_TRIES:
+                        out.setdefault(ref, set()).add(atom.value)
+                        lacking = True
+            if not lacking:
+                unchecked.discard((name, row_uuid))
+        for wanted in out.values():
+            for row_uuid in wanted:
+                tries[row_uuid] = tries.get(row_uuid, 0) + 1
+        return out
+
+    def hold(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Rows of ``HELD`` tables a transaction of this IDL inserted or fetched: (table, the UUID
+        the device gave, the row's JSON), into the replica as an update would bring them (one an
+        update brought, from a device ignoring ``select``, stays as it is)."""
+        made = []
+        try:
+            for name, text, row_json in rows:
+                table, row_uuid = self.tables[name], uuid.UUID(text)
+                if row_uuid in table.rows:
+                    continue
+                row = self._Idl__create_row(table, row_uuid)
+                self._Idl__row_update(table, row, row_json)
+                table.rows[row_uuid] = row
+                made.append(row)
+                self.tries.pop(row_uuid, None)
+        finally:
+            self.compactor.updated()
+        for row in made:
+            self.notify(ovs.db.idl.ROW_CREATE, row)
+        if made:
+            self.change_seqno += 1
+
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         """The library's hook, called for every row an update created, changed or deleted, once the
         whole update is applied (so the rows it refers to are there)."""
@@ -137,6 +215,8 @@ class MemoIdl(ovs.db.idl.Idl):
             self.compactor.row(row, None if updates is None else updates._data)
             if isinstance(row, LeanRow):
                 row.lean()  # a row this IDL wrote has the dicts its transaction left
+            if self.refs_held[row._table.name]:
+                self.unchecked.add((row._table.name, row.uuid))
         self.memo.pop(row.uuid, None)
         stale = self.stale.get(row._table.name)
         if stale is not None:  # read later: rows it refers to may arrive later in the same update
@@ -152,6 +232,14 @@ class MemoIdl(ovs.db.idl.Idl):
             return super()._Idl__parse_update(*args, **kwargs)  # type: ignore[misc]
         finally:
             self.compactor.updated()
+
+    def _Idl__process_update2(self, table: Any, row_uuid: uuid.UUID, row_update: dict[str, Any]) -> Any:
+        """One row of an update (``Idl.__process_update2``). A change to, or the removal of, a row of
+        a ``HELD`` table this replica never got (another writer's) is nothing to it: the library
+        would stop reading the rest of the update at such a change ("Modify non-existing row")."""
+        if table.name in HELD and row_uuid not in table.rows and ("modify" in row_update or "delete" in row_update):
+            return False
+        return super()._Idl__process_update2(table, row_uuid, row_update)  # type: ignore[misc]
 
     def _Idl__row_update(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:  # the library's private name
         """A row's columns from an update (``Idl.__row_update``); a locator set's references go
@@ -212,6 +300,7 @@ class MemoIdl(ovs.db.idl.Idl):
     def forget(self) -> None:
         """A (re)connection may bring back rows without telling."""
         self.memo.clear()
+        self.tries.clear()
         self.views.clear()
         self.stale.clear()
         for changes in self.journal.values():
@@ -243,13 +332,14 @@ class MemoIdl(ovs.db.idl.Idl):
                 journal.extend((u, None, meaning) for u, meaning in view.items())
             return view
         stale = self.stale[table]
-        for u in stale:
-            old = view.pop(u, None)
+        for u in list(stale):
             r = rows.get(u)
-            new = read(r) if r is not None and r._data is not None else None
+            new = read(r) if r is not None and r._data is not None else None  # may fail: the row stays stale
+            old = view.pop(u, None)
             if new is not None:
                 view[u] = new
             if journal is not None and old != new:
                 journal.append((u, old, new))
-        stale.clear()
+            stale.discard(u)
         return view
+
