@@ -39,7 +39,7 @@ def test_a_fetch_asks_each_row_by_uuid_and_reads_only_the_row_it_asked_for() -> 
                                   "columns": ["_uuid", "dst_ip", "encapsulation_type"]}
     row = {"dst_ip": "198.18.0.9", "encapsulation_type": "vxlan_over_ipv4"}
     answered(txn, [{"rows": [{"_uuid": ["uuid", A], **row}]}, {"rows": []}])  # B went meanwhile
-    assert held.fetched(txn, asked) == [("Physical_Locator", A, row)]
+    assert held.fetched(txn, asked) == [("Physical_Locator", A, row, None)]
 
 
 @pytest.mark.parametrize("answer", [

@@ -252,15 +252,15 @@ def test_a_reference_read_before_its_row_arrives_takes_the_rows_own_uuid(vtepdb:
         early = idl.compactor.packed(column.type, "Physical_Locator", ["uuid", text])
         assert early is not None and str(early.atoms[0].value) == text and idl.compactor.names[text] is early.atoms[0]
         seqno = idl.change_seqno
-        idl.hold([("Physical_Locator", text, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(9)}),
-                  ("Physical_Locator_Set", set_text, {"locators": ["uuid", text]})])
+        idl.hold([("Physical_Locator", text, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(9)}, None),
+                  ("Physical_Locator_Set", set_text, {"locators": ["uuid", text]}, None)])
         assert idl.change_seqno == seqno + 1 and idl.compactor.names == {}
         row = next(r for u, r in idl.tables["Physical_Locator"].rows.items() if str(u) == text)
         atom = early.atoms[0]
         assert atom.value is row.uuid and idl.compactor.refs[row.uuid] is atom and row.dst_ip == ip(9)
         held = [pls._data["locators"].atoms for pls in idl.tables["Physical_Locator_Set"].rows.values()]
         assert (atom,) in held
-        idl.hold([("Physical_Locator", text, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(8)})])
+        idl.hold([("Physical_Locator", text, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": ip(8)}, None)])
         assert row.dst_ip == ip(9) and idl.change_seqno == seqno + 1  # held already (an update brought it): as is
     finally:
         idl.close()

@@ -23,6 +23,7 @@ from silonet.drivers.ovsdb import held
 from silonet.drivers.ovsdb.held import Transaction
 from silonet.drivers.ovsdb.replica import ENCAP, MemoIdl, locator, port_rows, set_ips
 from silonet.drivers.vtep_schema import LS_TABLE, OWNER_KEY, ROW_TABLES, UCAST_REMOTE, Interpretation
+from silonet.plan.intern import shared_set
 from silonet.plan.ops import (
     Bind,
     EnsureLogicalSwitch,
@@ -91,8 +92,9 @@ class Write:
         self.on_switch: dict[tuple[str, uuid.UUID], list[Any]] = {}
         self.mac_rows: dict[uuid.UUID, dict[str, list[Any]]] = {}  # switch -> MAC (as read) -> its remote MAC rows
         self.fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
-        # rows of ``HELD`` tables inserted: (table, raw operation's index or IDL row's UUID, the row's JSON)
-        self.inserts: list[tuple[str, int | uuid.UUID, dict[str, Any]]] = []
+        # rows of ``HELD`` tables inserted: (table, raw operation's index or IDL row's UUID, the row's
+        # JSON, the flood list a set means)
+        self.inserts: list[tuple[str, int | uuid.UUID, dict[str, Any], AbstractSet[str] | None]] = []
 
     def provisional(self) -> uuid.UUID:
         """A provisional row UUID from a seeded PRNG: ``uuid4()`` reads the kernel's random source
@@ -116,12 +118,12 @@ class Write:
             row.encapsulation_type = ENCAP
             row.dst_ip = ip
             locators[ip] = row
-            self.inserts.append(("Physical_Locator", row.uuid, {"encapsulation_type": ENCAP, "dst_ip": ip}))
+            self.inserts.append(("Physical_Locator", row.uuid, {"encapsulation_type": ENCAP, "dst_ip": ip}, None))
         return locators[ip]
 
-    def add_insert(self, table: str, name: str, row: dict[str, Any]) -> list:
+    def add_insert(self, table: str, name: str, row: dict[str, Any], flood: AbstractSet[str] | None = None) -> list:
         """A raw insert into a ``HELD`` table, kept for ``landed``; its reference (raw JSON)."""
-        self.inserts.append((table, len(self.txn._operations), row))
+        self.inserts.append((table, len(self.txn._operations), row, flood))
         self.txn.add_op({"op": "insert", "table": table, "uuid-name": name, "row": row})
         return ["named-uuid", name]
 
@@ -131,7 +133,7 @@ class Write:
         if not self.inserts:
             return
         txn, named, rows = self.txn, {}, []
-        for table, key, row in self.inserts:
+        for table, key, row, flood in self.inserts:
             if isinstance(key, int):
                 got, name = txn.inserted(key), txn._operations[key]["uuid-name"]
             else:
@@ -140,8 +142,8 @@ class Write:
             if got is None:  # a device that says it inserted a row and names none: the rows that
                 return  # refer to them are read, and what they refer to is fetched (``held``)
             named[name] = got
-            rows.append((table, got, row))
-        self.idl.hold([(table, got, held.named(row, named)) for table, got, row in rows])
+            rows.append((table, got, row, None if flood is None else (shared_set(flood), True)))  # as ``set_ips``
+        self.idl.hold([(table, got, held.named(row, named), meaning) for table, got, row, meaning in rows], own=True)
 
     def locator_ref(self, ip: str) -> list:
         """A reference (raw JSON) to the plain VXLAN locator of ``ip``. A new one is a raw insert unless
@@ -174,7 +176,7 @@ class Write:
         if ips not in sets:
             ref = self.locator_ref
             sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}",
-                                        {"locators": ["set", [ref(ip) for ip in sorted(ips)]]})
+                                        {"locators": ["set", [ref(ip) for ip in sorted(ips)]]}, ips)
         return sets[ips]
 
     def rows_of(self, table: str, ls: Any) -> list[Any]:

@@ -90,7 +90,7 @@ def fetch(idl: Any, wanted: dict[str, set[uuid.UUID]]) -> tuple[Transaction, lis
     return txn, asked
 
 
-def fetched(txn: Transaction, asked: list[tuple[str, uuid.UUID]]) -> list[tuple[str, str, dict[str, Any]]]:
+def fetched(txn: Transaction, asked: list[tuple[str, uuid.UUID]]) -> list[tuple[str, str, dict[str, Any], None]]:
     """The rows a ``fetch`` got, for ``MemoIdl.hold``: the one row each select names by the UUID
     asked for (a row removed meanwhile: none; anything else the device says: nothing)."""
     out = []
@@ -102,5 +102,5 @@ def fetched(txn: Transaction, asked: list[tuple[str, uuid.UUID]]) -> list[tuple[
         row = dict(rows[0])
         if uuid_text(row.pop("_uuid", None)) != str(row_uuid):
             continue
-        out.append((table, str(row_uuid), row))
+        out.append((table, str(row_uuid), row, None))
     return out

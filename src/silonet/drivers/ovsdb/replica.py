@@ -183,25 +183,39 @@ class MemoIdl(ovs.db.idl.Idl):
                 tries[row_uuid] = tries.get(row_uuid, 0) + 1
         return out
 
-    def hold(self, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Rows of ``HELD`` tables a transaction of this IDL inserted or fetched: (table, the UUID
-        the device gave, the row's JSON), into the replica as an update would bring them (one an
-        update brought, from a device ignoring ``select``, stays as it is)."""
-        made = []
+    def hold(self, rows: list[tuple[str, str, dict[str, Any], Any]], own: bool = False) -> None:
+        """Rows of ``HELD`` tables a transaction of this IDL inserted (``own``) or a fetch got:
+        (table, the UUID the device gave, the row's JSON, what the row means if known: a flood list's
+        ``set_ips``), into the replica as an update would bring them and told as ``notify`` tells
+        (one an update brought, from a device ignoring ``select``, stays as it is). The references
+        of ``own`` rows are to rows of this replica, or of the same transaction: not checked."""
+        made, compactor = [], self.compactor
         try:
-            for name, text, row_json in rows:
+            for name, text, row_json, meaning in rows:
                 table, row_uuid = self.tables[name], uuid.UUID(text)
                 if row_uuid in table.rows:
                     continue
                 row = self._Idl__create_row(table, row_uuid)
-                self._Idl__row_update(table, row, row_json)
+                if rest := compactor.shared_scalars(name, row._data, row_json):  # a locator's: seen before
+                    self._Idl__row_update(table, row, rest)
                 table.rows[row_uuid] = row
-                made.append(row)
+                made.append((row, meaning))
                 self.tries.pop(row_uuid, None)
         finally:
-            self.compactor.updated()
-        for row in made:
-            self.notify(ovs.db.idl.ROW_CREATE, row)
+            compactor.updated()
+        for row, meaning in made:
+            self.keepalive()
+            name = row._table.name
+            compactor.row(row, None)
+            if not own and self.refs_held[name]:
+                self.unchecked.add((name, row.uuid))
+            if meaning is not None:
+                self.memo[row.uuid] = meaning
+            else:
+                self.memo.pop(row.uuid, None)
+            stale = self.stale.get(name)
+            if stale is not None:
+                stale.add(row.uuid)
         if made:
             self.change_seqno += 1
 
@@ -224,7 +238,7 @@ class MemoIdl(ovs.db.idl.Idl):
 
     def _Idl__create_row(self, table: Any, row_uuid: uuid.UUID) -> LeanRow:  # the library's private name
         """Every row of the replica, as the library makes them (``Idl.__create_row``), lean."""
-        return LeanRow(self, table, row_uuid, ovs.db.idl.ColumnDefaultDict(table))
+        return LeanRow.committed(self, table, row_uuid)
 
     def _Idl__parse_update(self, *args: Any, **kwargs: Any) -> Any:  # the library's private name
         """One update, read (``Idl.__parse_update``); the references' texts it held are let go."""

@@ -61,6 +61,18 @@ class LeanRow(ovs.db.idl.Row):
         super().__init__(*args, **kwargs)
         self.lean()
 
+    @classmethod
+    def committed(cls, idl: Any, table: Any, row_uuid: Any) -> LeanRow:
+        """A new row of the replica, lean from the start: ``Row.__init__``'s attributes without the
+        three dicts ``lean`` would drop at once (while no transaction runs; else as the library)."""
+        if idl.txn is not None:
+            return cls(idl, table, row_uuid, ovs.db.idl.ColumnDefaultDict(table))
+        row = cls.__new__(cls)
+        d = row.__dict__
+        d["uuid"], d["_idl"], d["_table"], d["_persist_uuid"] = row_uuid, idl, table, False
+        d["_data"] = ovs.db.idl.ColumnDefaultDict(table)
+        return row
+
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         data, table = d.get("_data"), d.get("_table")
