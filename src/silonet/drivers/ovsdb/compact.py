@@ -306,20 +306,15 @@ class Compactor:
                 self.early.append((row_uuid, ref))
         return out
 
-    def shared_scalars(self, table: str, data: dict[str, Datum], row_json: dict[str, Any]) -> dict[str, Any]:
-        """Put in ``data`` the shared datum of each one-value string column of ``row_json`` whose
-        value some row already holds (so it was parsed and checked as this very column type: the
-        shared datums are keyed by it); the other columns are returned, for the library's parse."""
-        plan, rest = self.plans[table], {}
-        for name, value in row_json.items():
-            how = plan.get(name)
-            shared = _SCALARS.get((how[1], str, value)) if (
-                how is not None and how[0] == SCALAR and how[2] is None and type(value) is str) else None
-            if shared is None:
-                rest[name] = value
-            else:
-                dict.__setitem__(data, name, shared)
-        return rest
+    def scalar(self, table: str, column: str, value: Any) -> Datum | None:
+        """The shared datum of a one-value string or integer column whose value (an update's JSON)
+        some row already holds: parsed and checked as this very column type once (the shared datums
+        are keyed by it), not again. None: parse it."""
+        plan = self.plans.get(table)  # None: the server's own database (``_Server``), not replicated
+        how = plan.get(column) if plan is not None else None
+        if how is None or how[0] != SCALAR or how[2] is not None or type(value) not in (str, int):
+            return None
+        return _SCALARS.get((how[1], type(value), value))
 
     def updated(self) -> None:
         """An update was read: its texts go, and so do atoms of rows it named but never brought (a

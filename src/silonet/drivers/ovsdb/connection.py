@@ -237,9 +237,11 @@ class Link:
         try:
             idl.run()
             self._note()
+            seqno = idl.change_seqno
             self._settle()
             self._fetch()
-            self._note()  # what the write's answer (``held``: its locators) or a fetch added
+            if idl.change_seqno != seqno:  # what a write's answer (its locators: ``held``) or a fetch added
+                self._note()
             self._hand_jobs()
             idl.wait(waits)
         except Exception as err:  # the library choked on what the device sent: start over
@@ -367,7 +369,7 @@ class Link:
         writer's), fetched before any job reads the replica: the jobs wait behind the fetch as
         behind a write."""
         idl = self.idl
-        if self._writing is not None or idl is None or idl.txn is not None or not self.connected:
+        if idl is None or not idl.unchecked or self._writing is not None or idl.txn is not None or not self.connected:
             return
         wanted = idl.missing()
         if not wanted:
