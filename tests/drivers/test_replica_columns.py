@@ -83,3 +83,28 @@ def test_equal_schema_answers_share_one_parsed_schema_and_others_do_not() -> Non
     assert "replication_mode" in first.get_idl_schema().tables["Logical_Switch"].columns
     assert "replication_mode" not in other.get_idl_schema().tables["Logical_Switch"].columns
     assert set(first.get_idl_schema().tables) == set(COLUMNS)  # only the tables silonet replicates
+
+
+def test_a_value_some_row_holds_is_reused_only_for_its_very_column_type() -> None:
+    """``Compactor.scalar``: an update's one-value string or integer that a row holds already is
+    that row's shared datum, not parsed again, and only where the column type is the same: not a
+    bool for an integer, not a string outside an enum, never a reference, map or set."""
+    idl = _idl()
+    t, c = idl.tables["Logical_Switch"], idl.compactor
+    row = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
+    idl._columns(t, row, {"name": "held-once", "tunnel_key": 5000, "replication_mode": "source_node"})
+    c.row(row, None)  # shared: weakly held while the row holds them
+    name, key = row._data["name"], row._data["tunnel_key"]
+    assert c.scalar("Logical_Switch", "name", "held-once") is name
+    assert c.scalar("Logical_Switch", "description", "held-once") is name  # the same type: one datum
+    assert c.scalar("Logical_Switch", "tunnel_key", 5000) is key
+    assert c.scalar("Logical_Switch", "replication_mode", "source_node") is row._data["replication_mode"]
+    for table, column, value in (("Logical_Switch", "tunnel_key", True), ("Logical_Switch", "tunnel_key", 5000.0),
+                                 ("Logical_Switch", "replication_mode", "held-once"),
+                                 ("Logical_Switch", "name", "never-held"), ("Logical_Switch", "other_config", "x"),
+                                 ("Mcast_Macs_Remote", "logical_switch", "held-once"), ("Database", "name", "x"),
+                                 ("Logical_Switch", "name", ["set", ["held-once"]])):
+        assert c.scalar(table, column, value) is None, (table, column, value)
+    other = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
+    assert idl._columns(t, other, {"name": "held-once", "tunnel_key": 5000}) is True  # read as the library
+    assert other._data["name"] is name and other._data["tunnel_key"] is key

@@ -321,8 +321,8 @@ def test_new_locators_only_flood_lists_name_are_raw_inserts_one_per_address(vtep
     assert f"02:00:00:00:00:0c -> vxlan_over_ipv4/{c}" in vtepdb.ctl("list-remote-macs", "n1")
 
 
-def test_own_locators_and_sets_come_from_the_reply_not_the_monitor(vtepdb: VtepDb, monkeypatch
-                                                                    ) -> None:  # type: ignore[no-untyped-def]
+def test_own_locators_and_sets_come_from_the_reply_not_the_monitor(  # type: ignore[no-untyped-def]
+        vtepdb: VtepDb, monkeypatch) -> None:
     """The monitor sends no inserts of locators and locator sets (the echo of a gateway's own flood
     lists was a fifth of the manager's CPU in a 1,000-gateway converge): the rows a write inserted, raw or
     as IDL rows, enter the replica from the transaction's reply under the UUIDs the device gave them

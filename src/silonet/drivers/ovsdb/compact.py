@@ -7,8 +7,8 @@ locator set (99 references) cost ~19 KiB, a one-value column ~320 bytes. Most of
 are equal to others: a set's references are the locators' UUIDs, every gateway carrying a VNI
 has its switch's name, key and description, every gateway flooding to a peer has its IP.
 
-``Compactor.row`` (called from ``MemoIdl.notify``, once the update is applied) puts in the
-changed columns of a row the one object held for each value instead of the parsed copy:
+``Compactor.row`` (called from ``MemoIdl.notify``, once the update is applied, and ``MemoIdl.hold``)
+puts in the changed columns of a row the one object held for each value instead of the parsed copy:
 
 - a reference (an atom of a column with a ``refTable`` this IDL replicates) is one ``Atom`` per
   referenced row, wrapping that row's own UUID object, kept by the IDL until the row is deleted;

@@ -1,9 +1,11 @@
-"""One gateway's OVSDB connection: the IDL, reconnects, SSL, the write's commit.
+"""One gateway's OVSDB connection: the IDL, reconnects, the write's commit, the fetch of rows the
+monitor does not send (``held``).
 
 The IDL is not thread-safe: a hub thread (``hub``) owns it and runs submitted functions on it
 between ``idl.run()`` calls, like ovsdbapp's connection, but many gateways share one thread and
 a write does not hold that thread while the device works: a job that commits returns a
-``Commit``, finished when the answer arrives. The schema is fetched from the device. The link
+``Commit``, finished when the answer arrives. The schema is fetched from the device (``opening``,
+with the SSL identity). The link
 tells of every change of the replica or of the connection through ``on_change``.
 """
 
@@ -240,7 +242,7 @@ class Link:
             seqno = idl.change_seqno
             self._settle()
             self._fetch()
-            if idl.change_seqno != seqno:  # what a write's answer (its locators: ``held``) or a fetch added
+            if idl.change_seqno != seqno:  # what a fetch that was answered at once added
                 self._note()
             self._hand_jobs()
             idl.wait(waits)
@@ -375,12 +377,13 @@ class Link:
         if not wanted:
             return
         txn, asked = held.fetch(idl, wanted)
+        idl.asking(asked)
+        txn.on_success = lambda done: idl.hold(held.fetched(done, asked))
         log.info("ovsdb %s: fetching %d row(s) another writer inserted", self.remote, len(asked))
         fut: concurrent.futures.Future = concurrent.futures.Future()
         fut.set_running_or_notify_cancel()
         self.send(txn, len(asked))
-        self._writing = (Commit(txn, lambda status: status == Txn.SUCCESS and idl.hold(held.fetched(txn, asked))),
-                         fut, idl._session.reconnect.get_probe_interval())
+        self._writing = (Commit(txn, lambda status: status), fut, idl._session.reconnect.get_probe_interval())
         self._settle()
 
     def _end_write(self, error: Exception | None) -> None:

@@ -200,6 +200,7 @@ class OvsdbDriver(Driver):
                 fence(ps, lease, self.gateway.name)
             write = Write(idl, txn, reading, {p.name: p for p in ps.ports}, self._link.rng)
             write.run(ops)
+            txn.on_success = write.landed  # its locators and sets, as the device's answer is read
             self._link.send(txn, len(ops))
         except BaseException:
             if idl.txn is txn:  # else the IDL keeps it open, and its next run() fails an assertion for good
@@ -216,8 +217,6 @@ class OvsdbDriver(Driver):
         write was built; the server sends the update before its reply) was a race: a row that ovs-vtep
         added meanwhile references a switch the write deleted. Plan again; unmoved, it stands."""
         if status in (Txn.SUCCESS, Txn.UNCHANGED):
-            if status == Txn.SUCCESS:
-                write.landed()
             with contextlib.suppress(ConnectionError):  # another writer's rows to fetch first: read later
                 self._read(idl)
             return ApplyResult(0, retry=True) if write.outrun() else ApplyResult(size)

@@ -127,12 +127,13 @@ class Write:
         self.txn.add_op({"op": "insert", "table": table, "uuid-name": name, "row": row})
         return ["named-uuid", name]
 
-    def landed(self) -> None:
-        """After a successful commit: the rows it inserted in ``HELD`` tables, into the replica
-        (``MemoIdl.hold``), by the UUIDs the device gave them (the monitor does not send them)."""
+    def landed(self, txn: Transaction) -> None:
+        """As the device's answer to a successful commit is read (``Transaction.on_success``): the
+        rows it inserted in ``HELD`` tables, into the replica (``MemoIdl.hold``), by the UUIDs the
+        device gave them (the monitor does not send them)."""
         if not self.inserts:
             return
-        txn, named, rows = self.txn, {}, []
+        named, rows = {}, []
         for table, key, row, flood in self.inserts:
             if isinstance(key, int):
                 got, name = txn.inserted(key), txn._operations[key]["uuid-name"]
@@ -165,14 +166,19 @@ class Write:
         shared: one row per distinct flood list, so 4,000 logical switches flooding to the same
         peers cost one set, not 4,000. A new set is a raw insert: the IDL's own insert of a set of
         99 locators (a Datum built, encoded, then walked for row names) was a fifth of the CPU of a
-        gateway's first write at 100 VNIs; the read-back brings the row into the replica."""
+        gateway's first write at 100 VNIs; the device's answer brings the row into the replica
+        (``landed``). A set that cannot be read (a locator another writer added, not fetched yet)
+        is not reused."""
         sets = self.sets
         if sets is None:
             sets = self.sets = {}
             for pls in self.tables["Physical_Locator_Set"].rows.values():
-                held, plain = self.idl.meaning(pls, set_ips)
-                if plain and held not in sets:
-                    sets[held] = _ref(pls)
+                try:
+                    flood, plain = self.idl.meaning(pls, set_ips)
+                except ConnectionError:
+                    continue
+                if plain and flood not in sets:
+                    sets[flood] = _ref(pls)
         if ips not in sets:
             ref = self.locator_ref
             sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}",

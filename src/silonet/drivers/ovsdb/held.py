@@ -9,7 +9,7 @@ CPU-s became 13.5). So the monitor asks for no inserts of ``HELD`` tables
 still come. Rows enter the replica otherwise:
 
 - silonet's own, from the reply to the transaction that inserted them (``Transaction.inserted``,
-  the write's ``landed``), under the UUIDs the device gave them;
+  the write's ``landed``), under the UUIDs the device gave them, as the reply is read;
 - another writer's, fetched by UUID (``fetch``) as soon as a row the replica reads refers to one
   it lacks (``MemoIdl.missing``), before any reading of the replica runs again.
 """
@@ -17,6 +17,7 @@ still come. Rows enter the replica otherwise:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import ovs.db.idl
@@ -41,14 +42,21 @@ def uuid_text(value: Any) -> str | None:
 class Transaction(ovs.db.idl.Transaction):
     """The library's transaction, keeping the device's answer to each operation (``results``):
     the UUIDs of the rows it inserted in ``HELD`` tables and the rows a ``fetch`` selected, which
-    no update brings."""
+    no update brings. ``on_success`` puts them in the replica where the reply stands among the
+    device's messages: an update read after it in the same ``Idl.run`` (another writer removing
+    the row that referred to a new set, which the device then collects) finds them there."""
 
-    results: list[Any] = []
+    def __init__(self, idl: Any) -> None:
+        super().__init__(idl)
+        self.results: list[Any] = []
+        self.on_success: Callable[[Transaction], None] | None = None
 
     def _process_reply(self, msg: ovs.jsonrpc.Message) -> None:
         if msg.type != ovs.jsonrpc.Message.T_ERROR and isinstance(msg.result, list):
             self.results = msg.result
         super()._process_reply(msg)
+        if self._status == Transaction.SUCCESS and self.on_success is not None:
+            self.on_success(self)
 
     def answer(self, index: int) -> dict[str, Any] | None:
         """The device's answer to raw operation ``index`` (of ``add_op``): the raw operations come

@@ -163,7 +163,7 @@ class MemoIdl(ovs.db.idl.Idl):
     def missing(self) -> dict[str, set[uuid.UUID]]:
         """Rows of ``HELD`` tables that rows told since the last call refer to and the replica
         lacks (another writer's: the monitor sends no inserts there), by table, to fetch; a row
-        fetched ``FETCH_TRIES`` times in vain is not asked for again."""
+        asked for ``FETCH_TRIES`` times in vain (``asking``) is not asked for again."""
         out: dict[str, set[uuid.UUID]] = {}
         unchecked, tries, tables = self.unchecked, self.tries, self.tables
         for name, row_uuid in list(unchecked):
@@ -178,10 +178,16 @@ class MemoIdl(ovs.db.idl.Idl):
                         lacking = True
             if not lacking:
                 unchecked.discard((name, row_uuid))
-        for wanted in out.values():
-            for row_uuid in wanted:
-                tries[row_uuid] = tries.get(row_uuid, 0) + 1
+        if not out:  # what was asked for in vain and is no longer wanted (removed meanwhile) goes
+            for row_uuid in [u for u, n in tries.items() if n < FETCH_TRIES]:
+                del tries[row_uuid]
         return out
+
+    def asking(self, asked: list[tuple[str, uuid.UUID]]) -> None:
+        """Rows a fetch asks for (of those ``missing`` gave): each one's try is counted."""
+        tries = self.tries
+        for _table, row_uuid in asked:
+            tries[row_uuid] = tries.get(row_uuid, 0) + 1
 
     def hold(self, rows: list[tuple[str, str, dict[str, Any], Any]], own: bool = False) -> None:
         """Rows of ``HELD`` tables a transaction of this IDL inserted (``own``) or a fetch got:
@@ -358,4 +364,3 @@ class MemoIdl(ovs.db.idl.Idl):
                 journal.append((u, old, new))
             stale.discard(u)
         return view
-
