@@ -376,3 +376,32 @@ def test_own_locators_and_sets_come_from_the_reply_not_the_monitor(  # type: ign
         listed = vtepdb.ctl("--columns=_uuid", "list", table).split()[2::3]
         assert len(listed) == (3 if table == "Physical_Locator" else 2) + 1  # theirs: one more
         assert held[table] < set(listed), table  # silonet's, by the device's own UUIDs
+
+
+def test_a_write_is_let_go_by_reference_counts_alone(vtepdb: VtepDb) -> None:
+    """A write's transaction calls back into the write (``on_success``) and the write holds the
+    transaction: left as a cycle, each converge write (its operations, a reply of a thousand UUIDs)
+    waited for the cyclic collector, and a 1,000-gateway converge held 1,033 MiB instead of ~940."""
+    import gc
+
+    from silonet.drivers.ovsdb import handlers
+
+    want = GatewayState({6000: LogicalSwitch(6000, "n0", frozenset({"198.18.0.2", "198.18.0.3"}))},
+                        {("p1", 100): 6000}, {})
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        gc.collect()
+        gc.disable()
+        try:
+            await drv.apply(diff(want, (await drv.read()).owned))
+            assert (await drv.read()).owned == want
+            left = [o for o in gc.get_objects() if type(o) is handlers.Write]
+        finally:
+            gc.enable()
+        assert left == []
+        await drv.close()
+
+    run(main)

@@ -216,6 +216,7 @@ class OvsdbDriver(Driver):
         An integrity refusal after the replica moved (``seen``: the IDL's change count when the
         write was built; the server sends the update before its reply) was a race: a row that ovs-vtep
         added meanwhile references a switch the write deleted. Plan again; unmoved, it stands."""
+        txn.on_success = None  # a reply that never came (a lost connection) leaves it: the write holds the txn
         if status in (Txn.SUCCESS, Txn.UNCHANGED):
             with contextlib.suppress(ConnectionError):  # another writer's rows to fetch first: read later
                 self._read(idl)

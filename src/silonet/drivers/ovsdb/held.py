@@ -55,8 +55,9 @@ class Transaction(ovs.db.idl.Transaction):
         if msg.type != ovs.jsonrpc.Message.T_ERROR and isinstance(msg.result, list):
             self.results = msg.result
         super()._process_reply(msg)
-        if self._status == Transaction.SUCCESS and self.on_success is not None:
-            self.on_success(self)
+        on_success, self.on_success = self.on_success, None  # often the write's, which holds this: no cycle
+        if self._status == Transaction.SUCCESS and on_success is not None:
+            on_success(self)
 
     def answer(self, index: int) -> dict[str, Any] | None:
         """The device's answer to raw operation ``index`` (of ``add_op``): the raw operations come
