@@ -286,6 +286,12 @@ def test_a_vlan_another_writer_binds_meanwhile_is_never_overwritten(vtepdb: Vtep
     assert vtepdb.ctl("list-bindings", "ps1", "p1").split() == ["0100", "theirs", "0101", "cust-42"]
 
 
+# two flood lists over three peers and a remote MAC: new locators both as raw inserts and as IDL rows
+MIXED = GatewayState({6000: LogicalSwitch(6000, "n0", frozenset({"198.18.0.2", "198.18.0.3"})),
+                      6001: LogicalSwitch(6001, "n1", frozenset({"198.18.0.2", "198.18.0.3", "198.18.0.4"}))},
+                     {("p1", 100): 6000}, {(6001, "02:00:00:00:00:0c"): "198.18.0.4"})
+
+
 def test_new_locators_only_flood_lists_name_are_raw_inserts_one_per_address(vtepdb: VtepDb, monkeypatch
                                                                              ) -> None:  # type: ignore[no-untyped-def]
     """A first write: the locators that only locator sets refer to are raw inserts (no IDL row and
@@ -302,9 +308,7 @@ def test_new_locators_only_flood_lists_name_are_raw_inserts_one_per_address(vtep
 
     monkeypatch.setattr(handlers.Write, "locator", counting)
     a, b, c = "198.18.0.2", "198.18.0.3", "198.18.0.4"
-    want = GatewayState({6000: LogicalSwitch(6000, "n0", frozenset({a, b})), 6001: LogicalSwitch(6001, "n1",
-                                                                                                 frozenset({a, b, c}))},
-                        {("p1", 100): 6000}, {(6001, "02:00:00:00:00:0c"): c})
+    want = MIXED
 
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
@@ -339,10 +343,7 @@ def test_own_locators_and_sets_come_from_the_reply_not_the_monitor(  # type: ign
         return real(self, table, row_uuid, row_update)
 
     monkeypatch.setattr(MemoIdl, "_Idl__process_update2", spying)
-    a, b, c = "198.18.0.2", "198.18.0.3", "198.18.0.4"
-    want = GatewayState({6000: LogicalSwitch(6000, "n0", frozenset({a, b})),
-                         6001: LogicalSwitch(6001, "n1", frozenset({a, b, c}))},
-                        {("p1", 100): 6000}, {(6001, "02:00:00:00:00:0c"): c})
+    want = MIXED
     held: dict[str, set[str]] = {}
 
     async def main() -> None:
