@@ -286,6 +286,16 @@ def test_a_vlan_another_writer_binds_meanwhile_is_never_overwritten(vtepdb: Vtep
     assert vtepdb.ctl("list-bindings", "ps1", "p1").split() == ["0100", "theirs", "0101", "cust-42"]
 
 
+async def applied(remote: str, want: GatewayState):  # type: ignore[no-untyped-def]
+    """A started driver that wrote ``want`` on an empty device and read it back."""
+    drv = registry("ovsdb")(gateway(remote), lambda: None)
+    await drv.start()
+    await wait_connected(drv)
+    await drv.apply(diff(want, (await drv.read()).owned))
+    assert (await drv.read()).owned == want
+    return drv
+
+
 # two flood lists over three peers and a remote MAC: new locators both as raw inserts and as IDL rows
 MIXED = GatewayState({6000: LogicalSwitch(6000, "n0", frozenset({"198.18.0.2", "198.18.0.3"})),
                       6001: LogicalSwitch(6001, "n1", frozenset({"198.18.0.2", "198.18.0.3", "198.18.0.4"}))},
@@ -311,12 +321,7 @@ def test_new_locators_only_flood_lists_name_are_raw_inserts_one_per_address(vtep
     want = MIXED
 
     async def main() -> None:
-        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
-        await drv.start()
-        await wait_connected(drv)
-        await drv.apply(diff(want, (await drv.read()).owned))
-        assert (await drv.read()).owned == want
-        await drv.close()
+        await (await applied(vtepdb.remote, want)).close()
 
     run(main)
     assert set(rows) == {c}  # the MAC's; a and b went in as raw inserts
@@ -347,11 +352,7 @@ def test_own_locators_and_sets_come_from_the_reply_not_the_monitor(  # type: ign
     held: dict[str, set[str]] = {}
 
     async def main() -> None:
-        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
-        await drv.start()
-        await wait_connected(drv)
-        await drv.apply(diff(want, (await drv.read()).owned))
-        assert (await drv.read()).owned == want
+        drv = await applied(vtepdb.remote, want)
         idl = drv._link.idl
         held.update({t: {str(u) for u in idl.tables[t].rows} for t in ("Physical_Locator", "Physical_Locator_Set")})
         vtepdb.ctl("add-ls", "theirs", "--", "add-mcast-remote", "theirs", "unknown-dst", "198.18.0.9")

@@ -75,8 +75,8 @@ def set_ips(pls: Any) -> tuple[CompactSet, bool]:
     flood list a row means and for the sets a write may reuse, through the IDL's view of the
     locators (a row object per element and per reading was a tenth of a gateway's first write)."""
     idl = pls._idl
-    view, rows = idl.view("Physical_Locator", locator), idl.tables["Physical_Locator"].rows
-    got = [view.get(a.value) or locator(rows.get(a.value) or referred(idl, "Physical_Locator", a.value))
+    view = idl.view("Physical_Locator", locator)
+    got = [view.get(a.value) or locator(referred(idl, "Physical_Locator", a.value))
            for a in members(pls._data["locators"])]
     return shared_set(ip for ip, _plain in got), all(plain for _ip, plain in got)
 
