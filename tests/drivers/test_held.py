@@ -71,3 +71,39 @@ def test_references_to_rows_of_the_same_transaction_take_the_uuids_the_device_ga
     row = {"locators": ["set", [["named-uuid", "l0"], ["uuid", B]]], "one": ["named-uuid", "l0"], "ip": "198.18.0.9"}
     assert held.named(row, {"l0": A}) == {"locators": ["set", [["uuid", A], ["uuid", B]]], "one": ["uuid", A],
                                           "ip": "198.18.0.9"}
+
+
+@pytest.mark.parametrize("answer", [
+    [{"uuid": ["uuid", A]}],  # one result short: the positions from the end would name another row
+    [{}, {"count": 1}, {"uuid": ["uuid", A]}],
+    [{}, {"count": 1}, {"uuid": ["uuid", A]}, {"uuid": ["uuid", B]}, {}],  # one too many
+])
+def test_a_success_with_another_count_of_results_than_operations_fails_and_holds_nothing(answer: list) -> None:
+    txn = held.Transaction(FakeIdl())
+    txn.add_op({"op": "insert", "table": "Physical_Locator", "uuid-name": "a", "row": {}})
+    txn.add_op({"op": "insert", "table": "Physical_Locator", "uuid-name": "b", "row": {}})
+    txn.sent = 4  # what the request carried: the IDL's wait and update, then the two inserts
+    landed: list[held.Transaction] = []
+    txn.on_success = landed.append
+    answered(txn, answer)
+    assert txn._status == held.Transaction.ERROR and landed == []
+    assert txn.get_error() == f"the device answered {len(answer)} results to 4 operations"
+
+
+def test_a_success_with_one_result_per_operation_lands() -> None:
+    txn = held.Transaction(FakeIdl())
+    txn.add_op({"op": "insert", "table": "Physical_Locator", "uuid-name": "a", "row": {}})
+    txn.sent = 2
+    landed: list[held.Transaction] = []
+    txn.on_success = landed.append
+    answered(txn, [{"count": 1}, {"uuid": ["uuid", A]}])
+    assert txn._status == held.Transaction.SUCCESS and landed == [txn] and txn.inserted(0) == A
+
+
+def test_the_session_notes_the_operations_of_its_last_transact_request() -> None:
+    session = ovs.jsonrpc.Session.open("tcp:198.18.0.1:6640")  # never connected: send only queues
+    session.__class__ = held.CountedSession
+    msg = ovs.jsonrpc.Message.create_request("transact", ["hardware_vtep", {"op": "comment"}, {"op": "abort"}])
+    session.send(msg)
+    session.send(ovs.jsonrpc.Message.create_request("echo", []))
+    assert session.transact == (msg.id, 2)

@@ -237,6 +237,7 @@ def test_a_new_set_another_writer_removes_at_once_is_not_held(vtepdb: VtepDb) ->
             "MAC": "01:00:5e:00:00:01", "logical_switch": ["uuid", str(ls)], "locator_set": ["named-uuid", "s"]}})
         txn.on_success = lambda done: idl.hold([("Physical_Locator_Set", done.inserted(0), row, None)], own=True)
         assert txn.commit() == txn.INCOMPLETE  # sent; the replica reads nothing meanwhile
+        assert txn.sent == 2  # the operations the request carried: each answer is read by its place
         where = [["MAC", "==", "01:00:5e:00:00:01"]]
         deadline = time.monotonic() + 10
         while '"count":1' not in subprocess.run(  # another writer, once the device holds it

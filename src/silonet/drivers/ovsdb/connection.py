@@ -359,9 +359,12 @@ class Link:
             return
         self._end_write(None)
         try:
-            fut.set_result(commit.finish(status))
+            result = commit.finish(status)
         except BaseException as err:
             fut.set_exception(err)
+            return
+        del commit  # the write goes before its waiter wakes (its transaction, a reply of a thousand UUIDs)
+        fut.set_result(result)
 
     def _fetch(self) -> None:
         """Rows of ``HELD`` tables that rows just read refer to and the replica lacks (another

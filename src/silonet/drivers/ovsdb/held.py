@@ -50,11 +50,26 @@ class Transaction(ovs.db.idl.Transaction):
         super().__init__(idl)
         self.results: list[Any] = []
         self.on_success: Callable[[Transaction], None] | None = None
+        self.sent: int | None = None  # the operations the request carried (``CountedSession``)
+
+    def commit(self) -> str:
+        status = super().commit()
+        noted = getattr(self.idl._session, "transact", None)
+        if noted is not None and self._request_id is not None and noted[0] == self._request_id:
+            self.sent = noted[1]
+        return status
 
     def _process_reply(self, msg: ovs.jsonrpc.Message) -> None:
+        """The library's reading of the reply, and RFC 7047's rule that a reply holds one result per
+        operation: the raw operations' answers are found by their place from the end (``answer``),
+        so a success with fewer or more results than were asked would name other rows' UUIDs. It
+        fails the transaction instead (the rows it did make are fetched by a later reading)."""
         if msg.type != ovs.jsonrpc.Message.T_ERROR and isinstance(msg.result, list):
             self.results = msg.result
         super()._process_reply(msg)
+        if self._status == Transaction.SUCCESS and self.sent is not None and len(self.results) != self.sent:
+            self._status = Transaction.ERROR
+            self._error = f"the device answered {len(self.results)} results to {self.sent} operations"
         on_success, self.on_success = self.on_success, None  # often the write's, which holds this: no cycle
         if self._status == Transaction.SUCCESS and on_success is not None:
             on_success(self)
@@ -71,6 +86,19 @@ class Transaction(ovs.db.idl.Transaction):
         """The UUID the device gave the row raw operation ``index`` inserted; None if it names none."""
         got = self.answer(index)
         return None if got is None else uuid_text(got.get("uuid"))
+
+
+class CountedSession(ovs.jsonrpc.Session):
+    """The library's session, noting how many operations its last ``transact`` request carried
+    (``transact``: its id and that count), which the library's ``Transaction.commit`` does not
+    keep; a link has one transaction outstanding at a time."""
+
+    transact: tuple[Any, int] | None = None
+
+    def send(self, msg: ovs.jsonrpc.Message) -> int:
+        if msg.type == ovs.jsonrpc.Message.T_REQUEST and msg.method == "transact" and isinstance(msg.params, list):
+            self.transact = (msg.id, len(msg.params) - 1)  # the first parameter is the database's name
+        return super().send(msg)
 
 
 def named(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import ovs.db.idl
 import ovs.jsonrpc
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
-from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS
+from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS, CountedSession
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import CompactSet, shared_set
@@ -105,6 +105,7 @@ class MemoIdl(ovs.db.idl.Idl):
 
     def __init__(self, remote: str, schema_helper: ovs.db.idl.SchemaHelper, *args: Any, **kwargs: Any) -> None:
         super().__init__(remote, shared_schema(schema_helper), *args, **kwargs)
+        self._session.__class__ = CountedSession  # what each transaction sent: ``held.Transaction``
         lean_tables(self)
         self.memo: dict[Any, Any] = {}
         self.views: dict[str, dict[uuid.UUID, Any]] = {}
