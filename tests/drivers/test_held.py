@@ -107,3 +107,14 @@ def test_the_session_notes_the_operations_of_its_last_transact_request() -> None
     session.send(msg)
     session.send(ovs.jsonrpc.Message.create_request("echo", []))
     assert session.transact == (msg.id, 2)
+
+
+def test_the_session_notes_the_time_between_its_last_two_echo_answers() -> None:
+    session = ovs.jsonrpc.Session.open("tcp:198.18.0.1:6640")  # never connected: send only queues
+    session.__class__ = held.CountedSession
+    assert session.echo_gap is None
+    session.send(ovs.jsonrpc.Message.create_reply([], "echo"))
+    assert session.echo_gap is None  # one answer: how often the device probes is not known yet
+    session.send(ovs.jsonrpc.Message.create_request("transact", ["hardware_vtep"]))  # not an answer
+    session.send(ovs.jsonrpc.Message.create_reply([], "echo"))
+    assert session.echo_gap is not None and 0 <= session.echo_gap < 1

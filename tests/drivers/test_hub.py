@@ -32,11 +32,15 @@ class PipeLink:
         self.fail = fail
         self.alive = True
         self.busy = True  # ``pressing``: the hub turns it at once (False: within QUIET_S)
+        self.hasty = False  # ``quick``: a calm hub turns it within QUIET_QUICK_S
         self.turned = threading.Event()
         self.pings = 0
 
     def pressing(self) -> bool:
         return self.busy
+
+    def quick(self) -> bool:
+        return self.hasty
 
     def ping(self) -> None:
         self.pings += 1
@@ -171,6 +175,9 @@ def test_a_due_timer_runs_its_link_without_any_descriptor(hub: Hub) -> None:
         def pressing(self) -> bool:
             return False  # its timers end a calm wait
 
+        def quick(self) -> bool:
+            return False
+
     t = Timer()
     hub.kick(t)
     assert until(lambda: t.turns == 5)
@@ -194,6 +201,9 @@ def test_a_timer_replaced_by_a_later_turn_does_not_fire(hub: Hub) -> None:
 
         def pressing(self) -> bool:
             return True
+
+        def quick(self) -> bool:
+            return False
 
     r = Rearmed()
     hub.kick(r)
@@ -314,3 +324,36 @@ def test_a_calm_hub_turns_its_links_in_one_wake_up_per_quiet_period(monkeypatch:
         let_go(h)
         for link in links:
             link.close()
+
+
+def test_a_calm_hub_with_a_quick_link_answers_within_the_short_quiet_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link whose device probes often (or has not shown how often yet: ``quick``) shortens the
+    calm wait of its whole hub to QUIET_QUICK_S; once no link is quick, QUIET_S again. A device
+    probing every second, answered within a second, dropped the connection again and again."""
+    monkeypatch.setattr(hub_module, "QUIET_S", 30.0)
+    monkeypatch.setattr(hub_module, "QUIET_QUICK_S", 0.05)
+    h = Hub(97)
+    calm, quick = PipeLink("calm"), PipeLink("quick")
+    for link in (calm, quick):
+        link.busy = False
+        h.kick(link)
+    quick.hasty = True
+    h.start()
+    try:
+        assert until(lambda: calm.turns >= 1 and quick.turns >= 1)
+        for _ in range(3):  # the quick link's hub: each poke is read within the short period
+            done = calm.turns
+            calm.poke()
+            assert until(lambda d=done: calm.turns > d, 10), "a hub with a quick link waited for QUIET_S"
+        quick.hasty = False
+        quick.poke()  # its next turn tells the hub it is no longer quick
+        assert until(lambda: b"x" in quick.read, 10)
+        time.sleep(0.2)  # a turn already under way may still come
+        done = calm.turns
+        calm.poke()
+        time.sleep(0.5)
+        assert calm.turns == done, "no link is quick: the hub waits for QUIET_S again"
+    finally:
+        let_go(h)
+        calm.close()
+        quick.close()

@@ -141,3 +141,39 @@ def test_a_reading_longer_than_the_device_probe_keeps_the_connections(vtepdb: Vt
     for db in (vtepdb, other):
         log = (db.dir / "ovsdb-server.log").read_text()
         assert "no response to inactivity probe" not in log, (db.name, log[-500:])
+
+
+def test_a_calm_hub_answers_a_device_that_probes_each_second_in_time(vtepdb: VtepDb, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two idle devices share a calm hub whose quiet period (``QUIET_S``, 3 s here) is longer than
+    the 1 s the second allows before it hangs up. The second probes every second, so its link is
+    ``quick`` and the hub answers within ``QUIET_QUICK_S``: no device drops its connection. With
+    the quiet period alone, the probing device dropped the connection at its first echo."""
+    from silonet.drivers.ovsdb import connection, hub
+
+    monkeypatch.setattr(hub, "QUIET_S", 3.0)
+    one = hub.Hubs(1)  # both links on one hub
+    monkeypatch.setattr(connection, "hubs", lambda: one)
+    other = VtepDb(tmp_path / "other", name="ps2", tunnel_ip="198.18.0.2").start()
+    gws = [Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),)),
+           Gateway("ps2", "198.18.0.2", Management("ovsdb", _probing_each_second(other)), ports=(Port("p1"),))]
+
+    async def scenario() -> list[bool]:
+        drivers = [OvsdbDriver(gw, lambda: None) for gw in gws]
+        try:
+            for d in drivers:
+                await d.start()
+                await wait_connected(d, 20)
+            await asyncio.sleep(6)  # idle: six echoes of the second device
+            return [d._link.quick() for d in drivers]
+        finally:
+            for d in drivers:
+                await d.close()
+
+    try:
+        quick = asyncio.run(scenario())
+    finally:
+        other.stop()
+    assert quick[1], "a device probing every second is answered within QUIET_QUICK_S"
+    log = (other.dir / "ovsdb-server.log").read_text()
+    assert "no response to inactivity probe" not in log, log[-500:]

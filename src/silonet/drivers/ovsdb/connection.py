@@ -32,7 +32,7 @@ import ovs.stream
 import ovs.timeval
 
 from silonet.drivers.ovsdb import held
-from silonet.drivers.ovsdb.hub import Hub, Waits, hubs
+from silonet.drivers.ovsdb.hub import QUIET_GAP_S, Hub, Waits, hubs
 from silonet.drivers.ovsdb.opening import configure_ssl, fetch_schema
 from silonet.drivers.ovsdb.replica import MemoIdl
 from silonet.drivers.untrusted import echo
@@ -136,6 +136,13 @@ class Link:
         idl = self.idl
         return (self._writing is not None or bool(self._jobs) or self._queued or self._slot or self._halt
                 or (idl is not None and idl._session.is_connected() and not self.connected))
+
+    def quick(self) -> bool:
+        """Its device probes more often than every ``hub.QUIET_GAP_S``, or has not shown how often
+        yet (two echoes answered): a calm hub answers it within ``hub.QUIET_QUICK_S``."""
+        idl = self.idl
+        gap = idl._session.echo_gap if idl is not None else None
+        return gap is None or gap < QUIET_GAP_S
 
     def unread(self) -> bool:
         """Whether the device sent something the IDL has not read yet (any thread: a poll of the
