@@ -31,12 +31,13 @@ in 40 s, the manager's idle 6.0-8.0 -> 3.7 %); every second, 45 ticks in 30 s wh
 echo). A device drops a connection it heard nothing from for two of its probe intervals (5 s each
 by default), so a second is far inside that; but a device may probe every second (ovsdb-server's
 floor), and answered within a second it was dropped again and again (200 links probed every 1 s:
-1,374 reconnections in 20 s). So a hub whose links include one whose device probes more often than
-every QUIET_GAP_S, or has not shown how often yet (``Turned.quick``: the time between its last two
-echoes, ``held.CountedSession``), answers within QUIET_QUICK_S. A job handed to the hub (a write) ends the wait at
-once and the answer to a write is never held (its link presses until it arrives); a device's own
-change (a MAC it learned, a fault, drift) is read at most QUIET_S late, and a pass never plans on
-it unread (``Link.unread``).
+1,374 reconnections in 20 s). So a hub whose links include one whose device probes more often
+than every QUIET_GAP_S, or has not shown how often yet (``Turned.quick``: the time between its
+last two echoes, ``held.CountedSession``), answers within QUIET_QUICK_S.
+
+A job handed to the hub (a write) ends the wait at once and the answer to a write is never held
+(its link presses until it arrives); a device's own change (a MAC it learned, a fault, drift) is
+read at most QUIET_S late, and a pass never plans on it unread (``Link.unread``).
 
 There are no more hubs than cores (at most HUBS): the hubs share one interpreter, so a hub beyond
 the cores runs nothing in parallel and only splits the wake-ups and hands the interpreter's lock
