@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
@@ -27,6 +28,14 @@ EXAMPLE = ROOT / "examples" / "topology.yaml"
 TEST_LABS = Path(tempfile.gettempdir()) / "silonet-test-labs"
 ADMIN_TOKEN = "snt_test-admin-token-not-a-secret"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def eventually(check: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
+    """Wait for ``check`` (a reconciler's pass, a device's change), failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        time.sleep(0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from silonet.devices.vtepdb import VtepDb, free_port
 from silonet.service import Manager
+from tests.conftest import eventually
 from tests.e2e.vtep_audit import Wanted, problems, read_tables
 from tests.functional.conftest import managed_gateways
 
@@ -32,13 +32,6 @@ def fabric(tmp_path: Path, manager: Manager) -> Iterator[tuple[TestClient, dict[
               "gb": {"members": [{"gateway": "gw-b", "port": "p1"}]}}
     with managed_gateways(tmp_path, manager, ports, groups) as fab:
         yield fab
-
-
-def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.1)
 
 
 def attach(client: TestClient, group: str, vlan: int) -> None:

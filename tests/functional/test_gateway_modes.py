@@ -6,7 +6,7 @@ changes gets a new driver."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,14 +15,7 @@ from silonet.api.app import create_app
 from silonet.drivers.memory import FABRIC, MemoryDevice, set_state
 from silonet.reconcile import Reconciler
 from silonet.service import Manager
-from tests.conftest import ADMIN
-
-
-def eventually(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.05)
+from tests.conftest import ADMIN, eventually
 
 
 @pytest.fixture

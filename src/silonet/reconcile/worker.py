@@ -323,6 +323,9 @@ class Worker:
                 standing = None
                 continue
             standing, actual = settled
+            # A write's read-back may be the first read of a MAC the device learned meanwhile: its
+            # own wake-up then finds the device as that read left it (``_quiet``), so relay it here.
+            crew.learn(self.name, actual.local_macs)
             self.passes += 1
             kind = "part" if standing.intent is not None else "whole"  # a whole pass builds a fresh one
             self.settled[kind] += 1
