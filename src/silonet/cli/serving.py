@@ -32,9 +32,8 @@ def serve(
     serve one PostgreSQL database: each gateway is driven by one of them at a time (leases)."""
     import logging
 
-    import uvicorn
-
     from silonet import heap, limits
+    from silonet.api import calm
     from silonet.api.app import create_app
     from silonet.config import Settings
     from silonet.reconcile import Reconciler
@@ -75,7 +74,7 @@ def serve(
     api = create_app(manager, rec, workers=pool)
     heap.settle()
     heap.Trimmer().start()
-    uvicorn.run(api, host=host, port=port, log_level="info", log_config=None)  # its lines too: logs.configure
+    calm.run(api, host, port)  # uvicorn, its log lines too (logs.configure), ticking once a second
 
 
 def _safe_url(url: str) -> str:
