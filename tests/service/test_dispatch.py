@@ -372,6 +372,26 @@ def test_without_webhooks_commits_read_nothing_until_one_is_made(manager: Manage
     asyncio.run(run())
 
 
+def test_without_webhooks_the_count_is_read_once_each_idle_poll(manager: Manager,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """No webhook anywhere: the count of webhooks is read once each ``idle_poll_s``, not at each
+    ``poll_s`` (an idle manager read it twice a second for none)."""
+    d = dispatcher(manager, poll_s=0.05, idle_poll_s=30.0)
+    claims: list[int] = []
+    real = d._claim
+    monkeypatch.setattr(d, "_claim", lambda *a: (claims.append(1), real(*a))[1])
+
+    async def run() -> None:
+        await d.start()
+        try:
+            await asyncio.sleep(1.0)  # twenty polls' worth
+        finally:
+            await d.stop()
+
+    asyncio.run(run())
+    assert len(claims) == 1
+
+
 # ------------------------------------------------------------------------------ restarts, replicas
 @pytest.mark.both_engines
 def test_deliveries_survive_a_restart(manager: Manager, _own_secrets_dir: Path) -> None:

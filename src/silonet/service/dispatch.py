@@ -12,7 +12,9 @@ by ``X-Silonet-Delivery``.
 The secret is read at each attempt (``read_secret``: the credentials fence of drivers/secrets.py)
 and only signs: it is never stored, logged or put in an attempt's error. The dispatcher wakes at
 once when this process commits events (``Runtime.feed``) and reads the database every ``POLL_S``
-for other processes' events and for retries that came due. Everything is bounded: rows per claim,
+for other processes' events and for retries that came due; while the database has no webhook at all,
+only every ``IDLE_POLL_S`` (a webhook another process makes is found that late; one this process
+makes, at once). Everything is bounded: rows per claim,
 sends in flight per webhook and in all, the time of one attempt, the attempts kept per delivery.
 """
 
@@ -51,6 +53,8 @@ BATCH = 50  # rows claimed by one statement
 PER_WEBHOOK = 4  # sends in flight to one webhook from this process
 IN_FLIGHT = 64  # sends in flight from this process
 POLL_S = 0.5  # other replicas' events, retries come due
+# no webhook at all: the next read of their count (an idle manager polled twice a second for none)
+IDLE_POLL_S = 5.0
 TIMEOUT_S = 5.0  # one attempt, connecting to answering
 LEASE_S = 30.0  # a claim: far longer than an attempt
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 1.0, 60.0
@@ -134,14 +138,15 @@ class Dispatcher:
     """Sends this database's due deliveries from this process, beside any other replica's."""
 
     def __init__(self, runtime: Runtime, settings: Settings, *, timeout_s: float = TIMEOUT_S,
-                 poll_s: float = POLL_S, backoff_s: tuple[float, float] = (BACKOFF_FIRST_S, BACKOFF_MAX_S),
+                 poll_s: float = POLL_S, idle_poll_s: float = IDLE_POLL_S,
+                 backoff_s: tuple[float, float] = (BACKOFF_FIRST_S, BACKOFF_MAX_S),
                  per_webhook: int = PER_WEBHOOK, in_flight: int = IN_FLIGHT, batch: int = BATCH,
                  lease_s: float = LEASE_S) -> None:
         self.db = runtime.db
         self.feed = runtime.feed
         self.secrets_dir = settings.secrets_dir
         self.window_s = settings.webhook_retry_s
-        self.timeout_s, self.poll_s, self.lease_s = timeout_s, poll_s, lease_s
+        self.timeout_s, self.poll_s, self.idle_poll_s, self.lease_s = timeout_s, poll_s, idle_poll_s, lease_s
         self.backoff_s = backoff_s
         self.per_webhook, self.in_flight, self.batch = per_webhook, in_flight, batch
         self._task: asyncio.Task | None = None
@@ -152,7 +157,7 @@ class Dispatcher:
         self._busy: Counter[int] = Counter()  # webhook id -> sends in flight
         self._soonest: datetime | None = None  # the earliest retry this process scheduled
         # When a claim last found no webhook at all (monotonic time, the feed's count of webhooks
-        # made; None: there were some). For ``poll_s`` after, the rounds that this process's commits
+        # made; None: there were some). For ``idle_poll_s`` after, the rounds that this process's commits
         # of events wake read nothing (they cannot have made a delivery), unless this process made a
         # webhook since; another replica's webhook is found by the next poll, as its events are.
         self._none_since: tuple[float, int] | None = None
@@ -211,15 +216,15 @@ class Dispatcher:
 
     async def _nap(self, seq: int) -> None:
         """Until this process commits events, a send ends (room for more), a retry it scheduled comes
-        due, or ``poll_s`` passed."""
+        due, or ``poll_s`` passed (``idle_poll_s`` while there was no webhook)."""
         assert self._kick is not None
         nap = self.poll_s
+        if self._none_since is not None:  # no webhook: nothing to send until one is made
+            nap = self._none_since[0] + self.idle_poll_s - time.monotonic()
         if self._soonest is not None:
             nap = min(nap, (self._soonest - datetime.now(UTC)).total_seconds())
             if nap <= 0:  # due now: the round after this one claims it
                 self._soonest = None
-        if self._none_since is not None:  # the next read of the webhooks' count: poll_s after the last
-            nap = min(nap, self._none_since[0] + self.poll_s - time.monotonic())
         if self._kick.is_set() or nap <= 0:
             return
         waits = {asyncio.ensure_future(self._kick.wait()), asyncio.ensure_future(self.feed.wait_async(seq, nap))}
@@ -235,7 +240,7 @@ class Dispatcher:
         if room <= 0:
             return False
         if (none := self._none_since) is not None and none[1] == self.feed.webhooks_made and \
-                time.monotonic() - none[0] < self.poll_s:
+                time.monotonic() - none[0] < self.idle_poll_s:
             return False
         full = sorted(h for h, n in self._busy.items() if n >= self.per_webhook)
         claimed = await asyncio.to_thread(self._claim, room, full, len(self._sending))
