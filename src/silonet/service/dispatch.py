@@ -12,10 +12,10 @@ by ``X-Silonet-Delivery``.
 The secret is read at each attempt (``read_secret``: the credentials fence of drivers/secrets.py)
 and only signs: it is never stored, logged or put in an attempt's error. The dispatcher wakes at
 once when this process commits events (``Runtime.feed``) and reads the database every ``POLL_S``
-for other processes' events and for retries that came due; while the database has no webhook at all,
-only every ``IDLE_POLL_S`` (a webhook another process makes is found that late; one this process
-makes, at once). Everything is bounded: rows per claim,
-sends in flight per webhook and in all, the time of one attempt, the attempts kept per delivery.
+for other processes' events and for retries that came due; while the database has no webhook at
+all, only every ``IDLE_POLL_S`` (a webhook another process makes is found that late; one this
+process makes, at once). Everything is bounded: rows per claim, sends in flight per webhook and in
+all, the time of one attempt, the attempts kept per delivery.
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ class Dispatcher:
         # When a claim last found no webhook at all (monotonic time, the feed's count of webhooks
         # made; None: there were some). For ``idle_poll_s`` after, the rounds that this process's commits
         # of events wake read nothing (they cannot have made a delivery), unless this process made a
-        # webhook since; another replica's webhook is found by the next poll, as its events are.
+        # webhook since; another process's webhook is found by the next read of the count, at most
+        # ``idle_poll_s`` later.
         self._none_since: tuple[float, int] | None = None
 
     # ------------------------------------------------------------------ life
