@@ -1,4 +1,5 @@
-"""A real ovsdb-server with the hardware_vtep schema per test (no ovs-vtep, no namespaces)."""
+"""A real ovsdb-server with the hardware_vtep schema per test (no ovs-vtep, no namespaces), and two
+in-memory gateways under the real reconciler and API (``memory_pair``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from silonet.api.app import create_app
 from silonet.devices.vtepdb import VtepDb, available
+from silonet.drivers.memory import FABRIC
+from silonet.reconcile import Reconciler
+from silonet.service import Manager
+from tests.conftest import ADMIN
 
 MISSING = available()
 pytestmark = pytest.mark.ovs
@@ -22,6 +29,23 @@ def vtepdb(tmp_path: Path) -> Iterator[VtepDb]:
     db = VtepDb(tmp_path / "gw").start()
     yield db
     db.stop()
+
+
+@pytest.fixture
+def memory_pair(manager: Manager) -> Iterator[TestClient]:
+    """gw-a and gw-b on memory devices (198.18.0.1 and .2, port p1), groups g1 and g2, under the real
+    reconciler and API (an admin's client)."""
+    FABRIC.forget()
+    rec = Reconciler(manager.runtime, period=2.0, poll=0.2)
+    with TestClient(create_app(manager, rec), headers=ADMIN) as client:
+        for i, name in enumerate(("gw-a", "gw-b"), start=1):
+            r = client.post("/v1/gateways", json={"name": name, "vtep_ip": f"198.18.0.{i}", "ports": [{"name": "p1"}],
+                                                  "management": {"driver": "memory"}})
+            assert r.status_code == 201, r.text
+            assert client.post("/v1/interface-groups", json={
+                "name": f"g{i}", "members": [{"gateway": name, "port": "p1"}]}).status_code == 201
+        yield client
+    FABRIC.forget()
 
 
 @contextmanager

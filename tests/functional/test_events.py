@@ -10,34 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete
 
-from silonet.api.app import create_app
 from silonet.drivers.memory import FABRIC
-from silonet.reconcile import Reconciler
 from silonet.service import Manager
 from silonet.store.tables import EventRow
 from tests.api.test_auth import bearer, tenant_token
-from tests.conftest import ADMIN
-
-
-@pytest.fixture
-def live(manager: Manager) -> Iterator[TestClient]:
-    FABRIC.forget()
-    rec = Reconciler(manager.runtime, period=2.0, poll=0.2)
-    with TestClient(create_app(manager, rec), headers=ADMIN) as client:
-        for i, name in enumerate(("gw-a", "gw-b"), start=1):
-            r = client.post("/v1/gateways", json={"name": name, "vtep_ip": f"198.18.0.{i}", "ports": [{"name": "p1"}],
-                                                  "management": {"driver": "memory"}})
-            assert r.status_code == 201, r.text
-            assert client.post("/v1/interface-groups", json={
-                "name": f"g{i}", "members": [{"gateway": name, "port": "p1"}]}).status_code == 201
-        yield client
-    FABRIC.forget()
 
 
 def read(client: TestClient, after: int | None = 0, limit: int = 1000, timeout: float = 3.0,
@@ -72,8 +52,8 @@ def until(client: TestClient, pred, timeout: float = 15.0) -> list[dict]:  # typ
         time.sleep(0.1)
 
 
-def test_intent_and_status_changes_in_commit_order(live: TestClient) -> None:
-    client = live
+def test_intent_and_status_changes_in_commit_order(memory_pair: TestClient) -> None:
+    client = memory_pair
     assert client.post("/v1/networks", json={"name": "web", "tenant": "acme", "vni": 5000}).status_code == 201
     for g, vlan in (("g1", 100), ("g2", 200)):
         r = client.post("/v1/networks/web/attachments?wait=10", json={"interface_group": g, "vlan": vlan})
@@ -106,8 +86,8 @@ def test_intent_and_status_changes_in_commit_order(live: TestClient) -> None:
     assert all(int(e["id"]) > last for e in after)
 
 
-def test_a_gateway_down_is_announced_and_degrades_its_peers_attachment(live: TestClient) -> None:
-    client = live
+def test_a_gateway_down_is_announced_and_degrades_its_peers_attachment(memory_pair: TestClient) -> None:
+    client = memory_pair
     assert client.post("/v1/networks", json={"name": "web", "tenant": "acme", "vni": 5000}).status_code == 201
     for g, vlan in (("g1", 100), ("g2", 200)):
         assert client.post("/v1/networks/web/attachments?wait=10", json={"interface_group": g, "vlan": vlan}
@@ -140,8 +120,8 @@ def test_a_gateway_down_is_announced_and_degrades_its_peers_attachment(live: Tes
     assert "gw-b" not in (tenant_view["reason"] or "") and "gateways" not in tenant_view
 
 
-def test_a_pruned_id_asks_the_client_to_resync(live: TestClient, manager: Manager) -> None:
-    client = live
+def test_a_pruned_id_asks_the_client_to_resync(memory_pair: TestClient, manager: Manager) -> None:
+    client = memory_pair
     for n in range(3):
         assert client.post("/v1/networks", json={"name": f"n{n}", "tenant": "t", "vni": 6000 + n}).status_code == 201
     evs = read(client, 0, timeout=0.5)
@@ -155,10 +135,10 @@ def test_a_pruned_id_asks_the_client_to_resync(live: TestClient, manager: Manage
     assert r.status_code == 422 and r.json()["field"] == "Last-Event-ID"
 
 
-def test_changes_no_pass_records_are_announced_too(live: TestClient, manager: Manager) -> None:
+def test_changes_no_pass_records_are_announced_too(memory_pair: TestClient, manager: Manager) -> None:
     """An attach to a gateway that stays down (its worker records nothing new), a mode written by
     intent, and a status change after a failed write dropped the intent cache: each announced."""
-    client = live
+    client = memory_pair
     assert client.post("/v1/networks", json={"name": "web", "tenant": "acme", "vni": 5000}).status_code == 201
     assert client.post("/v1/networks/web/attachments?wait=10", json={"interface_group": "g1", "vlan": 100}
                        ).json()["status"] == "realized"
@@ -204,7 +184,7 @@ def test_changes_no_pass_records_are_announced_too(live: TestClient, manager: Ma
     assert back, "no attachment event after the intent cache was dropped"
 
 
-def test_a_malformed_or_huge_last_event_id_is_a_422(live: TestClient) -> None:
+def test_a_malformed_or_huge_last_event_id_is_a_422(memory_pair: TestClient) -> None:
     for bad in ("x", "9" * 5000, "-1"):
-        r = live.get("/v1/events", headers={"Last-Event-ID": bad})
+        r = memory_pair.get("/v1/events", headers={"Last-Event-ID": bad})
         assert r.status_code == 422 and r.json()["field"] == "Last-Event-ID", (bad[:10], r.text)

@@ -5,36 +5,22 @@ lost it: the vSphere host's MAC never reached gw-kvm)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from silonet.api.app import create_app
 from silonet.drivers.memory import FABRIC, MemoryDevice, MemoryDriver
 from silonet.plan.ops import Operation
-from silonet.reconcile import Reconciler
-from silonet.service import Manager
-from tests.conftest import ADMIN, eventually
+from tests.conftest import eventually
 
 MAC = "02:00:00:00:00:0a"
 
 
 @pytest.fixture
-def fabric(manager: Manager) -> Iterator[tuple[TestClient, dict[str, MemoryDevice]]]:
-    """gw-a and gw-b on memory devices, groups g1 and g2, network cust-42 (VNI 5000)."""
-    FABRIC.forget()
-    rec = Reconciler(manager.runtime, period=2.0, poll=0.2)
-    with TestClient(create_app(manager, rec), headers=ADMIN) as client:
-        for i, name in enumerate(("gw-a", "gw-b"), start=1):
-            r = client.post("/v1/gateways", json={"name": name, "vtep_ip": f"198.18.0.{i}", "ports": [{"name": "p1"}],
-                                                  "management": {"driver": "memory"}})
-            assert r.status_code == 201, r.text
-            assert client.post("/v1/interface-groups", json={
-                "name": f"g{i}", "members": [{"gateway": name, "port": "p1"}]}).status_code == 201
-        assert client.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000}).status_code == 201
-        yield client, {n: FABRIC.device(f"memory:{n}") for n in ("gw-a", "gw-b")}
-    FABRIC.forget()
+def fabric(memory_pair: TestClient) -> tuple[TestClient, dict[str, MemoryDevice]]:
+    """``memory_pair``, and network cust-42 (VNI 5000)."""
+    r = memory_pair.post("/v1/networks", json={"name": "cust-42", "tenant": "acme", "vni": 5000})
+    assert r.status_code == 201, r.text
+    return memory_pair, {n: FABRIC.device(f"memory:{n}") for n in ("gw-a", "gw-b")}
 
 
 def attach(client: TestClient, group: str, vlan: int) -> None:

@@ -172,6 +172,14 @@ def dispatcher(m: Manager, **kw: Any) -> Dispatcher:
     return Dispatcher(m.runtime, m.settings, **{**FAST, **kw})
 
 
+def counted_claims(d: Dispatcher, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one at each of ``d``'s rounds that reads the database."""
+    claims: list[int] = []
+    real = d._claim
+    monkeypatch.setattr(d, "_claim", lambda *a: (claims.append(1), real(*a))[1])
+    return claims
+
+
 # ------------------------------------------------------------------------------ pure rules
 def test_backoff_doubles_from_one_second_up_to_a_minute() -> None:
     assert [backoff(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
@@ -348,9 +356,7 @@ def test_without_webhooks_commits_read_nothing_until_one_is_made(manager: Manage
     some) wake no database round (they cannot have made a delivery); a webhook this process makes
     is sent its first delivery at once all the same (here the poll is 30 s)."""
     d = dispatcher(manager, poll_s=30.0)
-    claims: list[int] = []
-    real = d._claim
-    monkeypatch.setattr(d, "_claim", lambda *a: (claims.append(1), real(*a))[1])
+    claims = counted_claims(d, monkeypatch)
 
     async def run() -> None:
         await d.start()
@@ -377,9 +383,7 @@ def test_without_webhooks_the_count_is_read_once_each_idle_poll(manager: Manager
     """No webhook anywhere: the count of webhooks is read once each ``idle_poll_s``, not at each
     ``poll_s`` (an idle manager read it twice a second for none)."""
     d = dispatcher(manager, poll_s=0.05, idle_poll_s=30.0)
-    claims: list[int] = []
-    real = d._claim
-    monkeypatch.setattr(d, "_claim", lambda *a: (claims.append(1), real(*a))[1])
+    claims = counted_claims(d, monkeypatch)
 
     async def run() -> None:
         await d.start()
