@@ -98,28 +98,3 @@ def test_a_success_with_one_result_per_operation_lands() -> None:
     txn.on_success = landed.append
     answered(txn, [{"count": 1}, {"uuid": ["uuid", A]}])
     assert txn._status == held.Transaction.SUCCESS and landed == [txn] and txn.inserted(0) == A
-
-
-def counted_session() -> held.CountedSession:
-    """A session as ``MemoIdl`` makes it, never connected: ``send`` only queues."""
-    session = ovs.jsonrpc.Session.open("tcp:198.18.0.1:6640")
-    session.__class__ = held.CountedSession
-    return session  # type: ignore[return-value]
-
-
-def test_the_session_notes_the_operations_of_its_last_transact_request() -> None:
-    session = counted_session()
-    msg = ovs.jsonrpc.Message.create_request("transact", ["hardware_vtep", {"op": "comment"}, {"op": "abort"}])
-    session.send(msg)
-    session.send(ovs.jsonrpc.Message.create_request("echo", []))
-    assert session.transact == (msg.id, 2)
-
-
-def test_the_session_notes_the_time_between_its_last_two_echo_answers() -> None:
-    session = counted_session()
-    assert session.echo_gap is None
-    session.send(ovs.jsonrpc.Message.create_reply([], "echo"))
-    assert session.echo_gap is None  # one answer: how often the device probes is not known yet
-    session.send(ovs.jsonrpc.Message.create_request("transact", ["hardware_vtep"]))  # not an answer
-    session.send(ovs.jsonrpc.Message.create_reply([], "echo"))
-    assert session.echo_gap is not None and 0 <= session.echo_gap < 1

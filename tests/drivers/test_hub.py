@@ -35,6 +35,8 @@ class PipeLink:
         self.hasty = False  # ``quick``: a calm hub turns it within QUIET_QUICK_S
         self.turned = threading.Event()
         self.pings = 0
+        self.answering = False  # ``echoed``: what arrives is taken without a turn
+        self.answered = 0
 
     def pressing(self) -> bool:
         return self.busy
@@ -44,6 +46,14 @@ class PipeLink:
 
     def ping(self) -> None:
         self.pings += 1
+
+    def echoed(self) -> bool:
+        if not self.answering:
+            return False
+        with contextlib.suppress(BlockingIOError):
+            self.read += os.read(self.rfd, 512)
+        self.answered += 1
+        return True
 
     def turn(self, waits: Waits) -> bool:
         self.turns += 1
@@ -357,3 +367,27 @@ def test_a_calm_hub_with_a_quick_link_answers_within_the_short_quiet_period(monk
         let_go(h)
         calm.close()
         quick.close()
+
+
+def test_a_link_that_answers_what_woke_it_is_not_turned_and_tells_if_it_is_quick(hub: Hub) -> None:
+    """A device's lone echo request is answered by the link (``echoed``) with no turn: its waits
+    stay registered, and whether its device probes often is taken from the answer; anything else
+    that wakes it is a turn, as are a kick and a due timer."""
+    link = PipeLink("echoes")
+    hub.kick(link)
+    assert until(lambda: link.turns == 1)
+    link.answering, link.hasty = True, True
+    for n in range(1, 4):
+        link.poke()
+        assert until(lambda n=n: link.answered == n), "the hub let the link answer"
+    assert link.turns == 1 and link.read == b"xxx" and link in hub._quick
+    link.hasty = False
+    link.poke()
+    assert until(lambda: link.answered == 4) and link not in hub._quick and link.turns == 1
+    link.answering = False
+    link.poke()
+    assert until(lambda: link.turns == 2), "what the link does not answer is a turn"
+    link.answering = True
+    hub.kick(link)
+    assert until(lambda: link.turns == 3) and link.answered == 4, "a kick is a turn"
+    link.close()

@@ -3,6 +3,7 @@ in-memory gateways under the real reconciler and API (``memory_pair``)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from silonet.api.app import create_app
-from silonet.devices.vtepdb import VtepDb, available
+from silonet.devices.vtepdb import VtepDb, available, free_port
 from silonet.drivers.memory import FABRIC
 from silonet.reconcile import Reconciler
 from silonet.service import Manager
@@ -29,6 +30,16 @@ def vtepdb(tmp_path: Path) -> Iterator[VtepDb]:
     db = VtepDb(tmp_path / "gw").start()
     yield db
     db.stop()
+
+
+def probing_each_second(db: VtepDb) -> str:
+    """A remote of ``db`` whose connections it probes every second (a Manager row's
+    ``inactivity_probe``): after 1 s without a word from us an echo, 1 s more and it hangs up."""
+    port = free_port()
+    db.ctl("set-manager", f"ptcp:{port}:127.0.0.1", "--", "set", "Manager", ".", "inactivity_probe=1000")
+    subprocess.run(["ovs-appctl", "-t", str(db.dir / "ovsdb-server.ctl"), "ovsdb-server/add-remote",
+                    "db:hardware_vtep,Global,managers"], check=True, capture_output=True)
+    return f"tcp:127.0.0.1:{port}"
 
 
 @pytest.fixture

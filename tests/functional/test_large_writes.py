@@ -22,6 +22,7 @@ from silonet.drivers.ovsdb import driver as ovsdb_driver
 from silonet.drivers.ovsdb.driver import OvsdbDriver
 from silonet.model import Gateway, Management, Port
 from silonet.plan import GatewayState, LogicalSwitch, diff
+from tests.functional.conftest import probing_each_second
 
 pytestmark = pytest.mark.ovs
 PEER = "198.18.0.2"
@@ -72,20 +73,6 @@ def test_a_write_larger_than_a_transaction_goes_in_parts_and_lands_whole(vtepdb:
     assert len([r for r in rows if r.startswith('"02:')]) == 20  # no row doubled by the update
 
 
-def _probing_each_second(db: VtepDb) -> str:
-    """A remote of ``db`` whose connections it probes every second (a Manager row's
-    ``inactivity_probe``): after 1 s without a word from us an echo, 1 s more and it hangs up."""
-    import subprocess
-
-    from silonet.devices.vtepdb import free_port
-
-    port = free_port()
-    db.ctl("set-manager", f"ptcp:{port}:127.0.0.1", "--", "set", "Manager", ".", "inactivity_probe=1000")
-    subprocess.run(["ovs-appctl", "-t", str(db.dir / "ovsdb-server.ctl"), "ovsdb-server/add-remote",
-                    "db:hardware_vtep,Global,managers"], check=True, capture_output=True)
-    return f"tcp:127.0.0.1:{port}"
-
-
 def test_a_reading_longer_than_the_device_probe_keeps_the_connections(vtepdb: VtepDb, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Both devices probe every second; the first's monitor reply takes 3 s to read (each row made
@@ -96,9 +83,9 @@ def test_a_reading_longer_than_the_device_probe_keeps_the_connections(vtepdb: Vt
 
     from silonet.drivers.ovsdb import connection, hub, replica
 
-    remote = _probing_each_second(vtepdb)
+    remote = probing_each_second(vtepdb)
     other = VtepDb(tmp_path / "other", name="ps2", tunnel_ip="198.18.0.2").start()
-    other_remote = _probing_each_second(other)
+    other_remote = probing_each_second(other)
     vtepdb.ctl("add-ls", "big", "--", "set", "Logical_Switch", "big", "tunnel_key=7000",
                "other_config:silonet_managed=true")
     args: list[str] = []
@@ -156,7 +143,7 @@ def test_a_calm_hub_answers_a_device_that_probes_each_second_in_time(vtepdb: Vte
     monkeypatch.setattr(connection, "hubs", lambda: one)
     other = VtepDb(tmp_path / "other", name="ps2", tunnel_ip="198.18.0.2").start()
     gws = [Gateway("ps1", "198.18.0.1", Management("ovsdb", vtepdb.remote), ports=(Port("p1"),)),
-           Gateway("ps2", "198.18.0.2", Management("ovsdb", _probing_each_second(other)), ports=(Port("p1"),))]
+           Gateway("ps2", "198.18.0.2", Management("ovsdb", probing_each_second(other)), ports=(Port("p1"),))]
 
     async def scenario() -> list[bool]:
         drivers = [OvsdbDriver(gw, lambda: None) for gw in gws]

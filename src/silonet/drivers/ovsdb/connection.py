@@ -220,6 +220,20 @@ class Link:
             finally:
                 self._held.release()
 
+    def echoed(self) -> bool:
+        """Answered what woke it, a lone echo request, with no turn (``session.answer_echo``): only
+        while calm and connected, with nothing of the replica or the connection left to tell."""
+        idl = self.idl
+        if (idl is None or self._writing is not None or self._jobs or self._queued or self._slot or self._halt
+                or idl.txn is not None or idl.unchecked or self._last != (idl.change_seqno, True)):
+            return False
+        if not self._held.acquire(blocking=False):
+            return False
+        try:
+            return self.connected and idl._session.answer_echo()
+        finally:
+            self._held.release()
+
     def turn(self, waits: Waits) -> bool:
         if not self._held.acquire(blocking=False):
             return True  # a job runs on the IDL; its worker hands the link back when done (``_work``)

@@ -16,7 +16,6 @@ still come. Rows enter the replica otherwise:
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -87,28 +86,6 @@ class Transaction(ovs.db.idl.Transaction):
         """The UUID the device gave the row raw operation ``index`` inserted; None if it names none."""
         got = self.answer(index)
         return None if got is None else uuid_text(got.get("uuid"))
-
-
-class CountedSession(ovs.jsonrpc.Session):
-    """The library's session, noting how many operations its last ``transact`` request carried
-    (``transact``: its id and that count), which the library's ``Transaction.commit`` does not
-    keep (a link has one transaction outstanding at a time), and the seconds between its last two
-    answers to the device's echo requests (``echo_gap``: the device's probe interval, and how late
-    the answers were; the hub answers a device that probes often sooner: ``hub.QUIET_QUICK_S``)."""
-
-    transact: tuple[Any, int] | None = None
-    echo_gap: float | None = None
-    _echoed_at: float | None = None
-
-    def send(self, msg: ovs.jsonrpc.Message) -> int:
-        if msg.type == ovs.jsonrpc.Message.T_REQUEST and msg.method == "transact" and isinstance(msg.params, list):
-            self.transact = (msg.id, len(msg.params) - 1)  # the first parameter is the database's name
-        elif msg.type == ovs.jsonrpc.Message.T_REPLY:  # the only requests a client answers: echoes
-            now = time.monotonic()
-            if self._echoed_at is not None:
-                self.echo_gap = now - self._echoed_at
-            self._echoed_at = now
-        return super().send(msg)
 
 
 def named(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

@@ -33,7 +33,12 @@ by default), so a second is far inside that; but a device may probe every second
 floor), and answered within a second it was dropped again and again (200 links probed every 1 s:
 1,374 reconnections in 20 s). So a hub whose links include one whose device probes more often
 than every QUIET_GAP_S, or has not shown how often yet (``Turned.quick``: the time between its
-last two echoes, ``held.CountedSession``), answers within QUIET_QUICK_S.
+last two echoes, ``session.CountedSession``), answers within QUIET_QUICK_S.
+
+A link woken by its socket first tries to answer what woke it as a lone echo request, with no
+turn (``Turned.echoed``, ``session.answer_echo``): its waits stay as they were. At 1,000 idle
+gateways that took the manager from 2.08-2.25 to 1.73-1.80 % of a core (fresh fleets, same hour;
+1,000 links to one ovsdb-server: 42-61 against 67-76 us of the process's CPU per echo).
 
 A job handed to the hub (a write) ends the wait at once and the answer to a write is never held
 (its link presses until it arrives); a device's own change (a MAC it learned, a fault, drift) is
@@ -147,6 +152,10 @@ class Turned(Protocol):
     def ping(self) -> None:
         """Tell the device we are alive (an echo request), unless a job holds the link."""
 
+    def echoed(self) -> bool:
+        """Whether it answered what made its socket ready (a lone echo request) without a turn:
+        its waits stay as its last turn left them."""
+
     def quick(self) -> bool:
         """Whether its device's echoes must be answered within QUIET_QUICK_S: it probes more
         often than every QUIET_GAP_S, or has not shown how often yet."""
@@ -242,13 +251,14 @@ class Hub(threading.Thread):
         except InterruptedError:
             events = []
         self._woke = time.monotonic()
+        ready: list[Turned] = []
         for fd, _ in events:
             if fd == self._rfd:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(self._rfd, 512):
                         pass
             elif (link := self._owner.get(fd)) is not None:
-                due.add(link)
+                ready.append(link)
             else:  # no longer anyone's (closed and not reused): never wake for it again
                 with contextlib.suppress(OSError):
                     self._poll.unregister(fd)
@@ -257,6 +267,15 @@ class Hub(threading.Thread):
         with self._lock:
             kicked, self._kicked = self._kicked, []
         due.update(kicked)
+        for link in ready:  # a device's echo request alone: answered with no turn (most of an idle fabric's)
+            if link in due:
+                continue
+            if not link.echoed():
+                due.add(link)
+            elif link.quick():  # how often its device probes is known from the second answer on
+                self._quick.add(link)
+            else:
+                self._quick.discard(link)
         return due
 
     def keepalive(self, busy: Turned) -> None:

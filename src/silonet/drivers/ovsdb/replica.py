@@ -13,8 +13,9 @@ import ovs.db.idl
 import ovs.jsonrpc
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
-from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS, CountedSession
+from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
+from silonet.drivers.ovsdb.session import CountedSession
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import CompactSet, shared_set
 
