@@ -37,6 +37,8 @@ class PipeLink:
         self.pings = 0
         self.answering = False  # ``echoed``: what arrives is taken without a turn
         self.answered = 0
+        self.timer_ms: float | None = None  # a turn also waits this long (None: no timer)
+        self.moved_to: float | None = None  # an answer moves the deadline here (``ovs.timeval.msec``)
 
     def pressing(self) -> bool:
         return self.busy
@@ -47,12 +49,14 @@ class PipeLink:
     def ping(self) -> None:
         self.pings += 1
 
-    def echoed(self) -> bool:
+    def echoed(self, waits: Waits) -> bool:
         if not self.answering:
             return False
         with contextlib.suppress(BlockingIOError):
             self.read += os.read(self.rfd, 512)
         self.answered += 1
+        if self.moved_to is not None:
+            waits.until = self.moved_to
         return True
 
     def turn(self, waits: Waits) -> bool:
@@ -64,6 +68,8 @@ class PipeLink:
         with contextlib.suppress(BlockingIOError):
             self.read += os.read(self.rfd, 512)
         waits.fd_wait(self.rfd, select.POLLIN)
+        if self.timer_ms is not None:
+            waits.timer_wait(self.timer_ms)
         self.turned.set()  # after the read: a poke from now on is seen by a later turn
         return True
 
@@ -390,4 +396,34 @@ def test_a_link_that_answers_what_woke_it_is_not_turned_and_tells_if_it_is_quick
     link.answering = True
     hub.kick(link)
     assert until(lambda: link.turns == 3) and link.answered == 4, "a kick is a turn"
+    link.close()
+
+
+def test_an_answer_that_moves_the_deadline_replaces_the_timer_of_the_last_turn(hub: Hub) -> None:
+    """An answered echo is the device speaking: the session's probe deadline moves, and the timer
+    the last turn registered must not turn the link (it did, once per probe interval per link);
+    the new deadline does."""
+    link = PipeLink("moved")
+    link.timer_ms = 300
+    hub.kick(link)
+    assert until(lambda: link.turns == 1)
+    link.timer_ms = None  # from now on a turn waits for no timer: only the one registered runs it
+    link.answering, link.moved_to = True, ovs.timeval.msec() + 1500
+    link.poke()
+    assert until(lambda: link.answered == 1)
+    time.sleep(0.6)
+    assert link.turns == 1, "the deadline of before the answer turned the link"
+    assert until(lambda: link.turns == 2, 5), "the moved deadline turns it"
+    link.close()
+
+
+def test_an_answer_that_leaves_the_deadline_keeps_the_timer(hub: Hub) -> None:
+    link = PipeLink("kept")
+    link.timer_ms = 400
+    hub.kick(link)
+    assert until(lambda: link.turns == 1)
+    link.timer_ms, link.answering = None, True
+    link.poke()
+    assert until(lambda: link.answered == 1)
+    assert until(lambda: link.turns == 2, 5), "the timer of the last turn still turns it"
     link.close()
