@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from silonet import heap
 from silonet.errors import InvalidInput
 from silonet.service.schemas import Topology, validate
 
@@ -21,6 +22,15 @@ def _one_line(text: object) -> str:
 
 
 def parse_topology(text: str, source: str = "topology") -> Topology:
+    """The file's topology, read and validated with the cyclic collector paused: a document's nodes,
+    dicts and models form no cycles, and at the CLI's default thresholds the collector walked them
+    and everything the CLI had imported again and again: half of the reading of a 4,094-network
+    file (0.33 against 0.16 s)."""
+    with heap.paused():
+        return _parse(text, source)
+
+
+def _parse(text: str, source: str) -> Topology:
     def bad(rule: str) -> InvalidInput:
         return InvalidInput(field="file", rule=f"{source}: not valid YAML: {rule}")
 
