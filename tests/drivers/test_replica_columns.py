@@ -4,6 +4,7 @@ the "changed" answer are the library's; the shared defaults are never stored in 
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import ovs.db.data
@@ -108,3 +109,69 @@ def test_a_value_some_row_holds_is_reused_only_for_its_very_column_type() -> Non
     other = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
     assert idl._columns(t, other, {"name": "held-once", "tunnel_key": 5000}) is True  # read as the library
     assert other._data["name"] is name and other._data["tunnel_key"] is key
+
+
+def _all_columns_idl(readonly: dict[str, list[str]]) -> MemoIdl:
+    helper = ovs.db.idl.SchemaHelper(str(SCHEMA))
+    for table, columns in json.loads(SCHEMA.read_text())["tables"].items():
+        helper.register_columns(table, list(columns["columns"]), readonly=readonly.get(table, []))
+    return MemoIdl("unix:/nonexistent", helper)
+
+
+VTEP_TABLES = sorted(json.loads(SCHEMA.read_text())["tables"]) if SCHEMA.exists() else ["Logical_Switch"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(table=st.sampled_from(VTEP_TABLES), data=st.data())
+def test_a_new_rows_defaults_are_the_librarys(table: str, data: st.DataObject) -> None:
+    """``MemoIdl._Idl__add_default``: a new row's JSON completed exactly as ``Idl.__add_default``
+    completes it (columns that must hold a value, not maps, not read-only, absent), for any table,
+    any columns the device sent and any read-only columns."""
+    columns = sorted(json.loads(SCHEMA.read_text())["tables"][table]["columns"])
+    readonly = data.draw(st.lists(st.sampled_from(columns), unique=True), label="readonly")
+    sent = data.draw(st.lists(st.sampled_from(columns), unique=True), label="sent")
+    idl = _all_columns_idl({table: readonly})
+    t = idl.tables[table]
+    for _ in range(2):  # the second time from the columns found the first
+        ours, theirs = {c: "sent" for c in sent}, {c: "sent" for c in sent}
+        idl._Idl__add_default(t, ours)
+        ovs.db.idl.Idl._Idl__add_default(idl, t, theirs)
+        assert ours == theirs
+    a, b = {}, {}
+    idl._Idl__add_default(t, a)
+    idl._Idl__add_default(t, b)
+    for column, value in a.items():  # each row its own default, never one shared list
+        assert value == b[column] and (not isinstance(value, list) or value is not b[column])
+
+
+def test_the_update_parse_reads_the_schema_without_the_librarys_attribute_forwarding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rows.lean_tables``: ``IdlTable`` and ``IdlColumn`` forward every attribute they lack to the
+    schema through ``__getattr__``, a Python call for each ``table.name`` or ``column.type`` the
+    library reads per row and per column; the IDL's tables and columns hold those as their own, so a
+    parse of inserted and changed rows never forwards one, and the rows are what the update says."""
+    idl = _idl()
+    for table in idl.tables.values():
+        assert vars(table)["name"] == table._table.name
+        for column in table.columns.values():
+            assert vars(column)["name"] == column._column.name and vars(column)["type"] is column._column.type
+    forwarded: list[str] = []
+    for cls in (ovs.db.idl.IdlTable, ovs.db.idl.IdlColumn):
+        def forward(self: object, name: str, real: object = cls.__getattr__) -> object:
+            forwarded.append(name)
+            return real(self, name)  # type: ignore[operator]
+        monkeypatch.setattr(cls, "__getattr__", forward)
+    ls, port, loc, lset, mcast = (str(uuid.uuid4()) for _ in range(5))
+    update = {"Physical_Port": {port: {"initial": {"name": "p1"}}},
+              "Physical_Locator": {loc: {"initial": {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": "198.18.0.2"}}},
+              "Physical_Locator_Set": {lset: {"initial": {"locators": ["uuid", loc]}}}}
+    idl._Idl__parse_update(update, ovs.db.idl.OVSDB_UPDATE2)
+    update = {"Logical_Switch": {ls: {"insert": {"name": "ls1", "tunnel_key": 5000}}},
+              "Mcast_Macs_Remote": {mcast: {"insert": {"MAC": "unknown-dst", "logical_switch": ["uuid", ls],
+                                                       "locator_set": ["uuid", lset]}}},
+              "Physical_Port": {port: {"modify": {"vlan_bindings": ["map", [[100, ["uuid", ls]]]]}}}}
+    idl._Idl__parse_update(update, ovs.db.idl.OVSDB_UPDATE2)
+    assert forwarded == []
+    row = idl.tables["Mcast_Macs_Remote"].rows[uuid.UUID(mcast)]
+    assert row.MAC == "unknown-dst" and row.logical_switch.name == "ls1" and row.locator_set.uuid == uuid.UUID(lset)
+    assert idl.tables["Physical_Port"].rows[uuid.UUID(port)].vlan_bindings[100].tunnel_key == [5000]

@@ -115,6 +115,7 @@ class MemoIdl(ovs.db.idl.Idl):
         self.epoch = 0  # moves when views and journal start over: an interpretation of before is void
         self.compactor = Compactor(self.tables)
         self._defaults: dict[Any, ovs.db.data.Datum] = {}  # per column: its default, compared, never stored
+        self._required: dict[str, list[tuple[str, Any]]] = {}  # per table: ``_Idl__add_default``'s columns
         # per table: its columns referring to ``HELD`` tables (``missing``)
         self.refs_held = {name: [(c, col.type.key.ref_table_name) for c, col in table.columns.items()
                                  if col.type.key.ref_table_name in HELD] for name, table in self.tables.items()}
@@ -262,13 +263,29 @@ class MemoIdl(ovs.db.idl.Idl):
             return False
         return super()._Idl__process_update2(table, row_uuid, row_update)  # type: ignore[misc]
 
+    def _Idl__add_default(self, table: Any, row_update: dict[str, Any]) -> None:  # the library's private name
+        """A new row's JSON completed as ``Idl.__add_default`` does (each column that must hold a
+        value, is not a map nor read-only here and is absent gets its type's default), with those
+        columns found once per table: the library looks at every column of every new row."""
+        required = self._required.get(table.name)
+        if required is None:
+            readonly = self.readonly.get(table.name, ())
+            required = self._required[table.name] = [
+                (column.name, self._Idl__column_name(column)) for column in table.columns.values()
+                if column.name not in readonly and column.type.n_min != 0 and not column.type.is_map()]
+        for name, default in required:
+            if name not in row_update:
+                row_update[name] = list(default) if isinstance(default, list) else default
+
     def _Idl__row_update(self, table: Any, row: Any, row_json: dict[str, Any]) -> bool:  # the library's private name
         """A row's columns from an update (``Idl.__row_update``); a locator set's references go
         straight to their shared atoms (``Compactor.packed``), the rest through the library."""
         self.keepalive()
         frozen = self.compactor.frozen_refs.get(table.name)
+        if not frozen:
+            return self._columns(table, row, row_json)
         fast = {}
-        for name, ref in (frozen or {}).items():
+        for name, ref in frozen.items():
             if name in row_json and (datum := self.compactor.packed(table.columns[name].type, ref,
                                                                    row_json[name])) is not None:
                 fast[name] = datum

@@ -27,10 +27,16 @@ class Rows(dict):
 
 
 def lean_tables(idl: ovs.db.idl.Idl) -> None:
-    """Give the IDL's tables plain row dicts (before any row arrives)."""
+    """Give the IDL's tables plain row dicts (before any row arrives), and the schema attributes
+    the library reads per row and per column as their own: ``IdlTable`` and ``IdlColumn`` hand
+    every other attribute on through ``__getattr__``, a Python call for each ``table.name``,
+    ``column.name`` or ``column.type`` of the update parse (the schema never changes under them)."""
     for table in idl.tables.values():
         assert not table.rows, "rows arrived before the tables were made lean"
         table.rows = Rows()
+        table.name = table._table.name
+        for column in table.columns.values():
+            column.name, column.type = column._column.name, column._column.type
 
 
 def _own(row: Any, name: str, joined: bool) -> Any:
