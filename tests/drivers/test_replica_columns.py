@@ -9,11 +9,14 @@ import uuid
 
 import ovs.db.data
 import ovs.db.idl
+import ovs.ovsuuid
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from silonet.devices.vtepdb import SCHEMA
+from silonet.drivers.ovsdb import held
+from silonet.drivers.ovsdb.compact import members as members_of
 from silonet.drivers.ovsdb.replica import MemoIdl
 from silonet.drivers.ovsdb.rows import LeanRow
 
@@ -175,3 +178,49 @@ def test_the_update_parse_reads_the_schema_without_the_librarys_attribute_forwar
     row = idl.tables["Mcast_Macs_Remote"].rows[uuid.UUID(mcast)]
     assert row.MAC == "unknown-dst" and row.logical_switch.name == "ls1" and row.locator_set.uuid == uuid.UUID(lset)
     assert idl.tables["Physical_Port"].rows[uuid.UUID(port)].vlan_bindings[100].tunnel_key == [5000]
+
+
+def _locators(idl: MemoIdl, n: int, texts: list[str] | None = None) -> list[str]:
+    texts = texts or [str(uuid.uuid4()) for _ in range(n)]
+    idl.hold([("Physical_Locator", t, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": f"198.18.1.{i}"}, None)
+              for i, t in enumerate(texts)], own=True)
+    return texts
+
+
+@settings(max_examples=60, deadline=None)
+@given(picks=st.lists(st.integers(0, 7), min_size=0, max_size=10))
+def test_a_set_held_by_its_members_uuids_is_the_set_read_from_its_json(picks: list[int]) -> None:
+    """``held.Members`` (a locator set silonet inserted, by its locators' UUIDs) lands in the replica
+    as the same set read from the JSON: the same shared atom per locator, in the same order, the same
+    meaning, and anything the column refuses (no member, a repeated one) read from the JSON as before."""
+    replicas, texts = [], [str(uuid.uuid4()) for _ in range(8)]
+    for members in (True, False):
+        idl = _idl()
+        _locators(idl, 8, texts)
+        chosen = tuple(uuid.UUID(texts[i]) for i in picks)
+        row = (held.Members("locators", chosen) if members else
+               {"locators": ["set", [["uuid", str(u)] for u in chosen]]})
+        set_text = "6d2a6a3e-1c1b-4c53-9d8a-2f1e0a5b7c01"
+        idl.hold([("Physical_Locator_Set", set_text, row, None)], own=True)
+        got = idl.tables["Physical_Locator_Set"].rows[uuid.UUID(set_text)]
+        atoms = list(members_of(dict.get(got._data, "locators") or got._data["locators"]))
+        shared = [idl.compactor.refs.get(uuid.UUID(t)) for t in texts]
+        assert all(any(a is s for s in shared) for a in atoms if a.value in {uuid.UUID(t) for t in texts})
+        replicas.append(([a.value for a in atoms], got.locators and [r.uuid for r in got.locators]))
+    assert replicas[0] == replicas[1]
+
+
+def test_a_set_held_by_its_members_reads_no_json_and_no_uuid_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of ``held.Members``: no reference written out as text and parsed back."""
+    idl = _idl()
+    texts = _locators(idl, 5)
+    parsed: list[object] = []
+    real = idl.compactor.packed
+    monkeypatch.setattr(idl.compactor, "packed", lambda *a: parsed.append(a) or real(*a))
+    monkeypatch.setattr(ovs.ovsuuid, "is_valid_string", lambda s: parsed.append(s) or True)
+    idl.hold([("Physical_Locator_Set", str(uuid.uuid4()), held.Members("locators", tuple(map(uuid.UUID, texts))),
+               None)], own=True)
+    assert parsed == []
+    (row,) = idl.tables["Physical_Locator_Set"].rows.values()
+    assert [a.value for a in members_of(row._data["locators"])] == list(map(uuid.UUID, texts))  # as given
+    assert sorted(r.dst_ip for r in row.locators) == [f"198.18.1.{i}" for i in range(5)]

@@ -223,13 +223,11 @@ class Compactor:
         for name in dict.keys(data if old is None else old):
             datum = dict.get(data, name)  # not ``data[name]``: a missing column's default is made on read
             how = plan.get(name)
-            if datum is None or how is None or not datum.values:
-                continue
+            if datum is None or how is None or isinstance(datum, PackedSet) or not datum.values:
+                continue  # a PackedSet (``packed``, ``refs_set``): shared atoms already, and no dict made to look
             kind, key, ref, value_ref = how
             if kind == SCALAR:
                 shared = self._scalar(datum, key, ref)
-            elif kind == FROZEN and isinstance(datum, PackedSet):
-                continue  # read by ``packed``: shared atoms already
             elif kind == FROZEN:
                 shared = PackedSet(datum.type, {self._atom(k, ref): None for k in datum.values})
             else:
@@ -324,6 +322,15 @@ class Compactor:
             if row_uuid not in self.tables[ref].rows:
                 self.refs.pop(row_uuid, None)
         self.early.clear()
+
+    def refs_set(self, type_: Type, ref: str, uuids: tuple[uuid.UUID, ...]) -> PackedSet | None:
+        """The datum of a FROZEN reference column holding the rows ``uuids`` (a row silonet inserted:
+        ``held.Members``), every element the shared atom of its row, as ``packed`` makes it from
+        the JSON; None when they break the column's bounds or repeat one (read the JSON then)."""
+        if not type_.n_min <= len(uuids) <= type_.n_max or len(set(uuids)) != len(uuids):
+            return None
+        held = self._held
+        return PackedSet(type_, [held(u, ref) for u in uuids])
 
     def packed(self, type_: Type, ref: str, json: Any) -> PackedSet | None:
         """The datum of a FROZEN reference column (``frozen_refs``) read from an update's JSON, every

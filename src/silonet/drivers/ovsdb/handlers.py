@@ -74,8 +74,8 @@ class Write:
     bindings of free VLANs (written together by ``finish``). Rows are read once until they
     change (``idl.meaning``): planning stays O(change), not O(device)."""
 
-    __slots__ = ("_locators", "fresh", "idl", "inserts", "ls_rows", "mac_ips", "mac_rows", "made", "on_switch", "ports",
-                 "reading", "refs", "rng", "row_vnis", "sets", "tables", "txn")
+    __slots__ = ("_locators", "fresh", "idl", "ids", "inserts", "ls_rows", "mac_ips", "mac_rows", "made", "on_switch",
+                 "ports", "reading", "refs", "rng", "row_vnis", "sets", "tables", "txn")
 
     def __init__(self, idl: MemoIdl, txn: Transaction, reading: Interpretation, ports: dict[str, Any],
                  rng: random.Random) -> None:
@@ -86,14 +86,16 @@ class Write:
         self.made: dict[int, Any] = {}  # VNI -> silonet's Logical_Switch row (None: none yet), as the ops go
         self.sets: dict[AbstractSet[str], list] | None = None  # flood list -> its locator set, as a raw reference
         self.refs: dict[str, list] = {}  # IP -> its locator, as a raw reference
+        self.ids: dict[str, uuid.UUID | str] = {}  # IP -> its locator's UUID, or its name in this transaction
         self.mac_ips: set[str] = set()  # IPs the batch's remote MACs point at: their new locators are rows
         self.row_vnis: set[int] = set()  # VNIs whose new switch must be an IDL row (``NewSwitch``)
         self.on_switch: dict[tuple[str, uuid.UUID], list[Any]] = {}
         self.mac_rows: dict[uuid.UUID, dict[str, list[Any]]] = {}  # switch -> MAC (as read) -> its remote MAC rows
         self.fresh: dict[Any, dict[int, Any]] = {}  # port row -> VLAN -> switch row: bindings of free VLANs
         # rows of ``HELD`` tables inserted: (table, raw operation's index or IDL row's UUID, the row's
-        # JSON, the flood list a set means)
-        self.inserts: list[tuple[str, int | uuid.UUID, dict[str, Any], AbstractSet[str] | None]] = []
+        # JSON, the flood list a set means, a set's locators by ``ids``)
+        self.inserts: list[tuple[str, int | uuid.UUID, dict[str, Any], AbstractSet[str] | None,
+                                 list[uuid.UUID | str] | None]] = []
 
     @property
     def locators(self) -> dict[str, Any]:
@@ -127,12 +129,13 @@ class Write:
             row.encapsulation_type = ENCAP
             row.dst_ip = ip
             locators[ip] = row
-            self.inserts.append(("Physical_Locator", row.uuid, {"encapsulation_type": ENCAP, "dst_ip": ip}, None))
+            self.inserts.append(("Physical_Locator", row.uuid, {"encapsulation_type": ENCAP, "dst_ip": ip}, None, None))
         return locators[ip]
 
-    def add_insert(self, table: str, name: str, row: dict[str, Any], flood: AbstractSet[str] | None = None) -> list:
+    def add_insert(self, table: str, name: str, row: dict[str, Any], flood: AbstractSet[str] | None = None,
+                   members: list[uuid.UUID | str] | None = None) -> list:
         """A raw insert into a ``HELD`` table, kept for ``landed``; its reference (raw JSON)."""
-        self.inserts.append((table, len(self.txn._operations), row, flood))
+        self.inserts.append((table, len(self.txn._operations), row, flood, members))
         self.txn.add_op({"op": "insert", "table": table, "uuid-name": name, "row": row})
         return ["named-uuid", name]
 
@@ -143,7 +146,7 @@ class Write:
         if not self.inserts:
             return
         named, rows = {}, []
-        for table, key, row, flood in self.inserts:
+        for table, key, row, flood, members in self.inserts:
             if isinstance(key, int):
                 got, name = txn.inserted(key), txn._operations[key]["uuid-name"]
             else:
@@ -152,8 +155,14 @@ class Write:
             if got is None:  # a device that says it inserted a row and names none: the rows that
                 return  # refer to them are read, and what they refer to is fetched (``held``)
             named[name] = got
-            rows.append((table, got, row, None if flood is None else (shared_set(flood), True)))  # as ``set_ips``
-        self.idl.hold([(table, got, held.named(row, named), meaning) for table, got, row, meaning in rows], own=True)
+            meaning = None if flood is None else (shared_set(flood), True)  # as ``set_ips``
+            rows.append((table, got, row, meaning, members))
+        uuids: dict[str, uuid.UUID] = {}  # a name's UUID, made once: a locator is in many sets
+        for name in {m for *_, members in rows if members for m in members if isinstance(m, str)}:
+            uuids[name] = uuid.UUID(named[name])  # checked by ``inserted`` (``held.uuid_text``)
+        self.idl.hold([(table, got, held.named(row, named) if members is None else
+                        held.Members("locators", tuple(m if isinstance(m, uuid.UUID) else uuids[m] for m in members)),
+                        meaning) for table, got, row, meaning, members in rows], own=True)
 
     def locator_ref(self, ip: str) -> list:
         """A reference (raw JSON) to the plain VXLAN locator of ``ip``. A new one is a raw insert unless
@@ -164,10 +173,12 @@ class Write:
         if ip not in refs:
             row = self.locators.get(ip)
             if row is not None or ip in self.mac_ips:
-                refs[ip] = _ref(self.locator(ip))
+                row = self.locator(ip)
+                refs[ip] = _ref(row)
+                self.ids[ip] = row.uuid if row._data is not None else refs[ip][1]
             else:
-                refs[ip] = self.add_insert("Physical_Locator", f"silonet_loc{len(refs)}",
-                                           {"encapsulation_type": ENCAP, "dst_ip": ip})
+                self.ids[ip] = name = f"silonet_loc{len(refs)}"
+                refs[ip] = self.add_insert("Physical_Locator", name, {"encapsulation_type": ENCAP, "dst_ip": ip})
         return refs[ip]
 
     def locator_set(self, ips: AbstractSet[str]) -> list:
@@ -189,9 +200,11 @@ class Write:
                 if plain and flood not in sets:
                     sets[flood] = _ref(pls)
         if ips not in sets:
-            ref = self.locator_ref
-            sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}",
-                                        {"locators": ["set", [ref(ip) for ip in sorted(ips)]]}, ips)
+            ref, ordered = self.locator_ref, sorted(ips)
+            refs = [ref(ip) for ip in ordered]
+            ids = self.ids
+            sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}", {"locators": ["set", refs]},
+                                        ips, [ids[ip] for ip in ordered])
         return sets[ips]
 
     def rows_of(self, table: str, ls: Any) -> list[Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import ovs.db.idl
 import ovs.jsonrpc
@@ -86,6 +86,19 @@ class Transaction(ovs.db.idl.Transaction):
         """The UUID the device gave the row raw operation ``index`` inserted; None if it names none."""
         got = self.answer(index)
         return None if got is None else uuid_text(got.get("uuid"))
+
+
+class Members(NamedTuple):
+    """A row silonet inserted whose one column is a set of references (a locator set's locators),
+    by the UUIDs of the rows it names: what ``MemoIdl.hold`` puts in the replica without the JSON
+    of each reference written out (``named``) and read back."""
+
+    column: str
+    uuids: tuple[uuid.UUID, ...]
+
+    def json(self) -> dict[str, Any]:
+        """The row as ``named`` writes it."""
+        return {self.column: ["set", [["uuid", str(u)] for u in self.uuids]]}
 
 
 def named(row: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import ovs.db.idl
 import ovs.jsonrpc
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
-from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS
+from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS, Members
 from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
 from silonet.drivers.ovsdb.session import CountedSession
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
@@ -192,9 +192,10 @@ class MemoIdl(ovs.db.idl.Idl):
         for _table, row_uuid in asked:
             tries[row_uuid] = tries.get(row_uuid, 0) + 1
 
-    def hold(self, rows: list[tuple[str, str, dict[str, Any], Any]], own: bool = False) -> None:
+    def hold(self, rows: list[tuple[str, str, dict[str, Any] | Members, Any]], own: bool = False) -> None:
         """Rows of ``HELD`` tables a transaction of this IDL inserted (``own``) or a fetch got:
-        (table, the UUID the device gave, the row's JSON, what the row means if known: a flood list's
+        (table, the UUID the device gave, the row's JSON or its references by UUID (``held.Members``:
+        a locator set of silonet's), what the row means if known: a flood list's
         ``set_ips``), into the replica as an update would bring them and told as ``notify`` tells
         (one an update brought, from a device ignoring ``select``, stays as it is). The references
         of ``own`` rows are to rows of this replica, or of the same transaction: not checked."""
@@ -205,7 +206,8 @@ class MemoIdl(ovs.db.idl.Idl):
                 if row_uuid in table.rows:
                     continue
                 row = self._Idl__create_row(table, row_uuid)
-                self._Idl__row_update(table, row, row_json)
+                if not isinstance(row_json, Members) or not self._members(table, row, row_json):
+                    self._Idl__row_update(table, row, row_json.json() if isinstance(row_json, Members) else row_json)
                 table.rows[row_uuid] = row
                 made.append((row, meaning))
                 self.tries.pop(row_uuid, None)
@@ -226,6 +228,18 @@ class MemoIdl(ovs.db.idl.Idl):
                 stale.add(row.uuid)
         if made:
             self.change_seqno += 1
+
+    def _members(self, table: Any, row: Any, members: Members) -> bool:
+        """A new row's set of references from their UUIDs (``held.Members``), as ``_Idl__row_update``
+        would read it from the JSON; False (nothing stored) where the set breaks its column's rules."""
+        column = table.columns.get(members.column)
+        if column is None or members.column not in self.compactor.frozen_refs.get(table.name, {}):
+            return False
+        datum = self.compactor.refs_set(column.type, column.type.key.ref_table_name, members.uuids)
+        if datum is None:
+            return False
+        dict.__setitem__(row._data, members.column, datum)
+        return True
 
     def notify(self, event: str, row: Any, updates: Any = None) -> None:
         """The library's hook, called for every row an update created, changed or deleted, once the
