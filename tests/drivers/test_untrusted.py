@@ -233,3 +233,31 @@ def test_an_ssh_devices_refusal_is_echoed_bounded_and_escaped() -> None:
     said = _refusal("ok\n% Invalid input \x1b]0;owned\x07" + "w" * 500 + "\nnext\n", ("% Invalid",))
     assert said is not None and said.startswith("% Invalid input \\x1b]0;owned\\x07www")
     assert len(said) == ECHO_MAX and all(c.isprintable() for c in said)
+
+
+def test_a_flood_list_that_passed_is_not_checked_again_and_one_that_failed_always_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``all_ipv4`` on a shared ``CompactSet`` (the flood list every row flooding to the same peers
+    holds): checked once while it lives; a failing one is checked and refused each time; a list that
+    is not a ``CompactSet`` (or another set equal to a checked one) is checked as before."""
+    import gc
+
+    from silonet.drivers import untrusted
+    from silonet.plan.intern import CompactSet, shared_set
+
+    checked: list[object] = []
+    real = untrusted.ipv4
+    monkeypatch.setattr(untrusted, "ipv4", lambda v: checked.append(v) or real(v))
+    good = shared_set(["198.18.0.1", "198.18.0.2"])
+    assert untrusted.all_ipv4(good) and len(checked) == 2
+    assert untrusted.all_ipv4(good) and len(checked) == 2  # remembered
+    assert untrusted.all_ipv4(CompactSet(["198.18.0.1", "198.18.0.2"])) and len(checked) == 4  # equal, not it
+    bad = shared_set(["198.18.0.1", "not-an-ip"])
+    assert not untrusted.all_ipv4(bad) and not untrusted.all_ipv4(bad)
+    assert checked.count("not-an-ip") == 2
+    assert untrusted.all_ipv4(["198.18.0.9"]) and untrusted.all_ipv4(["198.18.0.9"])
+    assert checked.count("198.18.0.9") == 2
+    key = id(good)
+    del good
+    gc.collect()
+    assert key not in untrusted._ALL_IPV4  # held weakly: gone with its set

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -24,6 +25,7 @@ from typing import Any
 
 from silonet.errors import InvalidInput
 from silonet.model import rules
+from silonet.plan.intern import CompactSet
 from silonet.plan.ownership import DeviceFacts
 from silonet.plan.state import GatewayState, LogicalSwitch
 
@@ -84,7 +86,22 @@ def ipv4(value: object) -> str | None:
 
 
 def all_ipv4(values: Iterable[object]) -> bool:
+    """Whether every value is a dotted-quad IPv4 address. A flood list is a shared, immutable
+    ``CompactSet`` (the same object on every row and gateway that floods to the same peers): one
+    that passed is remembered (weakly, by identity), not checked again on each row that reads it."""
+    if isinstance(values, CompactSet):
+        if _ALL_IPV4.get(id(values)) is values:
+            return True
+        if all(ipv4(v) is not None for v in values):
+            _ALL_IPV4[id(values)] = values
+            return True
+        return False
     return all(ipv4(v) is not None for v in values)
+
+
+# Process-wide (one dict operation under the GIL); by id, checked to be the very object: a set
+# that went frees its entry, and an id reused by another object is not taken for it.
+_ALL_IPV4: weakref.WeakValueDictionary[int, CompactSet] = weakref.WeakValueDictionary()
 
 
 def is_token(value: object) -> bool:

@@ -207,12 +207,19 @@ class Repository:
         alone of them (a status read: a thousand gateways' ``actual`` is megabytes of JSON)."""
         q = prepared.realizations(self.s.get_bind().dialect.name, observed, gateways is not None, actual)
         out = {}
-        for row in prepared.run(self.s, q, None if gateways is None else {"names": list(gateways)}).all():
+        result = prepared.run(self.s, q, None if gateways is None else {"names": list(gateways)})
+        # the optional columns by what the query selects: ``RowMapping.get`` is ``Mapping.get``, a
+        # KeyError raised and caught per absent column and row (a status read of 1,000 gateways)
+        has = set(result.keys())
+        actual_on, faults_on, foreign_on, owner_on = ("actual" in has, "faults" in has, "foreign" in has,
+                                                      "owner" in has)
+        for row in result.all():
             r = row._mapping
             out[r["name"]] = Realization(
                 r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
-                utc(r["last_contact"]), r["reachable"], r.get("actual"), r.get("faults"), r["binding_errors"],
-                r.get("foreign"), r["drift"], r.get("owner"), r["decommissioning"], r["mode"],
+                utc(r["last_contact"]), r["reachable"], r["actual"] if actual_on else None,
+                r["faults"] if faults_on else None, r["binding_errors"], r["foreign"] if foreign_on else None,
+                r["drift"], r["owner"] if owner_on else None, r["decommissioning"], r["mode"],
                 r["pending_operations"], r["pair"])
         return out
 
