@@ -201,10 +201,10 @@ class Write:
                     sets[flood] = _ref(pls)
         if ips not in sets:
             ref, ordered = self.locator_ref, sorted(ips)
-            refs = [ref(ip) for ip in ordered]
+            json_refs = [ref(ip) for ip in ordered]  # first: a new locator is named as it is inserted
             ids = self.ids
-            sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}", {"locators": ["set", refs]},
-                                        ips, [ids[ip] for ip in ordered])
+            sets[ips] = self.add_insert("Physical_Locator_Set", f"silonet_set{len(sets)}",
+                                        {"locators": ["set", json_refs]}, ips, [ids[ip] for ip in ordered])
         return sets[ips]
 
     def rows_of(self, table: str, ls: Any) -> list[Any]:

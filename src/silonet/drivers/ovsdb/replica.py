@@ -206,8 +206,10 @@ class MemoIdl(ovs.db.idl.Idl):
                 if row_uuid in table.rows:
                     continue
                 row = self._Idl__create_row(table, row_uuid)
-                if not isinstance(row_json, Members) or not self._members(table, row, row_json):
-                    self._Idl__row_update(table, row, row_json.json() if isinstance(row_json, Members) else row_json)
+                if not isinstance(row_json, Members):
+                    self._Idl__row_update(table, row, row_json)
+                elif not self._members(table, row, row_json):  # a set its column refuses: as the library reads it
+                    self._Idl__row_update(table, row, row_json.json())
                 table.rows[row_uuid] = row
                 made.append((row, meaning))
                 self.tries.pop(row_uuid, None)
