@@ -34,9 +34,11 @@ def lean_tables(idl: ovs.db.idl.Idl) -> None:
     for table in idl.tables.values():
         assert not table.rows, "rows arrived before the tables were made lean"
         table.rows = Rows()
-        table.name = table._table.name
+        if "_table" in vars(table):  # the library's wrapper of the schema (a plain schema needs none)
+            table.name = table._table.name
         for column in table.columns.values():
-            column.name, column.type = column._column.name, column._column.type
+            if "_column" in vars(column):
+                column.name, column.type = column._column.name, column._column.type
 
 
 def _own(row: Any, name: str, joined: bool) -> Any:
