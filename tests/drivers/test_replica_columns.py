@@ -224,3 +224,17 @@ def test_a_set_held_by_its_members_reads_no_json_and_no_uuid_text(monkeypatch: p
     (row,) = idl.tables["Physical_Locator_Set"].rows.values()
     assert [a.value for a in members_of(row._data["locators"])] == list(map(uuid.UUID, texts))  # as given
     assert sorted(r.dst_ip for r in row.locators) == [f"198.18.1.{i}" for i in range(5)]
+
+
+def test_a_row_held_by_a_uuid_made_already_is_the_row_held_by_its_text() -> None:
+    """``MemoIdl.hold`` takes the device's UUID as text (a fetch) or as the UUID ``landed`` made once
+    for each insert (it names the same locator in many sets): one row, under that UUID, either way."""
+    text = str(uuid.uuid4())
+    rows = []
+    for row_id in (text, uuid.UUID(text)):
+        idl = _idl()
+        idl.hold([("Physical_Locator", row_id, {"encapsulation_type": "vxlan_over_ipv4", "dst_ip": "198.18.1.7"},
+                   None)], own=True)
+        (row,) = idl.tables["Physical_Locator"].rows.values()
+        rows.append((type(row.uuid), row.uuid, row.dst_ip, row.encapsulation_type))
+    assert rows[0] == rows[1] == (uuid.UUID, uuid.UUID(text), "198.18.1.7", "vxlan_over_ipv4")

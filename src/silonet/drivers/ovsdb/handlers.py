@@ -145,24 +145,22 @@ class Write:
         device gave them (the monitor does not send them)."""
         if not self.inserts:
             return
-        named, rows = {}, []
+        named, ids, rows = {}, {}, []  # by each insert's name: the device's UUID as text, and as a UUID (made once)
         for table, key, row, flood, members in self.inserts:
             if isinstance(key, int):
                 got, name = txn.inserted(key), txn._operations[key]["uuid-name"]
+                real = None if got is None else uuid.UUID(got)  # checked by ``inserted`` (``held.uuid_text``)
             else:
                 real = txn.get_insert_uuid(key)
                 got, name = None if real is None else str(real), ovs.db.idl._uuid_name_from_uuid(key)
             if got is None:  # a device that says it inserted a row and names none: the rows that
                 return  # refer to them are read, and what they refer to is fetched (``held``)
-            named[name] = got
+            named[name], ids[name] = got, real
             meaning = None if flood is None else (shared_set(flood), True)  # as ``set_ips``
-            rows.append((table, got, row, meaning, members))
-        uuids: dict[str, uuid.UUID] = {}  # a name's UUID, made once: a locator is in many sets
-        for name in {m for *_, members in rows if members for m in members if isinstance(m, str)}:
-            uuids[name] = uuid.UUID(named[name])  # checked by ``inserted`` (``held.uuid_text``)
-        self.idl.hold([(table, got, held.named(row, named) if members is None else
-                        held.Members("locators", tuple(m if isinstance(m, uuid.UUID) else uuids[m] for m in members)),
-                        meaning) for table, got, row, meaning, members in rows], own=True)
+            rows.append((table, name, row, meaning, members))
+        self.idl.hold([(table, ids[name], held.named(row, named) if members is None else
+                        held.Members("locators", tuple(m if isinstance(m, uuid.UUID) else ids[m] for m in members)),
+                        meaning) for table, name, row, meaning, members in rows], own=True)
 
     def locator_ref(self, ip: str) -> list:
         """A reference (raw JSON) to the plain VXLAN locator of ``ip``. A new one is a raw insert unless

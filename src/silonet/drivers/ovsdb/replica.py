@@ -192,17 +192,17 @@ class MemoIdl(ovs.db.idl.Idl):
         for _table, row_uuid in asked:
             tries[row_uuid] = tries.get(row_uuid, 0) + 1
 
-    def hold(self, rows: list[tuple[str, str, dict[str, Any] | Members, Any]], own: bool = False) -> None:
+    def hold(self, rows: list[tuple[str, str | uuid.UUID, dict[str, Any] | Members, Any]], own: bool = False) -> None:
         """Rows of ``HELD`` tables a transaction of this IDL inserted (``own``) or a fetch got:
-        (table, the UUID the device gave, the row's JSON or its references by UUID (``held.Members``:
-        a locator set of silonet's), what the row means if known: a flood list's
-        ``set_ips``), into the replica as an update would bring them and told as ``notify`` tells
+        (table, the UUID the device gave (as text, or made already), the row's JSON or its references
+        by UUID (``held.Members``: a locator set of silonet's), what the row means if known: a flood
+        list's ``set_ips``), into the replica as an update would bring them and told as ``notify`` tells
         (one an update brought, from a device ignoring ``select``, stays as it is). The references
         of ``own`` rows are to rows of this replica, or of the same transaction: not checked."""
         made, compactor = [], self.compactor
         try:
             for name, text, row_json, meaning in rows:
-                table, row_uuid = self.tables[name], uuid.UUID(text)
+                table, row_uuid = self.tables[name], text if isinstance(text, uuid.UUID) else uuid.UUID(text)
                 if row_uuid in table.rows:
                     continue
                 row = self._Idl__create_row(table, row_uuid)
