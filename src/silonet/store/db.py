@@ -6,12 +6,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from silonet import jsontext
 from silonet.store.prepared import NEXT_GENERATION
 
 if TYPE_CHECKING:
@@ -83,6 +84,13 @@ class Turns:
             return self._changed.wait_for(lambda: not self._waiting, timeout)
 
 
+def _engine(url: str, **kwargs: Any) -> Engine:
+    """An engine whose JSON columns are written by ``jsontext`` (orjson): a gateway's recorded
+    actual state is ~160 KB at 100 VNIs, and the standard library's encoder was the recorder's
+    largest cost in a 1,000-gateway converge."""
+    return create_engine(url, json_serializer=jsontext.dumps, **kwargs)
+
+
 class Database:
     """One database: SQLite file (default) or PostgreSQL."""
 
@@ -92,10 +100,10 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
+            self.engine: Engine = _engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, connect_args={
+            self.engine = _engine(url, pool_pre_ping=True, connect_args={
                 "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"})
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._status_sessions: sessionmaker | None = None
@@ -109,7 +117,7 @@ class Database:
         on PostgreSQL ``synchronous_commit=off`` per transaction. Intent stays fully durable."""
         if self._status_sessions is None:
             if self.url.startswith("sqlite"):
-                engine = create_engine(self.url, connect_args={"timeout": 30})
+                engine = _engine(self.url, connect_args={"timeout": 30})
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "connect", _no_fsync)
             else:
@@ -135,7 +143,7 @@ class Database:
             session.execute(text(f"SET LOCAL lock_timeout = {ms}"))
             return session
         if ms not in self._lease_sessions:
-            engine = create_engine(self.url, connect_args={"timeout": busy_s})
+            engine = _engine(self.url, connect_args={"timeout": busy_s})
             for hook in (_sqlite_pragmas, _no_fsync, _busy_ms(ms)):
                 event.listen(engine, "connect", hook)
             self._lease_sessions[ms] = sessionmaker(engine, expire_on_commit=False)

@@ -20,7 +20,7 @@ from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
 from silonet.drivers.ovsdb.connection import Commit, Link, Txn
 from silonet.drivers.ovsdb.handlers import Write, device_epoch, fence
 from silonet.drivers.ovsdb.held import Transaction
-from silonet.drivers.ovsdb.library import quiet_vlog, use_poll
+from silonet.drivers.ovsdb.library import fast_json, quiet_vlog, use_poll
 from silonet.drivers.ovsdb.replica import READ, MemoIdl, port_rows
 from silonet.drivers.untrusted import echo, ipv4, shown
 from silonet.drivers.vtep_schema import Interpretation
@@ -67,6 +67,7 @@ class OvsdbDriver(Driver):
         super().__init__(gateway, on_change)
         quiet_vlog()
         use_poll()  # descriptors above 1,023 (a manager of hundreds of gateways)
+        fast_json()
         ovsjson.enable()  # idempotent: the OVS library's C JSON parser, loaded when a driver first needs it
         self._link = Link(gateway.management.address, on_change)
         self._config_error: str | None = None
