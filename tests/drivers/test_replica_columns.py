@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from unittest import mock
 
 import ovs.db.data
 import ovs.db.idl
@@ -112,6 +113,46 @@ def test_a_value_some_row_holds_is_reused_only_for_its_very_column_type() -> Non
     other = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
     assert idl._columns(t, other, {"name": "held-once", "tunnel_key": 5000}) is True  # read as the library
     assert other._data["name"] is name and other._data["tunnel_key"] is key
+
+
+HELD_LS = "6f1c1ad2-8f3e-4bde-9a52-3f7d1d2e4c10"  # a switch the replica holds (``_mcast_idl``)
+REF = st.sampled_from([["uuid", HELD_LS], ["uuid", HELD_LS.upper()], ["uuid", str(uuid.UUID(int=7))],
+                       ["uuid", "not-a-uuid"], ["uuid", 7], ["set", []],
+                       ["set", [["uuid", HELD_LS]]], ["named-uuid", "x"], HELD_LS])
+MCAST = st.fixed_dictionaries({}, optional={"MAC": TEXT, "logical_switch": REF, "locator_set": REF})
+
+
+def _mcast_idl() -> MemoIdl:
+    idl = _idl()
+    t = idl.tables["Logical_Switch"]
+    t.rows[uuid.UUID(HELD_LS)] = LeanRow(idl, t, uuid.UUID(HELD_LS), ovs.db.idl.ColumnDefaultDict(t))
+    return idl
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=MCAST, update=MCAST)
+def test_references_land_as_the_librarys(before: dict, update: dict) -> None:
+    """A reference to a held row (``Compactor.reference``) or to any other, or no reference at all:
+    the row's data and the "changed" answer are the library's."""
+    _both(_mcast_idl(), "Mcast_Macs_Remote", before, update)
+
+
+def test_a_reference_to_a_held_row_is_one_datum_with_that_rows_atom_and_no_parse() -> None:
+    idl = _mcast_idl()
+    t, c = idl.tables["Mcast_Macs_Remote"], idl.compactor
+    rows = [LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t)) for _ in range(2)]
+    with mock.patch.object(ovs.db.data.Datum, "from_json", side_effect=AssertionError("parsed")):
+        for row in rows:
+            assert idl._columns(t, row, {"logical_switch": ["uuid", HELD_LS]}) is True
+    first, second = (r._data["logical_switch"] for r in rows)
+    assert first is second  # one datum, as ``Compactor.row`` shares it
+    (atom,) = first.values
+    assert atom.value is idl.tables["Logical_Switch"].rows[uuid.UUID(HELD_LS)].uuid  # the row's own UUID
+    c.row(rows[0], None)
+    assert rows[0]._data["logical_switch"] is first  # sharing it again changes nothing
+    c.updated()  # the update's texts go: the next one checks its text again, and finds the same datum
+    assert c.reference("Mcast_Macs_Remote", "logical_switch", c.plans["Mcast_Macs_Remote"]["logical_switch"][1],
+                       "Logical_Switch", ["uuid", HELD_LS]) is first
 
 
 def _all_columns_idl(readonly: dict[str, list[str]]) -> MemoIdl:

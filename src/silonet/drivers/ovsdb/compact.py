@@ -19,7 +19,9 @@ puts in the changed columns of a row the one object held for each value instead 
 - a one-value column's datum (not a map, at most one value, holding one) is one datum per value
   and column type, shared by the rows of every replica (held weakly: it lives while rows hold it;
   a reference's, by the referencing IDL until the referenced row is deleted). The library never
-  changes such a datum in place (``Datum.diff`` returns the new one), so sharing it is safe;
+  changes such a datum in place (``Datum.diff`` returns the new one), so sharing it is safe. An
+  update's string, integer or reference that some row holds already is found before the library
+  would parse it (``scalar``, ``reference``), and ``row`` passes over what is shared already;
 - the other atoms of sets and maps (strings, integers) are shared like one-value datums. Sets
   and maps themselves stay the row's own (``Datum.diff`` patches them in place).
 
@@ -36,6 +38,7 @@ import sys
 import uuid
 import weakref
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 import ovs.db.idl
@@ -49,6 +52,12 @@ class SharedDatum(Datum):
     """A one-value datum held by many rows (weakly referenced by ``_SCALARS``)."""
 
     __slots__ = ("__weakref__",)
+
+
+class SharedRef(Datum):
+    """A one-value reference datum held by every row referring to one row (``Compactor.ref_scalars``)."""
+
+    __slots__ = ()
 
 
 class PackedSet(Datum):
@@ -92,6 +101,10 @@ _SCHEMAS: dict[str, ovs.db.schema.DbSchema] = {}  # a few: one per schema versio
 _HELPERS: dict[str, ovs.db.idl.SchemaHelper] = {}  # the same, by the device's answer (``schema_of``)
 SCHEMAS_KEPT = 64  # each of the two; beyond, a schema is parsed (and held) by its own IDLs only
 
+# what ``Compactor.row`` leaves as it is: the one datum for its value (a ``SharedDatum`` in a row is
+# the one ``_SCALARS`` holds: held weakly, it lives while the row holds it), or a packed set
+_SHARED = (SharedDatum, SharedRef, PackedSet)
+_INT = attrgetter("int")  # a UUID's value, hashed in C (``UUID.__hash__`` is Python)
 SCALAR, MANY, FROZEN = 1, 2, 3  # one value; a set or map; a set of a column that never changes
 PATCH_FROM = 32  # a set or map this large is patched where an update changed it, not rebuilt
 
@@ -184,6 +197,10 @@ class Compactor:
         # after each update: kept, its strings were ~50 MiB at 1,000 gateways)
         self.names: dict[str, Atom] = {}
         self.early: list[tuple[uuid.UUID, str]] = []  # (row, table) of atoms made before their row (``_held``)
+        # the same atoms by the identity of the UUID objects ``refs_set`` was given while one write lands
+        # (``MemoIdl.hold``, which keeps those objects alive, empties it): a locator is named by ~10 of a
+        # gateway's sets, and each look-up by UUID is a Python ``UUID.__hash__``
+        self.given: dict[int, Atom] = {}
         # per table: its columns of FROZEN references to a table this IDL holds (``packed``)
         self.frozen_refs: dict[str, dict[str, str]] = {
             table: {c: ref for c, (kind, _key, ref, _v) in plan.items() if kind == FROZEN and ref in tables}
@@ -223,8 +240,8 @@ class Compactor:
         for name in dict.keys(data if old is None else old):
             datum = dict.get(data, name)  # not ``data[name]``: a missing column's default is made on read
             how = plan.get(name)
-            if datum is None or how is None or isinstance(datum, PackedSet) or not datum.values:
-                continue  # a PackedSet (``packed``, ``refs_set``): shared atoms already, and no dict made to look
+            if datum is None or how is None or type(datum) in _SHARED or not datum.values:
+                continue  # shared already (a PackedSet: no dict made to look)
             kind, key, ref, value_ref = how
             if kind == SCALAR:
                 shared = self._scalar(datum, key, ref)
@@ -243,12 +260,12 @@ class Compactor:
                 return datum
             held = self.ref_scalars[key]
             out = held.get(canon.value)
-            if out is None:  # this one, with the shared atom: in its own dict, which has room for it
+            if out is None:  # this one's values, with the shared atom: in its own dict, which has room for it
                 values = datum.values
                 if atom is not canon:
                     del values[atom]
                     values[canon] = None
-                out = held[canon.value] = datum
+                out = held[canon.value] = SharedRef(datum.type, values)
             return out
         shared_key = (key, type(atom.value), atom.value)
         out = _SCALARS.get(shared_key)
@@ -305,19 +322,52 @@ class Compactor:
         return out
 
     def scalar(self, table: str, column: str, value: Any) -> Datum | None:
-        """The shared datum of a one-value string or integer column whose value (an update's JSON)
-        some row already holds: parsed and checked as this very column type once (the shared datums
-        are keyed by it), not again. None: parse it."""
+        """The shared datum of a one-value column whose value (an update's JSON) is a string or
+        integer some row already holds (parsed and checked as this very column type once: the shared
+        datums are keyed by it), or a reference to a row this IDL holds (``reference``). None: parse it."""
         plan = self.plans.get(table)  # None: the server's own database (``_Server``), not replicated
         how = plan.get(column) if plan is not None else None
-        if how is None or how[0] != SCALAR or how[2] is not None or type(value) not in (str, int):
+        if how is None or how[0] != SCALAR:
+            return None
+        if how[2] is not None:
+            return self.reference(table, column, how[1], how[2], value)
+        if type(value) not in (str, int):
             return None
         return _SCALARS.get((how[1], type(value), value))
+
+    def reference(self, table: str, column: str, key: str, ref: str, value: Any) -> Datum | None:
+        """The shared datum of a one-value reference column (``["uuid", text]``) to a row this IDL
+        holds, as ``row`` would make it of the library's parse: the text checked as the library checks
+        it (``ovs.ovsuuid.from_json``: a UUID's 36 characters; the column's type has no other rule for
+        a reference), its atom the referenced row's (``_ref``). The library's ``Datum.from_json`` and
+        then ``row``'s sharing were a fifth of an update's parse. None: not such a value, or a row not
+        held (yet): the library parses it, and ``row`` shares it once the row is here."""
+        if type(value) is not list or len(value) != 2 or value[0] != "uuid" or ref not in self.tables:
+            return None
+        text = value[1]
+        atom = self.names.get(text) if type(text) is str else None
+        if atom is None:
+            if type(text) is not str or len(text) != 36 or not ovs.ovsuuid.is_valid_string(text):
+                return None
+            row_uuid = uuid.UUID(text)
+            atom = self.refs.get(row_uuid)
+            if atom is None:
+                target = self.tables[ref].rows.get(row_uuid)
+                if target is None:
+                    return None
+                atom = self.refs[row_uuid] = Atom(UuidType, target.uuid)
+            self.names[text] = atom
+        held = self.ref_scalars[key]
+        out = held.get(atom.value)
+        if out is None:
+            out = held[atom.value] = SharedRef(self.tables[table].columns[column].type, {atom: None})
+        return out
 
     def updated(self) -> None:
         """An update was read: its texts go, and so do atoms of rows it named but never brought (a
         device breaking its own references would otherwise grow ``refs`` for good)."""
         self.names.clear()
+        self.given.clear()
         for row_uuid, ref in self.early:
             if row_uuid not in self.tables[ref].rows:
                 self.refs.pop(row_uuid, None)
@@ -327,10 +377,15 @@ class Compactor:
         """The datum of a FROZEN reference column holding the rows ``uuids`` (a row silonet inserted:
         ``held.Members``), every element the shared atom of its row, as ``packed`` makes it from
         the JSON; None when they break the column's bounds or repeat one (read the JSON then)."""
-        if not type_.n_min <= len(uuids) <= type_.n_max or len(set(uuids)) != len(uuids):
+        if not type_.n_min <= len(uuids) <= type_.n_max or len(set(map(_INT, uuids))) != len(uuids):
             return None
-        held = self._held
-        return PackedSet(type_, [held(u, ref) for u in uuids])
+        held, given, atoms = self._held, self.given, []
+        for u in uuids:
+            atom = given.get(id(u))
+            if atom is None:
+                atom = given[id(u)] = held(u, ref)
+            atoms.append(atom)
+        return PackedSet(type_, atoms)
 
     def packed(self, type_: Type, ref: str, json: Any) -> PackedSet | None:
         """The datum of a FROZEN reference column (``frozen_refs``) read from an update's JSON, every

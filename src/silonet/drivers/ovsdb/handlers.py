@@ -23,7 +23,7 @@ from silonet.drivers.ovsdb import held
 from silonet.drivers.ovsdb.held import Transaction
 from silonet.drivers.ovsdb.replica import ENCAP, MemoIdl, locator, port_rows, set_ips
 from silonet.drivers.vtep_schema import LS_TABLE, OWNER_KEY, ROW_TABLES, UCAST_REMOTE, Interpretation
-from silonet.plan.intern import shared_set
+from silonet.plan.intern import CompactSet, shared_set
 from silonet.plan.ops import (
     Bind,
     EnsureLogicalSwitch,
@@ -156,7 +156,8 @@ class Write:
             if got is None:  # a device that says it inserted a row and names none: the rows that
                 return  # refer to them are read, and what they refer to is fetched (``held``)
             named[name], ids[name] = got, real
-            meaning = None if flood is None else (shared_set(flood), True)  # as ``set_ips``
+            # as ``set_ips``: the compiler's flood lists are shared sets already (not made again)
+            meaning = None if flood is None else (flood if type(flood) is CompactSet else shared_set(flood), True)
             rows.append((table, name, row, meaning, members))
         self.idl.hold([(table, ids[name], held.named(row, named) if members is None else
                         held.Members("locators", tuple(m if isinstance(m, uuid.UUID) else ids[m] for m in members)),
