@@ -93,7 +93,8 @@ def test_equal_schema_answers_share_one_parsed_schema_and_others_do_not() -> Non
 def test_a_value_some_row_holds_is_reused_only_for_its_very_column_type() -> None:
     """``Compactor.scalar``: an update's one-value string or integer that a row holds already is
     that row's shared datum, not parsed again, and only where the column type is the same: not a
-    bool for an integer, not a string outside an enum, never a reference, map or set."""
+    bool for an integer, not a string outside an enum, never a map or set; one no row holds is
+    parsed once as the library parses it, and shared from then on."""
     idl = _idl()
     t, c = idl.tables["Logical_Switch"], idl.compactor
     row = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
@@ -106,10 +107,13 @@ def test_a_value_some_row_holds_is_reused_only_for_its_very_column_type() -> Non
     assert c.scalar("Logical_Switch", "replication_mode", "source_node") is row._data["replication_mode"]
     for table, column, value in (("Logical_Switch", "tunnel_key", True), ("Logical_Switch", "tunnel_key", 5000.0),
                                  ("Logical_Switch", "replication_mode", "held-once"),
-                                 ("Logical_Switch", "name", "never-held"), ("Logical_Switch", "other_config", "x"),
+                                 ("Logical_Switch", "other_config", "x"),
                                  ("Mcast_Macs_Remote", "logical_switch", "held-once"), ("Database", "name", "x"),
                                  ("Logical_Switch", "name", ["set", ["held-once"]])):
         assert c.scalar(table, column, value) is None, (table, column, value)
+    fresh = c.scalar("Logical_Switch", "name", "never-held")  # parsed once, as the library parses it
+    assert fresh == ovs.db.data.Datum.from_json(t.columns["name"].type, "never-held")
+    assert c.scalar("Logical_Switch", "name", "never-held") is fresh  # held while anything holds it
     other = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
     assert idl._columns(t, other, {"name": "held-once", "tunnel_key": 5000}) is True  # read as the library
     assert other._data["name"] is name and other._data["tunnel_key"] is key

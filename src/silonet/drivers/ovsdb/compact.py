@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any
 
+import ovs.db.error
 import ovs.db.idl
 import ovs.db.schema
 import ovs.ovsuuid
@@ -322,9 +323,10 @@ class Compactor:
         return out
 
     def scalar(self, table: str, column: str, value: Any) -> Datum | None:
-        """The shared datum of a one-value column whose value (an update's JSON) is a string or
-        integer some row already holds (parsed and checked as this very column type once: the shared
-        datums are keyed by it), or a reference to a row this IDL holds (``reference``). None: parse it."""
+        """The shared datum of a one-value column whose value (an update's JSON) is a string or an
+        integer (parsed and checked as this very column type once, as ``Datum.from_json`` would:
+        the shared datums are keyed by it), or a reference to a row this IDL holds (``reference``).
+        None: the library parses it."""
         plan = self.plans.get(table)  # None: the server's own database (``_Server``), not replicated
         how = plan.get(column) if plan is not None else None
         if how is None or how[0] != SCALAR:
@@ -333,7 +335,16 @@ class Compactor:
             return self.reference(table, column, how[1], how[2], value)
         if type(value) not in (str, int):
             return None
-        return _SCALARS.get((how[1], type(value), value))
+        key = (how[1], type(value), value)
+        out = _SCALARS.get(key)
+        if out is None:  # none held: parsed as the library parses a one-value column's plain value
+            column_type = self.tables[table].columns[column].type
+            try:
+                atom = Atom.from_json(column_type.key, value)
+            except ovs.db.error.Error:
+                return None  # the library parses it again, and says why
+            out = _SCALARS[key] = SharedDatum(column_type, {atom: None})
+        return out
 
     def reference(self, table: str, column: str, key: str, ref: str, value: Any) -> Datum | None:
         """The shared datum of a one-value reference column (``["uuid", text]``) to a row this IDL
