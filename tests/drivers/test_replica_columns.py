@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from silonet.devices.vtepdb import SCHEMA
 from silonet.drivers.ovsdb import held
 from silonet.drivers.ovsdb.compact import members as members_of
-from silonet.drivers.ovsdb.replica import MemoIdl
+from silonet.drivers.ovsdb.replica import MemoIdl, _ls_row
 from silonet.drivers.ovsdb.rows import LeanRow
 
 pytestmark = pytest.mark.skipif(not SCHEMA.exists(), reason=f"no hardware_vtep schema here ({SCHEMA}: Open vSwitch)")
@@ -117,6 +117,21 @@ def test_a_value_some_row_holds_is_reused_only_for_its_very_column_type() -> Non
     other = LeanRow(idl, t, uuid.uuid4(), ovs.db.idl.ColumnDefaultDict(t))
     assert idl._columns(t, other, {"name": "held-once", "tunnel_key": 5000}) is True  # read as the library
     assert other._data["name"] is name and other._data["tunnel_key"] is key
+
+
+@settings(max_examples=100, deadline=None)
+@given(update=LS)
+def test_a_switch_is_read_from_its_datums_as_its_attributes_say(update: dict) -> None:
+    """``_ls_row`` reads a committed row's datums, and a row a transaction holds through its
+    attributes: the same meaning either way."""
+    idl = _idl()
+    t = idl.tables["Logical_Switch"]
+    row = LeanRow.committed(idl, t, uuid.uuid4())
+    idl._columns(t, row, dict(update))
+    by_attributes = (row.uuid, (row.name, row.tunnel_key[0] if row.tunnel_key else None, dict(row.other_config)))
+    assert row.committed_data() is not None and _ls_row(row) == by_attributes
+    row.__dict__["_changes"] = {}  # as a transaction's row: read through the attributes
+    assert row.committed_data() is None and _ls_row(row) == by_attributes
 
 
 HELD_LS = "6f1c1ad2-8f3e-4bde-9a52-3f7d1d2e4c10"  # a switch the replica holds (``_mcast_idl``)

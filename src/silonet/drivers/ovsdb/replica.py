@@ -42,8 +42,15 @@ def port_rows(p: Any) -> PortRows:
 
 
 def _ls_row(ls: Any) -> tuple[uuid.UUID, tuple[str, int | None, dict[str, str]]]:
-    """Row id and (name, tunnel key, other_config: shared with equal ones, never changed)."""
-    return ls.uuid, (ls.name, _opt(ls.tunnel_key), shared_config(ls.other_config))
+    """Row id and (name, tunnel key, other_config: shared with equal ones, never changed). A row no
+    transaction changes is read from its datums (``LeanRow.committed_data``): what its attributes
+    give, without a ``to_python`` of each."""
+    data = ls.committed_data() if isinstance(ls, LeanRow) else None
+    if data is None:
+        return ls.uuid, (ls.name, _opt(ls.tunnel_key), shared_config(ls.other_config))
+    name, config = data["name"].as_scalar(), data["other_config"].values
+    return ls.uuid, ("" if name is None else name, data["tunnel_key"].as_scalar(),  # "": as ``to_python`` says
+                     shared_config({k.value: v.value for k, v in config.items()}))
 
 
 def referred(idl: Any, table: str, row_uuid: Any) -> Any:

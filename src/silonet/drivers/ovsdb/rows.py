@@ -88,6 +88,12 @@ class LeanRow(ovs.db.idl.Row):
             return super().__getattr__(name)  # a transaction's row, or no such column: the library's
         return data[name].to_python(self._uuid_to_row)
 
+    def committed_data(self) -> Any:
+        """The row's datums by column (its ``_data``, missing columns made as their default on
+        read), or None while a transaction holds changes to it: its attributes say what it holds then."""
+        d = self.__dict__
+        return None if "_changes" in d or "_mutations" in d else d.get("_data")
+
     def lean(self) -> None:
         """Drop the transaction dicts left empty (none is, while a transaction runs)."""
         d = self.__dict__
