@@ -174,6 +174,39 @@ def test_a_reference_to_a_held_row_is_one_datum_with_that_rows_atom_and_no_parse
                        "Logical_Switch", ["uuid", HELD_LS]) is first
 
 
+def test_an_updates_tables_are_read_referenced_first() -> None:
+    """ovsdb-server lists an update's tables in its hash's order: remote MACs before the switches they
+    name are read after them, so each reference is found, not parsed (and the replica is the same)."""
+    replicas = []
+    for first in ("Mcast_Macs_Remote", "Logical_Switch"):
+        idl = _idl()
+        lset, loc = str(uuid.uuid4()), str(uuid.uuid4())
+        idl._Idl__parse_update({"Physical_Locator": {loc: {"initial": {"encapsulation_type": "vxlan_over_ipv4",
+                                                                         "dst_ip": "198.18.0.2"}}},
+                                "Physical_Locator_Set": {lset: {"initial": {"locators": ["uuid", loc]}}}},
+                               ovs.db.idl.OVSDB_UPDATE2)
+        switches = [str(uuid.UUID(int=i + 1)) for i in range(3)]
+        tables = {"Logical_Switch": {u: {"insert": {"name": f"ls{i}", "tunnel_key": 5000 + i}}
+                                     for i, u in enumerate(switches)},
+                  "Mcast_Macs_Remote": {str(uuid.UUID(int=100 + i)): {"insert": {
+                      "MAC": "unknown-dst", "logical_switch": ["uuid", u], "locator_set": ["uuid", lset]}}
+                      for i, u in enumerate(switches)}}
+        parsed: list[str | None] = []
+
+        def counted(type_: object, json_: object, *a: object, parsed: list = parsed,
+                    real: object = ovs.db.data.Datum.from_json) -> object:
+            parsed.append(getattr(getattr(type_, "key", None), "ref_table_name", None))
+            return real(type_, json_, *a)  # type: ignore[operator]
+
+        with mock.patch.object(ovs.db.data.Datum, "from_json", counted):
+            idl._Idl__parse_update({t: tables[t] for t in (first, *(set(tables) - {first}))}, ovs.db.idl.OVSDB_UPDATE2)
+        assert "Logical_Switch" not in parsed and "Physical_Locator_Set" not in parsed
+        rows = idl.tables["Mcast_Macs_Remote"].rows.values()
+        replicas.append(sorted((r.uuid, r.logical_switch.name, [x.dst_ip for x in r.locator_set.locators])
+                               for r in rows))
+    assert replicas[0] == replicas[1] and len(replicas[0]) == 3
+
+
 def _all_columns_idl(readonly: dict[str, list[str]]) -> MemoIdl:
     helper = ovs.db.idl.SchemaHelper(str(SCHEMA))
     for table, columns in json.loads(SCHEMA.read_text())["tables"].items():

@@ -187,6 +187,23 @@ def _plan(table: Any) -> dict[str, tuple[int, str, str | None, str | None]]:
     return out
 
 
+def _referenced_first(plans: dict[str, dict[str, tuple[int, str, str | None, str | None]]]) -> dict[str, int]:
+    """Each table's rank: one more than the highest of the other tables its columns refer to (a cycle
+    is cut where it closes), so reading tables by rank reads a referenced row before its referrers."""
+    refs = {table: {r for _k, _key, ref, value_ref in plan.values() for r in (ref, value_ref)
+                    if r is not None and r != table and r in plans} for table, plan in plans.items()}
+    rank: dict[str, int] = {}
+
+    def visit(table: str, path: frozenset[str]) -> int:
+        if table not in rank:
+            rank[table] = 1 + max((visit(t, path | {table}) for t in refs[table] if t not in path), default=-1)
+        return rank[table]
+
+    for table in plans:
+        visit(table, frozenset())
+    return rank
+
+
 class Compactor:
     """One IDL's shared references, and the shared values of its rows' columns."""
 
@@ -206,6 +223,7 @@ class Compactor:
         self.frozen_refs: dict[str, dict[str, str]] = {
             table: {c: ref for c, (kind, _key, ref, _v) in plan.items() if kind == FROZEN and ref in tables}
             for table, plan in self.plans.items()}
+        self.order = _referenced_first(self.plans)  # table -> its rank: the tables it refers to rank lower
         self.ref_scalars: dict[str, dict[uuid.UUID, Datum]] = {}  # type key -> referenced row -> datum
         self.ref_types: dict[str, set[str]] = {}  # table -> type keys of one-value columns referencing it
         for plan in self.plans.values():

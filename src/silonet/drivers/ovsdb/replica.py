@@ -271,10 +271,16 @@ class MemoIdl(ovs.db.idl.Idl):
         """Every row of the replica, as the library makes them (``Idl.__create_row``), lean."""
         return LeanRow.committed(self, table, row_uuid)
 
-    def _Idl__parse_update(self, *args: Any, **kwargs: Any) -> Any:  # the library's private name
-        """One update, read (``Idl.__parse_update``); the references' texts it held are let go."""
+    def _Idl__parse_update(self, update: Any, *args: Any, **kwargs: Any) -> Any:  # the library's private name
+        """One update, read (``Idl.__parse_update``); the references' texts it held are let go. Its
+        tables are read referenced first (``Compactor.order``): ovsdb-server lists them in its hash's
+        order, and a row naming a row of the same update that is not read yet (a switch's remote
+        MACs before the switch) has its reference parsed by the library and shared afterwards."""
+        if type(update) is dict and len(update) > 1:
+            order = self.compactor.order
+            update = dict(sorted(update.items(), key=lambda item: order.get(item[0], 0)))
         try:
-            return super()._Idl__parse_update(*args, **kwargs)  # type: ignore[misc]
+            return super()._Idl__parse_update(update, *args, **kwargs)  # type: ignore[misc]
         finally:
             self.compactor.updated()
 
