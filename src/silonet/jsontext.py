@@ -32,6 +32,15 @@ def dumps(obj: Any) -> str:
         return json.dumps(obj)
 
 
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)`` (SQLAlchemy's ``json_deserializer``): orjson reads what silonet stored,
+    the standard library what orjson refuses (``NaN``, which an older writer may have stored)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def dumps_compact(obj: Any, indent: int | None = None, sort_keys: bool = True) -> str:
     """``json.dumps(obj, separators=(",", ":"), indent=indent, sort_keys=sort_keys)``, what the
     OVS library's ``ovs.json.dumper`` is: the same text for what the library sends (string keys,

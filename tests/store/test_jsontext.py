@@ -41,6 +41,21 @@ def test_compact_sorted_text_is_the_standard_librarys(value: Any) -> None:
                                                                  sort_keys=True)
 
 
+@given(VALUES)
+def test_what_is_read_is_the_standard_librarys(value: Any) -> None:
+    for written in (json.dumps(value), jsontext.dumps(value)):
+        assert jsontext.loads(written) == json.loads(written)
+
+
+def test_what_orjson_cannot_read_is_the_standard_librarys_to_read_or_refuse() -> None:
+    assert jsontext.loads('{"a": NaN}')["a"] != jsontext.loads('{"a": NaN}')["a"]  # NaN, as json.loads reads it
+    try:
+        jsontext.loads("{")
+    except ValueError:
+        return
+    raise AssertionError("read")
+
+
 def test_what_orjson_refuses_is_the_standard_librarys_to_write_or_refuse() -> None:
     big = {"n": 2**70, "keys": {1: "a", None: "b"}, "lone": "\ud800"}
     assert jsontext.dumps(big) == json.dumps(big)
@@ -60,6 +75,7 @@ def test_every_engine_writes_json_columns_with_it(tmp_path: Path) -> None:
     try:
         engines = [db.engine, db.status_session().get_bind(), db.lease_session(1.0).get_bind()]
         assert all(e.dialect._json_serializer is jsontext.dumps for e in engines)
+        assert all(e.dialect._json_deserializer is jsontext.loads for e in engines)
         with db.sessions() as s:  # and the text is compact: what orjson wrote
             Repository(s).audit("tester", "create", "silo s1", None, {"name": "s1", "vlans": [1, 2]})
             s.commit()

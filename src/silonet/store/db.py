@@ -85,10 +85,10 @@ class Turns:
 
 
 def _engine(url: str, **kwargs: Any) -> Engine:
-    """An engine whose JSON columns are written by ``jsontext`` (orjson): a gateway's recorded
+    """An engine whose JSON columns are written and read by ``jsontext`` (orjson): a gateway's recorded
     actual state is ~160 KB at 100 VNIs, and the standard library's encoder was the recorder's
     largest cost in a 1,000-gateway converge."""
-    return create_engine(url, json_serializer=jsontext.dumps, **kwargs)
+    return create_engine(url, json_serializer=jsontext.dumps, json_deserializer=jsontext.loads, **kwargs)
 
 
 class Database:

@@ -52,6 +52,12 @@ def utc(t: datetime | None) -> datetime | None:
     return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
+# the columns of ``prepared.realizations`` in the order of ``Realization``'s fields
+_REALIZATION_COLUMNS = ("name", "desired_generation", "realized_generation", "last_error", "last_contact", "reachable",
+                        "actual", "faults", "binding_errors", "foreign", "drift", "owner", "decommissioning", "mode",
+                        "pending_operations", "pair")
+
+
 @dataclass(frozen=True)
 class Realization:
     """Per-gateway realization record, with what the last reconcile pass observed."""
@@ -208,19 +214,15 @@ class Repository:
         q = prepared.realizations(self.s.get_bind().dialect.name, observed, gateways is not None, actual)
         out = {}
         result = prepared.run(self.s, q, None if gateways is None else {"names": list(gateways)})
-        # the optional columns by what the query selects: ``RowMapping.get`` is ``Mapping.get``, a
-        # KeyError raised and caught per absent column and row (a status read of 1,000 gateways)
-        has = set(result.keys())
-        actual_on, faults_on, foreign_on, owner_on = ("actual" in has, "faults" in has, "foreign" in has,
-                                                      "owner" in has)
+        # each field by its column's place in what the query selects (None: not selected): a row's
+        # ``_mapping`` and a look-up per column were a quarter of a status read of 1,000 gateways
+        place = {name: i for i, name in enumerate(result.keys())}
+        at = [place.get(name) for name in _REALIZATION_COLUMNS]
+        contact = _REALIZATION_COLUMNS.index("last_contact")
         for row in result.all():
-            r = row._mapping
-            out[r["name"]] = Realization(
-                r["name"], r["desired_generation"], r["realized_generation"], r["last_error"],
-                utc(r["last_contact"]), r["reachable"], r["actual"] if actual_on else None,
-                r["faults"] if faults_on else None, r["binding_errors"], r["foreign"] if foreign_on else None,
-                r["drift"], r["owner"] if owner_on else None, r["decommissioning"], r["mode"],
-                r["pending_operations"], r["pair"])
+            values = [None if i is None else row[i] for i in at]
+            values[contact] = utc(values[contact])
+            out[values[0]] = Realization(*values)
         return out
 
     def learned_macs(self) -> dict[str, actual_json.LearnedMacs]:
