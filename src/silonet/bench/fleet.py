@@ -124,10 +124,18 @@ class Server:
         self.headers = {"Authorization": f"Bearer {self.token}"}
         self.replica_id: str | None = None  # --replica-id: restarted under one name, it takes its leases back at once
         self.workers = 1  # --workers: reconcile processes behind the API
+        self.attempts = 0  # processes started by the last ``start`` (more than one: its port was taken)
 
-    def start(self, timeout: float = 60.0, attempts: int = 3, keep_db: bool = False) -> Server:
+    def start(self, timeout: float = 60.0, attempts: int = 3, keep_db: bool = False,
+              fresh_port: bool = False) -> Server:
         """Start on a free port; another process may take that port first, so try again then.
-        ``keep_db``: on the database an earlier (perhaps killed) server left, as a restart does."""
+        ``keep_db``: on the database an earlier (perhaps killed) server left, as a restart does.
+        ``fresh_port``: chosen now, not when this was made (listeners started since, a fleet of
+        1,000 vtep servers, may hold the one chosen then: each try is a whole start of the serve)."""
+        self.attempts = 0
+        if fresh_port:
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
         for attempt in range(attempts):
             try:
                 return self._start(timeout, keep_db)
@@ -139,6 +147,7 @@ class Server:
         raise AssertionError("unreachable")
 
     def _start(self, timeout: float, keep_db: bool = False) -> Server:
+        self.attempts += 1
         self.dir.mkdir(parents=True, exist_ok=True)
         for old in () if keep_db else self.dir.glob("silonet.db*"):
             old.unlink()

@@ -304,7 +304,7 @@ def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, b
     devices_cpu, store_cpu = cpu_s(devices), tree_cpu_s(store) if store else 0.0
     t0 = time.perf_counter()  # the reconciling serve starts now
     try:
-        server.start(timeout=CONVERGE_LIMIT_S, keep_db=True)
+        server.start(timeout=CONVERGE_LIMIT_S, keep_db=True, fresh_port=True)
     except RuntimeError as err:  # /healthz never answered within its second: a manager too busy to serve
         out.update(converge_1000_gateways_s=None, serve_rss_1000_gateways_mib=None,
                    scale_converge_failed=f"{str(err).split(';')[0]} (/healthz, 1 s per try); its log: "
@@ -312,6 +312,7 @@ def _measure(s: Settings, server: Server, fleet: Fleet, topo: dict, out: dict, b
         _skip(out, "silonet serve never answered")
         return
     out["scale_serve_up_s"] = round(time.perf_counter() - t0, 2)
+    out["scale_serve_start_attempts"] = server.attempts  # more than one: a whole start lost to a taken port
     assert server.proc is not None
     pid = server.proc.pid
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as http:
