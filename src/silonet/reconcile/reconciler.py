@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from silonet.logs import add_id
 from silonet.model import Gateway
-from silonet.reconcile import converging
 from silonet.reconcile.announce import Scope, Watched, watched
 from silonet.reconcile.decommission import forget
 from silonet.reconcile.holding import Holding
@@ -81,7 +80,6 @@ class Reconciler:
         self._kick: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._holder: asyncio.Task | None = None
-        self._converging: asyncio.Task | None = None  # the cyclic collector paused while a large fleet is first read
         self._sync: asyncio.Lock | None = None  # workers start and stop from the supervisor and the lease loop
         self._causes: dict[str, str] = {}  # request ids of writes to gateways whose workers are not started yet
         # what the last ``_sync_workers`` that ended went by: (gateways, desired_at, held)
@@ -114,14 +112,11 @@ class Reconciler:
         self._holder = asyncio.create_task(self.holding.run(delay), name="reconcile-leases")
         await self._refresh()
         self._task = asyncio.create_task(self._supervise(), name="reconcile-supervisor")
-        self._converging = asyncio.create_task(converging.hold_while_converging(self._unread, len(self.held)),
-                                               name="reconcile-converging")
 
     async def stop(self) -> None:
         self.runtime.changes.unsubscribe(self.notify)
         self.runtime.board.hide_actual(self.actual_here)
-        for task, what in ((self._task, "reconcile supervisor"), (self._holder, "lease loop"),
-                           (self._converging, "the converge's collector pause")):
+        for task, what in ((self._task, "reconcile supervisor"), (self._holder, "lease loop")):
             if task is not None:
                 await cancel(task, what)
         self.holding.drop()
@@ -129,13 +124,6 @@ class Reconciler:
         self.workers.clear()
         await self.recorder.drain()
         await self.holding.release()
-
-    def _unread(self) -> int:
-        """Workers of gateways this replica holds that have not read their gateway yet (one in
-        maintenance never reads it)."""
-        gateways = self.gateways
-        return sum(1 for name, w in list(self.workers.items()) if w.actual is None and self.holds(name)
-                   and (gw := gateways.get(name)) is not None and gw.mode != "maintenance")
 
     def actual_here(self, gateway: str) -> dict | None:
         """What the gateway holds as this replica's worker last read it, when it drives the
