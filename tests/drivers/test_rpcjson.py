@@ -5,6 +5,7 @@ the same bytes left for the next message; and a device cannot make one message c
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import time
@@ -136,6 +137,7 @@ def test_sessions_read_with_it_and_a_whole_text_is_still_the_librarys() -> None:
                 session.run()
                 time.sleep(0.01)
             assert isinstance(session.rpc, rpcjson.Connection)
+            assert session.rpc.recv()[0] == errno.EAGAIN and session.rpc.parser is None  # nothing read: none
         finally:
             session.close()
     assert ovs.json.Parser is rpcjson._LIBRARY

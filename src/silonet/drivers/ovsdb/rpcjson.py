@@ -133,6 +133,10 @@ class MessageParser:
         consumed = self._library.feed(text) - _units(text[:len(text) - len(last)])
         return consumed if consumed > 0 else _units(last) if self._library.is_done() else 0
 
+    def fed(self) -> bool:
+        """Whether it was given anything."""
+        return bool(self._chunks) or self._library is not None or self._done
+
     def is_done(self) -> bool:
         return self._library.is_done() if self._library is not None else self._done
 
@@ -148,12 +152,18 @@ class MessageParser:
 
 class Connection(ovs.jsonrpc.Connection):
     """The library's JSON-RPC connection, each message read by a ``MessageParser``: ``recv`` makes
-    a parser only where none is under way, and reads one message per call."""
+    a parser where none is under way (and drops it again when nothing was read, as the library has
+    none then), and reads one message per call."""
 
     def recv(self) -> tuple[int, Any]:
-        if self.parser is None:
-            self.parser = MessageParser()
-        return super().recv()
+        if self.parser is not None:
+            return super().recv()
+        self.parser = parser = MessageParser()
+        try:
+            return super().recv()
+        finally:  # nothing read: no parser, as the library leaves it (``session.answer_echo`` looks)
+            if self.parser is parser and not parser.fed():
+                self.parser = None
 
 
 def install() -> None:
