@@ -319,10 +319,14 @@ class Compactor:
 
     def _ref(self, atom: Atom, ref: str) -> Atom | None:
         """The one atom for a reference to a row this IDL holds (None: not held, left as is)."""
-        out = self.refs.get(atom.value)
+        return self._row_atom(atom.value, ref)
+
+    def _row_atom(self, row_uuid: uuid.UUID, ref: str) -> Atom | None:
+        """The one atom for row ``row_uuid`` of ``ref``, a row this IDL holds (None: not held)."""
+        out = self.refs.get(row_uuid)
         if out is None:
             table = self.tables.get(ref)
-            target = table.rows.get(atom.value) if table is not None else None
+            target = table.rows.get(row_uuid) if table is not None else None
             if target is None:
                 return None
             out = self.refs[target.uuid] = Atom(UuidType, target.uuid)
@@ -378,13 +382,9 @@ class Compactor:
         if atom is None:
             if type(text) is not str or len(text) != 36 or not ovs.ovsuuid.is_valid_string(text):
                 return None
-            row_uuid = uuid.UUID(text)
-            atom = self.refs.get(row_uuid)
+            atom = self._row_atom(uuid.UUID(text), ref)
             if atom is None:
-                target = self.tables[ref].rows.get(row_uuid)
-                if target is None:
-                    return None
-                atom = self.refs[row_uuid] = Atom(UuidType, target.uuid)
+                return None
             self.names[text] = atom
         held = self.ref_scalars[key]
         out = held.get(atom.value)
