@@ -116,8 +116,8 @@ class Server:
         self.period = period
         self.database_url = database_url  # None: a SQLite file of its own in ``workdir``
         self.reconcile = reconcile  # off: API only (a fuzzer's made-up gateways are never dialled)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port, self.url = 0, ""
+        self._new_port()
         self.pidfile = workdir / "server.pid"
         self.proc: subprocess.Popen | None = None
         self.token = new_secret()  # the server's SILONET_ADMIN_TOKEN
@@ -134,17 +134,19 @@ class Server:
         1,000 vtep servers, may hold the one chosen then: each try is a whole start of the serve)."""
         self.attempts = 0
         if fresh_port:
-            self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
+            self._new_port()
         for attempt in range(attempts):
             try:
                 return self._start(timeout, keep_db)
             except PortTaken:
                 if attempt == attempts - 1:
                     raise RuntimeError(f"no free port for silonet serve after {attempts} tries") from None
-                self.port = free_port()
-                self.url = f"http://127.0.0.1:{self.port}"
+                self._new_port()
         raise AssertionError("unreachable")
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def _start(self, timeout: float, keep_db: bool = False) -> Server:
         self.attempts += 1

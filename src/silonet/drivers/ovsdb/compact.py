@@ -275,17 +275,7 @@ class Compactor:
         ((atom, _none),) = datum.values.items()
         if ref is not None:
             canon = self._ref(atom, ref)
-            if canon is None:
-                return datum
-            held = self.ref_scalars[key]
-            out = held.get(canon.value)
-            if out is None:  # this one's values, with the shared atom: in its own dict, which has room for it
-                values = datum.values
-                if atom is not canon:
-                    del values[atom]
-                    values[canon] = None
-                out = held[canon.value] = SharedRef(datum.type, values)
-            return out
+            return datum if canon is None else self._ref_datum(key, canon, datum.type)
         shared_key = (key, type(atom.value), atom.value)
         out = _SCALARS.get(shared_key)
         if out is None:
@@ -386,10 +376,14 @@ class Compactor:
             if atom is None:
                 return None
             self.names[text] = atom
+        return self._ref_datum(key, atom, self.tables[table].columns[column].type)
+
+    def _ref_datum(self, key: str, atom: Atom, type_: Type) -> SharedRef:
+        """The one datum of columns of type ``key`` referring to the row of ``atom`` (a shared atom)."""
         held = self.ref_scalars[key]
         out = held.get(atom.value)
         if out is None:
-            out = held[atom.value] = SharedRef(self.tables[table].columns[column].type, {atom: None})
+            out = held[atom.value] = SharedRef(type_, {atom: None})
         return out
 
     def updated(self) -> None:
