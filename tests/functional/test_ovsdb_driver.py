@@ -407,3 +407,33 @@ def test_a_write_is_let_go_by_reference_counts_alone(vtepdb: VtepDb) -> None:
         await drv.close()
 
     run(main)
+
+
+def test_a_links_turn_reads_with_the_collector_paused(vtepdb: VtepDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each turn of the IDL (receiving and parsing updates) runs with the cyclic collector off, so
+    no collection walks a message's parsed JSON; it is on again after, as it was."""
+    import gc
+
+    from silonet.drivers.ovsdb.replica import MemoIdl
+
+    seen: list[bool] = []
+    library_run = MemoIdl.run
+
+    def run_seen(self: MemoIdl) -> bool:
+        seen.append(gc.isenabled())
+        return library_run(self)
+
+    monkeypatch.setattr(MemoIdl, "run", run_seen)
+    assert gc.isenabled()
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        await drv.apply(diff(DESIRED, GatewayState()))
+        assert (await drv.read()).owned == DESIRED
+        await drv.close()
+
+    run(main)
+    assert seen and not any(seen)
+    assert gc.isenabled()

@@ -31,6 +31,7 @@ import ovs.reconnect
 import ovs.stream
 import ovs.timeval
 
+from silonet import heap
 from silonet.drivers.ovsdb import held
 from silonet.drivers.ovsdb.hub import QUIET_GAP_S, Hub, Waits, hubs
 from silonet.drivers.ovsdb.opening import configure_ssl, fetch_schema
@@ -268,7 +269,10 @@ class Link:
                 return True  # woken when a slot is this link's (``hub.Resyncs``)
             self._slot = True
         try:
-            idl.run()
+            # no collection while the turn reads: a message's parsed JSON lives until its update is in
+            # the replica, and collections in between walked it (a first replica's are 10,000s of objects)
+            with heap.paused():
+                idl.run()
             self._note()
             self._settle()
             self._fetch()  # its answer, like a write's, goes into the replica within a later run
