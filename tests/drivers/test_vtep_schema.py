@@ -15,6 +15,7 @@ from silonet.drivers.vtep_schema import (
     UCAST_REMOTE,
     Changes,
     Interpretation,
+    Members,
     PortRows,
     VtepRows,
     interpret,
@@ -161,3 +162,22 @@ def test_a_binding_the_reader_did_not_touch_is_not_looked_at_again() -> None:
     assert it._dirty_bindings == {("p1", 201)}
     state = it.state()[0]
     assert state.bindings[("p1", 201)] == 5001 and len(state.bindings) == 201
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 12)), max_size=200))
+def test_members_hold_what_a_dict_of_sets_holds(ops: list[tuple[bool, int, int]]) -> None:
+    """``Members`` (tuples while few, a set beyond ``SMALL``) answers as a dict of sets that drops
+    a key once its last member went, whatever the adds and discards."""
+    members, model = Members(), {}
+    for adding, key, member in ops:
+        if adding:
+            members.add(key, member)
+            model.setdefault(key, set()).add(member)
+        else:
+            members.discard(key, member)
+            if key in model:
+                model[key].discard(member)
+                if not model[key]:
+                    del model[key]
+        assert {k: set(v) for k, v in members.items()} == model
+        assert all(len(v) == len(set(v)) for v in members.values())  # no member twice
