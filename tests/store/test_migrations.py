@@ -147,3 +147,55 @@ def test_the_actual_state_moves_to_its_own_table_and_back(database_url: str) -> 
     command.upgrade(cfg, "head")
     assert recorded() == {n: held if n == names[0] else None for n in names}
     database.dispose()
+
+
+def test_learned_macs_have_a_table_of_their_own(database_url: str) -> None:
+    """0013 copies each recorded state's learned MACs into ``gateway_macs`` (peers read them after
+    every lease round, and a JSON path into ``gateway_actual.actual`` parsed the whole state each
+    time); a record writes both from then on."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from silonet.runtime import Runtime
+    from silonet.service import Manager
+    from silonet.service.topology import parse_topology
+    from silonet.store.repo import ActualSnapshot, Repository
+    from tests.conftest import EXAMPLE
+
+    database = Database(database_url)
+    database.upgrade()
+    Manager(Runtime(database), Settings(database_url=database.url)).apply(
+        parse_topology(EXAMPLE.read_text(), str(EXAMPLE)))
+    with database.read() as s:
+        names = sorted(s.execute(text("SELECT name FROM gateways")).scalars())
+
+    def state(*macs: str) -> dict:
+        return {"logical_switches": [], "bindings": [], "remote_macs": [],
+                "local_macs": {"5000": list(macs), "5001": []}}
+
+    def learned() -> dict:
+        with database.read() as s:
+            return Repository(s).learned_macs()
+
+    with database.write() as (s, _generation):
+        Repository(s).record(names[0], ActualSnapshot(state("02:00:00:00:00:01")))
+    # listed only where some were learned
+    assert learned() == {names[0]: {5000: frozenset({"02:00:00:00:00:01"}), 5001: frozenset()}}
+    with database.engine.connect() as conn:
+        column = conn.execute(text("SELECT local_macs FROM gateway_macs")).scalar_one()
+    assert (json.loads(column) if isinstance(column, str) else column) == {"5000": ["02:00:00:00:00:01"], "5001": []}
+
+    with database.write() as (s, _generation):  # the same gateway learned nothing, another one some
+        Repository(s).record_many([(names[0], ActualSnapshot(state())),
+                                   (names[1], ActualSnapshot(state("02:00:00:00:00:03")))])
+    assert learned() == {names[1]: {5000: frozenset({"02:00:00:00:00:03"}), 5001: frozenset()}}
+
+    cfg = database.alembic_config()
+    command.downgrade(cfg, "0012")
+    with database.engine.begin() as conn:  # states the code of 0012 recorded: no table to fill
+        conn.execute(text("UPDATE gateway_actual SET actual = :a WHERE gateway_id = (SELECT id FROM gateways "
+                          "WHERE name = :n)"), {"a": json.dumps(state("02:00:00:00:00:02")), "n": names[0]})
+    command.upgrade(cfg, "head")
+    assert learned() == {names[0]: {5000: frozenset({"02:00:00:00:00:02"}), 5001: frozenset()},
+                         names[1]: {5000: frozenset({"02:00:00:00:00:03"}), 5001: frozenset()}}
+    database.dispose()

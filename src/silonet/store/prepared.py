@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from silonet.store.tables import (
     EventRow,
     GatewayActualRow,
     GatewayLeaseRow,
+    GatewayMacsRow,
     GatewayRow,
     GatewayStatusRow,
     GroupRow,
@@ -37,7 +38,7 @@ from silonet.store.tables import (
 )
 
 META, GW, STATUS, LEASE = Meta.__table__, GatewayRow.__table__, GatewayStatusRow.__table__, GatewayLeaseRow.__table__
-ACTUAL = GatewayActualRow.__table__
+ACTUAL, MACS = GatewayActualRow.__table__, GatewayMacsRow.__table__
 NET, GROUP, ATT = NetworkRow.__table__, GroupRow.__table__, AttachmentRow.__table__
 ATT_STATUS = AttachmentStatusRow.__table__
 
@@ -129,3 +130,15 @@ def record_actual(dialect: str) -> Any:
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
     ins = make(ACTUAL).values(gateway_id=bindparam("gid"), actual=bindparam("actual"))
     return ins.on_conflict_do_update(index_elements=[ACTUAL.c.gateway_id], set_={"actual": ins.excluded.actual})
+
+
+FORGET_MACS = delete(MACS).where(MACS.c.gateway_id == bindparam("gid"))
+LEARNED_MACS = select(GW.c.name, MACS.c.local_macs).join(MACS, MACS.c.gateway_id == GW.c.id)
+
+
+@cache
+def record_macs(dialect: str) -> Any:
+    """The MACs a gateway learned (parameters ``gid``, ``local_macs``): its row made, or replaced."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ins = make(MACS).values(gateway_id=bindparam("gid"), local_macs=bindparam("local_macs"))
+    return ins.on_conflict_do_update(index_elements=[MACS.c.gateway_id], set_={"local_macs": ins.excluded.local_macs})

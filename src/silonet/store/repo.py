@@ -33,6 +33,7 @@ from silonet.store.tables import (
     AttachmentRow,
     AuditRow,
     GatewayActualRow,
+    GatewayMacsRow,
     GatewayRow,
     GatewayStatusRow,
     GroupPortRow,
@@ -226,11 +227,10 @@ class Repository:
         return out
 
     def learned_macs(self) -> dict[str, actual_json.LearnedMacs]:
-        """MACs each gateway learned, as its last recorded pass read them (only that part of
-        ``actual``: other replicas poll it for the gateways they do not drive)."""
-        st = GatewayActualRow
-        q = select(GatewayRow.name, st.actual[actual_json.LOCAL_MACS]).outerjoin(st, st.gateway_id == GatewayRow.id)
-        return {name: actual_json.macs(part) for name, part in self.s.execute(q)}
+        """MACs each gateway learned, as its last recorded pass read them (``actual``'s part, kept in a
+        table of its own: other replicas read it for the gateways they do not drive, after each
+        lease round); a gateway that learned none is not listed."""
+        return {name: actual_json.macs(part) for name, part in prepared.run(self.s, prepared.LEARNED_MACS)}
 
     def empty(self) -> bool:
         """No silo, gateway, interface group or network (tokens aside)."""
@@ -306,6 +306,7 @@ class Repository:
         gid = self._id(GatewayRow, name)
         self.s.execute(delete(GatewayStatusRow).where(GatewayStatusRow.gateway_id == gid))
         self.s.execute(delete(GatewayActualRow).where(GatewayActualRow.gateway_id == gid))
+        self.s.execute(delete(GatewayMacsRow).where(GatewayMacsRow.gateway_id == gid))
         self.s.execute(delete(PortRow).where(PortRow.gateway_id == gid))
         self.s.execute(delete(GatewayRow).where(GatewayRow.id == gid))
 
@@ -426,7 +427,15 @@ class Repository:
         for columns, rows in shapes.items():
             prepared.run(self.s, prepared.record_status(columns), rows)
         if actual:
-            prepared.run(self.s, prepared.record_actual(self.s.get_bind().dialect.name), actual)
+            dialect = self.s.get_bind().dialect.name
+            prepared.run(self.s, prepared.record_actual(dialect), actual)
+            # what each gateway learned, as its last state in the batch says: a row where it learned
+            # any, none where nothing (peers read every row after each lease round: few rows, little read)
+            last = {a["gid"]: a["actual"].get(actual_json.LOCAL_MACS) or {} for a in actual}
+            if learned := [{"gid": gid, "local_macs": macs} for gid, macs in last.items() if any(macs.values())]:
+                prepared.run(self.s, prepared.record_macs(dialect), learned)
+            if nothing := [{"gid": gid} for gid, macs in last.items() if not any(macs.values())]:
+                prepared.run(self.s, prepared.FORGET_MACS, nothing)
 
     @staticmethod
     def _held(obs: Observation | ActualSnapshot) -> dict | None:

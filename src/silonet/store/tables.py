@@ -163,6 +163,16 @@ class GatewayActualRow(Base):
     actual: Mapped[dict] = mapped_column(JSON, nullable=False)
 
 
+class GatewayMacsRow(Base):
+    """The MACs a gateway learned (``actual``'s ``LOCAL_MACS`` part again, alone): every replica reads
+    the other replicas' gateways' after each lease round (``reconcile/macs.py``), and a JSON path into
+    ``actual`` parsed whole states (in SQLite a column beside ``actual`` sits behind its overflow pages)."""
+
+    __tablename__ = "gateway_macs"
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True)
+    local_macs: Mapped[dict] = mapped_column(JSON, nullable=False)
+
+
 class TokenRow(Base):
     """An API bearer token. Only its SHA-256 is stored: tokens are 256-bit random strings, so a
     fast hash is enough (no password to stretch) and a lookup is one indexed equality."""
