@@ -118,7 +118,8 @@ def test_tenants_read_the_inventory_and_may_not_change_it(client, seeded: Manage
         assert r.status_code == 403 and r.json()["error"] == "forbidden", (path, r.text)
     writes = [("POST", "/v1/silos", {"name": "s9"}), ("POST", "/v1/apply", {}),
               ("POST", "/v1/gateways", {"name": "g9"}), ("POST", "/v1/interface-groups", {"name": "i9"}),
-              ("GET", "/v1/plan", None), ("GET", "/v1/status", None), ("GET", "/v1/audit", None),
+              ("GET", "/v1/plan", None), ("GET", "/v1/status", None), ("GET", "/v1/status/summary", None),
+              ("GET", "/v1/audit", None),
               ("GET", "/v1/gateways/gw-a/status", None), ("GET", "/v1/tokens", None),
               ("POST", "/v1/tokens", {"role": "admin"}), ("DELETE", "/v1/tokens/1", None)]
     for method, path, body in writes:

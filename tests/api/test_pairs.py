@@ -84,6 +84,24 @@ def test_members_read_back_with_their_pair_and_status(paired: Any, manager: Mana
         "gw-pa": "paas", "gw-pb": "paas", "gw-k": None}
 
 
+def test_the_status_summary_counts_what_the_status_lists(paired: Any, manager: Manager) -> None:
+    """``/v1/status/summary``: the states of ``/v1/status`` counted, and the gateways with an error."""
+    def both() -> tuple[dict, dict]:
+        rows = paired.get("/v1/status").json()
+        counted: dict[str, int] = {}
+        for row in rows:
+            counted[row["state"]] = counted.get(row["state"], 0) + 1
+        errors = sum(1 for row in rows if row["last_error"] or row["binding_errors"])
+        return paired.get("/v1/status/summary").json(), {"gateways": len(rows), "states": counted,
+                                                         "with_errors": errors}
+
+    summary, listed = both()
+    assert summary == listed and summary["states"] == {"pending": 3} and summary["with_errors"] == 0
+    record(manager, up=("gw-pa", "gw-pb"), down=("gw-k",))
+    summary, listed = both()
+    assert summary == listed and summary["states"] == {"failed": 1, "realized": 2} and summary["with_errors"] == 1
+
+
 def test_one_member_down_degrades_both_down_fails(paired: Any, manager: Manager) -> None:
     record(manager, up=("gw-pa", "gw-pb", "gw-k"))
     assert attachment(paired, "paas")["status"] == "realized"

@@ -48,15 +48,15 @@ def test_scale_quick(tmp_path: Path) -> None:
 @pytest.mark.ovs
 @pytest.mark.slow
 def test_scale_quick_with_worker_processes_on_postgresql(tmp_path: Path) -> None:
-    """``scale_workers=2``: the section's own PostgreSQL holds the store (two processes on SQLite's one
-    write lock were slower than one), the API and two worker processes converge the gateways, and
-    the database server is stopped with the rest."""
+    """``scale_workers=2`` with ``scale_postgresql=1``: the section's own PostgreSQL holds the store,
+    the API and two worker processes converge the gateways, and the database server is stopped with
+    the rest."""
     if missing := available() or postgres.available():
         pytest.skip(f"missing: {missing}")
     private = set(glob.glob(f"/tmp/{postgres.PRIVATE_PREFIX}*"))  # as root its data lives there, removed on stop
     work = tmp_path / "w"
     settings = control.Settings(quick=True, out=tmp_path / "out", work=work, sections=("scale",),
-                                sizes={"scale_workers": 2, "scale_attaches": 2})
+                                sizes={"scale_workers": 2, "scale_postgresql": 1, "scale_attaches": 2})
     saved = control.main(settings)
     assert saved["scale_store"] == "postgresql" and saved["scale_workers"] == 2
     assert saved["scale_realized"] == 20 and saved["attach_failed_at_1000"] == 0, saved

@@ -345,6 +345,13 @@ def create_app(manager: Manager, reconciler: Reconciler | None = None, workers: 
         who.require_admin("the gateways' status")
         return m.statuses()
 
+    @v1.get("/status/summary", tags=["operations"])
+    def status_summary(who: Caller) -> S.StatusSummaryOut:
+        """How many gateways are in each state, and how many carry an error: what to poll while a
+        fleet converges (`GET /v1/status` then says which)."""
+        who.require_admin("the gateways' status")
+        return m.status_summary()
+
     @v1.get("/audit", tags=["operations"])
     def audit(
         who: Caller,

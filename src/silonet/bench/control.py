@@ -65,11 +65,11 @@ class Settings:
         full = {"attaches": 200, "bulk": 4094, "bulk_runs": 3, "ssh_changes": 100, "converge_gateways": 100,
                 "networks": 50, "attachments_per_network": 20, "idle_s": 30, "forwarding_samples": 3,
                 "scale_gateways": 1000, "scale_groups_per_network": 20, "scale_attaches": 30, "scale_idle_s": 60,
-                "scale_workers": 1, "macs": 100_000, "macs_networks": 100, "macs_attaches": 40}
+                "scale_workers": 1, "scale_postgresql": 0, "macs": 100_000, "macs_networks": 100, "macs_attaches": 40}
         quick = {"attaches": 20, "bulk": 200, "bulk_runs": 1, "ssh_changes": 20, "converge_gateways": 10,
                  "networks": 10, "attachments_per_network": 2, "idle_s": 5, "forwarding_samples": 1,
                  "scale_gateways": 20, "scale_groups_per_network": 2, "scale_attaches": 5, "scale_idle_s": 5,
-                 "scale_workers": 1, "macs": 10_000, "macs_networks": 10, "macs_attaches": 5}
+                 "scale_workers": 1, "scale_postgresql": 0, "macs": 10_000, "macs_networks": 10, "macs_attaches": 5}
         return self.sizes.get(name, (quick if self.quick else full)[name])
 
 

@@ -17,6 +17,7 @@ stopped by its pid file in a ``finally``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -46,7 +47,7 @@ PREFIX = "bs"  # the fleet's own names: bs-gw-000 ...
 GROUP = 5  # gateways per interface group
 SPAN = 10  # gateways one timed attach touches (two groups' worth, on their second port)
 CONVERGE_LIMIT_S = 600.0
-POLL_S = 0.5  # /v1/status is a read of every gateway's record: polled gently while the manager works
+POLL_S = 0.5  # /v1/status/summary reads every gateway's record: polled gently while the manager works
 START_WORKERS = 8  # ovsdb-tool, ovsdb-server --detach and vtep-ctl per gateway: mostly waiting on exec
 WARM = 2
 # before the idle window: the serve's CPU in slices of SETTLE_SLICE_S until one costs at least
@@ -142,25 +143,35 @@ def _trouble(rows: list[dict]) -> str | None:
 
 
 def wait_converged(http: httpx.Client, total: int, t0: float, bar: Progress) -> dict:
-    """Poll /v1/status until every gateway realized what it should, or ``CONVERGE_LIMIT_S``."""
+    """Poll /v1/status/summary until every gateway is realized without an error, then read
+    /v1/status once to check each one (``realized``); or ``CONVERGE_LIMIT_S``. The summary is what
+    a poller waiting for a fleet reads: the whole status of 1,000 gateways cost the manager ~25 ms
+    of its interpreter each time, inside the figure."""
     task = bar.add_task(f"scale: converge, realized of {total}", total=total)
     rows: list[dict] = []
     polls, poll_s = 0, 0.0
     while time.perf_counter() - t0 < CONVERGE_LIMIT_S:
         p0 = time.perf_counter()
+        summary: dict = {}
         try:
-            r = http.get("/v1/status")
-            rows = r.json() if r.status_code == 200 else rows
+            r = http.get("/v1/status/summary")
+            summary = r.json() if r.status_code == 200 else {}
+            done = summary.get("states", {}).get("realized", 0)
+            if summary.get("gateways") == total and done == total and summary.get("with_errors") == 0:
+                r = http.get("/v1/status")
+                rows = r.json() if r.status_code == 200 else rows
         except httpx.HTTPError:
             pass  # a busy manager may not answer within the client's timeout: ask again
         polls, poll_s = polls + 1, poll_s + time.perf_counter() - p0
-        done = sum(realized(x) for x in rows)
-        bar.update(task, completed=done)
-        if len(rows) >= total and done == len(rows):
-            return {"converge_1000_gateways_s": round(time.perf_counter() - t0, 2), "scale_realized": done,
+        bar.update(task, completed=summary.get("states", {}).get("realized", 0))
+        if len(rows) >= total and all(realized(x) for x in rows):
+            return {"converge_1000_gateways_s": round(time.perf_counter() - t0, 2), "scale_realized": len(rows),
                     "scale_status_polls": polls, "scale_status_poll_ms": round(poll_s / polls * 1000, 1)}
         took = time.perf_counter() - p0  # the API shares the manager's CPU: polls keep to a third of it
         time.sleep(max(0.0, min(max(POLL_S - took, 2 * took), CONVERGE_LIMIT_S - (time.perf_counter() - t0))))
+    with contextlib.suppress(httpx.HTTPError):  # which gateways, and why
+        r = http.get("/v1/status")
+        rows = r.json() if r.status_code == 200 else rows
     done = sum(realized(x) for x in rows)
     return {"converge_1000_gateways_s": None, "scale_realized": done,
             "scale_converge_failed": f"{done} of {total} gateways realized after {CONVERGE_LIMIT_S:.0f} s",
@@ -248,7 +259,7 @@ def scale(s: Settings) -> dict:
     topology(fleet.gateways(), per)  # refused before anything starts
     store: postgres.Postgres | None = None
     try:
-        if server.workers > 1:  # processes share the store: on SQLite they queue on its one write lock
+        if server.workers > 1 and s.size("scale_postgresql"):  # else SQLite's file, as with one process
             store = _postgres(work / "postgres")
             server.database_url = store.create_database("silonet") if store is not None else None
         out["scale_store"] = "postgresql" if store is not None else "sqlite"
@@ -267,7 +278,7 @@ def scale(s: Settings) -> dict:
 
 
 def _postgres(where: Path) -> postgres.Postgres | None:
-    """A PostgreSQL server of the section's own (``--workers``), None where none can run here."""
+    """A PostgreSQL server of the section's own (``scale_postgresql``), None where none can run here."""
     if postgres.available() is not None:
         return None
     with lifecycle.shielded():  # a signal waits until its pid is written down

@@ -384,6 +384,13 @@ class RealizationOut(BaseModel):
                                                         "(null: none holds its lease)")
 
 
+class StatusSummaryOut(BaseModel):
+    gateways: int
+    states: dict[str, int] = Field(description="gateways per state, as `GET /v1/status` gives each one's")
+    with_errors: int = Field(description="gateways whose last pass failed or left a binding unbound "
+                                         "(`last_error` or `binding_errors` in `GET /v1/status`)")
+
+
 class GatewayStatusOut(RealizationOut):
     foreign: list[dict[str, Any]] = Field(default_factory=list, description="state on the device silonet does not own")
     desired: dict[str, Any]
