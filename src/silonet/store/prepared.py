@@ -124,21 +124,25 @@ def record_status(columns: tuple[str, ...]) -> Any:
 
 
 
+def _per_gateway(dialect: str, table: Any, column: str) -> Any:
+    """A row of ``table`` keyed by its gateway (parameters ``gid`` and ``column``): made, or its
+    ``column`` replaced."""
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ins = make(table).values({"gateway_id": bindparam("gid"), column: bindparam(column)})
+    return ins.on_conflict_do_update(index_elements=[table.c.gateway_id], set_={column: ins.excluded[column]})
+
+
 @cache
 def record_actual(dialect: str) -> Any:
     """A gateway's actual state (parameters ``gid``, ``actual``): its row made, or replaced."""
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    ins = make(ACTUAL).values(gateway_id=bindparam("gid"), actual=bindparam("actual"))
-    return ins.on_conflict_do_update(index_elements=[ACTUAL.c.gateway_id], set_={"actual": ins.excluded.actual})
-
-
-FORGET_MACS = delete(MACS).where(MACS.c.gateway_id == bindparam("gid"))
-LEARNED_MACS = select(GW.c.name, MACS.c.local_macs).join(MACS, MACS.c.gateway_id == GW.c.id)
+    return _per_gateway(dialect, ACTUAL, "actual")
 
 
 @cache
 def record_macs(dialect: str) -> Any:
     """The MACs a gateway learned (parameters ``gid``, ``local_macs``): its row made, or replaced."""
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    ins = make(MACS).values(gateway_id=bindparam("gid"), local_macs=bindparam("local_macs"))
-    return ins.on_conflict_do_update(index_elements=[MACS.c.gateway_id], set_={"local_macs": ins.excluded.local_macs})
+    return _per_gateway(dialect, MACS, "local_macs")
+
+
+FORGET_MACS = delete(MACS).where(MACS.c.gateway_id == bindparam("gid"))
+LEARNED_MACS = select(GW.c.name, MACS.c.local_macs).join(MACS, MACS.c.gateway_id == GW.c.id)
