@@ -37,6 +37,16 @@ DESIRED = GatewayState(
 )
 
 
+async def write_desired_and_read_back(gw: Gateway) -> None:
+    """A driver on ``gw`` writes DESIRED on an empty device and reads it back."""
+    drv = registry("ovsdb")(gw, lambda: None)
+    await drv.start()
+    await wait_connected(drv)
+    await drv.apply(diff(DESIRED, GatewayState()))
+    assert (await drv.read()).owned == DESIRED
+    await drv.close()
+
+
 def test_apply_then_read_back_equals_desired(vtepdb: VtepDb) -> None:
     async def main() -> None:
         drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
@@ -184,12 +194,7 @@ def test_ssl_remote_with_a_client_certificate(tmp_path, monkeypatch) -> None:  #
             gw = Gateway("ps1", "198.18.0.1", Management("ovsdb", db.remote, credentials=str(tmp_path / "client")),
                          4096, (Port("p1"),))
             assert db.remote.startswith("ssl:")
-            drv = registry("ovsdb")(gw, lambda: None)
-            await drv.start()
-            await wait_connected(drv)
-            await drv.apply(diff(DESIRED, GatewayState()))
-            assert (await drv.read()).owned == DESIRED
-            await drv.close()
+            await write_desired_and_read_back(gw)
 
         run(main)
         assert db.ctl("list-ls").split() == ["cust-42", "cust-43"]
@@ -426,14 +431,6 @@ def test_a_links_turn_reads_with_the_collector_paused(vtepdb: VtepDb, monkeypatc
     monkeypatch.setattr(MemoIdl, "run", run_seen)
     assert gc.isenabled()
 
-    async def main() -> None:
-        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
-        await drv.start()
-        await wait_connected(drv)
-        await drv.apply(diff(DESIRED, GatewayState()))
-        assert (await drv.read()).owned == DESIRED
-        await drv.close()
-
-    run(main)
+    run(lambda: write_desired_and_read_back(gateway(vtepdb.remote)))
     assert seen and not any(seen)
     assert gc.isenabled()
