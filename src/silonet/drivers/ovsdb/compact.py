@@ -274,7 +274,7 @@ class Compactor:
     def _scalar(self, datum: Datum, key: str, ref: str | None) -> Datum:
         ((atom, _none),) = datum.values.items()
         if ref is not None:
-            canon = self._ref(atom, ref)
+            canon = self._row_atom(atom.value, ref)
             return datum if canon is None else self._ref_datum(key, canon, datum.type)
         shared_key = (key, type(atom.value), atom.value)
         out = _SCALARS.get(shared_key)
@@ -300,19 +300,16 @@ class Compactor:
 
     def _atom(self, atom: Atom, ref: str | None) -> Atom:
         if atom.type is UuidType:
-            return (self._ref(atom, ref) if ref is not None else None) or atom
+            return (self._row_atom(atom.value, ref) if ref is not None else None) or atom
         key = (atom.type, type(atom.value), atom.value)  # 1.0 is not 1
         out = _ATOMS.get(key)
         if out is None:
             out = _ATOMS[key] = SharedAtom(atom.type, atom.value)
         return out
 
-    def _ref(self, atom: Atom, ref: str) -> Atom | None:
-        """The one atom for a reference to a row this IDL holds (None: not held, left as is)."""
-        return self._row_atom(atom.value, ref)
-
     def _row_atom(self, row_uuid: uuid.UUID, ref: str) -> Atom | None:
-        """The one atom for row ``row_uuid`` of ``ref``, a row this IDL holds (None: not held)."""
+        """The one atom for row ``row_uuid`` of ``ref``, a row this IDL holds (None: not held, a
+        reference to it left as is)."""
         out = self.refs.get(row_uuid)
         if out is None:
             table = self.tables.get(ref)
