@@ -152,7 +152,7 @@ def wait_converged(http: httpx.Client, total: int, t0: float, bar: Progress) -> 
     polls, poll_s = 0, 0.0
     while time.perf_counter() - t0 < CONVERGE_LIMIT_S:
         p0 = time.perf_counter()
-        summary: dict = {}
+        done = 0
         try:
             r = http.get("/v1/status/summary")
             summary = r.json() if r.status_code == 200 else {}
@@ -163,7 +163,7 @@ def wait_converged(http: httpx.Client, total: int, t0: float, bar: Progress) -> 
         except httpx.HTTPError:
             pass  # a busy manager may not answer within the client's timeout: ask again
         polls, poll_s = polls + 1, poll_s + time.perf_counter() - p0
-        bar.update(task, completed=summary.get("states", {}).get("realized", 0))
+        bar.update(task, completed=done)
         if len(rows) >= total and all(realized(x) for x in rows):
             return {"converge_1000_gateways_s": round(time.perf_counter() - t0, 2), "scale_realized": len(rows),
                     "scale_status_polls": polls, "scale_status_poll_ms": round(poll_s / polls * 1000, 1)}
