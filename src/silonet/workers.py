@@ -27,17 +27,23 @@ in one process: a child refuses it (``drivers/memory.py``).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import itertools
 import logging
 import multiprocessing
+import os
 import queue
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from silonet.drivers.memory import RECONCILE_CHILD
@@ -131,11 +137,22 @@ class RelayFeed(EventFeed):
 
 
 # ---------------------------------------------------------------------- the child
+def child_entry(fd: int) -> None:
+    """A reconcile child's process, started as ``python -m silonet.workers FD`` (``_Process``):
+    its end of the pipe is descriptor ``fd``, and the first message down it is its ``ChildSpec``."""
+    conn = Connection(fd)
+    spec = conn.recv()
+    if not isinstance(spec, ChildSpec):
+        raise SystemExit(f"silonet.workers: the front sent {type(spec).__name__}, not a ChildSpec")
+    child_main(spec, conn)
+
+
 def child_main(spec: ChildSpec, conn: Connection) -> None:
-    """A reconcile child's process (multiprocessing's target). Ctrl-C is the front's to handle:
-    it tells the children to stop through their pipes; SIGTERM stops one as well."""
+    """A reconcile child's process. Ctrl-C is the front's to handle: it tells the children to stop
+    through their pipes; SIGTERM stops one as well."""
     from silonet import limits, logs
 
+    multiprocessing.current_process().name = f"{RECONCILE_CHILD}{spec.index}"  # the memory driver asks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure(spec.log_format, logging.INFO)
     limits.raise_open_files()
@@ -164,8 +181,7 @@ async def _child(spec: ChildSpec, conn: Connection) -> None:
     heap.settle()
     heap.Trimmer().start()
     await rec.start()
-    log.info("reconcile worker %d (pid %d): replica %s", spec.index, multiprocessing.current_process().pid,
-             rec.replica)
+    log.info("reconcile worker %d (pid %d): replica %s", spec.index, os.getpid(), rec.replica)
 
     told = [0, 0]  # intent writes replayed, and those that needed a reload
 
@@ -199,12 +215,85 @@ async def _child(spec: ChildSpec, conn: Connection) -> None:
 
 
 # ---------------------------------------------------------------------- the front
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # where ``silonet`` is imported from
+
+
+class _Process:
+    """A reconcile child's process, started as a plain interpreter running ``silonet.workers``
+    (what ``_Child`` needs of it: ``multiprocessing.Process``' names). Not multiprocessing's spawn:
+    that runs the front's main module again in each child (``silonet.cli.main``, its commands'
+    imports: ~12 MiB each) and starts a resource tracker process of its own (12 MiB), where a child
+    needs neither. ``sentinel`` turns readable when the process ends (a pidfd)."""
+
+    def __init__(self, name: str, conn: socket.socket) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [_PACKAGE_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
+        fd = conn.fileno()
+        self.name = name
+        self.popen = subprocess.Popen([sys.executable, "-m", "silonet.workers", str(fd)], pass_fds=(fd,),
+                                      stdin=subprocess.DEVNULL, env=env)
+        self.pid = self.popen.pid
+        try:
+            self.sentinel = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # before Linux 5.3: a thread waits, then closes a pipe's write end
+            self.sentinel, ended = os.pipe()
+            threading.Thread(target=self._watch, args=(ended,), daemon=True, name=f"{name} ended").start()
+        _LIVE.add(self)
+
+    def _watch(self, ended: int) -> None:
+        with contextlib.suppress(OSError):
+            self.popen.wait()
+        os.close(ended)
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+        if self.popen.returncode is not None:
+            self.close()
+
+    def terminate(self) -> None:
+        if self.is_alive():
+            self.popen.terminate()
+
+    def kill(self) -> None:
+        if self.is_alive():
+            self.popen.kill()
+
+    def close(self) -> None:
+        """The pidfd, once the process was reaped (the supervisor no longer watches it)."""
+        _LIVE.discard(self)
+        if self.sentinel >= 0:
+            os.close(self.sentinel)
+            self.sentinel = -1
+
+
+_LIVE: set[_Process] = set()
+
+
+@atexit.register
+def _end_live() -> None:
+    """A front that exits without stopping its children (a failed start): SIGTERM stops each (its
+    workers stopped, its leases released), as multiprocessing ends a daemon process; a child whose
+    front died without a word stops at its pipe's end."""
+    for process in list(_LIVE):
+        process.terminate()
+    for process in list(_LIVE):
+        _end(process)
+
+
 class _Child:
     """One reconcile child as the front sees it: its process, its pipe, who sends and who reads."""
 
     def __init__(self, pool: WorkerPool, index: int) -> None:
         self.pool, self.index = pool, index
-        self.process: multiprocessing.process.BaseProcess | None = None
+        self.process: _Process | None = None
         self.pipe: _Pipe | None = None
         self.outbox: queue.SimpleQueue = queue.SimpleQueue()
         self.restarts = 0  # in a row: a child that stayed up RESTART_MAX_S starts the count again
@@ -213,16 +302,15 @@ class _Child:
         self.told: list | None = None  # its last answer: served again when it is busy past a scrape's wait
 
     def start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no forked copy of the front's threads and sockets
-        here, there = ctx.Pipe()
+        here_sock, there = socket.socketpair()  # what multiprocessing's duplex Pipe is on POSIX
         spec = ChildSpec(self.index, len(self.pool.children), self.pool.database_url, self.pool.period,
                          self.pool.log_format)
-        # daemon: a front that exits without stopping them (a failed start) terminates them at exit
-        # (SIGTERM: each stops its workers and releases its leases) instead of waiting for them forever
-        process = ctx.Process(target=child_main, args=(spec, there), name=f"{RECONCILE_CHILD}{self.index}",
-                              daemon=True)
-        process.start()
-        there.close()
+        try:
+            process = _Process(f"{RECONCILE_CHILD}{self.index}", there)  # no forked copy of the front's threads
+        finally:
+            there.close()
+        here = Connection(here_sock.detach())
+        here.send(spec)
         self.process, self.pipe, self.outbox = process, _Pipe(here), queue.SimpleQueue()
         self.started = time.monotonic()
         threading.Thread(target=self._send, args=(self.pipe, self.outbox), daemon=True,
@@ -351,6 +439,7 @@ class WorkerPool:
                     log.error("reconcile worker %d ended (exit code %s); starting it again in %.0f s",
                               child.index, child.process.exitcode, pause)
                     child.tell(None)  # its sender thread ends
+                    child.process.close()
                     child.process = None
                     self._retire(child)
                     child.restarts += 1
@@ -381,7 +470,7 @@ class WorkerPool:
         await asyncio.gather(*(asyncio.to_thread(_end, c.process) for c in self.children if c.process is not None))
 
 
-def _end(process: multiprocessing.process.BaseProcess) -> None:
+def _end(process: _Process) -> None:
     """Until the child stopped by itself (its leases released), else SIGTERM, else SIGKILL."""
     process.join(STOP_GRACE_S)
     if process.is_alive():
@@ -390,3 +479,9 @@ def _end(process: multiprocessing.process.BaseProcess) -> None:
     if process.is_alive():
         process.kill()
         process.join(5)
+
+
+if __name__ == "__main__":  # ``python -m silonet.workers FD``: a child; its code is the module's, not __main__'s
+    from silonet.workers import child_entry as _entry
+
+    _entry(int(sys.argv[1]))

@@ -60,7 +60,7 @@ def test_scale_quick_with_worker_processes_on_postgresql(tmp_path: Path) -> None
     saved = control.main(settings)
     assert saved["scale_store"] == "postgresql" and saved["scale_workers"] == 2
     assert saved["scale_realized"] == 20 and saved["attach_failed_at_1000"] == 0, saved
-    assert saved["serve_processes"] == 4  # the API's, its two workers', multiprocessing's resource tracker
+    assert saved["serve_processes"] == 3  # the API's and its two workers' (no resource tracker)
     assert saved["scale_converge_store_cpu_s"] >= 0
     assert set(glob.glob(f"/tmp/{postgres.PRIVATE_PREFIX}*")) <= private  # the server stopped: its directory gone
     assert not work.exists() or not list(work.rglob("postmaster.pid"))

@@ -26,14 +26,16 @@ MISSING = available()
 
 
 def _workers(pid: int) -> list[int]:
-    """The front's reconcile children (multiprocessing's resource tracker is a child too)."""
+    """The front's child processes: its reconcile workers and nothing else (no resource tracker,
+    each one a ``python -m silonet.workers`` of its own, not a copy of the front's main module)."""
     out = []
     for kid in children().get(pid, []):
         try:
-            if "resource_tracker" not in Path(f"/proc/{kid}/cmdline").read_text():
-                out.append(kid)
+            argv = Path(f"/proc/{kid}/cmdline").read_text().split("\0")
         except OSError:
-            pass
+            continue
+        assert argv[1:3] == ["-m", "silonet.workers"], argv  # anything else is a process it should not have
+        out.append(kid)
     return out
 
 
