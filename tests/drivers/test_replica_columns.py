@@ -8,6 +8,7 @@ import json
 import uuid
 from unittest import mock
 
+import ovs.db.custom_index
 import ovs.db.data
 import ovs.db.idl
 import ovs.ovsuuid
@@ -331,3 +332,18 @@ def test_a_row_held_by_a_uuid_made_already_is_the_row_held_by_its_text() -> None
         (row,) = idl.tables["Physical_Locator"].rows.values()
         rows.append((type(row.uuid), row.uuid, row.dst_ip, row.encapsulation_type))
     assert rows[0] == rows[1] == (uuid.UUID, uuid.UUID(text), "198.18.1.7", "vxlan_over_ipv4")
+
+
+def test_an_idl_is_made_without_a_class_per_table() -> None:
+    """The library would build a namedtuple class per table of each IDL (``IndexEntryClass``) for
+    custom indexes; a replica makes none, and a custom index's entry fails loudly."""
+    import gc
+
+    _idl()  # the first: the library is made lean
+    before = sum(isinstance(o, type) for o in gc.get_objects())
+    idls = [_idl() for _ in range(3)]
+    assert sum(isinstance(o, type) for o in gc.get_objects()) == before
+    table = idls[0].tables["Logical_Switch"]
+    assert not table.rows.indexes
+    with pytest.raises(TypeError, match="no custom index"):
+        ovs.db.custom_index.IndexEntryClass(table)(uuid=None)

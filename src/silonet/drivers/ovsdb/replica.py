@@ -14,7 +14,7 @@ import ovs.jsonrpc
 
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
 from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS, Members
-from silonet.drivers.ovsdb.rows import LeanRow, lean_tables
+from silonet.drivers.ovsdb.rows import LeanRow, lean_library, lean_tables
 from silonet.drivers.ovsdb.session import CountedSession
 from silonet.drivers.vtep_schema import LS_TABLE, MCAST_LOCAL, MCAST_REMOTE, UCAST_LOCAL, UCAST_REMOTE, PortRows
 from silonet.plan.intern import CompactSet, shared_set
@@ -112,6 +112,7 @@ class MemoIdl(ovs.db.idl.Idl):
     """
 
     def __init__(self, remote: str, schema_helper: ovs.db.idl.SchemaHelper, *args: Any, **kwargs: Any) -> None:
+        lean_library()
         super().__init__(remote, shared_schema(schema_helper), *args, **kwargs)
         self._session.__class__ = CountedSession  # what each transaction sent: ``held.Transaction``
         lean_tables(self)

@@ -3,7 +3,8 @@
 ``Row.__init__`` gives every row three empty dicts for the changes a transaction may make to it
 (192 bytes a row), and ``IdlTable.rows`` (``IndexedRows``) builds a
 namedtuple class per table and wraps each row in a list, for custom indexes silonet never makes
-(~60 KiB an IDL). ``LeanRow`` and ``Rows`` are what the library needs of them, no more.
+(~60 KiB an IDL, and a namedtuple class per table: ``lean_library``). ``LeanRow`` and ``Rows``
+are what the library needs of them, no more.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import ovs.db.custom_index
 import ovs.db.idl
 
 _EMPTY: MappingProxyType = MappingProxyType({})
@@ -24,6 +26,29 @@ class Rows(dict):
 
     __slots__ = ()
     indexes = MappingProxyType({})
+
+
+class _NoIndexEntry(tuple):
+    """``IndexedRows.IndexEntry`` of every table in a silonet process: the library builds one
+    namedtuple class per table of each IDL it makes (``custom_index.IndexEntryClass``, by ``exec``)
+    for custom indexes silonet never makes, and ``lean_tables`` drops the rows holding it at once:
+    a thousand IDLs made ~10,000 classes (~375,000 objects in cycles) for the collector to walk and
+    free. A custom index would need one: its use fails loudly."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _NoIndexEntry:
+        raise TypeError("silonet's replicas have no custom index (ovs.db.custom_index)")
+
+
+def _no_index_entry(table: Any) -> type:
+    return _NoIndexEntry
+
+
+def lean_library() -> None:
+    """Before an IDL is made: its tables' ``IndexedRows`` get ``_NoIndexEntry`` (idempotent)."""
+    if ovs.db.custom_index.IndexEntryClass is not _no_index_entry:
+        ovs.db.custom_index.IndexEntryClass = _no_index_entry
 
 
 def lean_tables(idl: ovs.db.idl.Idl) -> None:
