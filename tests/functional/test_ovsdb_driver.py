@@ -434,3 +434,40 @@ def test_a_links_turn_reads_with_the_collector_paused(vtepdb: VtepDb, monkeypatc
     run(lambda: write_desired_and_read_back(gateway(vtepdb.remote)))
     assert seen and not any(seen)
     assert gc.isenabled()
+
+
+def test_what_a_links_turn_left_is_frozen_and_a_closed_replica_asks_for_a_reclaim(
+        vtepdb: VtepDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows a turn read are frozen with the rest of what it left (``heap.freeze_young``): in no
+    generation the collector walks. Closing the replica tells ``heap.reclaim`` a frozen cycle waits."""
+    import gc
+
+    from silonet import heap
+    from silonet.drivers.ovsdb.replica import MemoIdl
+    from silonet.drivers.ovsdb.rows import LeanRow
+
+    monkeypatch.setattr(heap, "FREEZE_YOUNG", 1)
+    monkeypatch.setattr(heap, "_frozen", heap._Frozen())
+    walked: list[object] = []
+
+    async def main() -> None:
+        drv = registry("ovsdb")(gateway(vtepdb.remote), lambda: None)
+        await drv.start()
+        await wait_connected(drv)
+        await drv.apply(diff(DESIRED, GatewayState()))
+        assert (await drv.read()).owned == DESIRED
+        idl = drv._link.idl  # type: ignore[attr-defined]
+        assert isinstance(idl, MemoIdl)
+        rows = [r for t in idl.tables.values() for r in t.rows.values()]
+        assert len(rows) >= 4 and all(isinstance(r, LeanRow) and gc.is_tracked(r) for r in rows)
+        tracked = {id(o) for o in gc.get_objects()}
+        walked.extend(r for r in rows if id(r) in tracked)
+        assert not heap._frozen.closed
+        await drv.close()
+
+    try:
+        run(main)
+        assert walked == []  # every row frozen
+        assert heap._frozen.closed and heap._frozen.objects > 0
+    finally:
+        gc.unfreeze()

@@ -270,12 +270,14 @@ class Link:
             self._slot = True
         try:
             # no collection while the turn reads: a message's parsed JSON lives until its update is in
-            # the replica, and collections in between walked it (a first replica's are 10,000s of objects)
+            # the replica, and collections in between walked it (a first replica's are 10,000s of
+            # objects); what the turn left (the replica's new rows, mostly) is frozen, never walked
             with heap.paused():
                 idl.run()
-            self._note()
-            self._settle()
-            self._fetch()  # its answer, like a write's, goes into the replica within a later run
+                self._note()
+                self._settle()
+                self._fetch()  # its answer, like a write's, goes into the replica within a later run
+                heap.freeze_young()
             self._hand_jobs()
             idl.wait(waits)
         except Exception as err:  # the library choked on what the device sent: start over

@@ -12,6 +12,7 @@ import ovs.db.error
 import ovs.db.idl
 import ovs.jsonrpc
 
+from silonet import heap
 from silonet.drivers.ovsdb.compact import Compactor, members, shared_config, shared_schema
 from silonet.drivers.ovsdb.held import FETCH_TRIES, HELD, MONITORS, NO_INSERTS, Members
 from silonet.drivers.ovsdb.rows import LeanRow, lean_library, lean_tables
@@ -360,6 +361,12 @@ class MemoIdl(ovs.db.idl.Idl):
                 data[name] = datum
                 changed = changed or column.alert
         return changed
+
+    def close(self) -> None:
+        """The session closed: this IDL, its tables and rows are one cycle the collector may find
+        frozen (``heap.freeze_young``), for a full collection to free (``heap.reclaim``)."""
+        super().close()
+        heap.closed()
 
     def _Idl__clear(self) -> None:  # the library's private name: its tables emptied
         """The library empties its tables without telling (a server that lost our history): so
