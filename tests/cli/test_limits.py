@@ -41,7 +41,7 @@ def test_the_manager_switches_threads_sooner_than_python_does(monkeypatch) -> No
         monkeypatch.delenv("SILONET_SWITCH_INTERVAL_MS", raising=False)
         assert limits.quicker_switches() == limits.SWITCH_INTERVAL_S < before
         assert sys.getswitchinterval() == limits.SWITCH_INTERVAL_S
-        monkeypatch.setenv("SILONET_SWITCH_INTERVAL_MS", "2")
-        assert limits.quicker_switches() == 0.002 == sys.getswitchinterval()
+        monkeypatch.setenv("SILONET_SWITCH_INTERVAL_MS", "0.5")
+        assert limits.quicker_switches() == 0.0005 == sys.getswitchinterval()
     finally:
         sys.setswitchinterval(before)

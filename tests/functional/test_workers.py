@@ -34,6 +34,8 @@ def _workers(pid: int) -> list[int]:
             argv = Path(f"/proc/{kid}/cmdline").read_text().split("\0")
         except OSError:
             continue
+        if argv == [""]:  # ended, not reaped yet (a killed worker)
+            continue
         assert argv[1:3] == ["-m", "silonet.workers"], argv  # anything else is a process it should not have
         out.append(kid)
     return out
