@@ -232,6 +232,9 @@ class _Process:
         self.name = name
         self.popen = subprocess.Popen([sys.executable, "-m", "silonet.workers", str(fd)], pass_fds=(fd,),
                                       stdin=subprocess.DEVNULL, env=env)
+        if not _LIVE:  # the first child: from here on, the front's exit ends those it did not stop
+            atexit.unregister(_end_live)
+            atexit.register(_end_live)
         self.pid = self.popen.pid
         try:
             self.sentinel = os.pidfd_open(self.pid)
@@ -277,7 +280,6 @@ class _Process:
 _LIVE: set[_Process] = set()
 
 
-@atexit.register
 def _end_live() -> None:
     """A front that exits without stopping its children (a failed start): SIGTERM stops each (its
     workers stopped, its leases released), as multiprocessing ends a daemon process; a child whose
@@ -307,6 +309,9 @@ class _Child:
                          self.pool.log_format)
         try:
             process = _Process(f"{RECONCILE_CHILD}{self.index}", there)  # no forked copy of the front's threads
+        except BaseException:
+            here_sock.close()
+            raise
         finally:
             there.close()
         here = Connection(here_sock.detach())
