@@ -104,16 +104,16 @@ def closed() -> None:
     _frozen.closed = True
 
 
-def reclaim(now: float | None = None, force: bool = False) -> bool:
+def reclaim(now: float | None = None) -> bool:
     """One full collection of everything (frozen included), then freeze what lives again: when an
     IDL was closed and nothing was frozen for ``RECLAIM_CALM_S``, or ``RECLAIM_EVERY_S`` after the
     last while anything was frozen since (the ``Trimmer``'s thread asks every few seconds)."""
     now = time.monotonic() if now is None else now
     with _frozen.lock:
-        if not _frozen.objects and not force:
+        if not _frozen.objects:
             return False
         calm = now - _frozen.last_freeze >= RECLAIM_CALM_S
-        if not force and not (calm and _frozen.closed) and now - _frozen.last_full < RECLAIM_EVERY_S:
+        if not (calm and _frozen.closed) and now - _frozen.last_full < RECLAIM_EVERY_S:
             return False
         why = "a replica closed" if _frozen.closed else "hourly"
         started, objects = time.perf_counter(), _frozen.objects

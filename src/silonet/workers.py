@@ -229,7 +229,6 @@ class _Process:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [_PACKAGE_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
         fd = conn.fileno()
-        self.name = name
         self.popen = subprocess.Popen([sys.executable, "-m", "silonet.workers", str(fd)], pass_fds=(fd,),
                                       stdin=subprocess.DEVNULL, env=env)
         if not _LIVE:  # the first child: from here on, the front's exit ends those it did not stop
