@@ -16,6 +16,7 @@ from unittest import mock
 import orjson
 import ovs.json
 import ovs.jsonrpc
+import ovs.stream
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -143,3 +144,58 @@ def test_sessions_read_with_it_and_a_whole_text_is_still_the_librarys() -> None:
     assert ovs.json.Parser is rpcjson._LIBRARY
     assert ovs.json.from_string('{"a":[1,2]}') == {"a": [1, 2]}
     assert isinstance(ovs.json.from_string('{"a":1} x'), str)  # the trailer is an error
+
+
+def _connection() -> tuple[rpcjson.Connection, socket.socket, list[int]]:
+    """A connection over one end of a socketpair (the other end returned), and the sizes of the
+    reads it asked of its stream."""
+    fast_json()
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    stream = ovs.stream.Stream(ours, "unix:test", 0)
+    asked: list[int] = []
+    real = stream.recv
+
+    def recv(n: int) -> tuple[int, Any]:
+        asked.append(n)
+        return real(n)
+
+    stream.recv = recv  # type: ignore[method-assign]
+    return ovs.jsonrpc.Connection(stream), theirs, asked
+
+
+def test_a_large_message_takes_few_reads_and_a_character_cut_between_calls_is_whole() -> None:
+    """A 100-VNI write's echo is tens of KB: read ``READ`` bytes at a time (the library's 4,096 made
+    one read, and one hand-over of the interpreter's lock, per 4 KB). A character whose bytes came
+    in two calls (nothing more to read between them) decodes whole: the decoder is the connection's."""
+    conn, device, asked = _connection()
+    try:
+        rows = {f"row{i}": {"insert": {"tunnel_key": i, "name": f"ls{i:04d}", "description": "x" * 40}}
+                for i in range(1000)}
+        big = json.dumps({"method": "update2", "params": [None, {"Logical_Switch": rows}], "id": None})
+        assert len(big) > 60_000
+        device.sendall(big.encode())
+        status, msg = conn.recv()
+        assert status == 0 and msg.method == "update2" and msg.params[1]["Logical_Switch"] == rows
+        assert len(asked) <= 2 and set(asked) == {rpcjson.READ}  # the library's reads: 20 and more
+        text = json.dumps({"method": "echo", "params": ["café"], "id": "x"}, ensure_ascii=False).encode()
+        cut = text.index("é".encode()) + 1  # inside the two bytes of é
+        device.sendall(text[:cut])
+        assert conn.recv() == (errno.EAGAIN, None) and conn.mid_character
+        device.sendall(text[cut:])
+        status, msg = conn.recv()
+        assert status == 0 and msg.params == ["café"] and not conn.mid_character
+    finally:
+        device.close()
+        conn.close()
+
+
+def test_a_read_that_is_no_utf8_ends_the_connection() -> None:
+    conn, device, _ = _connection()
+    try:
+        device.sendall(b'{"method":"echo","params":["\xff"],"id":"x"}')
+        status, msg = conn.recv()
+        assert status == errno.EILSEQ and msg is None and conn.status == errno.EILSEQ
+    finally:
+        device.close()
+        conn.close()

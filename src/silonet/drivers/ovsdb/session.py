@@ -81,7 +81,7 @@ class CountedSession(ovs.jsonrpc.Session):
         nothing read or unsent (any thread holding the IDL). False: nothing was read or sent, or
         the answer waits in the library's output; a turn of the IDL handles the rest."""
         rpc = self.rpc
-        if (rpc is None or rpc.status or rpc.input or rpc.output or rpc.parser is not None
+        if (rpc is None or rpc.status or rpc.input or rpc.output or rpc.parser is not None or rpc.mid_character
                 or not isinstance(rpc.stream, PLAIN) or rpc.stream.socket is None):
             return False
         sock = rpc.stream.socket
