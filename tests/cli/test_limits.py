@@ -37,6 +37,7 @@ def test_the_manager_switches_threads_sooner_than_python_does(monkeypatch) -> No
     from silonet import limits
 
     before = sys.getswitchinterval()
+    monkeypatch.setattr(limits, "_intervals", None)  # restored after: other tests see no intervals
     try:
         monkeypatch.delenv("SILONET_SWITCH_INTERVAL_MS", raising=False)
         assert limits.quicker_switches() == limits.SWITCH_INTERVAL_S < before

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
+from silonet import limits
 from silonet.drivers.base import ApplyResult
 from silonet.drivers.ovsdb import driver as ovsdb
 from silonet.model import Gateway, Management, Port
@@ -59,3 +61,37 @@ def test_one_slot_set_per_event_loop() -> None:
     a, b = asyncio.run(twice())
     assert a is b
     assert asyncio.run(get()) is not a
+
+
+def test_the_interpreter_switches_threads_less_often_while_large_writes_are_in_flight(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``limits.bulk``: in a process that set its intervals (``serve``), the bulk interval while any
+    large write is in flight, the calm one otherwise and for small writes."""
+    monkeypatch.setattr(limits, "_intervals", None)  # restored after: other tests see no intervals
+    monkeypatch.delenv("SILONET_SWITCH_INTERVAL_MS", raising=False)
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+
+    async def call(fn):  # type: ignore[no-untyped-def]
+        seen.append(sys.getswitchinterval())
+        return ApplyResult(1)
+
+    d = _driver()
+    d._call = call  # type: ignore[method-assign]
+    large = [EnsureLogicalSwitch(5000 + i, f"ls{i}") for i in range(ovsdb.LARGE_WRITE)]
+    try:
+        asyncio.run(d.apply(large))
+        assert seen == [before]  # no intervals set (a test, the CLI): nothing changes
+        limits.quicker_switches()
+        asyncio.run(d.apply(large))
+        asyncio.run(d.apply(large[:3]))
+        assert seen[1:] == [limits.SWITCH_BULK_S, limits.SWITCH_INTERVAL_S]
+        assert sys.getswitchinterval() == limits.SWITCH_INTERVAL_S  # back once none is in flight
+        with limits.bulk():
+            with limits.bulk():
+                pass
+            assert sys.getswitchinterval() == limits.SWITCH_BULK_S  # one still in flight
+            monkeypatch.setenv("SILONET_SWITCH_INTERVAL_MS", "3")  # the operator's: one interval for both
+            assert limits.quicker_switches() == 0.003 == sys.getswitchinterval()
+        assert sys.getswitchinterval() == 0.003
+    finally:
+        sys.setswitchinterval(before)

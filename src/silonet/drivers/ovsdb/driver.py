@@ -15,6 +15,7 @@ from typing import Any
 
 import ovs.db.idl
 
+from silonet import limits
 from silonet.drivers import ovsjson
 from silonet.drivers.base import ActualState, ApplyResult, Driver, Fence, Health
 from silonet.drivers.ovsdb.connection import Commit, Link, Txn
@@ -121,7 +122,8 @@ class OvsdbDriver(Driver):
         for start in range(0, len(ops), TXN_OPS):
             part = ops[start:start + TXN_OPS]
             async with large_write_slot() if len(part) >= LARGE_WRITE else contextlib.nullcontext():
-                result = await self._call(lambda idl, part=part: self._apply(idl, part, fence))  # type: ignore[misc]
+                with limits.bulk() if len(part) >= LARGE_WRITE else contextlib.nullcontext():
+                    result = await self._call(lambda idl, part=part: self._apply(idl, part, fence))  # type: ignore[misc]
             applied += result.applied
             if result.retry:
                 return ApplyResult(applied, retry=True)
