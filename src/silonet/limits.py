@@ -32,9 +32,10 @@ def raise_open_files() -> tuple[int, int]:
 # 27.1-28.9 CPU-s against 25.8-27.4 at 2 ms (runs alternating; no echo came late at either); the
 # attach p50 stayed 11.5-15.5 ms either way (six runs each)
 SWITCH_INTERVAL_S = 0.002
-# 5 ms while large writes are in flight (``bulk``): a 1,000-gateway converge 25.86 and 25.34 s (21.9-22.1
-# CPU-s) against 29.6 and 28.14 s (24.3-25.1) at 2 ms, no echo late; but attaches (never large)
-# at 5 ms: p50 11.63-14.81 ms against 12.28-12.74 at 2 ms (four runs each, alternating)
+# 5 ms while large writes are in flight (``bulk``): a 1,000-gateway converge at 5 ms throughout took 25.86
+# and 25.34 s (21.9-22.1 CPU-s) against 29.6 and 28.14 s (24.3-25.1) at 2 ms, no echo late, and 5 ms
+# only while large writes are in flight as long (26.22-26.86 against 25.77-26.61 s, alternating); but
+# attaches (never large) at 5 ms: p50 11.63-14.81 ms against 12.28-12.74 at 2 ms (four runs each)
 SWITCH_BULK_S = 0.005
 _switching = threading.Lock()
 _intervals: tuple[float, float] | None = None  # (calm, bulk): set by ``quicker_switches``

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import ovs.db.idl
@@ -55,6 +55,15 @@ def large_write_slot() -> asyncio.Semaphore:
     if slot is None:
         slot = _slots[loop] = asyncio.Semaphore(LARGE_WRITES_AT_ONCE)
     return slot
+
+
+@contextlib.asynccontextmanager
+async def large_write() -> AsyncIterator[None]:
+    """A large write's slot (``large_write_slot``), and the interpreter's bulk switch interval while
+    it is in flight (``limits.bulk``)."""
+    async with large_write_slot():
+        with limits.bulk():
+            yield
 
 
 class OvsdbDriver(Driver):
@@ -121,9 +130,8 @@ class OvsdbDriver(Driver):
         applied = 0
         for start in range(0, len(ops), TXN_OPS):
             part = ops[start:start + TXN_OPS]
-            async with large_write_slot() if len(part) >= LARGE_WRITE else contextlib.nullcontext():
-                with limits.bulk() if len(part) >= LARGE_WRITE else contextlib.nullcontext():
-                    result = await self._call(lambda idl, part=part: self._apply(idl, part, fence))  # type: ignore[misc]
+            async with large_write() if len(part) >= LARGE_WRITE else contextlib.nullcontext():
+                result = await self._call(lambda idl, part=part: self._apply(idl, part, fence))  # type: ignore[misc]
             applied += result.applied
             if result.retry:
                 return ApplyResult(applied, retry=True)
