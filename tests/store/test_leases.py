@@ -66,12 +66,14 @@ def test_siblings_started_together_take_their_share_from_the_first_round(db: Dat
 
 def test_an_expired_lease_is_taken_over_only_after_its_fence(db: Database) -> None:
     add_gateways(db)
-    a, b = Leases(db, "a", ttl=1.0), Leases(db, "b", ttl=1.0)
+    # a round holds what is still running when it ends (the database's clock): the TTL is well above
+    # a round's time on a loaded machine (at 1 s, CI once saw a round that held nothing)
+    a, b = Leases(db, "a", ttl=3.0), Leases(db, "b", ttl=3.0)
     ra = a.round()
     assert ra.held == frozenset(GATEWAYS)
     rb = b.round()
-    assert rb.held == frozenset() and rb.next_expiry_s is not None and 0 < rb.next_expiry_s <= 1.0
-    deadline = time.monotonic() + 5
+    assert rb.held == frozenset() and rb.next_expiry_s is not None and 0 < rb.next_expiry_s <= 3.0
+    deadline = time.monotonic() + 15
     while not (rb := b.round()).held and time.monotonic() < deadline:  # "a" died: it renews no more
         time.sleep(0.05)
     taken = time.monotonic()
@@ -167,11 +169,11 @@ def test_the_epoch_moves_when_a_lease_is_taken_and_stays_while_renewed(db: Datab
 
 def test_the_epoch_moves_on_takeover_of_an_expired_lease_and_on_retaking_ones_own(db: Database) -> None:
     add_gateways(db, ["gw0"])
-    a, b = Leases(db, "a", ttl=0.5), Leases(db, "b", ttl=30)
+    a, b = Leases(db, "a", ttl=2.0), Leases(db, "b", ttl=30)  # TTL: above a round's time on a loaded machine
     assert a.round().epochs == {"gw0": 1}
-    time.sleep(0.6)  # a stalled past its lease; nobody took it meanwhile
+    time.sleep(2.1)  # a stalled past its lease; nobody took it meanwhile
     assert a.round().epochs == {"gw0": 2}  # taken again, not renewed: its writes of before are fenced
-    time.sleep(0.6)
+    time.sleep(2.1)
     assert b.round().epochs == {"gw0": 3}  # b takes the expired lease over
     assert a.round().epochs == {}  # a comes back: gone, and b's epoch stands
     assert _epochs(db) == {"gw0": 3}
