@@ -159,7 +159,9 @@ class Connection(ovs.jsonrpc.Connection):
     connection's, so a character cut between two reads that came in separate calls is whole (the
     library made a decoder per call)."""
 
-    _decoder: Any = None
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
 
     def recv(self) -> tuple[int, Any]:
         if self.status:
@@ -167,6 +169,12 @@ class Connection(ovs.jsonrpc.Connection):
         while True:
             if not self.input:
                 error, data = self.stream.recv(READ)
+                text = ""
+                if data and not error:
+                    try:
+                        text = self._decoder.decode(data)
+                    except UnicodeError:
+                        error = errno.EILSEQ
                 if error:
                     if error == errno.EAGAIN:
                         return error, None
@@ -176,14 +184,6 @@ class Connection(ovs.jsonrpc.Connection):
                 if not data:
                     self.error(ovs.jsonrpc.EOF)
                     return ovs.jsonrpc.EOF, None
-                if self._decoder is None:
-                    self._decoder = codecs.getincrementaldecoder("utf-8")()
-                try:
-                    text = self._decoder.decode(data)
-                except UnicodeError:
-                    ovs.jsonrpc.vlog.warn(f"{self.name}: receive error: {os.strerror(errno.EILSEQ)}")
-                    self.error(errno.EILSEQ)
-                    return self.status, None
                 self.input = text  # empty while a character's bytes are cut: the next read completes it
                 self.received_bytes += len(text)
                 continue
@@ -200,7 +200,7 @@ class Connection(ovs.jsonrpc.Connection):
     @property
     def mid_character(self) -> bool:
         """Bytes of a character the last read cut in two are held (read only by ``recv``)."""
-        return self._decoder is not None and bool(self._decoder.getstate()[0])
+        return bool(self._decoder.getstate()[0])
 
 
 def install() -> None:
